@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * imp2 wire format: the one place it is defined.  The Go mirror is
+ * imp2/wire.go; a test there checks the offsets below.
+ *
+ * Every message is a struct nlmsghdr followed by a payload.  The original
+ * imp2 consumer reads sizeof(struct nlmsghdr) + 8 bytes per recvfrom(), so the
+ * event payload keeps the legacy struct packet_info in its first 8 bytes and
+ * appends the extension after it; nlmsg_len tells a new reader how much of
+ * the extension is present.
+ *
+ * User -> kernel, sent to port 0 of the imp2 unit:
+ *   IMP2_U_PID       register the sending socket as a consumer (bare header)
+ *   IMP2_CLOSE       unregister the sending socket (bare header)
+ *   IMP2_GET_STATS   ask for counters; answered with IMP2_STATS
+ * The module identifies the sender by the kernel-verified port id of the
+ * sending socket, never by nlmsg_pid.  With NLM_F_ACK set, IMP2_U_PID and
+ * IMP2_CLOSE are acknowledged with NLMSG_ERROR (error 0 on success); legacy
+ * consumers send flags 0 and get no acknowledgement.
+ *
+ * Kernel -> user:
+ *   IMP2_K_MSG       one event per ICMP packet seen by the hook, unicast with
+ *                    MSG_DONTWAIT to every consumer; nlmsg_seq is the
+ *                    per-consumer sequence number (1, 2, 3, ...) counted for
+ *                    every attempt, so a gap is a dropped event.
+ *   IMP2_STATS       reply to IMP2_GET_STATS, payload struct imp2_stats.
+ *
+ * Byte order: fields copied from packet headers (src, dest, icmp_id,
+ * icmp_seq) stay in network byte order, as the original sent src/dest;
+ * fields the module makes are in host byte order, as usual for netlink.
+ */
+#ifndef _UAPI_IMP2_H
+#define _UAPI_IMP2_H
+
+#include <linux/types.h>
+
+#define NL_IMP2			31	/* default netlink unit */
+
+enum imp2_msg_type {
+	IMP2_U_PID	= 0,
+	IMP2_K_MSG	= 1,
+	IMP2_CLOSE	= 2,
+	IMP2_GET_STATS	= 3,
+	IMP2_STATS	= 4,
+};
+
+/* The original payload; a legacy consumer reads exactly this. */
+struct packet_info {
+	__be32 src;
+	__be32 dest;
+};
+
+/* imp2_event.flags */
+#define IMP2_EVF_ICMP		0x0001	/* icmp_* fields are valid */
+
+/* IMP2_K_MSG payload: 32 bytes, legacy part first. */
+struct imp2_event {
+	struct packet_info info;	/*  0: src, dest */
+	__u64	tstamp_ns;		/*  8: CLOCK_MONOTONIC at unicast */
+	__s32	ifindex;		/* 16: input device */
+	__u8	icmp_type;		/* 20 */
+	__u8	icmp_code;		/* 21 */
+	__be16	icmp_id;		/* 22 */
+	__be16	icmp_seq;		/* 24 */
+	__u16	flags;			/* 26: IMP2_EVF_* */
+	__u16	ip_len;			/* 28: IPv4 total length */
+	__u16	reserved;		/* 30: zero */
+};
+
+#define IMP2_LEGACY_LEN		sizeof(struct packet_info)	/*  8 */
+#define IMP2_EVENT_LEN		sizeof(struct imp2_event)	/* 32 */
+
+/*
+ * IMP2_STATS payload.  Counters are per network namespace; the self_*
+ * fields describe the asking socket's own registration.
+ */
+struct imp2_stats {
+	__u64	events;		/*  0: ICMP packets seen by the hook */
+	__u64	unicast_ok;	/*  8: events queued to a consumer */
+	__u64	eagain;		/* 16: consumer queue full (dropped) */
+	__u64	econnrefused;	/* 24: consumer socket gone */
+	__u64	enomem;		/* 32: skb allocation failed */
+	__u64	other_err;	/* 40: any other unicast error */
+	__u32	consumers;	/* 48: registered now */
+	__u32	self_registered;/* 52: 1 if the asker is a consumer */
+	__u64	self_sent;	/* 56: events queued to the asker */
+	__u64	self_dropped;	/* 64: events the asker missed */
+	__u32	self_last_seq;	/* 72: last nlmsg_seq given to the asker */
+	__u32	reserved;	/* 76: zero */
+};
+
+#define IMP2_STATS_LEN		sizeof(struct imp2_stats)	/* 80 */
+
+#endif /* _UAPI_IMP2_H */
