@@ -1,0 +1,111 @@
+// Package vm boots the Debian kernel installed on this machine under qemu
+// (software emulation), with an initramfs holding busybox, the imp2 module,
+// the kernel modules a test needs and static binaries, and returns what the
+// guest printed, its exit status and the files it left in a shared folder.
+//
+// It is the one way tests and imp2-bench run the real module: the host
+// kernel of the machines we develop on cannot load modules.
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Kernel is an installed Debian kernel with its matching headers and
+// modules: the image we boot and the tree we build imp2.ko against.
+type Kernel struct {
+	Version string // e.g. 6.1.0-56-amd64
+	Image   string // /boot/vmlinuz-<version>
+	Headers string // /usr/src/linux-headers-<version>
+	Modules string // /lib/modules/<version>
+}
+
+// MissingError says which Debian package provides what was not found, so a
+// test that cannot boot the VM fails with an actionable message.
+type MissingError struct {
+	What    string
+	Package string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("vm: %s not found: install the Debian package %s (make deps)", e.What, e.Package)
+}
+
+// FindKernel returns the newest kernel that has an image, headers and
+// modules installed. IMP2_KERNEL_VERSION selects a particular one.
+func FindKernel() (Kernel, error) {
+	versions := []string{}
+	if v := os.Getenv("IMP2_KERNEL_VERSION"); v != "" {
+		versions = append(versions, v)
+	} else {
+		images, _ := filepath.Glob("/boot/vmlinuz-*")
+		for _, img := range images {
+			versions = append(versions, strings.TrimPrefix(filepath.Base(img), "vmlinuz-"))
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(versions)))
+	}
+	if len(versions) == 0 {
+		return Kernel{}, &MissingError{What: "kernel image /boot/vmlinuz-*", Package: "linux-image-amd64"}
+	}
+	var firstErr error
+	for _, v := range versions {
+		k := Kernel{
+			Version: v,
+			Image:   "/boot/vmlinuz-" + v,
+			Headers: "/usr/src/linux-headers-" + v,
+			Modules: "/lib/modules/" + v,
+		}
+		err := k.check()
+		if err == nil {
+			return k, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return Kernel{}, firstErr
+}
+
+func (k Kernel) check() error {
+	for _, c := range []struct{ path, what, pkg string }{
+		{k.Image, "kernel image " + k.Image, "linux-image-amd64"},
+		{k.Modules + "/modules.dep", "kernel modules of " + k.Version, "linux-image-amd64"},
+		{k.Headers + "/Makefile", "kernel headers " + k.Headers, "linux-headers-amd64 (same version as the image)"},
+	} {
+		if _, err := os.Stat(c.path); err != nil {
+			return &MissingError{What: c.what, Package: c.pkg}
+		}
+	}
+	return nil
+}
+
+// hostTools are the host programs a boot needs, with their packages.
+var hostTools = []struct{ path, pkg string }{
+	{"qemu-system-x86_64", "qemu-system-x86"},
+	{"/bin/busybox", "busybox-static"},
+}
+
+// CheckHost reports the first missing host program as a *MissingError.
+func CheckHost() error {
+	for _, t := range hostTools {
+		if _, err := exec.LookPath(t.path); err != nil {
+			return &MissingError{What: t.path, Package: t.pkg}
+		}
+	}
+	if out, err := exec.Command("/bin/busybox", "--list").Output(); err != nil || !strings.Contains(string(out), "\ninsmod\n") {
+		return &MissingError{What: "a static busybox with insmod", Package: "busybox-static"}
+	}
+	return nil
+}
+
+// IsMissing reports whether err says a package is missing.
+func IsMissing(err error) bool {
+	var m *MissingError
+	return errors.As(err, &m)
+}
