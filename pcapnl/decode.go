@@ -1,0 +1,86 @@
+package pcapnl
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/imp2/imp2/imp2"
+)
+
+// ErrNotEvent is returned by Frame.Event for frames that are not imp2
+// kernel events.
+var ErrNotEvent = errors.New("pcapnl: not an imp2 event")
+
+// Header decodes the netlink header of the first message in the frame.
+func (f *Frame) Header() (imp2.Header, error) {
+	return imp2.ParseHeader(f.Data)
+}
+
+// Messages iterates over the netlink messages of the frame (nlmon captures
+// may batch several in one frame): each header with its payload (the bytes
+// after the header up to nlmsg_len). Iteration stops after the first error,
+// which is yielded with a zero header. Messages are aligned to 4 bytes
+// (NLMSG_ALIGN) as the kernel lays them out.
+func (f *Frame) Messages() iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		b := f.Data
+		for len(b) > 0 {
+			h, err := imp2.ParseHeader(b)
+			if err != nil {
+				yield(Message{}, err)
+				return
+			}
+			if !yield(Message{Header: h, Payload: b[imp2.HeaderLen:h.Len]}, nil) {
+				return
+			}
+			next := (int(h.Len) + 3) &^ 3
+			if next >= len(b) {
+				return
+			}
+			b = b[next:]
+		}
+	}
+}
+
+// Message is one netlink message inside a frame.
+type Message struct {
+	Header  imp2.Header
+	Payload []byte // aliases Frame.Data
+}
+
+// IsIMP2 reports whether the frame belongs to the imp2 protocol on the given
+// netlink family (imp2.DefaultFamily = 31 unless the module was loaded with
+// another unit). The family decides: imp2 message types 0–4 collide with the
+// standard netlink control types (NLMSG_NOOP = 1, NLMSG_ERROR = 2, ...), so
+// a frame of another family is never taken for imp2.
+func (f *Frame) IsIMP2(family uint16) bool { return f.Family == family }
+
+// Event decodes the frame as an imp2 kernel event (IMP2_K_MSG) on the
+// default family 31; see EventOn.
+func (f *Frame) Event() (imp2.Event, error) { return f.EventOn(imp2.DefaultFamily) }
+
+// EventOn decodes the frame as an imp2 kernel event on the given netlink
+// family: the frame's family must match, its first message must be
+// IMP2_K_MSG and the frame must travel kernel→user (not ToKernel). Both
+// payload forms decode: the legacy 8-byte packet_info and the 32-byte
+// extended event (Event.Extended tells which). The payload is bounded by
+// nlmsg_len, not by the frame, so trailing messages are not mistaken for
+// extension bytes. Frames of another family or type return an error
+// wrapping ErrNotEvent.
+func (f *Frame) EventOn(family uint16) (imp2.Event, error) {
+	if f.Family != family {
+		return imp2.Event{}, fmt.Errorf("%w: netlink family %d, want %d", ErrNotEvent, f.Family, family)
+	}
+	if f.Direction == ToKernel {
+		return imp2.Event{}, fmt.Errorf("%w: user→kernel frame", ErrNotEvent)
+	}
+	h, err := imp2.ParseHeader(f.Data)
+	if err != nil {
+		return imp2.Event{}, err
+	}
+	if h.Type != imp2.TypeEvent {
+		return imp2.Event{}, fmt.Errorf("%w: message type %d", ErrNotEvent, h.Type)
+	}
+	return imp2.ParseEvent(f.Data[imp2.HeaderLen:h.Len])
+}
