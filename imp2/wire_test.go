@@ -243,7 +243,7 @@ func parseUAPI(t *testing.T) (structs map[string][]cField, consts map[string]str
 		structStart = regexp.MustCompile(`^struct (\w+) \{`)
 		member      = regexp.MustCompile(`^\s*((?:struct )?\w+)\s+(\w+);\s*(?:/\*\s*(\d+))?`)
 		define      = regexp.MustCompile(`^#define\s+(\w+)\s+(\S+)(?:.*/\*\s*(\d+)\s*\*/)?`)
-		enumConst   = regexp.MustCompile(`^\s*(IMP2_\w+)\s*=\s*(\d+),`)
+		enumConst   = regexp.MustCompile(`^\s*(IMP2_\w+)\s*=\s*(0x[0-9a-fA-F]+|\d+),`)
 	)
 	structs, consts = map[string][]cField{}, map[string]string{}
 	var cur string
@@ -330,7 +330,7 @@ func TestUAPIHeader(t *testing.T) {
 	e := testEvent()
 	evWant := map[string]uint64{
 		"tstamp_ns": e.TimeNs, "ifindex": uint64(uint32(e.IfIndex)), "icmp_type": uint64(e.ICMPType),
-		"icmp_code": uint64(e.ICMPCode), "icmp_id": uint64(e.ICMPID), "icmp_seq": uint64(e.ICMPSeq),
+		"icmp_code": uint64(e.ICMPCode), "echo_id": uint64(e.ICMPID), "echo_seq": uint64(e.ICMPSeq),
 		"flags": uint64(e.Flags), "ip_len": uint64(e.IPLen), "reserved": 0,
 	}
 	checkFields(t, "imp2_event", structs["imp2_event"][1:], ev, evWant)

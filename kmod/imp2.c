@@ -378,8 +378,8 @@ static unsigned int imp2_hook(void *priv, struct sk_buff *skb,
 			tmpl.icmp_type = ih->type;
 			tmpl.icmp_code = ih->code;
 			/* Bytes 4-7 of the ICMP header, as on the wire. */
-			tmpl.icmp_id = ih->un.echo.id;
-			tmpl.icmp_seq = ih->un.echo.sequence;
+			tmpl.echo_id = ih->un.echo.id;
+			tmpl.echo_seq = ih->un.echo.sequence;
 			tmpl.flags = IMP2_EVF_ICMP;
 		}
 	}

@@ -25,8 +25,8 @@
  *                    every attempt, so a gap is a dropped event.
  *   IMP2_STATS       reply to IMP2_GET_STATS, payload struct imp2_stats.
  *
- * Byte order: fields copied from packet headers (src, dest, icmp_id,
- * icmp_seq) stay in network byte order, as the original sent src/dest;
+ * Byte order: fields copied from packet headers (src, dest, echo_id,
+ * echo_seq) stay in network byte order, as the original sent src/dest;
  * fields the module makes are in host byte order, as usual for netlink.
  */
 #ifndef _UAPI_IMP2_H
@@ -40,8 +40,14 @@ enum imp2_msg_type {
 	IMP2_U_PID	= 0,
 	IMP2_K_MSG	= 1,
 	IMP2_CLOSE	= 2,
-	IMP2_GET_STATS	= 3,
-	IMP2_STATS	= 4,
+	/*
+	 * New types start at NLMSG_MIN_TYPE so that generic netlink code
+	 * (libraries, Wireshark) does not take them for NLMSG_DONE (3) or
+	 * NLMSG_OVERRUN (4).  Types 0-2 collide with NLMSG_NOOP/ERROR too,
+	 * but the original consumer fixed them.
+	 */
+	IMP2_GET_STATS	= 0x10,
+	IMP2_STATS	= 0x11,
 };
 
 /* The original payload; a legacy consumer reads exactly this. */
@@ -53,15 +59,18 @@ struct packet_info {
 /* imp2_event.flags */
 #define IMP2_EVF_ICMP		0x0001	/* icmp_* fields are valid */
 
-/* IMP2_K_MSG payload: 32 bytes, legacy part first. */
+/*
+ * IMP2_K_MSG payload: 32 bytes, legacy part first.  echo_id/echo_seq, not
+ * icmp_id/icmp_seq: glibc's <netinet/ip_icmp.h> defines those as macros.
+ */
 struct imp2_event {
 	struct packet_info info;	/*  0: src, dest */
 	__u64	tstamp_ns;		/*  8: CLOCK_MONOTONIC at unicast */
 	__s32	ifindex;		/* 16: input device */
 	__u8	icmp_type;		/* 20 */
 	__u8	icmp_code;		/* 21 */
-	__be16	icmp_id;		/* 22 */
-	__be16	icmp_seq;		/* 24 */
+	__be16	echo_id;		/* 22: ICMP header bytes 4-5 */
+	__be16	echo_seq;		/* 24: ICMP header bytes 6-7 */
 	__u16	flags;			/* 26: IMP2_EVF_* */
 	__u16	ip_len;			/* 28: IPv4 total length */
 	__u16	reserved;		/* 30: zero */
