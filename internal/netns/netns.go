@@ -1,0 +1,242 @@
+//go:build linux
+
+// Package netns builds the benchmark topology: two network namespaces joined
+// by a veth pair, addressed from 198.18.0.0/15 (RFC 2544's benchmarking
+// range), so that floods never reach any other address.
+//
+// Namespaces are named <prefix>-<pid>-<n>-src/-dst and created with iproute2
+// (`ip netns add`, which owns the /run/netns bind-mount conventions). The
+// veth pair is created directly inside the namespaces, never in the root
+// one, and dies with them. Removal is done in-process (umount + unlink, what
+// `ip netns del` does) so Close works from a signal-handling path without
+// forking, and Cleanup removes what a killed run left behind.
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPrefix names the namespaces of benchmark runs.
+const DefaultPrefix = "imp2b"
+
+// Addresses of the two ends. Both namespaces are private, so every topology
+// can use the same ones.
+var (
+	SrcAddr = netip.MustParseAddr("198.18.0.1")
+	DstAddr = netip.MustParseAddr("198.18.0.2")
+)
+
+// Link is the veth interface name in both namespaces.
+const Link = "veth0"
+
+const (
+	runDir    = "/run/netns"
+	prefixLen = 30
+)
+
+// NS is a named network namespace (a bind mount under /run/netns).
+type NS struct {
+	Name string
+}
+
+func (ns NS) path() string { return filepath.Join(runDir, ns.Name) }
+
+// Do runs fn on a locked OS thread switched into the namespace, so sockets
+// fn creates belong to it (they stay there after Do returns). Goroutines fn
+// starts run elsewhere and do not inherit the namespace.
+func (ns NS) Do(fn func() error) error {
+	target, err := unix.Open(ns.path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("netns: open %s: %w", ns.Name, err)
+	}
+	defer unix.Close(target)
+	runtime.LockOSThread()
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns: current namespace: %w", err)
+	}
+	defer unix.Close(orig)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns: enter %s: %w", ns.Name, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+		// The thread is stuck in the namespace: keep it locked so the
+		// runtime retires it when this goroutine ends.
+		return errors.Join(ferr, fmt.Errorf("netns: leave %s: %w", ns.Name, err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// Command prepares name with args to run inside the namespace
+// (`ip netns exec`).
+func (ns NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Sysctl sets a sysctl under /proc/sys (key with dots or slashes) in the
+// namespace: per-namespace entries such as net.ipv4.* resolve against the
+// writing thread's namespace.
+func (ns NS) Sysctl(key, value string) error {
+	p := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+	return ns.Do(func() error {
+		if err := os.WriteFile(p, []byte(value), 0); err != nil {
+			return fmt.Errorf("netns: sysctl %s=%s in %s: %w", key, value, ns.Name, err)
+		}
+		return nil
+	})
+}
+
+// Topology is a pair of namespaces joined by a veth pair: Src holds
+// SrcAddr, Dst holds DstAddr, both on Link.
+type Topology struct {
+	Src, Dst NS
+
+	once sync.Once
+	err  error
+}
+
+var serial atomic.Uint32
+
+// New builds a topology with namespaces named after prefix ("" means
+// DefaultPrefix), the process id and a per-process serial. On error
+// everything created so far is removed.
+func New(ctx context.Context, prefix string) (*Topology, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "/ ") || prefix == "." || prefix == ".." {
+		return nil, fmt.Errorf("netns: bad prefix %q", prefix)
+	}
+	base := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), serial.Add(1))
+	t := &Topology{Src: NS{base + "-src"}, Dst: NS{base + "-dst"}}
+	if err := t.build(ctx); err != nil {
+		return nil, errors.Join(err, t.Close())
+	}
+	return t, nil
+}
+
+func (t *Topology) build(ctx context.Context) error {
+	cmds := [][]string{
+		{"netns", "add", t.Src.Name},
+		{"netns", "add", t.Dst.Name},
+		{"link", "add", Link, "netns", t.Src.Name, "type", "veth", "peer", "name", Link, "netns", t.Dst.Name},
+	}
+	for _, e := range []struct {
+		ns   NS
+		addr netip.Addr
+	}{{t.Src, SrcAddr}, {t.Dst, DstAddr}} {
+		cmds = append(cmds,
+			[]string{"-n", e.ns.Name, "addr", "add", netip.PrefixFrom(e.addr, prefixLen).String(), "dev", Link},
+			[]string{"-n", e.ns.Name, "link", "set", "lo", "up"},
+			[]string{"-n", e.ns.Name, "link", "set", Link, "up"})
+	}
+	for _, args := range cmds {
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("netns: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	// The pair is on-link, so strict reverse-path filtering would pass,
+	// but a host configured with loose or strict defaults must not change
+	// what the benchmark sees.
+	for _, ns := range []NS{t.Src, t.Dst} {
+		for _, dev := range []string{"all", "default", Link} {
+			if err := ns.Sysctl("net.ipv4.conf."+dev+".rp_filter", "0"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close removes both namespaces, and with them the veth pair and any
+// nftables rules inside. It is safe to call more than once and from any
+// goroutine (a signal handler's); it does not fork. Sockets still open in
+// a namespace keep it alive, unnamed, until they are closed.
+func (t *Topology) Close() error {
+	t.once.Do(func() {
+		t.err = errors.Join(remove(t.Src.Name), remove(t.Dst.Name))
+	})
+	return t.err
+}
+
+// remove does what `ip netns del` does; a missing namespace is not an
+// error.
+func remove(name string) error {
+	p := filepath.Join(runDir, name)
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return fmt.Errorf("netns: unmount %s: %w", p, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("netns: %w", err)
+	}
+	return nil
+}
+
+// Cleanup removes the namespaces named <prefix>-<pid>-… whose process is
+// gone: what crashed or killed runs left behind. Namespaces of live
+// processes (concurrent runs, this one) are kept. It returns the names it
+// removed.
+func Cleanup(prefix string) ([]string, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	ents, err := os.ReadDir(runDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		pid, ok := ownerPID(e.Name(), prefix)
+		if !ok || alive(pid) {
+			continue
+		}
+		if err := remove(e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
+}
+
+// ownerPID parses the pid out of <prefix>-<pid>-<rest>.
+func ownerPID(name, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return 0, false
+	}
+	p, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(p)
+	return pid, err == nil && pid > 0
+}
+
+// alive reports whether a process with this pid exists (a reused pid
+// looks alive: its namespaces wait for a later Cleanup).
+func alive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
