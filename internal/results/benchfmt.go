@@ -1,0 +1,93 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"golang.org/x/perf/benchfmt"
+)
+
+// BenchName is the benchmark name in the benchstat export; the source goes in
+// a file configuration line, so benchstat can put sources side by side
+// (-col source) while step names stay the same.
+const BenchName = "Imp2"
+
+// benchUnit is one value of the benchstat export.
+type benchUnit struct {
+	unit   string
+	better string // "higher" or "lower"
+	value  func(*Sample) (float64, bool)
+}
+
+func latencyUnits(name string, get func(*Sample) *Latency) []benchUnit {
+	pct := []struct {
+		label string
+		v     func(*Latency) int64
+	}{{"p50", func(l *Latency) int64 { return l.P50 }}, {"p90", func(l *Latency) int64 { return l.P90 }},
+		{"p99", func(l *Latency) int64 { return l.P99 }}, {"p99.9", func(l *Latency) int64 { return l.P999 }},
+		{"max", func(l *Latency) int64 { return l.Max }}}
+	var us []benchUnit
+	for _, p := range pct {
+		us = append(us, benchUnit{p.label + "-" + name + "-ns", "lower", func(s *Sample) (float64, bool) {
+			l := get(s)
+			if l == nil || l.Count == 0 {
+				return 0, false
+			}
+			return float64(p.v(l)), true
+		}})
+	}
+	return us
+}
+
+var benchUnits = append(append([]benchUnit{
+	{"achieved-pps", "higher", func(s *Sample) (float64, bool) { return s.AchievedPPS, true }},
+	{"delivery-ratio", "higher", func(s *Sample) (float64, bool) { return s.DeliveryRatio, true }},
+	{"drop-ratio", "lower", func(s *Sample) (float64, bool) { return s.DropRatio(), true }},
+	{"drops", "lower", func(s *Sample) (float64, bool) { return float64(s.Dropped()), true }},
+	{"queue-peak-B", "lower", func(s *Sample) (float64, bool) { return float64(s.Queue.PeakBytes), true }},
+},
+	latencyUnits("unicast", func(s *Sample) *Latency { return s.Unicast })...),
+	latencyUnits("e2e", func(s *Sample) *Latency { return s.EndToEnd })...)
+
+// WriteBenchfmt writes run in the Go benchmark format, one line per sample:
+//
+//	BenchmarkImp2/rate=10000/rcvbuf=212992/delay=0 1 9996 achieved-pps 0 drop-ratio ...
+//
+// with "Unit ... better=" lines so benchstat knows the direction of each
+// custom unit. benchstat exits 0 even on a regression; gate with
+// internal/compare.
+func WriteBenchfmt(w io.Writer, run *Run) error {
+	bw := benchfmt.NewWriter(w)
+	for _, u := range benchUnits {
+		md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: u.unit, Key: "better"}, OrigUnit: u.unit, Value: u.better}
+		if err := bw.Write(md); err != nil {
+			return err
+		}
+	}
+	cfg := []benchfmt.Config{
+		{Key: "source", Value: []byte(run.Source.Kind), File: true},
+		{Key: "emulated", Value: []byte(strconv.FormatBool(run.Source.Emulated)), File: true},
+		{Key: "kernel", Value: []byte(run.Environment.KernelRelease), File: true},
+		{Key: "machine", Value: []byte(run.Environment.Machine), File: true},
+		{Key: "cpus", Value: []byte(strconv.Itoa(run.Environment.CPUs)), File: true},
+		{Key: "in-vm", Value: []byte(strconv.FormatBool(run.Environment.InVM)), File: true},
+		{Key: "no-enobufs", Value: []byte(strconv.FormatBool(run.Params.NoENOBUFS)), File: true},
+		{Key: "tool", Value: []byte(run.ToolVersion), File: true},
+	}
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		for j := range st.Samples {
+			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(fmt.Sprintf("%s/%s", BenchName, st.Key())), Iters: 1}
+			for _, u := range benchUnits {
+				if v, ok := u.value(&st.Samples[j]); ok {
+					res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: u.unit})
+				}
+			}
+			if err := bw.Write(res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+// Package results is the on-disk record of one imp2-bench run (results.json):
+// a versioned schema, its validation, and a benchstat-format export.
+//
+// The schema is the contract between the load path that measures, the plots
+// that draw and the comparison that gates CI, so it is validated on both read
+// and write, and every error names the file and the field.
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is "major.minor". A reader accepts any minor of its own major
+// (minor versions only add fields, which older readers ignore) and refuses
+// other majors.
+const SchemaVersion = "1.0"
+
+// SchemaMajor is the major version this package reads and writes.
+const SchemaMajor = 1
+
+// Run is one bench run: a sweep of steps, each repeated.
+type Run struct {
+	SchemaVersion string      `json:"schema_version"`
+	ToolVersion   string      `json:"tool_version"`
+	Started       time.Time   `json:"started"`
+	Environment   Environment `json:"environment"`
+	Source        Source      `json:"source"`
+	Params        Params      `json:"parameters"`
+	Steps         []Step      `json:"steps"`
+	// Overhead is the cost of measuring, reported so a reader can tell the
+	// measurement did not distort the result; nil when not measured.
+	Overhead *Overhead `json:"consumer_overhead,omitempty"`
+}
+
+// Environment says where the numbers come from; absolute times only compare
+// within one environment.
+type Environment struct {
+	KernelRelease string `json:"kernel_release"`
+	Machine       string `json:"machine"`
+	CPUs          int    `json:"cpus"`
+	GoVersion     string `json:"go_version"`
+	// InVM is true when the sweep ran inside the qemu harness (software
+	// emulation: behaviour is real, timings are not hardware timings).
+	InVM     bool   `json:"in_vm"`
+	Hostname string `json:"hostname"`
+}
+
+// Source kinds.
+const (
+	SourceKmod  = "kmod"  // the imp2 kernel module
+	SourceNFLOG = "nflog" // the kernel's NFLOG hook→netlink path, as a peer
+	SourceEmu   = "emu"   // user-space imp2 stand-in over NETLINK_USERSOCK
+)
+
+// Source is what produced the netlink events.
+type Source struct {
+	Kind string `json:"kind"`
+	// Emulated is true exactly for SourceEmu: a user-space sender gets EAGAIN
+	// itself, so overrun, ENOBUFS and socket drop counts are not the kernel's.
+	Emulated bool   `json:"emulated"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// Params is the sweep as requested; Steps holds what ran.
+type Params struct {
+	RatesPPS       []int           `json:"rates_pps"`
+	RcvBufs        []int           `json:"rcvbufs_bytes"`
+	ConsumerDelays []time.Duration `json:"consumer_delays_ns"`
+	StepDuration   time.Duration   `json:"step_duration_ns"`
+	Repetitions    int             `json:"repetitions"`
+	NoENOBUFS      bool            `json:"no_enobufs"`
+	// NFLOGQThreshold is nfnetlink_log's queue threshold (packets per netlink
+	// message); 1 makes NFLOG send one message per event like imp2. Zero when
+	// the source is not nflog.
+	NFLOGQThreshold int `json:"nflog_qthresh,omitempty"`
+}
+
+// Step is one point of the sweep.
+type Step struct {
+	RatePPS       int           `json:"rate_pps"`
+	RcvBuf        int           `json:"rcvbuf_bytes"`
+	ConsumerDelay time.Duration `json:"consumer_delay_ns"`
+	Samples       []Sample      `json:"samples"`
+}
+
+// StepKey identifies a step across runs.
+type StepKey struct {
+	RatePPS       int
+	RcvBuf        int
+	ConsumerDelay time.Duration
+}
+
+// Key returns the parameters that identify s.
+func (s *Step) Key() StepKey {
+	return StepKey{s.RatePPS, s.RcvBuf, s.ConsumerDelay}
+}
+
+// String is the benchstat sub-benchmark form, e.g.
+// "rate=10000/rcvbuf=212992/delay=0".
+func (k StepKey) String() string {
+	return fmt.Sprintf("rate=%d/rcvbuf=%d/delay=%s", k.RatePPS, k.RcvBuf, FormatDelay(k.ConsumerDelay))
+}
+
+// FormatDelay writes a delay as "0" or a Go duration in ASCII ("20us"), so
+// names stay easy to type in benchstat filters.
+func FormatDelay(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return strings.ReplaceAll(d.String(), "µ", "u")
+}
+
+// Sample is one repetition of a step.
+type Sample struct {
+	Rep      int           `json:"rep"`
+	Duration time.Duration `json:"duration_ns"`
+	// OfferedPPS is the pacer's schedule (packets scheduled per second);
+	// AchievedPPS what the generator actually sent.
+	OfferedPPS  float64 `json:"offered_pps"`
+	AchievedPPS float64 `json:"achieved_pps"`
+	Sent        int64   `json:"sent"`
+	Received    int64   `json:"received"`
+	// DeliveryRatio is Received/Sent: it also counts packets lost before the
+	// hook, unlike DropRatio.
+	DeliveryRatio float64 `json:"delivery_ratio"`
+	Drops         Drops   `json:"drops"`
+	Queue         Queue   `json:"queue"`
+	// BurstHeld is how many events the receive queue accepted in a burst
+	// with no reads before the first drop: the kernel makes it
+	// rcvbuf/truesize, so it is compared exactly. Nil when not probed.
+	BurstHeld *int64 `json:"burst_held,omitempty"`
+	// Unicast is kernel timestamp in the event → consumer receive;
+	// EndToEnd is scheduled send time → consumer receive (free of
+	// coordinated omission). Nil when the source cannot provide it.
+	Unicast  *Latency `json:"unicast_latency,omitempty"`
+	EndToEnd *Latency `json:"e2e_latency,omitempty"`
+}
+
+// Dropped is the largest count any accounting reports: at least this many
+// events were lost between the hook and the consumer.
+func (s *Sample) Dropped() int64 {
+	var n int64
+	for _, c := range []*int64{s.Drops.ModuleEAGAIN, s.Drops.MeminfoDrops, s.Drops.SeqGaps} {
+		if c != nil && *c > n {
+			n = *c
+		}
+	}
+	return n
+}
+
+// DropRatio is Dropped/(Received+Dropped), 0 when nothing happened.
+func (s *Sample) DropRatio() float64 {
+	d := s.Dropped()
+	if d+s.Received == 0 {
+		return 0
+	}
+	return float64(d) / float64(d+s.Received)
+}
+
+// Drops holds each accounting of lost events. A nil count means the source
+// has no such accounting (nflog has no module EAGAIN counter; emu has no
+// kernel drops; ENOBUFS is off with NETLINK_NO_ENOBUFS).
+type Drops struct {
+	ModuleEAGAIN *int64 `json:"module_eagain,omitempty"`
+	// ENOBUFS counts notifications, not events: one stands for a whole
+	// congestion episode, so it only has to be non-zero when drops are.
+	ENOBUFS      *int64 `json:"enobufs,omitempty"`
+	MeminfoDrops *int64 `json:"meminfo_drops,omitempty"`
+	SeqGaps      *int64 `json:"seq_gaps,omitempty"`
+	Agree        bool   `json:"agree"`
+	// Disagreement says how they differ when Agree is false.
+	Disagreement string `json:"disagreement,omitempty"`
+}
+
+// Reconcile sets Agree and Disagreement from the counts: the event counts
+// must be equal, and ENOBUFS must be non-zero exactly when they are.
+func (d *Drops) Reconcile() {
+	d.Agree, d.Disagreement = d.check()
+}
+
+func (d *Drops) check() (bool, string) {
+	type count struct {
+		name string
+		v    *int64
+	}
+	var have []count
+	for _, c := range []count{{"module_eagain", d.ModuleEAGAIN}, {"meminfo_drops", d.MeminfoDrops}, {"seq_gaps", d.SeqGaps}} {
+		if c.v != nil {
+			have = append(have, c)
+		}
+	}
+	var diffs []string
+	for _, c := range have[min(1, len(have)):] {
+		if *c.v != *have[0].v {
+			diffs = append(diffs, fmt.Sprintf("%s=%d", c.name, *c.v))
+		}
+	}
+	if len(diffs) > 0 {
+		return false, fmt.Sprintf("%s=%d but %s", have[0].name, *have[0].v, strings.Join(diffs, ", "))
+	}
+	if d.ENOBUFS != nil && len(have) > 0 && (*d.ENOBUFS > 0) != (*have[0].v > 0) {
+		return false, fmt.Sprintf("enobufs=%d but %s=%d", *d.ENOBUFS, have[0].name, *have[0].v)
+	}
+	return true, ""
+}
+
+// Queue is the socket's receive-queue occupancy during the sample.
+type Queue struct {
+	// RcvBuf is the effective SO_RCVBUF (the kernel doubles the request).
+	RcvBuf    int64         `json:"rcvbuf_bytes"`
+	PeakBytes int64         `json:"peak_rmem_alloc_bytes"`
+	Samples   []QueueSample `json:"samples"`
+}
+
+// QueueSample is one reading of SO_MEMINFO rmem_alloc. In JSON it is a pair
+// [offset_ns, bytes], since there are thousands per sample.
+type QueueSample struct {
+	Offset    time.Duration
+	RmemAlloc int64
+}
+
+// MarshalJSON writes [offset_ns, bytes].
+func (q QueueSample) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, "[%d,%d]", int64(q.Offset), q.RmemAlloc), nil
+}
+
+// UnmarshalJSON reads [offset_ns, bytes].
+func (q *QueueSample) UnmarshalJSON(b []byte) error {
+	var pair []int64
+	if err := json.Unmarshal(b, &pair); err != nil || len(pair) != 2 {
+		return fmt.Errorf("queue sample %s: want [offset_ns,bytes]", b)
+	}
+	q.Offset, q.RmemAlloc = time.Duration(pair[0]), pair[1]
+	return nil
+}
+
+// Overhead is the consumer's own measuring cost: the same workload measured
+// With and Without latency recording, in Unit (for example "ns/event").
+type Overhead struct {
+	Method  string  `json:"method"`
+	Without float64 `json:"without"`
+	With    float64 `json:"with"`
+	Unit    string  `json:"unit"`
+}
+
+// Fraction is (With-Without)/Without, e.g. 0.04 for 4% overhead.
+func (o *Overhead) Fraction() float64 {
+	if o.Without == 0 {
+		return 0
+	}
+	return (o.With - o.Without) / o.Without
+}
