@@ -18,9 +18,9 @@ const DefaultFamily = 31
 
 // Message types (nlmsg_type).
 const (
-	TypeRegister = 0 // IMP2_U_PID: user registers as a consumer
-	TypeEvent    = 1 // IMP2_K_MSG: kernel event
-	TypeClose    = 2 // IMP2_CLOSE: user unregisters
+	TypeRegister = 0    // IMP2_U_PID: user registers as a consumer
+	TypeEvent    = 1    // IMP2_K_MSG: kernel event
+	TypeClose    = 2    // IMP2_CLOSE: user unregisters
 	TypeGetStats = 0x10 // IMP2_GET_STATS: user asks for counters
 	TypeStats    = 0x11 // IMP2_STATS: counters reply
 )

@@ -1,0 +1,77 @@
+package imp2
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// UserSockFamily is NETLINK_USERSOCK, the unit user-space emulations of the
+// module (Server) use: two processes talking through the kernel's real
+// netlink unicast path.
+const UserSockFamily = 2
+
+// Config configures a consumer Conn.
+type Config struct {
+	// Family is the netlink unit: 0 means DefaultFamily (31, the module);
+	// UserSockFamily (2) talks to a Server.
+	Family int
+	// Peer is the port id the control messages go to: 0 is the kernel (the
+	// module), anything else a Server's port.
+	Peer uint32
+	// PortID is the local port to bind; 0 lets the kernel choose.
+	PortID uint32
+	// RcvBuf, if positive, sets the receive buffer in bytes, with
+	// SO_RCVBUFFORCE where allowed (CAP_NET_ADMIN) so that rmem_max does
+	// not cap it, else SO_RCVBUF. The kernel doubles the value; Conn.RcvBuf
+	// reports what it granted.
+	RcvBuf int
+	// NoENOBUFS sets NETLINK_NO_ENOBUFS: an overrun then drops events
+	// silently (visible as sequence gaps and SO_MEMINFO drops) instead of
+	// failing the next read with ENOBUFS.
+	NoENOBUFS bool
+	// Ack asks the peer to acknowledge the registration (NLM_F_ACK) and
+	// makes Dial wait for it, so a refused registration is an error. The
+	// original module and other peers do not answer: leave it off for them.
+	Ack bool
+	// AckTimeout bounds the wait for the acknowledgement; 0 means 2 s.
+	AckTimeout time.Duration
+	// NetNS, if non-zero, is an open file descriptor of the network
+	// namespace to create the socket in.
+	NetNS int
+}
+
+// Message is one received datagram. The caller owns Buf and keeps its
+// length: ReadBatch receives into Buf[:len(Buf)] and sets the other fields.
+type Message struct {
+	Buf []byte
+	// N is the number of bytes received into Buf.
+	N int
+	// Truncated reports that the datagram was longer than Buf and its
+	// tail was lost.
+	Truncated bool
+	// PortID is the sender's port id, set by the kernel: 0 for the module.
+	PortID uint32
+}
+
+// Data returns the received bytes.
+func (m *Message) Data() []byte { return m.Buf[:m.N] }
+
+// MemInfo is the socket's SO_MEMINFO: queue sizes and drop count, in bytes
+// except Drops.
+type MemInfo struct {
+	RmemAlloc  uint32 // receive queue memory in use (skb truesize)
+	RcvBuf     uint32 // receive buffer limit
+	WmemAlloc  uint32
+	SndBuf     uint32
+	FwdAlloc   uint32
+	WmemQueued uint32
+	Optmem     uint32
+	Backlog    uint32
+	Drops      uint32 // messages the kernel dropped for this socket (sk_drops)
+}
+
+// ErrOverrun is returned by ReadBatch when the kernel dropped events because
+// the receive queue was full (ENOBUFS). The socket stays usable: count it
+// and read on.
+var ErrOverrun = fmt.Errorf("imp2: receive queue overrun, events were dropped: %w", syscall.ENOBUFS)

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package imp2
+
+import "context"
+
+// Server is the user-space stand-in for the module; on this platform Listen
+// always fails.
+type Server struct{}
+
+// Listen fails: netlink exists only on Linux.
+func Listen(ServerConfig) (*Server, error) { return nil, errUnsupported }
+
+func (*Server) PortID() uint32                           { return 0 }
+func (*Server) Send([]byte) (int, error)                 { return 0, errUnsupported }
+func (*Server) SendBatch([][]byte) (int, error)          { return 0, errUnsupported }
+func (*Server) WaitConsumers(context.Context, int) error { return errUnsupported }
+func (*Server) Consumers() []ConsumerStats               { return nil }
+func (*Server) Stats() Stats                             { return Stats{} }
+func (*Server) Close() error                             { return errUnsupported }
