@@ -167,13 +167,18 @@ func (c *Conn) readPending(msgs []Message) int {
 		c.pending = c.pending[1:]
 		n++
 	}
+	if len(c.pending) == 0 {
+		c.pending = nil // release the copies
+	}
 	return n
 }
 
 // readUntil reads datagrams until one starts with a message match accepts,
-// and returns it; everything else is kept for ReadBatch. ctx bounds the
-// wait. The caller holds readMu.
+// and returns it; everything else is kept for ReadBatch. ctx alone bounds
+// the wait: the caller's read deadline is set aside until it returns. The
+// caller holds readMu.
 func (c *Conn) readUntil(ctx context.Context, match func(Header) bool) ([]byte, error) {
+	c.s.f.SetReadDeadline(time.Time{})
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		c.s.f.SetReadDeadline(time.Unix(1, 0))

@@ -355,12 +355,17 @@ func TestStats(t *testing.T) {
 	s, cs := pair(t, 2, Config{})
 	c := cs[0]
 	s.SendBatch(frames(1, 5))
-	// No reader running: Stats reads the queue itself and keeps the events.
+	// No reader running: Stats reads the queue itself and keeps the events;
+	// only ctx bounds it, not an expired read deadline, which it restores.
+	c.SetReadDeadline(time.Now().Add(-time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := c.r.read(newMsgs(1, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read deadline not restored after Stats: %v", err)
 	}
 	want := Stats{Events: 5, UnicastOK: 10, Consumers: 2, SelfRegistered: true, SelfSent: 5, SelfLastSeq: 5}
 	if st != want {
