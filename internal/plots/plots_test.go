@@ -1,0 +1,148 @@
+package plots_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/internal/plots"
+	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/internal/results/resultstest"
+)
+
+// outDir keeps the figures when IMP2_PLOTS_OUT is set, to look at them.
+func outDir(t *testing.T) string {
+	if d := os.Getenv("IMP2_PLOTS_OUT"); d != "" {
+		d = filepath.Join(d, t.Name())
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// checkFiles asserts each path is a valid PNG of the expected size (panels
+// of plots.TileWidth×TileHeight at 96 dpi) or an SVG document.
+func checkFiles(t *testing.T, paths []string, panels map[string][2]int) {
+	t.Helper()
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) == 0 {
+			t.Fatalf("%s is empty", p)
+		}
+		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		grid, ok := panels[name]
+		if !ok {
+			t.Fatalf("unexpected figure %s", p)
+		}
+		switch filepath.Ext(p) {
+		case ".png":
+			img, err := png.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			w, h := grid[1]*int(plots.TileWidth.Dots(96)), grid[0]*int(plots.TileHeight.Dots(96))
+			if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+				t.Errorf("%s is %dx%d, want %dx%d", p, b.Dx(), b.Dy(), w, h)
+			}
+		case ".svg":
+			checkSVG(t, p, data)
+		default:
+			t.Errorf("unexpected file %s", p)
+		}
+	}
+	if len(paths) != 2*len(panels) {
+		t.Errorf("wrote %d files, want PNG and SVG of %d figures: %v", len(paths), len(panels), paths)
+	}
+}
+
+func checkSVG(t *testing.T, p string, data []byte) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(data))
+	sawSVG := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "svg" {
+			sawSVG = true
+		}
+	}
+	if !sawSVG {
+		t.Errorf("%s has no <svg> element", p)
+	}
+}
+
+func TestWriteAll(t *testing.T) {
+	o := resultstest.Default()
+	o.Events = 3000
+	run := resultstest.Run(o)
+	paths, err := plots.WriteAll(run, outDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two buffer sizes × one delay: two rows; two latency kinds: two columns.
+	checkFiles(t, paths, map[string][2]int{"latency": {2, 2}, "spectrum": {2, 2}, "drops": {1, 1}, "queue": {2, 1}, "rate": {1, 1}})
+}
+
+func TestWriteAllDegenerate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   func(*resultstest.Options)
+		edit   func(*results.Run)
+		panels map[string][2]int
+	}{
+		{"zero drops", func(o *resultstest.Options) { o.Rates = []int{1000, 2000} }, nil,
+			map[string][2]int{"latency": {2, 2}, "spectrum": {2, 2}, "drops": {1, 1}, "queue": {2, 1}, "rate": {1, 1}}},
+		{"single step", func(o *resultstest.Options) { o.Rates, o.RcvBufs, o.Reps = []int{5000}, []int{212992}, 1 }, nil,
+			map[string][2]int{"latency": {1, 2}, "spectrum": {1, 2}, "drops": {1, 1}, "queue": {1, 1}, "rate": {1, 1}}},
+		{"no latency", func(o *resultstest.Options) { o.NoLatency = true }, nil,
+			map[string][2]int{"drops": {1, 1}, "queue": {2, 1}, "rate": {1, 1}}},
+		{"zero latencies and empty queue", func(o *resultstest.Options) { o.Rates, o.RcvBufs = []int{1000}, []int{4096} },
+			func(r *results.Run) {
+				for i := range r.Steps {
+					for j := range r.Steps[i].Samples {
+						s := &r.Steps[i].Samples[j]
+						s.Unicast = latencyOf(t, 0)
+						s.EndToEnd = latencyOf(t, 100)
+						s.Queue.Samples, s.Queue.PeakBytes = nil, 0
+					}
+				}
+			},
+			map[string][2]int{"latency": {1, 1}, "spectrum": {1, 1}, "drops": {1, 1}, "rate": {1, 1}}},
+		{"two delays", func(o *resultstest.Options) { o.Delays = []time.Duration{0, 20 * time.Microsecond}; o.Events = 500 }, nil,
+			map[string][2]int{"latency": {4, 2}, "spectrum": {4, 2}, "drops": {2, 1}, "queue": {4, 1}, "rate": {1, 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := resultstest.Default()
+			o.Events = 1000
+			tc.opts(&o)
+			run := resultstest.Run(o)
+			if tc.edit != nil {
+				tc.edit(run)
+			}
+			if err := run.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			paths, err := plots.WriteAll(run, outDir(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFiles(t, paths, tc.panels)
+		})
+	}
+}
