@@ -1,0 +1,262 @@
+//go:build linux
+
+package flood
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// spin is how long before a deadline the pacer stops sleeping and
+	// busy-waits: clock_nanosleep with 1 ns timer slack wakes a few to
+	// tens of µs late.
+	spin = 50 * time.Microsecond
+	// maxSleep bounds one sleep, so a cancelled context is noticed.
+	maxSleep = 20 * time.Millisecond
+)
+
+// Flood is a prepared flood: a raw ICMP socket and the buffers of one
+// sendmmsg batch, allocated once so that sending allocates nothing.
+type Flood struct {
+	cfg   Config
+	fd    int
+	sched Schedule
+	sa    unix.RawSockaddrInet4
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	bufs  [][]byte
+	base  uint32        // ones' complement sum of the constant words of a packet
+	errno syscall.Errno // last send error; an error value would allocate
+	ran   atomic.Bool
+}
+
+// New opens the raw socket (CAP_NET_RAW) in the calling thread's network
+// namespace: call it inside netns.NS.Do to flood from a namespace.
+// The kernel builds the IP header and picks the source address.
+func New(cfg Config) (*Flood, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return nil, fmt.Errorf("flood: raw socket: %w", err)
+	}
+	f := &Flood{cfg: cfg, fd: fd}
+	if err := f.setup(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Flood) setup() error {
+	// Drop every ICMP type on input: the echo replies would otherwise be
+	// cloned into this socket's queue for nothing.
+	if err := unix.SetsockoptInt(f.fd, unix.SOL_RAW, unix.ICMP_FILTER, -1); err != nil {
+		return os.NewSyscallError("setsockopt ICMP_FILTER", err)
+	}
+	// Without IP_RECVERR a raw socket hides ENOBUFS (a dropping device).
+	if err := unix.SetsockoptInt(f.fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1); err != nil {
+		return os.NewSyscallError("setsockopt IP_RECVERR", err)
+	}
+	// A full send buffer must not block a flood beyond its bounds.
+	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(f.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return os.NewSyscallError("setsockopt SO_SNDTIMEO", err)
+	}
+	f.buffers()
+	return nil
+}
+
+// buffers prepares the schedule and the batch: headers pointing at one
+// slab of packets whose constant fields are written once.
+func (f *Flood) buffers() {
+	c := &f.cfg
+	f.sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: c.Dst.As4()}
+	f.sched = Schedule{rate: c.Rate, batch: uint32(c.Batch), count: uint64(c.Count)}
+	if c.Rate == 0 {
+		f.sched.times = make([]atomic.Int64, (c.Count+c.Batch-1)/c.Batch)
+	}
+	f.hdrs = make([]unix.Mmsghdr, c.Batch)
+	f.iovs = make([]unix.Iovec, c.Batch)
+	f.bufs = make([][]byte, c.Batch)
+	size := headerLen + c.PayloadLen
+	slab := make([]byte, size*c.Batch)
+	for i := range f.bufs {
+		b := slab[i*size : (i+1)*size : (i+1)*size]
+		b[0] = 8 // echo request, code 0
+		binary.BigEndian.PutUint32(b[8:], c.Tag)
+		f.bufs[i] = b
+		f.iovs[i] = unix.Iovec{Base: &b[0]}
+		f.iovs[i].SetLen(size)
+		h := &f.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&f.sa))
+		h.Namelen = unix.SizeofSockaddrInet4
+		h.Iov = &f.iovs[i]
+		h.SetIovlen(1)
+	}
+	f.base = 8<<8 + c.Tag>>16 + c.Tag&0xffff
+}
+
+// Schedule is the flood's schedule, to be read while it runs.
+func (f *Flood) Schedule() *Schedule { return &f.sched }
+
+// fill writes packet n scheduled at t into batch slot i. The checksum is
+// computed from the precomputed sum of the constant words.
+func (f *Flood) fill(i int, n uint32, t int64) {
+	b := f.bufs[i]
+	binary.BigEndian.PutUint32(b[4:], n)
+	binary.BigEndian.PutUint64(b[12:], uint64(t))
+	u := uint64(t)
+	sum := uint64(f.base) + uint64(n>>16) + uint64(n&0xffff) +
+		u>>48 + u>>32&0xffff + u>>16&0xffff + u&0xffff
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(b[2:], ^uint16(sum))
+}
+
+// Run sends the flood on a locked OS thread and returns when the count is
+// sent, the duration has passed or ctx ends (then with ctx's error and the
+// partial Result). A Flood runs once.
+func (f *Flood) Run(ctx context.Context) (Result, error) {
+	if !f.ran.CompareAndSwap(false, true) {
+		return Result{}, fmt.Errorf("flood: already run")
+	}
+	var stop atomic.Bool
+	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// Sleep precisely: the default 50 µs timer slack would add to every
+	// pacer sleep.
+	if slack, _, e := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0); e == 0 {
+		unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+		defer unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0)
+	}
+	var r Result
+	r.Start = nanotime()
+	f.sched.start.Store(r.Start)
+	end := r.Start + int64(f.cfg.Duration)
+	if f.cfg.Rate > 0 {
+		f.paced(&r, end, &stop)
+	} else {
+		f.unpaced(&r, end, &stop)
+	}
+	r.Elapsed = time.Duration(nanotime() - r.Start)
+	if f.errno != 0 {
+		r.LastErr = os.NewSyscallError("sendmmsg", f.errno)
+	}
+	if r.Elapsed > 0 {
+		r.Rate = float64(r.Sent) / r.Elapsed.Seconds()
+	}
+	return r, ctx.Err()
+}
+
+// paced sends every packet whose scheduled time has come (rate × elapsed −
+// sent, at most a batch per call), then sleeps until the next one is due,
+// spinning for the last µs.
+func (f *Flood) paced(r *Result, end int64, stop *atomic.Bool) {
+	count, rate := uint64(f.cfg.Count), f.cfg.Rate
+	var next uint64
+	for next < count && !stop.Load() {
+		now := nanotime()
+		if now >= end {
+			return
+		}
+		k := 0
+		for k < len(f.bufs) && next+uint64(k) < count {
+			n := uint32(next + uint64(k))
+			t := r.Start + Offset(n, rate)
+			if t > now {
+				break
+			}
+			f.fill(k, n, t)
+			k++
+		}
+		if k > 0 {
+			f.send(r, k, stop)
+			next += uint64(k)
+			continue
+		}
+		due := min(r.Start+Offset(uint32(next), rate), end)
+		if wake := due - int64(spin); wake > now {
+			sleepUntil(min(wake, now+int64(maxSleep)))
+		}
+	}
+}
+
+// unpaced sends full batches back to back, recording each batch's time.
+func (f *Flood) unpaced(r *Result, end int64, stop *atomic.Bool) {
+	count, batch := uint64(f.cfg.Count), uint64(len(f.bufs))
+	for next := uint64(0); next < count && !stop.Load(); {
+		t := nanotime()
+		if t >= end {
+			return
+		}
+		k := min(batch, count-next)
+		for i := range k {
+			f.fill(int(i), uint32(next+i), t)
+		}
+		f.sched.times[next/batch].Store(t)
+		f.send(r, int(k), stop)
+		next += k
+	}
+}
+
+// send sends batch slots [0, k). A refused packet is counted and skipped;
+// sendmmsg reports the error of a packet after the first only through
+// SO_ERROR, so a short count is followed by a look there.
+func (f *Flood) send(r *Result, k int, stop *atomic.Bool) {
+	for i := 0; i < k; {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&f.hdrs[i])), uintptr(k-i), 0, 0, 0)
+		var err syscall.Errno
+		switch {
+		case e != 0:
+			err = e
+		case int(n) == k-i:
+			r.Sent += uint64(n)
+			return
+		default:
+			r.Sent += uint64(n)
+			i += int(n)
+			if v, gerr := unix.GetsockoptInt(f.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil {
+				err = syscall.Errno(v)
+			}
+		}
+		switch err {
+		case 0, unix.EINTR:
+			continue
+		case unix.EAGAIN: // send buffer full for SO_SNDTIMEO
+			if !stop.Load() {
+				continue
+			}
+			r.Errors += uint64(k - i)
+			f.errno = err
+			return
+		case unix.ENOBUFS:
+			r.ENOBUFS++
+		}
+		r.Errors++
+		f.errno = err
+		i++
+	}
+}
+
+func sleepUntil(t int64) {
+	ts := unix.NsecToTimespec(t)
+	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+	}
+}
+
+// Close closes the socket.
+func (f *Flood) Close() error { return unix.Close(f.fd) }
