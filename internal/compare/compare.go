@@ -1,0 +1,333 @@
+// Package compare decides whether a bench run regressed against a baseline:
+// for each metric and each sweep step both runs have, medians with
+// confidence intervals and a Mann–Whitney U test from
+// golang.org/x/perf/benchmath (benchstat's statistics, with no assumption
+// of normality, which latency samples do not meet), then a verdict that
+// needs both significance and a per-metric size threshold (see
+// DefaultConfig). Unlike benchstat it ends in an exit status a CI job can
+// use.
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"golang.org/x/perf/benchmath"
+
+	"github.com/imp2/imp2/internal/results"
+)
+
+// Status is the outcome of one row.
+type Status string
+
+const (
+	Same     Status = "same"        // not significant, or within the threshold
+	Worse    Status = "regression"  // significant and beyond the threshold, in the worse direction
+	Better   Status = "improvement" // significant and beyond the threshold, in the better direction
+	TooFew   Status = "too-few-samples"
+	Unstable Status = "unstable" // an exact metric varies within one run
+)
+
+// Summary is one side of a row. Lo and Hi bound the median's confidence
+// interval; nil when the sample is too small for one.
+type Summary struct {
+	N      int      `json:"n"`
+	Median float64  `json:"median"`
+	Lo     *float64 `json:"lo,omitempty"`
+	Hi     *float64 `json:"hi,omitempty"`
+}
+
+// Row is one metric at one step.
+type Row struct {
+	Step   string  `json:"step"`
+	Metric string  `json:"metric"`
+	Worse  string  `json:"worse"` // "higher" or "lower"
+	Exact  bool    `json:"exact,omitempty"`
+	Base   Summary `json:"base"`
+	New    Summary `json:"new"`
+	// Delta is new−base median; Change is Delta/|base|, nil when base is 0.
+	Delta  float64  `json:"delta"`
+	Change *float64 `json:"change,omitempty"`
+	// P is the U test's p-value (nil for exact metrics and too few samples).
+	P *float64 `json:"p,omitempty"`
+	// Limit is the smallest change that counts, in the metric's unit.
+	Limit  float64 `json:"limit"`
+	Status Status  `json:"status"`
+	Reason string  `json:"reason"`
+
+	metric Metric
+	alpha  float64
+}
+
+// Verdict is the comparison of two runs.
+type Verdict struct {
+	Base  string  `json:"base"`
+	New   string  `json:"new"`
+	Alpha float64 `json:"alpha"`
+	// MinSamples is how many samples per side a statistical row needs.
+	MinSamples int   `json:"min_samples"`
+	Rows       []Row `json:"rows"`
+	// Notes are differences worth knowing that do not stop the comparison:
+	// other kernel or machine, steps or metrics on one side only.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ErrUnusable marks input that cannot be compared at all.
+var ErrUnusable = errors.New("unusable input")
+
+// MinSamples is the fewest samples per side for which benchmath can both
+// reject the null hypothesis at alpha and give a finite 1−alpha confidence
+// interval for the median, found by asking benchmath itself. At alpha 0.05
+// the U test alone could succeed with 4 per side (smallest p 2/70 = 0.029),
+// but the 95% interval of a median needs 6 (2·0.5⁶ = 0.031 < 0.05): so 6,
+// as benchstat says.
+func MinSamples(alpha float64) int {
+	th := &benchmath.Thresholds{CompareAlpha: alpha}
+	for n := 2; ; n++ {
+		lo, hi := make([]float64, n), make([]float64, n)
+		for i := range n {
+			lo[i], hi[i] = float64(i), float64(n+i)
+		}
+		a, b := benchmath.NewSample(lo, th), benchmath.NewSample(hi, th)
+		s := benchmath.AssumeNothing.Summary(a, 1-alpha)
+		if benchmath.AssumeNothing.Compare(a, b).P < alpha && !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0) {
+			return n
+		}
+	}
+}
+
+// Compare compares new against base step by step. It fails with an error
+// wrapping ErrUnusable when the runs cannot be compared at all (other
+// source, no step in common, bad config); rows that cannot be decided are
+// marked TooFew or Unstable instead.
+func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Verdict, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
+	}
+	if base.Source.Kind != new.Source.Kind {
+		return nil, fmt.Errorf("%w: %s is a %s run and %s a %s run; compare runs of one source", ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)
+	}
+	v := &Verdict{Base: baseName, New: newName, Alpha: cfg.Alpha, MinSamples: MinSamples(cfg.Alpha)}
+	v.Notes = envNotes(base, new)
+	newSteps := map[results.StepKey]*results.Step{}
+	for i := range new.Steps {
+		newSteps[new.Steps[i].Key()] = &new.Steps[i]
+	}
+	matched := 0
+	for i := range base.Steps {
+		bs := &base.Steps[i]
+		ns, ok := newSteps[bs.Key()]
+		if !ok {
+			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in base", bs.Key()))
+			continue
+		}
+		delete(newSteps, bs.Key())
+		matched++
+		for _, m := range Metrics {
+			bv, nv := values(bs, m), values(ns, m)
+			switch {
+			case len(bv) == 0 && len(nv) == 0:
+			case len(bv) == 0 || len(nv) == 0:
+				side := "base"
+				if len(nv) > 0 {
+					side = "new"
+				}
+				v.Notes = append(v.Notes, fmt.Sprintf("%s at %s only in %s", m.Name, bs.Key(), side))
+			default:
+				v.Rows = append(v.Rows, compareRow(bs.Key().String(), m, bv, nv, cfg, v.MinSamples))
+			}
+		}
+	}
+	for i := range new.Steps {
+		if _, left := newSteps[new.Steps[i].Key()]; left {
+			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in new", new.Steps[i].Key()))
+		}
+	}
+	if matched == 0 {
+		return nil, fmt.Errorf("%w: %s and %s have no sweep step (rate, rcvbuf, delay) in common", ErrUnusable, baseName, newName)
+	}
+	return v, nil
+}
+
+func envNotes(base, new *results.Run) []string {
+	var notes []string
+	diff := func(what string, b, n any) {
+		if b != n {
+			notes = append(notes, fmt.Sprintf("%s differs: base %v, new %v", what, b, n))
+		}
+	}
+	be, ne := base.Environment, new.Environment
+	diff("kernel", be.KernelRelease, ne.KernelRelease)
+	diff("machine", be.Machine, ne.Machine)
+	diff("cpus", be.CPUs, ne.CPUs)
+	diff("in_vm", be.InVM, ne.InVM)
+	diff("no_enobufs", base.Params.NoENOBUFS, new.Params.NoENOBUFS)
+	diff("nflog_qthresh", base.Params.NFLOGQThreshold, new.Params.NFLOGQThreshold)
+	diff("step duration", base.Params.StepDuration, new.Params.StepDuration)
+	return notes
+}
+
+func values(st *results.Step, m Metric) []float64 {
+	var vs []float64
+	for j := range st.Samples {
+		if v, ok := m.value(&st.Samples[j]); ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+func compareRow(step string, m Metric, bv, nv []float64, cfg Config, need int) Row {
+	r := Row{Step: step, Metric: m.Name, Worse: "lower", Exact: m.Exact, metric: m, alpha: cfg.Alpha}
+	if m.HigherIsWorse {
+		r.Worse = "higher"
+	}
+	if m.Exact {
+		return exactRow(r, bv, nv)
+	}
+	th := &benchmath.Thresholds{CompareAlpha: cfg.Alpha}
+	bs, ns := benchmath.NewSample(bv, th), benchmath.NewSample(nv, th)
+	r.Base, r.New = summary(bs, cfg.Alpha), summary(ns, cfg.Alpha)
+	r.setDelta()
+	r.Limit = cfg.Thresholds[m.Name].Limit(r.Base.Median)
+	if len(bv) < need || len(nv) < need {
+		r.Status = TooFew
+		r.Reason = fmt.Sprintf("%d base and %d new samples; need at least %d per side at alpha %v", len(bv), len(nv), need, cfg.Alpha)
+		return r
+	}
+	p := benchmath.AssumeNothing.Compare(bs, ns).P
+	r.P = &p
+	worse := (r.Delta > 0) == m.HigherIsWorse
+	switch {
+	case p >= cfg.Alpha:
+		r.Status, r.Reason = Same, fmt.Sprintf("not significant (p=%.3f ≥ %v)", p, cfg.Alpha)
+	case math.Abs(r.Delta) <= r.Limit:
+		r.Status, r.Reason = Same, fmt.Sprintf("significant but within the threshold (%s ≤ %s)", r.deltaString(), m.format(r.Limit))
+	case *r.New.Lo <= *r.Base.Hi && *r.Base.Lo <= *r.New.Hi:
+		r.Status, r.Reason = Same, fmt.Sprintf("%s, but the confidence intervals overlap", r.deltaString())
+	case worse:
+		r.Status, r.Reason = Worse, fmt.Sprintf("%s, beyond the threshold %s (p=%.3f)", r.deltaString(), m.format(r.Limit), p)
+	default:
+		r.Status, r.Reason = Better, fmt.Sprintf("%s (p=%.3f)", r.deltaString(), p)
+	}
+	return r
+}
+
+func summary(s *benchmath.Sample, alpha float64) Summary {
+	sum := benchmath.AssumeNothing.Summary(s, 1-alpha)
+	out := Summary{N: len(s.Values), Median: sum.Center}
+	if !math.IsInf(sum.Lo, 0) && !math.IsInf(sum.Hi, 0) {
+		out.Lo, out.Hi = &sum.Lo, &sum.Hi
+	}
+	return out
+}
+
+func (r *Row) setDelta() {
+	r.Delta = r.New.Median - r.Base.Median
+	if r.Base.Median != 0 {
+		c := r.Delta / math.Abs(r.Base.Median)
+		r.Change = &c
+	}
+}
+
+// deltaString is "+12.3%" against a non-zero base, else the absolute change.
+func (r *Row) deltaString() string {
+	if r.Change != nil {
+		return fmt.Sprintf("%+.1f%%", 100**r.Change)
+	}
+	sign := "+"
+	if r.Delta < 0 {
+		sign = "-"
+	}
+	return sign + r.metric.format(math.Abs(r.Delta))
+}
+
+// exactRow compares a deterministic count: each side must hold one value.
+func exactRow(r Row, bv, nv []float64) Row {
+	r.Base = Summary{N: len(bv), Median: bv[0]}
+	r.New = Summary{N: len(nv), Median: nv[0]}
+	for _, side := range []struct {
+		name string
+		vs   []float64
+	}{{"base", bv}, {"new", nv}} {
+		if lo, hi := slices.Min(side.vs), slices.Max(side.vs); lo != hi {
+			r.Status = Unstable
+			r.Reason = fmt.Sprintf("%s varies from %v to %v; a count the kernel makes deterministic should not", side.name, lo, hi)
+			return r
+		}
+	}
+	r.setDelta()
+	worse := (r.Delta > 0) == r.metric.HigherIsWorse
+	switch {
+	case r.Delta == 0:
+		r.Status, r.Reason = Same, fmt.Sprintf("equal (%v)", r.Base.Median)
+	case worse:
+		r.Status, r.Reason = Worse, fmt.Sprintf("changed %v → %v (exact)", r.Base.Median, r.New.Median)
+	default:
+		r.Status, r.Reason = Better, fmt.Sprintf("changed %v → %v (exact)", r.Base.Median, r.New.Median)
+	}
+	return r
+}
+
+// Regressions returns the rows that regressed.
+func (v *Verdict) Regressions() []Row {
+	return v.rowsWith(Worse)
+}
+
+func (v *Verdict) rowsWith(s ...Status) []Row {
+	var rs []Row
+	for _, r := range v.Rows {
+		if slices.Contains(s, r.Status) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// Exit statuses for the compare command.
+const (
+	ExitOK         = 0
+	ExitRegression = 1
+	ExitUnusable   = 2
+)
+
+// ExitStatus maps the result of Compare (or of reading its input) to the
+// command's exit status and a one-line reason. A regression wins over rows
+// that could not be decided: it is a finding either way.
+func ExitStatus(v *Verdict, err error) (int, string) {
+	if err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		if !errors.Is(err, ErrUnusable) {
+			msg = ErrUnusable.Error() + ": " + msg
+		}
+		return ExitUnusable, msg
+	}
+	if reg := v.Regressions(); len(reg) > 0 {
+		var parts []string
+		for _, r := range reg[:min(3, len(reg))] {
+			parts = append(parts, fmt.Sprintf("%s at %s %s", r.Metric, r.Step, r.shortDelta()))
+		}
+		more := ""
+		if len(reg) > 3 {
+			more = fmt.Sprintf(" and %d more", len(reg)-3)
+		}
+		return ExitRegression, fmt.Sprintf("regression in %d of %d comparisons: %s%s", len(reg), len(v.Rows), strings.Join(parts, "; "), more)
+	}
+	if bad := v.rowsWith(TooFew, Unstable); len(bad) > 0 {
+		return ExitUnusable, fmt.Sprintf("cannot decide %d of %d comparisons: %s %s: %s", len(bad), len(v.Rows), bad[0].Metric, bad[0].Step, bad[0].Reason)
+	}
+	return ExitOK, fmt.Sprintf("no regression in %d comparisons at alpha %v", len(v.Rows), v.Alpha)
+}
+
+func (r *Row) shortDelta() string {
+	switch {
+	case r.Exact && r.Delta == 0:
+		return "="
+	case r.Exact:
+		return fmt.Sprintf("%v → %v", r.Base.Median, r.New.Median)
+	}
+	return r.deltaString()
+}
