@@ -158,9 +158,12 @@ type Result struct {
 	// LastErr is the last send error, if any.
 	LastErr error
 	// Start is the scheduled time of packet 0 (CLOCK_MONOTONIC ns);
-	// Elapsed runs from it to the end of the last send.
+	// Elapsed runs from it to the end of the last send, at most Duration.
 	Start   int64
 	Elapsed time.Duration
 	// Rate is Sent / Elapsed in packets per second.
 	Rate float64
+	// MaxLag is how far behind its schedule a paced flood fell at worst
+	// (latencies measured from the scheduled time include it).
+	MaxLag time.Duration
 }

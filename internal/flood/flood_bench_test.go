@@ -88,6 +88,7 @@ func BenchmarkPaced(b *testing.B) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			const d = 2 * time.Second
 			var sent, recv, errs float64
+			var lag time.Duration
 			for range b.N {
 				f := newIn(b, top, Config{Rate: rate, Count: 1 << 30, Duration: d})
 				r0 := rxPackets(b, top)
@@ -99,12 +100,14 @@ func BenchmarkPaced(b *testing.B) {
 				recv += float64(rxPackets(b, top)-r0) / res.Elapsed.Seconds()
 				sent += res.Rate
 				errs += float64(res.Errors)
+				lag = max(lag, res.MaxLag)
 				f.Close()
 			}
 			n := float64(b.N)
 			b.ReportMetric(sent/n/float64(rate), "sent/target")
 			b.ReportMetric(recv/n/float64(rate), "recv/target")
 			b.ReportMetric(errs/n, "send-errors")
+			b.ReportMetric(float64(lag.Microseconds()), "max-lag-µs")
 		})
 	}
 }

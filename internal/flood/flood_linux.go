@@ -152,7 +152,9 @@ func (f *Flood) Run(ctx context.Context) (Result, error) {
 	} else {
 		f.unpaced(&r, end, &stop)
 	}
-	r.Elapsed = time.Duration(nanotime() - r.Start)
+	// Packets are sent only before the end: a thread descheduled at the
+	// deadline must not stretch the window.
+	r.Elapsed = time.Duration(min(nanotime(), end) - r.Start)
 	if f.errno != 0 {
 		r.LastErr = os.NewSyscallError("sendmmsg", f.errno)
 	}
@@ -172,6 +174,9 @@ func (f *Flood) paced(r *Result, end int64, stop *atomic.Bool) {
 		now := nanotime()
 		if now >= end {
 			return
+		}
+		if lag := time.Duration(now - r.Start - Offset(uint32(next), rate)); lag > r.MaxLag {
+			r.MaxLag = lag
 		}
 		k := 0
 		for k < len(f.bufs) && next+uint64(k) < count {
