@@ -1,0 +1,328 @@
+// Command imp2-replay plays a recorded trace back: into imp2 consumers over
+// a real netlink socket (it acts as the kernel side), or as text, JSON or
+// a new pcapng trace, with timing from the recording, a speed factor, a
+// fixed rate or top speed.
+//
+// Usage:
+//
+//	imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]
+//
+// Exit codes:
+//
+//	0  replay complete
+//	1  runtime or output error (cannot open the netlink socket, write failed)
+//	2  usage error (bad flag or -filter)
+//	3  input error: unreadable, malformed or truncated trace; every complete
+//	   frame before the problem has been replayed and the summary printed
+//	4  no consumer registered within -wait (-to netlink)
+//	130 interrupted (SIGINT/SIGTERM); the summary is printed
+//
+// See -help for the options and the filter syntax, and the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/pace"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitInput       = 3
+	exitNoConsumer  = 4
+	exitInterrupted = 130
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type config struct {
+	in, to, out, filter string
+	family              int
+	bind, dest          uint
+	netns               string
+	wait                time.Duration
+	minConsumers        int
+	speed, pps          float64
+	topspeed, realtime  bool
+	loops               int
+	loopDelay, duration time.Duration
+	limit               int64
+	batch               int
+	spin                time.Duration
+	readahead           int
+	stats               time.Duration
+	json                bool
+	compress            string
+	flagsSet            map[string]bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("imp2-replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.in, "i", "", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin")
+	fs.StringVar(&c.to, "to", "netlink", "output: netlink, text, json or pcapng")
+	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
+	fs.StringVar(&c.filter, "filter", "", "replay only matching frames (see below)")
+	fs.IntVar(&c.family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
+	fs.UintVar(&c.bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
+	fs.UintVar(&c.dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
+	fs.StringVar(&c.netns, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
+	fs.DurationVar(&c.wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
+	fs.IntVar(&c.minConsumers, "min-consumers", 1, "netlink: consumers to wait for before starting")
+	fs.Float64Var(&c.speed, "speed", 1, "replay the recorded timing this many times faster")
+	fs.Float64Var(&c.pps, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
+	fs.BoolVar(&c.topspeed, "topspeed", false, "replay as fast as possible")
+	fs.BoolVar(&c.realtime, "realtime", false, "text, json, pcapng: follow the clock (default: write at once, re-timed)")
+	fs.IntVar(&c.loops, "loop", 1, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
+	fs.DurationVar(&c.loopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
+	fs.Int64Var(&c.limit, "limit", 0, "stop after N frames (0: no limit)")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after this much replay time (0: no limit)")
+	fs.IntVar(&c.batch, "batch", 64, "most frames per send (sendmmsg); paced replays batch only frames already due")
+	fs.DurationVar(&c.spin, "spin", pace.DefaultSpin, "spin instead of sleeping for the last part of each wait")
+	fs.IntVar(&c.readahead, "readahead", 64<<20, "bytes of trace decoded before the clock starts")
+	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
+	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
+	fs.StringVar(&c.compress, "compress", "zstd", "pcapng: zstd or none")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\n%s\n\n%s\n", filterSyntax, exitCodesHelp)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.flagsSet = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
+	return c, c.check()
+}
+
+const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage; 3 bad or truncated
+input (complete frames were replayed); 4 no consumer within -wait; 130 interrupted.`
+
+func (c *config) check() error {
+	switch {
+	case c.in == "":
+		return errors.New("-i is required")
+	case c.to != "netlink" && c.to != "text" && c.to != "json" && c.to != "pcapng":
+		return fmt.Errorf("-to %q: want netlink, text, json or pcapng", c.to)
+	case c.speed <= 0:
+		return errors.New("-speed must be positive")
+	case c.pps < 0:
+		return errors.New("-pps must be positive")
+	case c.batch < 1 || c.batch > 1024:
+		return errors.New("-batch must be 1..1024")
+	case c.loops < 0 || c.limit < 0 || c.duration < 0 || c.loopDelay < 0:
+		return errors.New("-loop, -limit, -duration and -loop-delay cannot be negative")
+	case c.bind > 1<<32-1 || c.dest > 1<<32-1:
+		return errors.New("-bind and -dest are 32-bit port ids")
+	case c.minConsumers < 0:
+		return errors.New("-min-consumers cannot be negative")
+	case c.compress != "zstd" && c.compress != "none":
+		return fmt.Errorf("-compress %q: want zstd or none", c.compress)
+	}
+	n := 0
+	for _, f := range []string{"speed", "pps", "topspeed"} {
+		if c.flagsSet[f] {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("-speed, -pps and -topspeed are exclusive")
+	}
+	if c.to == "netlink" && c.flagsSet["realtime"] {
+		return errors.New("-realtime is for file outputs; -to netlink always follows the clock")
+	}
+	return nil
+}
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "imp2-replay: %v\n", err)
+		return exitUsage
+	}
+	f, err := parseFilter(c.filter)
+	if err != nil {
+		fmt.Fprintf(stderr, "imp2-replay: -filter: %v\n", err)
+		return exitUsage
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
+
+	// Input.
+	var src io.Reader = stdin
+	if c.in != "-" {
+		fh, err := os.Open(c.in)
+		if err != nil {
+			logf("input: %v", err)
+			return exitInput
+		}
+		defer fh.Close()
+		src = fh
+	}
+	rd, err := pcapnl.NewReader(src)
+	if err != nil {
+		logf("input %s: %v", c.in, err)
+		return exitInput
+	}
+	defer rd.Close()
+
+	// Output; the summary goes to stdout unless the data does.
+	sumW := stdout
+	out, err := c.newOutput(stdout, logf)
+	if err != nil {
+		logf("%v", err)
+		return exitError
+	}
+	if c.to != "netlink" && c.out == "-" {
+		sumW = stderr
+	}
+
+	stop := new(atomic.Bool)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		select {
+		case <-sig:
+			stop.Store(true)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	in := newInput(rd, f, c.readahead, c.loops != 1, out.skipKernel())
+	defer in.close()
+	if err := out.start(ctx); err != nil {
+		out.close()
+		logf("%v", err)
+		switch {
+		case errors.Is(err, errNoConsumer):
+			return exitNoConsumer
+		case ctx.Err() != nil:
+			return exitInterrupted
+		}
+		return exitError
+	}
+	<-in.primed
+
+	t := timing{
+		speed: c.speed, pps: c.pps, topspeed: c.topspeed, loops: c.loops, loopDelay: c.loopDelay,
+		limit: c.limit, duration: c.duration, batch: c.batch, spin: c.spin,
+		wait: out.realtime() || c.realtime,
+	}
+	r := newReplayer(t, in, out, stop)
+	done := make(chan struct{})
+	if c.stats > 0 {
+		go progress(sumW, c.json, c.stats, r, out, done)
+	}
+	sendErr := r.run()
+	close(done)
+	stopped := stop.Load()
+	in.close()
+	closeErr := out.close()
+
+	s := summary{Output: c.to}
+	r.summarize(&s)
+	if o, ok := out.(*netlinkOut); ok {
+		s.Consumers, s.EAGAIN = consumerSummaries(o.consumers())
+		if s.Consumers == nil {
+			s.Consumers = []consumerSummary{}
+		}
+		s.SendErrors = o.stats.OtherErr
+	}
+	var msgs []string
+	code := exitOK
+	switch {
+	case sendErr != nil:
+		msgs, code = append(msgs, fmt.Sprintf("output: %v", sendErr)), exitError
+	case closeErr != nil:
+		msgs, code = append(msgs, fmt.Sprintf("output: %v", closeErr)), exitError
+	}
+	// An input error is reported when the replay reached it: not when
+	// -limit or -duration stopped it first (the reader had read ahead).
+	if in.err != nil && r.drained {
+		msgs = append(msgs, inputError(c.in, in.err))
+		if code == exitOK {
+			code = exitInput
+		}
+	}
+	if stopped && code == exitOK {
+		msgs, code = append(msgs, "interrupted"), exitInterrupted
+	}
+	s.Error, s.ExitCode = strings.Join(msgs, "; "), code
+	s.write(sumW, c.json)
+	for _, m := range msgs {
+		logf("%s", m)
+	}
+	return code
+}
+
+func inputError(name string, err error) string {
+	var pe *pcapnl.Error
+	if errors.As(err, &pe) {
+		what := "malformed"
+		if errors.Is(err, pcapnl.ErrTruncated) {
+			what = "truncated"
+		}
+		return fmt.Sprintf("input %s is %s: replayed the %d complete frame(s) before offset %d, then stopped: %v",
+			name, what, pe.Frames, pe.Offset, err)
+	}
+	return fmt.Sprintf("input %s: %v", name, err)
+}
+
+func (c *config) newOutput(stdout io.Writer, logf func(string, ...any)) (output, error) {
+	if c.to == "netlink" {
+		return &netlinkOut{
+			family: c.family, bind: uint32(c.bind), dest: uint32(c.dest), netns: c.netns,
+			wait: c.wait, minConsumers: c.minConsumers, log: logf,
+		}, nil
+	}
+	w, closer := stdout, io.Closer(nil)
+	if c.out != "-" {
+		fh, err := os.Create(c.out)
+		if err != nil {
+			return nil, fmt.Errorf("output: %w", err)
+		}
+		w, closer = fh, fh
+	}
+	switch c.to {
+	case "text", "json":
+		return newTextOut(w, closer, c.to == "json", c.realtime), nil
+	default: // pcapng
+		opts := pcapnl.WriterOptions{Application: "imp2-replay"}
+		if c.compress == "none" {
+			opts.Compression = pcapnl.None
+		}
+		o, err := newPcapngOut(w, closer, opts)
+		if err != nil && closer != nil {
+			closer.Close()
+		}
+		return o, err
+	}
+}

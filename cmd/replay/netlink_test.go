@@ -1,0 +1,181 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// Replay into a consumer that records what it receives, as imp2-record
+// does (imp2.Conn + pcapnl.Writer): the kernel→user frames of the new trace
+// are byte-identical to the input's, in order, and the recorded
+// user→kernel frames (the original recorder's IMP2_U_PID and IMP2_CLOSE)
+// are not sent.
+func TestRoundTripConnWriter(t *testing.T) {
+	in, want, _ := writeTrace(t, traceSpec{n: 2000, gap: func(int) time.Duration { return 20 * time.Microsecond }, control: true})
+	port := testPort()
+	wait := startReplay(t, "-i", in, "-bind", itoa(port), "-wait", "10s")
+	c := dialWhenUp(t, port, 4<<20)
+
+	outPath := filepath.Join(t.TempDir(), "rec.pcapng")
+	f, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapnl.NewWriter(f, pcapnl.WriterOptions{Family: imp2.UserSockFamily})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range drain(t, c, len(want), 20*time.Second) {
+		w.WriteFrame(&pcapnl.Frame{Time: m.at.UnixNano(), Direction: pcapnl.ToUser, Family: imp2.UserSockFamily, Data: m.data})
+	}
+	w.Close()
+	f.Close()
+	res := wait()
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if res.summary.FramesSkipped != 2 || res.summary.FramesSent != int64(len(want)) {
+		t.Errorf("summary: sent %d skipped %d, want %d and 2", res.summary.FramesSent, res.summary.FramesSkipped, len(want))
+	}
+	compareTrace(t, outPath, want)
+}
+
+// compareTrace checks that the kernel→user frames of the trace at path are
+// exactly want.
+func compareTrace(t *testing.T, path string, want [][]byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapnl.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readTrace(t, r)
+	if err != nil {
+		t.Fatalf("reading the recorded trace: %v", err)
+	}
+	var user [][]byte
+	for _, fr := range got {
+		if fr.Direction == pcapnl.ToUser {
+			user = append(user, fr.Data)
+		}
+	}
+	if len(user) != len(want) {
+		t.Fatalf("recorded %d kernel→user frames, want %d", len(user), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(user[i], want[i]) {
+			t.Fatalf("frame %d differs:\n got %x\nwant %x", i, user[i], want[i])
+		}
+	}
+}
+
+// Two consumers registered at once both get every frame, in order.
+func TestTwoConsumers(t *testing.T) {
+	in, want, _ := writeTrace(t, traceSpec{n: 3000})
+	port := testPort()
+	wait := startReplay(t, "-i", in, "-bind", itoa(port), "-min-consumers", "2", "-pps", "20000")
+	a := dialWhenUp(t, port, 4<<20)
+	b := dialWhenUp(t, port, 4<<20)
+	type got struct{ r []received }
+	ch := make(chan got, 2)
+	for _, c := range []*imp2.Conn{a, b} {
+		go func() { ch <- got{drain(t, c, len(want), 20*time.Second)} }()
+	}
+	res := wait()
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	for range 2 {
+		g := <-ch
+		if len(g.r) != len(want) {
+			t.Fatalf("a consumer got %d frames, want %d", len(g.r), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(g.r[i].data, want[i]) {
+				t.Fatalf("frame %d differs", i)
+			}
+		}
+	}
+	if len(res.summary.Consumers) != 2 || res.summary.EAGAIN != 0 {
+		t.Fatalf("summary consumers %+v EAGAIN %d", res.summary.Consumers, res.summary.EAGAIN)
+	}
+	for _, c := range res.summary.Consumers {
+		if c.Sent != uint64(len(want)) || c.EAGAIN != 0 {
+			t.Errorf("consumer %+v: want sent %d, EAGAIN 0", c, len(want))
+		}
+	}
+}
+
+// A consumer that stops reading: its queue fills, every later frame is
+// refused with EAGAIN and counted, never retried. What it reads afterwards
+// plus its EAGAIN count is the whole trace; a draining consumer beside it
+// gets everything.
+func TestEAGAINMatchesMissed(t *testing.T) {
+	const n = 5000
+	in, want, _ := writeTrace(t, traceSpec{n: n})
+	port := testPort()
+	wait := startReplay(t, "-i", in, "-bind", itoa(port), "-min-consumers", "2", "-topspeed")
+	stalled := dialWhenUp(t, port, 64<<10) // a few hundred frames at most
+	reader := dialWhenUp(t, port, 16<<20)
+	ch := make(chan []received, 1)
+	go func() { ch <- drain(t, reader, n, 20*time.Second) }()
+	res := wait()
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if g := <-ch; len(g) != n {
+		t.Errorf("draining consumer got %d of %d", len(g), n)
+	}
+	got := drain(t, stalled, n, time.Second)
+	var st consumerSummary
+	for _, c := range res.summary.Consumers {
+		if c.Port == stalled.PortID() {
+			st = c
+		}
+	}
+	t.Logf("stalled consumer: read %d, summary %+v; total EAGAIN %d", len(got), st, res.summary.EAGAIN)
+	if st.EAGAIN == 0 {
+		t.Fatal("no EAGAIN counted for the stalled consumer")
+	}
+	if uint64(len(got)) != st.Sent || st.Sent+st.EAGAIN != n {
+		t.Errorf("stalled consumer read %d, sent %d + EAGAIN %d; want read = sent and sent + EAGAIN = %d",
+			len(got), st.Sent, st.EAGAIN, n)
+	}
+	// What it got is the start of the trace: the queue filled and stayed full.
+	for i := range got {
+		if !bytes.Equal(got[i].data, want[i]) {
+			t.Fatalf("stalled consumer frame %d is not input frame %d", i, i)
+		}
+	}
+	if res.summary.EAGAIN != st.EAGAIN {
+		t.Errorf("total EAGAIN %d, want the stalled consumer's %d", res.summary.EAGAIN, st.EAGAIN)
+	}
+}
+
+// No consumer within -wait: a clear error and exit code 4.
+func TestNoConsumer(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 10})
+	start := time.Now()
+	res := startReplay(t, "-i", in, "-bind", itoa(testPort()), "-wait", "300ms")()
+	if res.code != exitNoConsumer {
+		t.Fatalf("exit %d, want %d; stderr %s", res.code, exitNoConsumer, res.stderr)
+	}
+	if !bytes.Contains([]byte(res.stderr), []byte("no consumer registered")) {
+		t.Errorf("stderr does not say why: %s", res.stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/imp2/imp2/internal/pace"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// timing says when each frame is due. Every deadline is an offset from one
+// start time, computed from the frame's recorded time or index alone, so
+// errors never accumulate (internal/pace).
+type timing struct {
+	speed     float64 // as recorded, scaled (1 = as recorded)
+	pps       float64 // if > 0: a fixed rate, ignoring recorded gaps
+	topspeed  bool    // send as fast as possible (timestamps as recorded)
+	loops     int     // 0 = forever
+	loopDelay time.Duration
+	limit     int64 // frames; 0 = no limit
+	duration  time.Duration
+	wait      bool // follow the clock (netlink, or -realtime)
+	batch     int  // frames per send at most
+	spin      time.Duration
+}
+
+// replayer plays the input into the output. run is its only hot loop:
+// it allocates nothing per frame.
+type replayer struct {
+	t    timing
+	in   *input
+	out  output
+	stop *atomic.Bool
+
+	clock pace.Clock
+	w     *pace.Waiter
+	errs  *pace.Errors
+	ts    []int64 // output timestamps of a batch
+	dls   []int64 // deadlines of a batch
+
+	t0       int64 // recorded time of the first frame
+	haveT0   bool
+	span     int64 // scaled recorded span of one pass (last − first)
+	loop     int
+	idx      int64 // frames scheduled so far, all loops
+	sentN    atomic.Int64
+	loopsRun int
+	drained  bool // the first pass played every frame the input had
+
+	firstSend, lastSend, lastEnd int64 // clock times
+	firstDL, lastDL              int64
+	sendErr                      error
+}
+
+func newReplayer(t timing, in *input, out output, stop *atomic.Bool) *replayer {
+	r := &replayer{t: t, in: in, out: out, stop: stop, errs: pace.NewErrors(),
+		ts: make([]int64, t.batch), dls: make([]int64, t.batch)}
+	return r
+}
+
+// deadline returns frame f's due time on the clock (ns after start); i is
+// its index over all loops.
+func (r *replayer) deadline(f *pcapnl.Frame, i int64) int64 {
+	loopOff := int64(r.loop) * int64(r.t.loopDelay)
+	if r.t.pps > 0 {
+		return pace.RateOffset(i, r.t.pps) + loopOff
+	}
+	speed := r.t.speed
+	if r.t.topspeed {
+		speed = 1
+	}
+	return int64(r.loop)*r.span + loopOff + pace.ScaleOffset(f.Time-r.t0, speed)
+}
+
+// run replays every pass and returns the first output error.
+func (r *replayer) run() error {
+	r.w = pace.NewWaiter(pace.Clock{}, r.t.spin)
+	r.w.Stop = r.stop
+	if r.t.wait && !r.t.topspeed {
+		r.w.Lock()
+		defer r.w.Unlock()
+	}
+	r.clock = pace.NewClock()
+	r.w.Clock = r.clock
+	var kept []*chunk
+	var last int64 // recorded time of the last frame of the first pass
+	for r.loop = 0; r.t.loops == 0 || r.loop < r.t.loops; r.loop++ {
+		next := r.source(r.loop, kept)
+		played := false
+		for c := next(); c != nil; c = next() {
+			if r.loop == 0 {
+				if r.in.keep {
+					kept = append(kept, c)
+				}
+				if !r.haveT0 {
+					r.t0, r.haveT0 = c.frames[0].Time, true
+				}
+				last = c.frames[len(c.frames)-1].Time
+			}
+			played = true
+			done := r.play(c)
+			if !r.in.keep {
+				r.in.recycle(c)
+			}
+			if done || r.sendErr != nil {
+				r.loopsRun = r.loop + 1
+				return r.sendErr
+			}
+		}
+		if r.loop == 0 {
+			r.drained = true
+		}
+		if !played || r.in.err != nil {
+			break // empty input, or a broken one: never loop over it
+		}
+		r.loopsRun = r.loop + 1
+		if r.loop == 0 {
+			speed := r.t.speed
+			if r.t.topspeed {
+				speed = 1
+			}
+			r.span = pace.ScaleOffset(last-r.t0, speed)
+		}
+	}
+	return r.sendErr
+}
+
+// source returns the chunks of one pass: from the reader on the first,
+// from memory afterwards.
+func (r *replayer) source(loop int, kept []*chunk) func() *chunk {
+	if loop == 0 {
+		return func() *chunk {
+			c, ok := <-r.in.full
+			if !ok {
+				return nil
+			}
+			return c
+		}
+	}
+	i := 0
+	return func() *chunk {
+		if i >= len(kept) {
+			return nil
+		}
+		i++
+		return kept[i-1]
+	}
+}
+
+// play sends one chunk and reports whether the replay is over (limit,
+// duration, interrupt).
+func (r *replayer) play(c *chunk) bool {
+	fr := c.frames
+	paced := r.t.wait && !r.t.topspeed
+	for i := 0; i < len(fr); {
+		if r.stop.Load() {
+			return true
+		}
+		sent := r.sentN.Load()
+		if r.t.limit > 0 && sent >= r.t.limit {
+			return true
+		}
+		maxN := min(r.t.batch, len(fr)-i)
+		if r.t.limit > 0 {
+			maxN = int(min(int64(maxN), r.t.limit-sent))
+		}
+		dl := r.deadline(&fr[i], r.idx)
+		if r.t.duration > 0 && r.overDuration(dl) {
+			return true
+		}
+		now := int64(0)
+		if paced {
+			now = r.w.Until(dl)
+		}
+		r.dls[0] = dl
+		n := 1
+		for n < maxN {
+			d := r.deadline(&fr[i+n], r.idx+int64(n))
+			if (paced && d > now) || (r.t.duration > 0 && !(r.t.wait && r.t.topspeed) && d >= int64(r.t.duration)) {
+				break
+			}
+			r.dls[n] = d
+			n++
+		}
+		for k := range n {
+			r.ts[k] = r.t0 + r.dls[k]
+		}
+		start := r.clock.Now()
+		if err := r.out.send(fr[i:i+n], r.ts[:n]); err != nil {
+			r.sendErr = err
+			return true
+		}
+		end := r.clock.Now()
+		if paced {
+			for k := range n {
+				r.errs.Record(start, r.dls[k])
+			}
+		}
+		if r.sentN.Load() == 0 {
+			r.firstSend, r.firstDL = start, r.dls[0]
+		}
+		r.lastSend, r.lastEnd, r.lastDL = start, end, r.dls[n-1]
+		r.sentN.Add(int64(n))
+		r.idx += int64(n)
+		i += n
+	}
+	return false
+}
+
+// overDuration reports whether a frame due at dl falls outside -duration:
+// by its deadline when the replay follows a schedule, by the clock at top
+// speed.
+func (r *replayer) overDuration(dl int64) bool {
+	if r.t.wait && r.t.topspeed {
+		return r.clock.Now() >= int64(r.t.duration)
+	}
+	return dl >= int64(r.t.duration)
+}
