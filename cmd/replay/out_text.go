@@ -71,6 +71,10 @@ func (o *textOut) close() error {
 	return err
 }
 
+// timeFormat is RFC 3339 with a fixed nanosecond field, so text columns
+// line up.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 var typeLabel = map[uint16]string{
 	imp2.TypeRegister: "IMP2_U_PID", imp2.TypeEvent: "IMP2_K_MSG", imp2.TypeClose: "IMP2_CLOSE",
 	imp2.TypeGetStats: "IMP2_GET_STATS", imp2.TypeStats: "IMP2_STATS",
@@ -131,7 +135,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 		b = append(b, '{')
 	}
 	var tb [40]byte
-	t := time.Unix(0, ts).UTC().AppendFormat(tb[:0], time.RFC3339Nano)
+	t := time.Unix(0, ts).UTC().AppendFormat(tb[:0], timeFormat)
 	if o.json {
 		b = o.field(b, "time", t, true)
 	} else {
