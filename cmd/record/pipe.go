@@ -1,0 +1,235 @@
+package main
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// slot is one receive batch on its way from the receive loop to the
+// writer. Slots are allocated once and cycle between the free and full
+// channels, so the steady state allocates nothing.
+type slot struct {
+	msgs []imp2.Message // Buf of each is a fixed view into one slab
+	n    int            // datagrams received
+	keep int            // msgs[:keep] are written; the rest only accounted
+	t    int64          // receive time of the batch, ns since the epoch
+	dir  pcapnl.Direction
+	late bool // read after the end (while fetching the final statistics)
+	// ENOBUFS notifications just before this batch, and the SO_MEMINFO
+	// drops the receive loop saw grow at them.
+	overruns, memDrops uint64
+}
+
+// pipe is the bounded buffer between the receive loop and the writer, and
+// the writer goroutine with its accounting. Everything below the channels
+// is owned by the writer goroutine until done is closed.
+type pipe struct {
+	free, full chan *slot
+	done       chan struct{}
+
+	w      *pcapnl.Writer
+	family uint16
+	peer   uint32
+	err    error // first write error; later frames are discarded
+	onErr  func(error)
+	frame  pcapnl.Frame
+
+	// Shared with the progress line and the receive loop.
+	written      atomic.Uint64 // frames written
+	stalls       atomic.Uint64 // times the receive loop waited for a free slot
+	stallNs      atomic.Int64
+	maxQueued    atomic.Int64 // most slots waiting for the writer at once
+	enqueued     atomic.Int64
+	dequeued     atomic.Int64
+	seqGapsShown atomic.Uint64
+
+	acct accounting
+}
+
+// accounting is what the writer learns from the frames, in order.
+type accounting struct {
+	toUser, toKernel uint64 // frames written per direction
+	events           uint64 // IMP2_K_MSG messages from the peer (written or not)
+	dataBytes        uint64 // netlink bytes written
+	notRecorded      uint64 // frames read after -count was reached
+	lateFrames       uint64 // frames read while fetching the final statistics
+	truncated        uint64 // datagrams longer than -snaplen
+	dropCounts       uint64 // sum of the pcapng drop counts written
+
+	fromOne     bool // the peer numbers our events from 1 (the module)
+	haveSeq     bool
+	firstSeq    uint32
+	lastSeq     uint32
+	seqGaps     uint64
+	seqBackward uint64 // sequence numbers that went back (producer restarted)
+	unnumbered  uint64 // events with nlmsg_seq 0
+}
+
+func newPipe(w *pcapnl.Writer, cfg *config, onErr func(error)) *pipe {
+	n := cfg.slots()
+	p := &pipe{
+		free: make(chan *slot, n), full: make(chan *slot, n), done: make(chan struct{}),
+		w: w, family: uint16(cfg.family), peer: cfg.peer, onErr: onErr,
+	}
+	p.acct.fromOne = cfg.peer == 0
+	for range n {
+		slab := make([]byte, cfg.batch*cfg.snaplen)
+		s := &slot{msgs: make([]imp2.Message, cfg.batch)}
+		for i := range s.msgs {
+			s.msgs[i].Buf = slab[i*cfg.snaplen : (i+1)*cfg.snaplen : (i+1)*cfg.snaplen]
+		}
+		p.free <- s
+	}
+	go p.run()
+	return p
+}
+
+// get returns a free slot, waiting for the writer if there is none: the
+// receive loop then stops reading and the kernel queue absorbs the burst;
+// what overflows it is dropped by the kernel and counted by all three
+// accountings. The waits are reported in the summary.
+func (p *pipe) get() *slot {
+	select {
+	case s := <-p.free:
+		return s
+	default:
+	}
+	t0 := time.Now()
+	s := <-p.free
+	p.stalls.Add(1)
+	p.stallNs.Add(int64(time.Since(t0)))
+	return s
+}
+
+// put hands a filled slot to the writer.
+func (p *pipe) put(s *slot) {
+	if q := p.enqueued.Add(1) - p.dequeued.Load(); q > p.maxQueued.Load() {
+		p.maxQueued.Store(q) // only the receive loop stores: no lost update
+	}
+	p.full <- s
+}
+
+// control queues one frame the recorder sent or reconstructed.
+func (p *pipe) control(t int64, dir pcapnl.Direction, b []byte) {
+	s := p.get()
+	s.n, s.keep, s.t, s.dir, s.late = 1, 1, t, dir, false
+	s.overruns, s.memDrops = 0, 0
+	m := &s.msgs[0]
+	m.N = copy(m.Buf, b)
+	m.Truncated, m.PortID = m.N < len(b), 0
+	p.put(s)
+}
+
+// close ends the writer goroutine after the queued slots and waits for it.
+func (p *pipe) close() {
+	close(p.full)
+	<-p.done
+}
+
+func (p *pipe) run() {
+	defer close(p.done)
+	for s := range p.full {
+		p.dequeued.Add(1)
+		p.writeSlot(s)
+		p.free <- s
+	}
+}
+
+func (p *pipe) writeSlot(s *slot) {
+	a := &p.acct
+	f := &p.frame
+	f.Time, f.Direction, f.Family = s.t, s.dir, p.family
+	pendingMem := s.memDrops
+	for i := range s.msgs[:s.n] {
+		m := &s.msgs[i]
+		if m.Truncated {
+			a.truncated++
+		}
+		var gap uint64
+		if s.dir == pcapnl.ToUser && m.PortID == p.peer {
+			gap = a.sequence(m.Data())
+		}
+		if i >= s.keep {
+			a.notRecorded++
+			continue
+		}
+		if s.late {
+			a.lateFrames++
+		}
+		if gap == 0 && pendingMem > 0 {
+			gap, pendingMem = pendingMem, 0 // unnumbered stream: the overrun's drops
+		}
+		f.DropCount, f.Data = gap, m.Data()
+		if p.err == nil {
+			if err := p.w.WriteFrame(f); err != nil {
+				p.err = err
+				p.onErr(err)
+			}
+		}
+		if p.err != nil {
+			continue
+		}
+		a.dropCounts += gap
+		a.dataBytes += uint64(m.N)
+		if s.dir == pcapnl.ToUser {
+			a.toUser++
+		} else {
+			a.toKernel++
+		}
+	}
+	f.Data = nil
+	p.written.Store(a.toUser + a.toKernel)
+	p.seqGapsShown.Store(a.seqGaps)
+}
+
+// sequence walks the netlink messages of one datagram from the peer and
+// returns the number of events missing before its first event, by
+// nlmsg_seq. The module numbers each consumer's events from 1; other
+// producers may start anywhere, so for them the first event sets the base.
+func (a *accounting) sequence(b []byte) uint64 {
+	var gap uint64
+	for len(b) >= imp2.HeaderLen {
+		h, err := imp2.ParseHeader(b)
+		if err != nil {
+			break
+		}
+		if h.Type == imp2.TypeEvent {
+			a.events++
+			gap += a.next(h.Seq)
+		}
+		adv := (int(h.Len) + 3) &^ 3
+		if adv >= len(b) {
+			break
+		}
+		b = b[adv:]
+	}
+	return gap
+}
+
+func (a *accounting) next(seq uint32) uint64 {
+	if seq == 0 {
+		a.unnumbered++
+		return 0
+	}
+	if !a.haveSeq {
+		a.haveSeq, a.firstSeq, a.lastSeq = true, seq, seq
+		if a.fromOne && seq > 1 {
+			a.seqGaps += uint64(seq - 1)
+			return uint64(seq - 1)
+		}
+		return 0
+	}
+	d := int32(seq - a.lastSeq)
+	a.lastSeq = seq
+	switch {
+	case d > 1:
+		a.seqGaps += uint64(d - 1)
+		return uint64(d - 1)
+	case d <= 0:
+		a.seqBackward++
+	}
+	return 0
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "imp2-record: %v\n", err)
+		return exitUsage
+	}
+	if cfg.out == "-" && isTerminal(os.Stdout) {
+		fmt.Fprintln(stderr, "imp2-record: -o -: stdout is a terminal; redirect it or name a file")
+		return exitUsage
+	}
+
+	r := &recorder{cfg: cfg}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	// SIGPIPE too: a closed stdout must be a write error (and IMP2_CLOSE),
+	// not a silent death.
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			reason := stopSIGINT
+			switch sig {
+			case syscall.SIGPIPE:
+				continue
+			case syscall.SIGTERM:
+				reason = stopSIGTERM
+			}
+			if !r.stop(reason) {
+				cancel() // a second signal: stop waiting for the peer's counters
+			}
+		}
+	}()
+
+	reg, ack, tReg, tAck, err := r.dial()
+	if err != nil {
+		fmt.Fprintf(stderr, "imp2-record: %v\n", dialError(cfg, err))
+		return exitStart
+	}
+	out, closeOut, err := openOutput(cfg, stdout)
+	if err != nil {
+		r.conn.Close()
+		fmt.Fprintf(stderr, "imp2-record: %v\n", outputError(cfg, err, false))
+		return exitStart
+	}
+	cw := &countingWriter{w: out}
+	w, err := pcapnl.NewWriter(cw, pcapnl.WriterOptions{
+		Compression:   cfg.compression,
+		FlushInterval: cfg.flush,
+		Application:   "imp2-record",
+		Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, cfg.peer),
+		Family:        uint16(cfg.family),
+		SnapLen:       cfg.snaplen + pcapnl.PseudoHeaderLen,
+	})
+	if err != nil {
+		r.conn.Close()
+		closeOut()
+		fmt.Fprintf(stderr, "imp2-record: %v\n", outputError(cfg, err, false))
+		return exitStart
+	}
+
+	var writeErr error
+	r.pipe = newPipe(w, cfg, func(err error) {
+		writeErr = err // set on the writer goroutine, read after pipe.close
+		r.stop(stopWriteErr)
+	})
+	r.pipe.control(tReg, pcapnl.ToKernel, reg)
+	if ack != nil {
+		r.pipe.control(tAck, pcapnl.ToUser, ack)
+	}
+	r.start = time.Now()
+	if cfg.duration > 0 {
+		t := time.AfterFunc(cfg.duration, func() { r.stop(stopDuration) })
+		defer t.Stop()
+	}
+	var prog *progress
+	if !cfg.quiet && isTerminal(os.Stderr) {
+		prog = startProgress(stderr, r, cw)
+	}
+
+	r.receive()
+	r.finish(ctx)
+	if prog != nil {
+		prog.end()
+	}
+	r.pipe.close()
+
+	s := r.summarize(cw)
+	w.SetInterfaceStats(s.Frames+s.Drops.Lost, s.Drops.Lost)
+	var errs []error
+	if writeErr != nil {
+		errs = append(errs, outputError(cfg, writeErr, true))
+	} else if err := w.Close(); err != nil {
+		errs = append(errs, outputError(cfg, err, true))
+	}
+	if err := closeOut(); err != nil && writeErr == nil {
+		errs = append(errs, outputError(cfg, err, true))
+	}
+	if r.recvErr != nil {
+		errs = append(errs, fmt.Errorf("receiving: %w", r.recvErr))
+	}
+	s.FileBytes = cw.n.Load()
+	switch {
+	case len(errs) > 0:
+		s.Error = errors.Join(errs...).Error()
+		s.ExitCode = exitError
+	case s.Drops.Lost > 0:
+		s.ExitCode = exitLost
+	default:
+		s.ExitCode = exitOK
+	}
+	report(cfg, s, stdout, stderr)
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "imp2-record: %v\n", err)
+	}
+	return s.ExitCode
+}
+
+// report prints the summary: text on stderr unless -q, JSON with -json (on
+// stdout, or on stderr in place of the text when the trace is on stdout).
+func report(cfg *config, s *summary, stdout, stderr io.Writer) {
+	jsonOut := stdout
+	if cfg.out == "-" {
+		jsonOut = stderr
+	}
+	if !cfg.quiet && !(cfg.json && cfg.out == "-") {
+		s.writeText(stderr)
+	}
+	if cfg.json {
+		s.writeJSON(jsonOut)
+	}
+}
+
+func (r *recorder) summarize(cw *countingWriter) *summary {
+	a := &r.pipe.acct
+	s := &summary{
+		Output: r.cfg.out, Family: r.cfg.family, Peer: r.cfg.peer, Port: r.port, RcvBuf: r.rcvbuf,
+		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
+		Frames: a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
+		DataBytes: a.dataBytes, Late: a.lateFrames, NotRecorded: a.notRecorded, Truncated: a.truncated,
+		SeqBackward: a.seqBackward, Unnumbered: a.unnumbered,
+	}
+	if s.Seconds > 0 {
+		s.Rate = float64(s.Received) / s.Seconds
+	}
+	if a.haveSeq {
+		s.FirstSeq, s.LastSeq = a.firstSeq, a.lastSeq
+	}
+	d := &s.Drops
+	d.ENOBUFS = r.overruns.Load()
+	d.SeqGaps = a.seqGaps
+	if ps := r.peerStats; ps != nil && ps.SelfRegistered && (a.haveSeq || a.fromOne) {
+		if t := int32(ps.SelfLastSeq - a.lastSeq); t > 0 {
+			d.SeqTrailing = uint64(t)
+			d.SeqGaps += d.SeqTrailing
+		}
+	}
+	if r.memErr == nil {
+		d.MemInfo = uint64(r.memInfo.Drops)
+	}
+	d.Lost = max(d.SeqGaps, d.MemInfo)
+	if r.peerStats != nil && r.peerStats.SelfRegistered {
+		d.Lost = max(d.Lost, r.peerStats.SelfDropped)
+	}
+	if d.ENOBUFS > 0 {
+		d.Lost = max(d.Lost, 1)
+	}
+	s.PeerStats = newPeerStats(r.peerStats)
+	switch {
+	case r.cfg.statsTimeout == 0:
+		s.PeerError = "not asked (-stats-timeout 0)"
+	case r.statsErr != nil:
+		s.PeerError = r.statsErr.Error()
+	}
+	wr := &s.Writer
+	wr.BufferFrames = r.cfg.slots() * r.cfg.batch
+	wr.MaxQueued = int(r.pipe.maxQueued.Load()) * r.cfg.batch
+	wr.Stalls = r.pipe.stalls.Load()
+	wr.StallSeconds = time.Duration(r.pipe.stallNs.Load()).Seconds()
+	wr.FellBehind = wr.Stalls > 0
+	return s
+}
+
+// openOutput opens the trace destination; closeOut flushes and closes it.
+func openOutput(cfg *config, stdout io.Writer) (io.Writer, func() error, error) {
+	if cfg.out == "-" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
