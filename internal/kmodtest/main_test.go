@@ -8,10 +8,8 @@
 package kmodtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +79,7 @@ func runInVM() int {
 		},
 		Script:  guestEnv + "=1 /kmodtest.test " + strings.Join(guestArgs(os.Args[1:]), " "),
 		Timeout: 8 * time.Minute,
-		Console: crlf{os.Stdout},
+		Console: os.Stdout,
 	})
 	if err != nil {
 		return fail(err)
@@ -107,13 +105,4 @@ func guestArgs(args []string) []string {
 		}
 	}
 	return keep
-}
-
-// crlf drops the carriage returns of the serial console so that go test
-// (and test2json) see plain lines.
-type crlf struct{ w io.Writer }
-
-func (c crlf) Write(p []byte) (int, error) {
-	_, err := c.w.Write(bytes.ReplaceAll(p, []byte("\r"), nil))
-	return len(p), err
 }

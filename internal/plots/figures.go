@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ const latencyFloor = 1e-3
 // per rate, drop ratio vs offered rate per receive buffer, receive-queue
 // occupancy at the knee, and achieved vs offered rate. A figure with no
 // data in the run (no latency histograms, no queue readings) is left out.
+// dir is created if needed.
 func WriteAll(run *results.Run, dir string) ([]string, error) {
 	var figs []*figure
 	for _, build := range []func(*results.Run) (*figure, error){latencyFigure, spectrumFigure, dropFigure, queueFigure, rateFigure} {
@@ -35,6 +37,9 @@ func WriteAll(run *results.Run, dir string) ([]string, error) {
 		if f != nil {
 			figs = append(figs, f)
 		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	var paths []string
 	for _, f := range figs {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,13 +23,16 @@ type Config struct {
 	Kernel        Kernel   // zero value: FindKernel
 	KernelModules []string // loaded at boot with their dependencies, e.g. "veth", "nf_tables"
 	Files         []File   // copied into the initramfs
-	HostBinaries  []string // host programs copied with the shared libraries ldd names
+	HostBinaries  []string // host programs with the libraries ldd names; they come before busybox's applets in PATH
 	Script        string   // sh commands run after set-up; their status is the guest's
 	ShareDir      string   // host folder mounted read-write at /share (9p); "" for none
 	Memory        string   // qemu -m; default "1G"
 	CPUs          int      // default 2
 	Timeout       time.Duration
-	Console       io.Writer // receives the guest console as it arrives; may be nil
+	// Console receives the guest console line by line as it arrives,
+	// without the serial line's carriage returns and the firmware's
+	// terminal escapes; may be nil.
+	Console io.Writer
 }
 
 // File is a host file placed in the guest.
@@ -59,7 +63,7 @@ const dmesgProblems = `WARNING:|BUG:|Oops|Call Trace|general protection|kmemleak
 const guestInit = `#!/bin/busybox sh
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /share
 /bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -180,10 +184,11 @@ func readConsole(r io.Reader, w io.Writer) (all []byte, exit int, dmesg []string
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
 			buf.Write(line)
-			if w != nil {
-				w.Write(line)
+			clean := terminalNoise.ReplaceAll(line, nil)
+			if w != nil && len(clean) > 0 {
+				w.Write(clean)
 			}
-			s := strings.TrimRight(string(line), "\r\n")
+			s := strings.TrimRight(string(clean), "\n")
 			switch {
 			case strings.HasPrefix(s, markExit):
 				if n, err := strconv.Atoi(strings.TrimPrefix(s, markExit)); err == nil {
@@ -198,6 +203,10 @@ func readConsole(r io.Reader, w io.Writer) (all []byte, exit int, dmesg []string
 		}
 	}
 }
+
+// terminalNoise is what SeaBIOS and the serial line add to the guest's
+// output: carriage returns, a reset (ESC c) and CSI sequences.
+var terminalNoise = regexp.MustCompile("\r|\x1bc|\x1b\\[[0-9;?]*[A-Za-z]")
 
 func tail(b []byte, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
