@@ -65,6 +65,7 @@ type config struct {
 	limit               int64
 	batch               int
 	spin                time.Duration
+	rt                  int
 	readahead           int
 	stats               time.Duration
 	json                bool
@@ -96,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this much replay time (0: no limit)")
 	fs.IntVar(&c.batch, "batch", 64, "most frames per send (sendmmsg); paced replays batch only frames already due")
 	fs.DurationVar(&c.spin, "spin", pace.DefaultSpin, "spin instead of sleeping for the last part of each wait")
+	fs.IntVar(&c.rt, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
 	fs.IntVar(&c.readahead, "readahead", 64<<20, "bytes of trace decoded before the clock starts")
 	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
 	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
@@ -135,6 +137,8 @@ func (c *config) check() error {
 		return errors.New("-loop, -limit, -duration and -loop-delay cannot be negative")
 	case c.bind > 1<<32-1 || c.dest > 1<<32-1:
 		return errors.New("-bind and -dest are 32-bit port ids")
+	case c.rt < 0 || c.rt > 99:
+		return errors.New("-rt is a SCHED_FIFO priority, 1..99 (0: off)")
 	case c.minConsumers < 0:
 		return errors.New("-min-consumers cannot be negative")
 	case c.compress != "zstd" && c.compress != "none":
@@ -233,7 +237,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	t := timing{
 		speed: c.speed, pps: c.pps, topspeed: c.topspeed, loops: c.loops, loopDelay: c.loopDelay,
-		limit: c.limit, duration: c.duration, batch: c.batch, spin: c.spin,
+		limit: c.limit, duration: c.duration, batch: c.batch, spin: c.spin, rt: c.rt,
 		wait: out.realtime() || c.realtime,
 	}
 	r := newReplayer(t, in, out, stop)

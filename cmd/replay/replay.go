@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ type timing struct {
 	wait      bool // follow the clock (netlink, or -realtime)
 	batch     int  // frames per send at most
 	spin      time.Duration
+	rt        int // SCHED_FIFO priority of the sending thread; 0 = normal
 }
 
 // replayer plays the input into the output. run is its only hot loop:
@@ -79,6 +81,11 @@ func (r *replayer) run() error {
 	if r.t.wait && !r.t.topspeed {
 		r.w.Lock()
 		defer r.w.Unlock()
+		if r.t.rt > 0 {
+			if err := r.w.Realtime(r.t.rt); err != nil {
+				return fmt.Errorf("-rt %d: SCHED_FIFO: %w", r.t.rt, err)
+			}
+		}
 	}
 	r.clock = pace.NewClock()
 	r.w.Clock = r.clock

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,10 @@ func monotonic() int64 {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
 }
+
+// rawSleep is the longest sleep made without telling the runtime (a GC
+// stop-the-world may wait that long for the sleeping goroutine).
+const rawSleep = time.Millisecond
 
 // Waiter waits for deadlines on a Clock. Use it from one goroutine,
 // between Lock and Unlock.
@@ -28,6 +33,7 @@ type Waiter struct {
 
 	slack  int
 	locked bool
+	policy *unix.SchedAttr // to restore after Realtime
 	// Sleeps and Spun count the sleeps made and the ns spent spinning.
 	Sleeps int64
 	Spun   int64
@@ -50,10 +56,32 @@ func (w *Waiter) Lock() {
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 }
 
-// Unlock restores the thread's timer slack and unpins the goroutine.
+// Realtime puts the locked thread in SCHED_FIFO at priority prio (1–99;
+// CAP_SYS_NICE), so that busy-waiting is not preempted by ordinary tasks
+// and wake-ups preempt them. The kernel's RT throttling
+// (sched_rt_runtime_us) still leaves other tasks 5% of each CPU. Call it
+// after Lock; Unlock restores the previous policy.
+func (w *Waiter) Realtime(prio int) error {
+	old, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}, 0); err != nil {
+		return err
+	}
+	w.policy = old
+	return nil
+}
+
+// Unlock restores the thread's timer slack and scheduling policy and
+// unpins the goroutine.
 func (w *Waiter) Unlock() {
 	if !w.locked {
 		return
+	}
+	if w.policy != nil {
+		_ = unix.SchedSetAttr(0, w.policy, 0)
+		w.policy = nil
 	}
 	if w.slack > 0 {
 		_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(w.slack), 0, 0, 0)
@@ -84,7 +112,15 @@ func (w *Waiter) Until(deadline int64) int64 {
 		}
 		wake = min(wake, now+int64(maxSleep))
 		ts := unix.NsecToTimespec(w.Clock.mono + wake)
-		_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) // EINTR: loop
+		if wake-now <= int64(rawSleep) {
+			// A short sleep bypasses the runtime's syscall bookkeeping:
+			// otherwise sysmon may hand our P to another thread while we
+			// sleep, and on waking we would wait for a P again.
+			unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME,
+				uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		} else {
+			_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) // EINTR: loop
+		}
 		w.Sleeps++
 	}
 	begin := w.Clock.Now()

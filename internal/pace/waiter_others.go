@@ -3,6 +3,7 @@
 package pace
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -26,6 +27,9 @@ func NewWaiter(c Clock, spin time.Duration) *Waiter { return &Waiter{Clock: c, S
 
 // Lock does nothing off Linux.
 func (w *Waiter) Lock() {}
+
+// Realtime is not supported off Linux.
+func (w *Waiter) Realtime(int) error { return errors.ErrUnsupported }
 
 // Unlock does nothing off Linux.
 func (w *Waiter) Unlock() {}
