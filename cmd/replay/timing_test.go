@@ -1,0 +1,99 @@
+//go:build linux
+
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// The bounds below are for a shared, noisy 2-core machine where even a
+// SCHED_FIFO busy loop is stalled for tens of ms a few times a second
+// (see TestMeasure's HICCUP line): they assert medians and totals, which
+// such stalls barely move, not tail percentiles. The precise figures are
+// in the README's replay section, measured by TestMeasure.
+
+func median(v []time.Duration) time.Duration {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// Inter-frame gaps seen by a consumer follow the recorded timestamps:
+// gaps of 0.5, 1, 2 and 3 ms, replayed as recorded and at -speed 2.
+func TestGapsFollowRecording(t *testing.T) {
+	pattern := []time.Duration{time.Millisecond, 3 * time.Millisecond, 500 * time.Microsecond, 2 * time.Millisecond}
+	in, want, times := writeTrace(t, traceSpec{n: 241, gap: func(i int) time.Duration { return pattern[i%len(pattern)] }})
+	for _, speed := range []float64{1, 2} {
+		port := testPort()
+		args := []string{"-i", in, "-bind", itoa(port)}
+		if speed != 1 {
+			args = append(args, "-speed", "2")
+		}
+		wait := startReplay(t, args...)
+		c := dialWhenUp(t, port, 4<<20)
+		got := drain(t, c, len(want), 10*time.Second)
+		res := wait()
+		if res.code != 0 || len(got) != len(want) {
+			t.Fatalf("speed %g: exit %d, got %d of %d: %s", speed, res.code, len(got), len(want), res.stderr)
+		}
+		var errs []time.Duration
+		for i := 1; i < len(got); i++ {
+			rec := time.Duration(float64(times[i]-times[i-1]) / speed)
+			errs = append(errs, abs(got[i].at.Sub(got[i-1].at)-rec))
+		}
+		span := got[len(got)-1].at.Sub(got[0].at)
+		recSpan := time.Duration(float64(times[len(times)-1]-times[0]) / speed)
+		e := res.summary.TimingError
+		t.Logf("speed %g: median |gap error| at the consumer %v, span %v vs %v recorded; sender error p50 %v p99 %v max %v, duration error %v",
+			speed, median(errs), span, recSpan, time.Duration(e.P50), time.Duration(e.P99), time.Duration(e.Max), time.Duration(res.summary.DurationErrorNs))
+		if m := median(errs); m > 300*time.Microsecond {
+			t.Errorf("speed %g: median gap error %v at the consumer, want ≤ 300µs", speed, m)
+		}
+		if d := abs(span - recSpan); d > recSpan/20 {
+			t.Errorf("speed %g: consumer saw %v for a recorded %v", speed, span, recSpan)
+		}
+		if time.Duration(e.P50) > 200*time.Microsecond {
+			t.Errorf("speed %g: median send-time error %v, want ≤ 200µs", speed, time.Duration(e.P50))
+		}
+	}
+}
+
+// -pps holds its rate: the summary's rate and the consumer's median
+// inter-arrival gap.
+func TestPPSRate(t *testing.T) {
+	const pps, n = 2000, 2001 // one second
+	in, _, _ := writeTrace(t, traceSpec{n: n, gap: func(int) time.Duration { return 7 * time.Microsecond }})
+	port := testPort()
+	wait := startReplay(t, "-i", in, "-bind", itoa(port), "-pps", "2000")
+	c := dialWhenUp(t, port, 8<<20)
+	got := drain(t, c, n, 10*time.Second)
+	res := wait()
+	if res.code != 0 || len(got) != n {
+		t.Fatalf("exit %d, got %d of %d: %s", res.code, len(got), n, res.stderr)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(got); i++ {
+		gaps = append(gaps, got[i].at.Sub(got[i-1].at))
+	}
+	consumerRate := float64(n-1) / got[n-1].at.Sub(got[0].at).Seconds()
+	t.Logf("summary rate %.1f/s (target %.1f), consumer rate %.1f/s, median gap %v, duration error %v",
+		res.summary.RateFPS, res.summary.TargetFPS, consumerRate, median(gaps), time.Duration(res.summary.DurationErrorNs))
+	if r := res.summary.RateFPS; r < pps*0.98 || r > pps*1.02 {
+		t.Errorf("summary rate %.1f, want %d ± 2%%", r, pps)
+	}
+	if consumerRate < pps*0.9 || consumerRate > pps*1.1 {
+		t.Errorf("consumer rate %.1f, want %d ± 10%%", consumerRate, pps)
+	}
+	if m := median(gaps); abs(m-500*time.Microsecond) > 150*time.Microsecond {
+		t.Errorf("median gap %v, want 500µs ± 150µs", m)
+	}
+}
