@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -142,7 +143,11 @@ type replayRun struct {
 func startReplay(t testing.TB, args ...string) func() replayRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, replayBin, append(args, "-json")...)
+	args = append(args, "-json")
+	if !slices.Contains(args, "-linger") && !slices.Contains(args, "-to") {
+		args = append(args, "-linger", "0") // the tests' consumers close at cleanup
+	}
+	cmd := exec.CommandContext(ctx, replayBin, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	if err := cmd.Start(); err != nil {

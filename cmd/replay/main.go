@@ -58,6 +58,7 @@ type config struct {
 	netns               string
 	wait                time.Duration
 	minConsumers        int
+	linger              time.Duration
 	speed, pps          float64
 	topspeed, realtime  bool
 	loops               int
@@ -87,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.netns, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
 	fs.DurationVar(&c.wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
 	fs.IntVar(&c.minConsumers, "min-consumers", 1, "netlink: consumers to wait for before starting")
+	fs.DurationVar(&c.linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
 	fs.Float64Var(&c.speed, "speed", 1, "replay the recorded timing this many times faster")
 	fs.Float64Var(&c.pps, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
 	fs.BoolVar(&c.topspeed, "topspeed", false, "replay as fast as possible")
@@ -133,8 +135,8 @@ func (c *config) check() error {
 		return errors.New("-pps must be positive")
 	case c.batch < 1 || c.batch > 1024:
 		return errors.New("-batch must be 1..1024")
-	case c.loops < 0 || c.limit < 0 || c.duration < 0 || c.loopDelay < 0:
-		return errors.New("-loop, -limit, -duration and -loop-delay cannot be negative")
+	case c.loops < 0 || c.limit < 0 || c.duration < 0 || c.loopDelay < 0 || c.linger < 0:
+		return errors.New("-loop, -limit, -duration, -loop-delay and -linger cannot be negative")
 	case c.bind > 1<<32-1 || c.dest > 1<<32-1:
 		return errors.New("-bind and -dest are 32-bit port ids")
 	case c.rt < 0 || c.rt > 99:
@@ -196,7 +198,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	// Output; the summary goes to stdout unless the data does.
 	sumW := stdout
-	out, err := c.newOutput(stdout, logf)
+	stop := new(atomic.Bool)
+	out, err := c.newOutput(stdout, stop, logf)
 	if err != nil {
 		logf("%v", err)
 		return exitError
@@ -205,7 +208,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		sumW = stderr
 	}
 
-	stop := new(atomic.Bool)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sig := make(chan os.Signal, 1)
@@ -300,11 +302,11 @@ func inputError(name string, err error) string {
 	return fmt.Sprintf("input %s: %v", name, err)
 }
 
-func (c *config) newOutput(stdout io.Writer, logf func(string, ...any)) (output, error) {
+func (c *config) newOutput(stdout io.Writer, stop *atomic.Bool, logf func(string, ...any)) (output, error) {
 	if c.to == "netlink" {
 		return &netlinkOut{
 			family: c.family, bind: uint32(c.bind), dest: uint32(c.dest), netns: c.netns,
-			wait: c.wait, minConsumers: c.minConsumers, log: logf,
+			wait: c.wait, minConsumers: c.minConsumers, linger: c.linger, stop: stop, log: logf,
 		}, nil
 	}
 	w, closer := stdout, io.Closer(nil)

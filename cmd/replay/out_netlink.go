@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/imp2/imp2/imp2"
@@ -26,6 +27,8 @@ type netlinkOut struct {
 	netns        string
 	wait         time.Duration
 	minConsumers int
+	linger       time.Duration
+	stop         *atomic.Bool
 	log          func(format string, args ...any)
 
 	srv   *imp2.Server
@@ -64,6 +67,7 @@ func (o *netlinkOut) start(ctx context.Context) error {
 		defer cancel()
 	}
 	if err := srv.WaitConsumers(wctx, o.minConsumers); err != nil {
+		o.linger = 0
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -107,9 +111,25 @@ func (o *netlinkOut) consumers() []imp2.ConsumerStats {
 	return o.srv.Consumers()
 }
 
+// close first lingers: it keeps serving control messages until every
+// registered consumer has unregistered or -linger has passed, so that a
+// consumer such as imp2-record can still ask for the counters
+// (IMP2_GET_STATS) and close cleanly after the last frame.
 func (o *netlinkOut) close() error {
 	if o.srv == nil {
 		return nil
+	}
+	for end := time.Now().Add(o.linger); time.Now().Before(end) && !o.stop.Load(); {
+		active := 0
+		for _, c := range o.srv.Consumers() {
+			if c.Active && !c.Fixed {
+				active++
+			}
+		}
+		if active == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	o.final, o.stats = o.srv.Consumers(), o.srv.Stats()
 	if o.final == nil {
