@@ -25,7 +25,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/imp2/imp2/internal/icmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +47,10 @@ const Link = "veth0"
 const (
 	runDir    = "/run/netns"
 	prefixLen = 30
+	// Locally administered addresses; each namespace is private.
+	srcMAC       = "02:00:c6:12:00:01"
+	dstMAC       = "02:00:c6:12:00:02"
+	probeTimeout = 5 * time.Second
 )
 
 // NS is a named network namespace (a bind mount under /run/netns).
@@ -115,8 +121,9 @@ type Topology struct {
 var serial atomic.Uint32
 
 // New builds a topology with namespaces named after prefix ("" means
-// DefaultPrefix), the process id and a per-process serial. On error
-// everything created so far is removed.
+// DefaultPrefix), the process id and a per-process serial, and returns
+// once an echo request crosses it. On error everything created so far is
+// removed.
 func New(ctx context.Context, prefix string) (*Topology, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
@@ -136,14 +143,20 @@ func (t *Topology) build(ctx context.Context) error {
 	cmds := [][]string{
 		{"netns", "add", t.Src.Name},
 		{"netns", "add", t.Dst.Name},
-		{"link", "add", Link, "netns", t.Src.Name, "type", "veth", "peer", "name", Link, "netns", t.Dst.Name},
+		{"link", "add", Link, "netns", t.Src.Name, "address", srcMAC, "type", "veth",
+			"peer", "name", Link, "netns", t.Dst.Name, "address", dstMAC},
 	}
+	// Permanent neighbour entries: without them the first packets of a
+	// flood wait in the ARP queue (212992 bytes of truesize, 256 packets)
+	// and the rest are dropped silently while ARP resolves.
 	for _, e := range []struct {
-		ns   NS
-		addr netip.Addr
-	}{{t.Src, SrcAddr}, {t.Dst, DstAddr}} {
+		ns         NS
+		addr, peer netip.Addr
+		peerMAC    string
+	}{{t.Src, SrcAddr, DstAddr, dstMAC}, {t.Dst, DstAddr, SrcAddr, srcMAC}} {
 		cmds = append(cmds,
 			[]string{"-n", e.ns.Name, "addr", "add", netip.PrefixFrom(e.addr, prefixLen).String(), "dev", Link},
+			[]string{"-n", e.ns.Name, "neigh", "replace", e.peer.String(), "lladdr", e.peerMAC, "dev", Link, "nud", "permanent"},
 			[]string{"-n", e.ns.Name, "link", "set", "lo", "up"},
 			[]string{"-n", e.ns.Name, "link", "set", Link, "up"})
 	}
@@ -162,7 +175,49 @@ func (t *Topology) build(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return t.Src.Do(func() error { return probe(ctx) })
+}
+
+// probe waits until an echo request from the source namespace is answered.
+// A veth sends through the noop qdisc, silently dropping everything, until
+// linkwatch activates it after carrier-on, which it may delay by up to a
+// second when other links changed recently.
+func probe(ctx context.Context) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("netns: probe socket: %w", err)
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval(int64(20 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("netns: probe socket: %w", err)
+	}
+	id := uint16(os.Getpid())
+	dst := &unix.SockaddrInet4{Addr: DstAddr.As4()}
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(probeTimeout)
+	for seq := uint16(0); time.Now().Before(deadline); seq++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := unix.Sendto(fd, icmp.AppendEcho(nil, id, seq, nil), 0, dst); err != nil {
+			return fmt.Errorf("netns: probe %v: %w", DstAddr, err)
+		}
+		for {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				break // timed out: send again
+			}
+			if n < 20 {
+				continue
+			}
+			typ, gotID, _, err := icmp.ParseEcho(buf[int(buf[0]&0xf)*4 : n])
+			if err == nil && typ == icmp.TypeEchoReply && gotID == id {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("netns: %v does not answer after %v", DstAddr, probeTimeout)
 }
 
 // Close removes both namespaces, and with them the veth pair and any
