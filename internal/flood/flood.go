@@ -100,7 +100,8 @@ type Config struct {
 	// Rate is the target in packets per second; 0 sends as fast as the
 	// kernel takes them.
 	Rate int
-	// Count and Duration bound the flood; both are required.
+	// Count and Duration bound the flood; both are required. An unpaced
+	// flood keeps 8 bytes per Batch packets of Count for its Schedule.
 	Count    int
 	Duration time.Duration
 	// Batch is the most packets per sendmmsg; 0 means 32.

@@ -94,8 +94,12 @@ type Packet struct {
 	// Sched and Recv; 0 when absent.
 	KernelWall int64
 	// Recv is when the read returned (CLOCK_MONOTONIC ns), shared by the
-	// packets of one read.
+	// packets of one read: Recv - Sched is the end-to-end latency.
 	Recv int64
+	// RecvWall is the same instant on the wall clock (unix ns):
+	// RecvWall - KernelWall is the hook-to-consumer latency without
+	// mixing clocks.
+	RecvWall int64
 }
 
 // Stats counts what a Conn has read. Drops are cross-checked by
@@ -324,7 +328,7 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	default:
 		return 0, os.NewSyscallError("recvmmsg", err)
 	}
-	c.pkt.Recv = flood.Now()
+	c.pkt.Recv, c.pkt.RecvWall = flood.Now(), time.Now().UnixNano()
 	before := c.stats.Packets
 	for i := range c.n {
 		c.stats.Datagrams++

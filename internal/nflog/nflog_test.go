@@ -99,13 +99,17 @@ func TestPacedFloodLogged(t *testing.T) {
 					}
 					if p.KernelWall != 0 {
 						stamped++
+						if p.RecvWall < p.KernelWall {
+							t.Errorf("packet %d read at %d before the kernel stamped it at %d", p.Number, p.RecvWall, p.KernelWall)
+						}
 						if p.KernelWall < wall0-int64(time.Second) || p.KernelWall > time.Now().UnixNano()+int64(time.Second) {
 							t.Errorf("packet %d: kernel time %d outside the run", p.Number, p.KernelWall)
 						}
 					}
 				})
 				if err != nil {
-					t.Fatalf("after %d packets: %v", got, err)
+					m, _ := c.MemInfo()
+					t.Fatalf("after %d packets: %v; stats %+v, SO_MEMINFO %+v, flood %+v", got, err, c.Stats(), m, res)
 				}
 			}
 			s := c.Stats()
