@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -19,6 +21,7 @@ type config struct {
 	peer         uint32
 	out          string
 	compression  pcapnl.Compression
+	zstdLevel    zstd.EncoderLevel
 	rcvbuf       int
 	noENOBUFS    bool
 	ack          bool
@@ -37,8 +40,10 @@ type config struct {
 const (
 	defaultRcvBuf  = 16 << 20 // the kernel doubles it: ~40k events of 832 bytes truesize
 	defaultBuffer  = 32 << 20 // user-space buffer between receiver and writer
-	defaultSnapLen = 512      // receive buffer per datagram; imp2 frames are 36-96 bytes
+	defaultSnapLen = 256      // receive buffer per datagram; imp2 frames are 36-96 bytes
 	defaultBatch   = 128      // datagrams per recvmmsg
+
+	defaultZstdLevel = "fastest"
 )
 
 // usageError is a bad command line: exit status 2.
@@ -102,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var (
 		peer     uint64
 		compress string
+		level    string
 		rcvbuf   = size(defaultRcvBuf)
 		buffer   = size(defaultBuffer)
 	)
@@ -109,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Uint64Var(&peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
 	fs.StringVar(&c.out, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
 	fs.StringVar(&compress, "compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
+	fs.StringVar(&level, "zstd-level", defaultZstdLevel, "zstd level: fastest, default (about zstd -3), better or best")
 	fs.Var(&rcvbuf, "rcvbuf", "socket receive buffer in bytes (K/M/G suffixes), forced past rmem_max with CAP_NET_ADMIN; the kernel doubles it; 0 keeps the system default")
 	fs.BoolVar(&c.noENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS: overruns drop silently (still seen as sequence gaps and SO_MEMINFO drops)")
 	ack := fs.Bool("ack", false, "wait for the peer to acknowledge the registration (default: on for -peer 0, the module; off for user-space peers; the original module never acknowledges)")
@@ -166,6 +173,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if min := 2 * c.batch * c.snaplen; c.buffer < min {
 		return nil, usagef("-buffer %d: want at least %d bytes (two batches of -batch × -snaplen)", c.buffer, min)
 	}
+	ok, lvl := zstd.EncoderLevelFromString(level)
+	if !ok {
+		return nil, usagef("-zstd-level %q: want fastest, default, better or best", level)
+	}
+	c.zstdLevel = lvl
 	switch compress {
 	case "auto":
 		c.compression = pcapnl.Zstd

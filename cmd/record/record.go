@@ -49,6 +49,7 @@ type recorder struct {
 	seq uint32
 
 	received atomic.Uint64 // datagrams read before the end
+	batches  uint64        // successful reads of the receive loop
 	overruns atomic.Uint64 // ENOBUFS notifications
 	lastMem  uint32        // SO_MEMINFO drops at the last overrun
 
@@ -166,6 +167,7 @@ func (r *recorder) receive() {
 		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, false
 		s.overruns, s.memDrops = overruns, memDrops
 		overruns, memDrops = 0, 0
+		r.batches++
 		got := r.received.Add(uint64(n))
 		if count > 0 && got >= count {
 			s.keep = n - int(got-count)
@@ -179,7 +181,7 @@ func (r *recorder) receive() {
 		}
 	}
 	if s != nil {
-		r.pipe.free <- s
+		r.pipe.release(s)
 	}
 }
 
@@ -230,11 +232,11 @@ func (r *recorder) drainQueued() {
 		n, err := r.conn.ReadBatch(s.msgs)
 		if errors.Is(err, imp2.ErrOverrun) {
 			r.overruns.Add(1)
-			r.pipe.free <- s
+			r.pipe.release(s)
 			continue
 		}
 		if err != nil {
-			r.pipe.free <- s
+			r.pipe.release(s)
 			return
 		}
 		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, false
@@ -277,7 +279,7 @@ func (r *recorder) drainLate() {
 		s := r.pipe.get()
 		n, err := r.conn.ReadBatch(s.msgs)
 		if err != nil || n == 0 {
-			r.pipe.free <- s
+			r.pipe.release(s)
 			return
 		}
 		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, true

@@ -23,6 +23,7 @@ type summary struct {
 	Seconds     float64 `json:"seconds"`
 	Received    uint64  `json:"received"`       // datagrams read before the end
 	Rate        float64 `json:"rate"`           // received per second
+	Batches     uint64  `json:"batches"`        // recvmmsg calls that returned frames
 	Frames      uint64  `json:"frames"`         // written, both directions
 	ToUser      uint64  `json:"frames_to_user"` // written, received
 	ToKernel    uint64  `json:"frames_to_kernel"`
@@ -97,8 +98,8 @@ func (s *summary) writeText(w io.Writer) {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("imp2-record: %s after %.3f s (%s)\n", s.Output, s.Seconds, s.Stop)
-	p("  received  %d frames from family %d peer %d on port %d, %.0f/s (rcvbuf %d)\n",
-		s.Received, s.Family, s.Peer, s.Port, s.Rate, s.RcvBuf)
+	p("  received  %d frames from family %d peer %d on port %d, %.0f/s, %.1f per recvmmsg (rcvbuf %d)\n",
+		s.Received, s.Family, s.Peer, s.Port, s.Rate, float64(s.Received)/float64(max(s.Batches, 1)), s.RcvBuf)
 	p("  written   %d frames (%d to user, %d to kernel), %d netlink bytes, %d bytes on disk\n",
 		s.Frames, s.ToUser, s.ToKernel, s.DataBytes, s.FileBytes)
 	if s.Late > 0 || s.NotRecorded > 0 {

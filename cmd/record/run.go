@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cw := &countingWriter{w: out}
 	w, err := pcapnl.NewWriter(cw, pcapnl.WriterOptions{
 		Compression:   cfg.compression,
+		ZstdLevel:     cfg.zstdLevel,
 		FlushInterval: cfg.flush,
 		Application:   "imp2-record",
 		Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, cfg.peer),
@@ -158,7 +159,8 @@ func (r *recorder) summarize(cw *countingWriter) *summary {
 	s := &summary{
 		Output: r.cfg.out, Family: r.cfg.family, Peer: r.cfg.peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
-		Frames: a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
+		Batches: r.batches,
+		Frames:  a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
 		DataBytes: a.dataBytes, Late: a.lateFrames, NotRecorded: a.notRecorded, Truncated: a.truncated,
 		SeqBackward: a.seqBackward, Unnumbered: a.unnumbered,
 	}

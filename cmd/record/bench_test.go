@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The throughput figures of imp2-record against the C reference peers in
+// tools/nlpeer, measured on this machine in one run (the cores are shared:
+// compare only within a run). Not a timed test; run it on purpose:
+//
+//	IMP2_RECORD_BENCH=1 go test -run Throughput -v -timeout 30m ./cmd/record
+//
+// IMP2_RECORD_BENCH_N (messages per run, default 1000000), _ROUNDS
+// (default 5) and _PACED (seconds of the paced run, default 30) tune it.
+//
+// TestThroughputVsSink: nlsend floods (blocking sendmmsg: the receiver sets
+// the pace, nothing is dropped) into nlsink (C, recvmmsg, counts only) and
+// into imp2-record writing a zstd trace, alternately, ROUNDS times; the
+// figure is the median of the per-round ratios of nlsend's rate.
+// Then the paced run: nlsend -d (MSG_DONTWAIT, counts EAGAIN) at 80% of
+// the median rate into imp2-record for PACED seconds; every EAGAIN at the
+// sender and every sequence gap at the recorder is a recorder-caused drop.
+func TestThroughputVsSink(t *testing.T) {
+	if os.Getenv("IMP2_RECORD_BENCH") == "" {
+		t.Skip("set IMP2_RECORD_BENCH=1 to measure (about 2 minutes)")
+	}
+	n := envInt("IMP2_RECORD_BENCH_N", 1000000)
+	rounds := envInt("IMP2_RECORD_BENCH_ROUNDS", 5)
+	paced := envInt("IMP2_RECORD_BENCH_PACED", 30)
+	dir := t.TempDir()
+	nlsend, nlsink := filepath.Join(dir, "nlsend"), filepath.Join(dir, "nlsink")
+	for _, bin := range []string{nlsend, nlsink} {
+		src := filepath.Join("..", "..", "tools", "nlpeer", filepath.Base(bin)+".c")
+		if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", src, err, out)
+		}
+	}
+	trace := filepath.Join(dir, "t.pcapng.zst")
+	var sinkRates, recRates, ratios []float64
+	for round := range rounds {
+		port := fmt.Sprint(1000000 + rand.IntN(1000000))
+		sender := startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(n))
+		out, err := exec.Command(nlsink, "-s", port, "-n", fmt.Sprint(n), "-r", fmt.Sprint(32<<20)).Output()
+		if err != nil {
+			t.Fatalf("nlsink: %v", err)
+		}
+		sink := sender.rate(t)
+		t.Logf("round %d sink:   %s / %s", round, sender.out.String(), strings.TrimSpace(string(out)))
+
+		port = fmt.Sprint(1000000 + rand.IntN(1000000))
+		sender = startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(n))
+		s := runRecord(t, "-family", "2", "-peer", port, "-o", trace, "-count", fmt.Sprint(n), "-stats-timeout", "0")
+		rec := sender.rate(t)
+		st, _ := os.Stat(trace)
+		t.Logf("round %d record: %s / recorder %.0f/s, lost %d, writer stalls %d, %d bytes of trace (%.1f B/frame)",
+			round, sender.out.String(), s.Rate, s.Drops.Lost, s.Writer.Stalls, st.Size(), float64(st.Size())/float64(n))
+		if s.Frames != uint64(n)+2 || s.Drops.Lost != 0 {
+			t.Errorf("round %d: recorder wrote %d frames, lost %d; want %d and 0", round, s.Frames, s.Drops.Lost, n+2)
+		}
+		sinkRates, recRates, ratios = append(sinkRates, sink), append(recRates, rec), append(ratios, rec/sink)
+	}
+	ratio := median(ratios)
+	t.Logf("THROUGHPUT %d msgs x %d rounds: nlsend->nlsink median %.0f/s, nlsend->imp2-record (zstd trace) median %.0f/s; per-round ratios %v; median ratio %.2f (target >= 0.90)",
+		n, rounds, median(sinkRates), median(recRates), fmtRatios(ratios), ratio)
+
+	if paced == 0 {
+		return
+	}
+	rate := int(0.8 * median(recRates))
+	port := fmt.Sprint(1000000 + rand.IntN(1000000))
+	sender := startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(rate*paced), "-d", "-r", fmt.Sprint(rate))
+	s := runRecord(t, "-family", "2", "-peer", port, "-o", trace, "-count", fmt.Sprint(rate*paced), "-stats-timeout", "0")
+	sender.rate(t)
+	eagain := sender.field(t, "eagain")
+	t.Logf("PACED %d/s (80%% of the recorder's median) for %d s: %s / recorder received %d, seq gaps %d, lost %d, writer stalls %d, max queued %d of %d",
+		rate, paced, sender.out.String(), s.Received, s.Drops.SeqGaps, s.Drops.Lost, s.Writer.Stalls, s.Writer.MaxQueued, s.Writer.BufferFrames)
+	if eagain != 0 || s.Drops.Lost != 0 {
+		t.Errorf("paced run: sender EAGAIN %v, recorder lost %d; want 0 and 0", eagain, s.Drops.Lost)
+	}
+}
+
+type peer struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+}
+
+func startPeer(t *testing.T, bin string, args ...string) *peer {
+	t.Helper()
+	p := &peer{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	time.Sleep(100 * time.Millisecond) // let it bind its port
+	return p
+}
+
+// rate waits for nlsend and returns its "rate" figure.
+func (p *peer) rate(t *testing.T) float64 {
+	t.Helper()
+	if err := <-p.done; err != nil {
+		t.Fatalf("%s: %v: %s", p.cmd.Path, err, p.out.String())
+	}
+	p.out = *bytes.NewBufferString(strings.TrimSpace(p.out.String()))
+	return p.field(t, "rate")
+}
+
+func (p *peer) field(t *testing.T, name string) float64 {
+	t.Helper()
+	f := strings.Fields(p.out.String())
+	for i := range f[:len(f)-1] {
+		if f[i] == name {
+			v, err := strconv.ParseFloat(f[i+1], 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	t.Fatalf("no %q in %q", name, p.out.String())
+	return 0
+}
+
+func runRecord(t *testing.T, args ...string) summary {
+	t.Helper()
+	cmd := exec.Command(recordBin, append(args, "-q", "-json")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != exitOK && code != exitLost {
+		t.Fatalf("imp2-record: %v\n%s", err, stderr.String())
+	}
+	var s summary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("summary: %v\n%s", err, out)
+	}
+	return s
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtRatios(v []float64) string {
+	var b strings.Builder
+	for i, r := range v {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.2f", r)
+	}
+	return b.String()
+}
