@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/results"
+)
+
+// sweepArgs is a short sweep with one step that must drop: a consumer
+// spending 400 µs per event behind an 8 KiB buffer at 4000 pps.
+func sweepArgs(source, out string) []string {
+	return []string{"run", "-source", source, "-rates", "500,4000", "-rcvbufs", "212992,8K",
+		"-delays", "0,400us", "-duration", "400ms", "-reps", "2", "-trace-frames", "300", "-out", out}
+}
+
+func runBench(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	if code := run(args, &o, &e); code != exitOK {
+		t.Fatalf("imp2-bench %s: exit %d\n%s%s", strings.Join(args, " "), code, o.String(), e.String())
+	}
+	return o.String(), e.String()
+}
+
+// checkRunDir asserts what every result directory must hold.
+func checkRunDir(t *testing.T, dir, kind string, kernelDrops bool) *results.Run {
+	t.Helper()
+	run, err := results.Read(filepath.Join(dir, resultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Source.Kind != kind || len(run.Steps) != 8 {
+		t.Fatalf("source %q with %d steps, want %s with 8", run.Source.Kind, len(run.Steps), kind)
+	}
+	sawDrops := false
+	for _, st := range run.Steps {
+		if len(st.Samples) != 2 {
+			t.Fatalf("step %s: %d samples, want 2", st.Key(), len(st.Samples))
+		}
+		for _, s := range st.Samples {
+			if s.Unicast == nil || s.Unicast.Count == 0 || s.EndToEnd == nil || s.EndToEnd.Count == 0 {
+				t.Errorf("step %s: empty latency histograms", st.Key())
+			}
+			if s.BurstHeld == nil || *s.BurstHeld <= 0 {
+				t.Errorf("step %s: no burst probe", st.Key())
+			}
+			if !s.Drops.Agree {
+				t.Errorf("step %s rep %d: drop accountings disagree: %s", st.Key(), s.Rep, s.Drops.Disagreement)
+			}
+			if (s.Drops.MeminfoDrops != nil) != kernelDrops {
+				t.Errorf("step %s: meminfo drops present = %v, want %v", st.Key(), s.Drops.MeminfoDrops != nil, kernelDrops)
+			}
+			if s.Dropped() > 0 {
+				sawDrops = true
+				if s.Received+s.Dropped() != s.Sent {
+					t.Errorf("step %s: received %d + dropped %d != sent %d", st.Key(), s.Received, s.Dropped(), s.Sent)
+				}
+			}
+		}
+	}
+	if !sawDrops {
+		t.Error("no step dropped events: the slow consumer behind 8 KiB should have")
+	}
+	if run.Overhead == nil || run.Overhead.With <= 0 || run.Overhead.Without <= 0 {
+		t.Errorf("overhead not measured: %+v", run.Overhead)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, benchFile)); err != nil || !bytes.Contains(b, []byte("BenchmarkImp2/")) {
+		t.Errorf("%s: %v, or no benchmark lines", benchFile, err)
+	}
+	checkPlots(t, filepath.Join(dir, plotsDir))
+	return run
+}
+
+func checkPlots(t *testing.T, dir string) {
+	t.Helper()
+	pngs, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	svgs, _ := filepath.Glob(filepath.Join(dir, "*.svg"))
+	if len(pngs) < 5 || len(svgs) != len(pngs) {
+		t.Fatalf("%d PNG and %d SVG plots, want 5 or more of each", len(pngs), len(svgs))
+	}
+	for _, p := range pngs {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 300 {
+			t.Errorf("%s: not a usable PNG: %v", p, err)
+		}
+	}
+	for _, p := range svgs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ XMLName xml.Name }
+		if err := xml.Unmarshal(b, &doc); err != nil || doc.XMLName.Local != "svg" {
+			t.Errorf("%s: not an SVG document: %v (root %q)", p, err, doc.XMLName.Local)
+		}
+	}
+}
+
+func TestRunEmu(t *testing.T) {
+	dir := t.TempDir()
+	out, _ := runBench(t, sweepArgs("emu", dir)...)
+	checkRunDir(t, dir, results.SourceEmu, false)
+	if !strings.Contains(out, "EMULATION") {
+		t.Errorf("summary does not label the emulation:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, traceFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRunNFLOG(t *testing.T) {
+	dir := t.TempDir()
+	runBench(t, sweepArgs("nflog", dir)...)
+	checkRunDir(t, dir, results.SourceNFLOG, true)
+}
+
+// TestRunKmodInVM runs the sweep with the real module in the VM harness.
+func TestRunKmodInVM(t *testing.T) {
+	dir := t.TempDir()
+	args := append(sweepArgs("kmod", dir), "-vm")
+	_, stderr := runBench(t, args...)
+	run := checkRunDir(t, dir, results.SourceKmod, true)
+	if !run.Environment.InVM {
+		t.Error("results do not say they come from the VM")
+	}
+	for _, st := range run.Steps {
+		for _, s := range st.Samples {
+			if s.Drops.ModuleEAGAIN == nil || s.Drops.ENOBUFS == nil {
+				t.Fatalf("step %s: module EAGAIN or ENOBUFS accounting missing", st.Key())
+			}
+		}
+	}
+	if !strings.Contains(stderr, "rep 2:") {
+		t.Errorf("guest progress not relayed:\n%s", stderr)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-rates", "1000,x"}, `-rates: "x"`},
+		{[]string{"run", "-rcvbufs", "1K"}, "-rcvbufs 1024"},
+		{[]string{"run", "-delays", "fast"}, `-delays: "fast"`},
+		{[]string{"run", "-source", "ebpf"}, `-source "ebpf"`},
+		{[]string{"run", "-source", "nflog", "-vm"}, "-vm runs the kmod source"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		var o, e bytes.Buffer
+		if code := run(c.args, &o, &e); code != exitUsage || !strings.Contains(e.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d naming %q", c.args, code, e.String(), exitUsage, c.want)
+		}
+	}
+}
+
+func TestGuestArgs(t *testing.T) {
+	got := guestArgs([]string{"-vm", "-rates", "1,2", "-out", "x", "-plot=false", "--out=y", "-vm=true", "-reps", "3"})
+	want := []string{"-rates", "1,2", "-reps", "3"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("guestArgs = %q, want %q", got, want)
+	}
+}
+
+// TestInterruptLeavesNoNamespaces interrupts a real run mid-sweep and then
+// kills one outright: SIGINT must remove the topology, and the next run
+// must remove what a SIGKILL left.
+func TestInterruptLeavesNoNamespaces(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "imp2-bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		cmd := exec.Command(bin, "run", "-source", "emu", "-rates", "1000", "-duration", "20s", "-reps", "1",
+			"-overhead=false", "-out", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		prefix := netns.DefaultPrefix + "-" + strconv.Itoa(cmd.Process.Pid) + "-"
+		if !waitFor(func() bool { return len(namespaces(prefix)) == 2 }) {
+			cmd.Process.Kill()
+			t.Fatalf("%v: the run never built its namespaces", sig)
+		}
+		cmd.Process.Signal(sig)
+		cmd.Wait()
+		left := namespaces(prefix)
+		if sig == syscall.SIGKILL {
+			if len(left) == 0 {
+				t.Fatal("SIGKILL left nothing behind; the cleanup check below proves nothing")
+			}
+			if _, err := netns.Cleanup(netns.DefaultPrefix); err != nil {
+				t.Fatal(err)
+			}
+			left = namespaces(prefix)
+		}
+		if len(left) > 0 {
+			t.Errorf("after %v: namespaces left: %v", sig, left)
+		}
+	}
+}
+
+func namespaces(prefix string) []string {
+	entries, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func waitFor(cond func() bool) bool {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/netns"
+)
+
+// emuSource is a user-space stand-in for the module: a raw ICMP socket in
+// the destination namespace sees each echo request and an imp2.Server
+// sends the event over NETLINK_USERSOCK with MSG_DONTWAIT. It is labelled
+// an emulation in the results: a user-space sender gets EAGAIN itself, so
+// the consumer never sees ENOBUFS or socket drops, and the hook runs after
+// routing, in a process, not in softirq.
+type emuSource struct {
+	dst netns.NS
+}
+
+func (s *emuSource) family() uint16 { return imp2.UserSockFamily }
+func (s *emuSource) close() error   { return nil }
+
+// open starts a fresh emulator for each consumer, so that its sequence
+// numbers start at 1 like the module's per-consumer numbers.
+func (s *emuSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
+	h := &emuHook{stop: make(chan struct{})}
+	var c *imp2.Conn
+	err := s.dst.Do(func() error {
+		var err error
+		if h.srv, err = imp2.Listen(imp2.ServerConfig{}); err != nil {
+			return err
+		}
+		if h.fd, err = rawICMP(); err != nil {
+			return err
+		}
+		c, err = imp2.Dial(imp2.Config{Family: imp2.UserSockFamily, Peer: h.srv.PortID(),
+			RcvBuf: rcvbuf, NoENOBUFS: noENOBUFS, Ack: true})
+		return err
+	})
+	if err != nil {
+		h.close()
+		return nil, fmt.Errorf("emu: %w", err)
+	}
+	h.wg.Add(1)
+	go h.run()
+	k := newIMP2Consumer(c, false, func(ctx context.Context, c *imp2.Conn) (int64, error) {
+		for _, cs := range h.srv.Consumers() {
+			if cs.PortID == c.PortID() {
+				return int64(cs.EAGAIN), nil
+			}
+		}
+		return 0, fmt.Errorf("emu: consumer %d unknown to the emulator", c.PortID())
+	})
+	return &emuConsumer{imp2Consumer: k, hook: h}, nil
+}
+
+type emuConsumer struct {
+	*imp2Consumer
+	hook *emuHook
+}
+
+func (e *emuConsumer) close() error {
+	err := e.imp2Consumer.close()
+	e.hook.close()
+	return err
+}
+
+// rawICMP opens a raw socket that receives every ICMP packet delivered to
+// the namespace, with a buffer large enough that bursts are not lost
+// before the emulated hook, and a timeout so the hook can stop.
+func rawICMP() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return -1, fmt.Errorf("raw ICMP socket: %w", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// emuHook turns received echo requests into imp2 events.
+type emuHook struct {
+	srv  *imp2.Server
+	fd   int
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+const emuBatch = 64
+
+func (h *emuHook) run() {
+	defer h.wg.Done()
+	var (
+		bufs   [emuBatch][1500]byte
+		iovs   [emuBatch]unix.Iovec
+		hdrs   [emuBatch]unix.Mmsghdr
+		frames = make([][]byte, 0, emuBatch)
+		out    [emuBatch][imp2.HeaderLen + imp2.EventLen]byte
+		seq    uint32
+	)
+	for i := range hdrs {
+		iovs[i].Base = &bufs[i][0]
+		iovs[i].SetLen(len(bufs[i]))
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.Iovlen = 1
+	}
+	for {
+		select {
+		case <-h.stop:
+			return
+		default:
+		}
+		n, err := recvmmsg(h.fd, hdrs[:])
+		if err != nil {
+			continue // timeout or EINTR: look at stop again
+		}
+		frames = frames[:0]
+		for i := 0; i < n; i++ {
+			ev, ok := parseICMP(bufs[i][:hdrs[i].Len])
+			if !ok {
+				continue
+			}
+			seq++
+			ev.TimeNs = uint64(flood.Now())
+			frames = append(frames, imp2.AppendEventMessage(out[len(frames)][:0], seq, ev))
+		}
+		if len(frames) > 0 {
+			h.srv.SendBatch(frames)
+		}
+	}
+}
+
+// parseICMP builds the event the module would send for an IPv4 packet.
+func parseICMP(p []byte) (imp2.Event, bool) {
+	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_ICMP {
+		return imp2.Event{}, false
+	}
+	ihl := int(p[0]&0x0f) * 4
+	if len(p) < ihl+8 {
+		return imp2.Event{}, false
+	}
+	icmp := p[ihl:]
+	return imp2.Event{
+		Src:      netip.AddrFrom4([4]byte(p[12:16])),
+		Dest:     netip.AddrFrom4([4]byte(p[16:20])),
+		Extended: true,
+		ICMPType: icmp[0],
+		ICMPCode: icmp[1],
+		ICMPID:   binary.BigEndian.Uint16(icmp[4:6]),
+		ICMPSeq:  binary.BigEndian.Uint16(icmp[6:8]),
+		Flags:    imp2.EventFlagICMP,
+		IPLen:    binary.BigEndian.Uint16(p[2:4]),
+	}, true
+}
+
+func (h *emuHook) close() {
+	h.once.Do(func() {
+		close(h.stop)
+		h.wg.Wait()
+		if h.fd > 0 {
+			unix.Close(h.fd)
+		}
+		if h.srv != nil {
+			h.srv.Close()
+		}
+	})
+}

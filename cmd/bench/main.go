@@ -1,0 +1,51 @@
+// Command imp2-bench load-tests the imp2 kernel→user netlink path: ICMP
+// floods through the hooked path, unicast latency, drops under
+// MSG_DONTWAIT, receive-queue behaviour, plots, and regression comparison.
+//
+//	imp2-bench run   [flags]        run a sweep, write a result directory
+//	imp2-bench plot  DIR            (re)draw the plots of a result directory
+//
+// Exit status: 0 success, 1 failure, 2 bad usage.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "plot":
+		return plotCmd(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "imp2-bench: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  imp2-bench run [flags]   run a sweep and write a result directory (run -h for flags)
+  imp2-bench plot DIR      draw the plots of a result directory again
+`)
+}

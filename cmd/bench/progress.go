@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/imp2/imp2/internal/results"
+)
+
+// progress reports the sweep on stderr: one rewritten line on a terminal,
+// one line per sample otherwise (CI logs, the VM console).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	n     int
+	t0    time.Time
+	key   results.StepKey
+}
+
+// In the VM the console is a terminal too, but the host relays it into a
+// log: write plain lines there.
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd())) && os.Getenv(guestEnv) == ""}
+}
+
+func (p *progress) begin(total int) {
+	p.total, p.t0 = total, time.Now()
+}
+
+func (p *progress) sample(k results.StepKey, rep int) {
+	p.key = k
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K[%d/%d %s] %s rep %d ", p.n+1, p.total, time.Since(p.t0).Round(time.Second), k, rep+1)
+	}
+}
+
+func (p *progress) done(s *results.Sample) {
+	p.n++
+	line := fmt.Sprintf("[%d/%d %s] %s rep %d: %.0f pps, %d events, drop ratio %.4f",
+		p.n, p.total, time.Since(p.t0).Round(time.Second), p.key, s.Rep+1, s.AchievedPPS, s.Received, s.DropRatio())
+	if !s.Drops.Agree {
+		line += " (drop counts disagree: " + s.Drops.Disagreement + ")"
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		if p.n == p.total {
+			fmt.Fprintln(p.w)
+		}
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *progress) note(format string, args ...any) {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// writeSummary prints one row per step with the medians of its samples.
+func writeSummary(w io.Writer, run *results.Run) {
+	fmt.Fprintf(w, "imp2-bench %s on %s (%s, %d CPUs", run.Source.Kind, run.Environment.KernelRelease, run.Environment.Machine, run.Environment.CPUs)
+	if run.Environment.InVM {
+		fmt.Fprint(w, ", inside the VM: emulation timings")
+	}
+	fmt.Fprintln(w, ")")
+	if run.Source.Emulated {
+		fmt.Fprintln(w, "source is a user-space EMULATION: no kernel overrun behaviour")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rate\trcvbuf\tdelay\tachieved\tdelivered\tdrop ratio\tunicast p50\tp99\te2e p99\tqueue peak\tburst held\tdrops agree\t")
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.2f%%\t%.4f\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			st.RatePPS, bytesText(int64(st.RcvBuf)), results.FormatDelay(st.ConsumerDelay),
+			medianOf(st, func(s *results.Sample) float64 { return s.AchievedPPS }),
+			100*medianOf(st, func(s *results.Sample) float64 { return s.DeliveryRatio }),
+			medianOf(st, func(s *results.Sample) float64 { return s.DropRatio() }),
+			latencyText(st, func(l *results.Latency) int64 { return l.P50 }, false),
+			latencyText(st, func(l *results.Latency) int64 { return l.P99 }, false),
+			latencyText(st, func(l *results.Latency) int64 { return l.P99 }, true),
+			bytesText(int64(medianOf(st, func(s *results.Sample) float64 { return float64(s.Queue.PeakBytes) }))),
+			burstText(st), agreeText(st))
+	}
+	tw.Flush()
+	if o := run.Overhead; o != nil {
+		fmt.Fprintf(w, "consumer overhead of latency recording: %.0f -> %.0f %s (%+.1f%%)\n", o.Without, o.With, o.Unit, 100*o.Fraction())
+	}
+}
+
+func medianOf(st *results.Step, f func(*results.Sample) float64) float64 {
+	v := make([]float64, len(st.Samples))
+	for i := range st.Samples {
+		v[i] = f(&st.Samples[i])
+	}
+	return median(v)
+}
+
+func latencyText(st *results.Step, f func(*results.Latency) int64, e2e bool) string {
+	var v []float64
+	for i := range st.Samples {
+		l := st.Samples[i].Unicast
+		if e2e {
+			l = st.Samples[i].EndToEnd
+		}
+		if l != nil && l.Count > 0 {
+			v = append(v, float64(f(l)))
+		}
+	}
+	if len(v) == 0 {
+		return "-"
+	}
+	return time.Duration(median(v)).Round(time.Microsecond / 10).String()
+}
+
+func burstText(st *results.Step) string {
+	if b := st.Samples[0].BurstHeld; b != nil {
+		return fmt.Sprint(*b)
+	}
+	return "-"
+}
+
+func agreeText(st *results.Step) string {
+	bad := 0
+	for i := range st.Samples {
+		if !st.Samples[i].Drops.Agree {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return "yes"
+	}
+	return fmt.Sprintf("%d/%d no", bad, len(st.Samples))
+}
+
+func bytesText(b int64) string {
+	switch {
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%dM", b>>20)
+	case b >= 1<<10:
+		return fmt.Sprintf("%.0fK", float64(b)/1024)
+	}
+	return fmt.Sprint(b)
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/plots"
+	"github.com/imp2/imp2/internal/results"
+)
+
+// toolVersion goes into every results.json.
+const toolVersion = "0.1.0"
+
+// guestEnv is set by -vm inside the VM, so results say where they ran.
+const guestEnv = "IMP2_BENCH_GUEST"
+
+// runConfig is a parsed `imp2-bench run`.
+type runConfig struct {
+	source      string
+	vm          bool
+	rates       []int
+	rcvbufs     []int
+	delays      []time.Duration
+	duration    time.Duration
+	reps        int
+	noENOBUFS   bool
+	qthresh     uint32
+	out         string
+	plot        bool
+	overhead    bool
+	traceFrames int
+	args        []string // as given, for -vm to pass on
+}
+
+func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
+	fs := flag.NewFlagSet("imp2-bench run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := &runConfig{args: args}
+	var rates, rcvbufs, delays string
+	fs.StringVar(&cfg.source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
+	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules)")
+	fs.StringVar(&rates, "rates", "1000,5000,10000,20000", "offered ICMP rates, packets/s, comma-separated")
+	fs.StringVar(&rcvbufs, "rcvbufs", "212992", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
+	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations, comma-separated")
+	fs.DurationVar(&cfg.duration, "duration", time.Second, "flood duration of each sample")
+	fs.IntVar(&cfg.reps, "reps", 6, "samples per step (compare needs at least 6)")
+	fs.BoolVar(&cfg.noENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
+	qthresh := fs.Uint("qthresh", 1, "nflog: packets per netlink message (1 = one per event like imp2; 0 = kernel batching)")
+	fs.StringVar(&cfg.out, "out", "", "result directory (default results/<source>-<time>)")
+	fs.BoolVar(&cfg.plot, "plot", true, "write plots into the result directory")
+	fs.BoolVar(&cfg.overhead, "overhead", true, "measure the consumer's latency-recording overhead")
+	fs.IntVar(&cfg.traceFrames, "trace-frames", 20000, "frames of one sample kept in trace.pcapng.zst (0: none)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if cfg.rates, err = parseInts("-rates", rates); err != nil {
+		return nil, err
+	}
+	if cfg.rcvbufs, err = parseSizes("-rcvbufs", rcvbufs); err != nil {
+		return nil, err
+	}
+	if cfg.delays, err = parseDurations("-delays", delays); err != nil {
+		return nil, err
+	}
+	switch cfg.source {
+	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu:
+	default:
+		return nil, fmt.Errorf("-source %q: want kmod, nflog or emu", cfg.source)
+	}
+	if cfg.vm && cfg.source != results.SourceKmod {
+		return nil, fmt.Errorf("-vm runs the kmod source; nflog and emu run on the host")
+	}
+	if cfg.duration <= 0 || cfg.duration > 10*time.Minute {
+		return nil, fmt.Errorf("-duration %v: want more than 0 and at most 10m", cfg.duration)
+	}
+	if cfg.reps < 1 {
+		return nil, fmt.Errorf("-reps %d: want at least 1", cfg.reps)
+	}
+	for _, b := range cfg.rcvbufs {
+		if b < 4608 {
+			return nil, fmt.Errorf("-rcvbufs %d: the kernel's minimum is 4608 bytes", b)
+		}
+	}
+	cfg.qthresh = uint32(*qthresh)
+	if cfg.out == "" {
+		cfg.out = filepath.Join("results", cfg.source+"-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	return cfg, nil
+}
+
+// runCmd is `imp2-bench run`.
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseRun(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "imp2-bench:", err)
+		}
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var run *results.Run
+	if cfg.vm {
+		run, err = runInVM(ctx, cfg, stderr)
+	} else {
+		run, err = sweep(ctx, cfg, newProgress(stderr))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imp2-bench:", err)
+		return exitFailure
+	}
+	if err := writeOutputs(cfg, run, stdout); err != nil {
+		fmt.Fprintln(stderr, "imp2-bench:", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// sweep runs every step of cfg in a topology it builds and always removes.
+func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, error) {
+	if removed, err := netns.Cleanup(netns.DefaultPrefix); err != nil {
+		return nil, err
+	} else if len(removed) > 0 {
+		prog.note("removed namespaces left by an earlier run: %v", removed)
+	}
+	topo, err := netns.New(ctx, netns.DefaultPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer topo.Close()
+	// A second signal must not leave namespaces behind either.
+	go func() {
+		<-ctx.Done()
+		topo.Close()
+	}()
+
+	src, err := openSource(ctx, cfg, topo)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+
+	run := &results.Run{
+		SchemaVersion: results.SchemaVersion,
+		ToolVersion:   toolVersion,
+		Started:       time.Now().UTC(),
+		Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
+		Source:        sourceInfo(cfg),
+		Params: results.Params{
+			RatesPPS:       cfg.rates,
+			RcvBufs:        cfg.rcvbufs,
+			ConsumerDelays: cfg.delays,
+			StepDuration:   cfg.duration,
+			Repetitions:    cfg.reps,
+			NoENOBUFS:      cfg.noENOBUFS,
+		},
+	}
+	if cfg.source == results.SourceNFLOG {
+		run.Params.NFLOGQThreshold = int(cfg.qthresh)
+	}
+
+	steps := stepsOf(cfg)
+	prog.begin(len(steps) * cfg.reps)
+	var capt *capture
+	if cfg.traceFrames > 0 && cfg.source != results.SourceNFLOG {
+		capt = newCapture(cfg.traceFrames, src.family())
+	}
+	for i := range steps {
+		st := &steps[i]
+		// Interleave nothing across steps: each step's samples run back to
+		// back so its queue and drop figures belong to one setting.
+		for rep := 0; rep < cfg.reps; rep++ {
+			prog.sample(st.Key(), rep)
+			spec := sampleSpec{
+				rate: st.RatePPS, duration: cfg.duration, rcvbuf: st.RcvBuf, delay: st.ConsumerDelay,
+				noENOBUFS: cfg.noENOBUFS, latency: true, probe: true,
+			}
+			// The trace keeps the first sample of the last step: the
+			// highest rate, smallest buffer and longest delay asked for.
+			if capt != nil && i == len(steps)-1 && rep == 0 {
+				spec.capture = capt
+			}
+			s, _, err := measure(ctx, topo, src, spec)
+			if err != nil {
+				return nil, fmt.Errorf("step %s, sample %d: %w", st.Key(), rep, err)
+			}
+			s.Rep = rep
+			st.Samples = append(st.Samples, s)
+			prog.done(&s)
+		}
+	}
+	run.Steps = steps
+	if cfg.overhead {
+		prog.note("measuring the consumer's own overhead")
+		if run.Overhead, err = measureOverhead(ctx, topo, src); err != nil {
+			return nil, err
+		}
+	}
+	if capt != nil {
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			return nil, err
+		}
+		k := steps[len(steps)-1].Key()
+		if err := capt.write(filepath.Join(cfg.out, traceFile), "imp2-bench "+cfg.source+" "+k.String()+" sample 0"); err != nil {
+			return nil, err
+		}
+	}
+	return run, run.Validate()
+}
+
+// stepsOf orders the sweep by receive buffer (largest first), delay and
+// rate, so each figure's lines run left to right.
+func stepsOf(cfg *runConfig) []results.Step {
+	var steps []results.Step
+	bufs := slices.Clone(cfg.rcvbufs)
+	sort.Sort(sort.Reverse(sort.IntSlice(bufs)))
+	for _, b := range bufs {
+		for _, d := range cfg.delays {
+			for _, r := range cfg.rates {
+				steps = append(steps, results.Step{RatePPS: r, RcvBuf: b, ConsumerDelay: d})
+			}
+		}
+	}
+	return steps
+}
+
+func openSource(ctx context.Context, cfg *runConfig, topo *netns.Topology) (source, error) {
+	switch cfg.source {
+	case results.SourceKmod:
+		return newKmodSource(topo)
+	case results.SourceNFLOG:
+		return newNFLOGSource(ctx, topo, cfg.qthresh)
+	default:
+		return &emuSource{dst: topo.Dst}, nil
+	}
+}
+
+func sourceInfo(cfg *runConfig) results.Source {
+	switch cfg.source {
+	case results.SourceKmod:
+		return results.Source{Kind: results.SourceKmod, Detail: "imp2 module, IPv4 PRE_ROUTING hook, netlink unit 31"}
+	case results.SourceNFLOG:
+		return results.Source{Kind: results.SourceNFLOG, Detail: fmt.Sprintf("nft log group %d at prerouting priority -1, nfnetlink_log qthresh %d", nflogGroup, cfg.qthresh)}
+	default:
+		return results.Source{Kind: results.SourceEmu, Emulated: true,
+			Detail: "user-space emulation over NETLINK_USERSOCK: no kernel overrun, ENOBUFS or socket drops"}
+	}
+}
+
+// overheadEvents is the burst the overhead figure drains.
+const overheadEvents = 20000
+
+// measureOverhead fills a large receive queue with a burst, then drains it
+// as fast as the consumer can, five times with and five times without
+// latency recording, interleaved, and compares the consumer thread's CPU
+// time per event. Draining a full queue leaves out wake-ups and pacing,
+// which would hide the recording cost in noise.
+func measureOverhead(ctx context.Context, topo *netns.Topology, src source) (*results.Overhead, error) {
+	var with, without []float64
+	for i := 0; i < 10; i++ {
+		latency := i%2 == 1
+		perEvent, err := drainCost(ctx, topo, src, latency)
+		if err != nil {
+			return nil, fmt.Errorf("overhead: %w", err)
+		}
+		if latency {
+			with = append(with, perEvent)
+		} else {
+			without = append(without, perEvent)
+		}
+	}
+	return &results.Overhead{
+		Method: fmt.Sprintf("consumer thread CPU time per event draining a queued burst of %d events, latency recording off vs on, 5 interleaved pairs, medians", overheadEvents),
+		With:   median(with), Without: median(without), Unit: "ns/event",
+	}, nil
+}
+
+func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bool) (float64, error) {
+	c, err := src.open(64<<20, true) // room for the whole burst
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	r, sched, err := burst(ctx, topo, c, overheadEvents)
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan floodDone, 1)
+	done <- floodDone{r: r}
+	st := newStats(latency)
+	cost, _, err := st.consume(ctx, c, sched, sampleSpec{latency: latency}, done)
+	if err != nil {
+		return 0, err
+	}
+	if cost.events < overheadEvents/2 {
+		return 0, fmt.Errorf("only %d of %d events queued", cost.events, overheadEvents)
+	}
+	return float64(cost.cpu.Nanoseconds()) / float64(cost.events), nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Files of a result directory.
+const (
+	resultsFile = "results.json"
+	benchFile   = "bench.txt"
+	traceFile   = "trace.pcapng.zst"
+	plotsDir    = "plots"
+)
+
+// writeOutputs writes results.json, the benchstat file and the plots, and
+// prints the summary table.
+func writeOutputs(cfg *runConfig, run *results.Run, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	if err := results.Write(filepath.Join(cfg.out, resultsFile), run); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(cfg.out, benchFile))
+	if err != nil {
+		return err
+	}
+	if err := results.WriteBenchfmt(f, run); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	var files []string
+	if cfg.plot {
+		if files, err = plots.WriteAll(run, filepath.Join(cfg.out, plotsDir)); err != nil {
+			return err
+		}
+	}
+	writeSummary(stdout, run)
+	fmt.Fprintf(stdout, "\nresults: %s (%s, %s", cfg.out, resultsFile, benchFile)
+	if _, err := os.Stat(filepath.Join(cfg.out, traceFile)); err == nil {
+		fmt.Fprintf(stdout, ", %s", traceFile)
+	}
+	fmt.Fprintf(stdout, ", %d plots)\n", len(files))
+	return nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/netns"
+)
+
+// A source turns ICMP packets arriving in the destination namespace into
+// netlink events, and opens consumers that read them.
+type source interface {
+	// open makes a consumer in the destination namespace.
+	open(rcvbuf int, noENOBUFS bool) (consumer, error)
+	// family is the netlink family of the frames consumers read.
+	family() uint16
+	close() error
+}
+
+// A consumer reads events of one source through one socket.
+type consumer interface {
+	// read waits until deadline for a batch and calls fn for every event
+	// in it; it returns imp2.ErrOverrun for ENOBUFS and
+	// os.ErrDeadlineExceeded when nothing came.
+	read(deadline time.Time, fn func(e *event)) error
+	memInfo() (imp2.MemInfo, error)
+	// sourceDrops is the producer's own count of events it could not
+	// queue to this consumer (the module's EAGAIN, the emulator's); ok is
+	// false when the producer keeps none.
+	sourceDrops(ctx context.Context) (dropped int64, ok bool, err error)
+	// kernelQueue reports whether the events are queued by a kernel sender,
+	// so that overruns show as ENOBUFS and SO_MEMINFO drops (not for the
+	// emulator: a user-space sender gets EAGAIN itself).
+	kernelQueue() bool
+	close() error
+}
+
+// event is one netlink event matched to the flood packet behind it.
+type event struct {
+	number uint32 // flood packet number, from ICMP id/seq
+	seq    uint32 // per-consumer sequence number
+	// unicastNs is the producer's CLOCK_MONOTONIC time of sending the
+	// event (imp2's extension; the emulator stamps the same), 0 if unknown.
+	unicastNs int64
+	raw       []byte // the netlink message, valid during the callback
+}
+
+// imp2Consumer reads imp2 events (module or emulator) with imp2.Conn.
+type imp2Consumer struct {
+	c    *imp2.Conn
+	msgs []imp2.Message
+	// drops asks the producer for its account of this consumer.
+	drops  func(ctx context.Context, c *imp2.Conn) (int64, error)
+	kernel bool
+}
+
+func newIMP2Consumer(c *imp2.Conn, kernel bool, drops func(context.Context, *imp2.Conn) (int64, error)) *imp2Consumer {
+	msgs := make([]imp2.Message, 64)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, 256)
+	}
+	return &imp2Consumer{c: c, msgs: msgs, drops: drops, kernel: kernel}
+}
+
+func (k *imp2Consumer) read(deadline time.Time, fn func(*event)) error {
+	k.c.SetReadDeadline(deadline)
+	n, err := k.c.ReadBatch(k.msgs)
+	if err != nil {
+		return err
+	}
+	var e event
+	for i := range k.msgs[:n] {
+		b := k.msgs[i].Data()
+		h, err := imp2.ParseHeader(b)
+		if err != nil || h.Type != imp2.TypeEvent {
+			continue
+		}
+		ev, err := imp2.ParseEvent(b[imp2.HeaderLen:h.Len])
+		// Only echo requests come from the flood; the namespace sends
+		// replies, which the PRE_ROUTING hook does not see.
+		if err != nil || !ev.Extended || ev.Flags&imp2.EventFlagICMP == 0 || ev.ICMPType != 8 {
+			continue
+		}
+		e = event{
+			number:    flood.Number(ev.ICMPID, ev.ICMPSeq),
+			seq:       h.Seq,
+			unicastNs: int64(ev.TimeNs),
+			raw:       b[:h.Len],
+		}
+		fn(&e)
+	}
+	return nil
+}
+
+func (k *imp2Consumer) memInfo() (imp2.MemInfo, error) { return k.c.MemInfo() }
+
+func (k *imp2Consumer) sourceDrops(ctx context.Context) (int64, bool, error) {
+	d, err := k.drops(ctx, k.c)
+	return d, err == nil, err
+}
+
+func (k *imp2Consumer) kernelQueue() bool { return k.kernel }
+
+func (k *imp2Consumer) close() error { return k.c.Close() }
+
+// kmodSource is the imp2 module: it must be loaded (on the host, or in the
+// VM with -vm). Every namespace has its own hook and counters, so the
+// fresh destination namespace's counters belong to this run alone.
+type kmodSource struct {
+	dst netns.NS
+}
+
+func newKmodSource(topo *netns.Topology) (*kmodSource, error) {
+	s := &kmodSource{dst: topo.Dst}
+	c, err := s.dial(0, false)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	return s, nil
+}
+
+func (s *kmodSource) dial(rcvbuf int, noENOBUFS bool) (*imp2.Conn, error) {
+	var c *imp2.Conn
+	err := s.dst.Do(func() error {
+		var err error
+		c, err = imp2.Dial(imp2.Config{RcvBuf: rcvbuf, NoENOBUFS: noENOBUFS, Ack: true})
+		return err
+	})
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return nil, fmt.Errorf("%w (on a host that cannot load modules, add -vm)", err)
+	}
+	return c, err
+}
+
+func (s *kmodSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
+	c, err := s.dial(rcvbuf, noENOBUFS)
+	if err != nil {
+		return nil, err
+	}
+	return newIMP2Consumer(c, true, func(ctx context.Context, c *imp2.Conn) (int64, error) {
+		st, err := c.Stats(ctx)
+		return int64(st.SelfDropped), err
+	}), nil
+}
+
+func (s *kmodSource) family() uint16 { return imp2.DefaultFamily }
+func (s *kmodSource) close() error   { return nil }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/internal/vm"
+)
+
+// runInVM runs the same sweep inside the qemu harness with the module
+// loaded, then reads the results back from the shared folder. The guest
+// only measures; plots and files are made here.
+func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
+	root, err := vm.RepoRoot()
+	if err != nil {
+		return nil, fmt.Errorf("-vm builds the module and the guest binary from the checkout: %w", err)
+	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		return nil, err
+	}
+	ko, err := vm.BuildModule(root, k)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "imp2-bench-vm-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "imp2-bench")
+	if err := vm.BuildGo(root, "./cmd/bench", bin, false); err != nil {
+		return nil, err
+	}
+	share := filepath.Join(tmp, "share")
+	if err := os.Mkdir(share, 0o777); err != nil {
+		return nil, err
+	}
+
+	args := append(guestArgs(cfg.args), "-out", "/share/out", "-plot=false")
+	script := fmt.Sprintf("insmod /imp2.ko || exit 1\n%s=1 /imp2-bench run %s >/dev/null", guestEnv, shellQuote(args))
+	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the kmod sweep\n", k.Version)
+	res, err := vm.Run(ctx, vm.Config{
+		Kernel:        k,
+		KernelModules: []string{"veth"},
+		HostBinaries:  []string{"ip"},
+		Files: []vm.File{
+			{Guest: "/imp2-bench", Host: bin},
+			{Guest: "/imp2.ko", Host: ko, Mode: 0o644},
+		},
+		ShareDir: share,
+		Script:   script,
+		Memory:   "2G",
+		Timeout:  vmTimeout(cfg),
+		Console:  stderr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Dmesg) > 0 {
+		return nil, fmt.Errorf("the guest kernel logged problems during the sweep:\n  %s", strings.Join(res.Dmesg, "\n  "))
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("the sweep inside the VM failed (status %d)", res.ExitCode)
+	}
+	fmt.Fprintf(stderr, "VM boot to result: %.1f s\n", res.Elapsed.Seconds())
+	out := filepath.Join(share, "out")
+	run, err := results.Read(filepath.Join(out, resultsFile))
+	if err != nil {
+		return nil, err
+	}
+	if b, err := os.ReadFile(filepath.Join(out, traceFile)); err == nil {
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(cfg.out, traceFile), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return run, nil
+}
+
+// guestArgs drops the flags that mean something else in the guest.
+func guestArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch name {
+		case "vm", "plot":
+		case "out":
+			if !hasValue {
+				i++ // its value
+			}
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// vmTimeout allows each sample three times its flood plus a second, the
+// overhead samples and the boot.
+func vmTimeout(cfg *runConfig) time.Duration {
+	samples := len(cfg.rates)*len(cfg.rcvbufs)*len(cfg.delays)*cfg.reps + 10
+	return 2*time.Minute + time.Duration(samples)*(3*cfg.duration+time.Second)
+}
