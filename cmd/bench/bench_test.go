@@ -234,4 +234,3 @@ func waitFor(cond func() bool) bool {
 	}
 	return false
 }
-
