@@ -4,10 +4,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +247,42 @@ func TestRoundTripImp2Record(t *testing.T) {
 		if !bytes.Equal(events[i], want[i]) {
 			t.Fatalf("event %d differs:\n got %x\nwant %x", i, events[i], want[i])
 		}
+	}
+}
+
+// -stats prints progress while replaying; SIGINT stops the replay, prints
+// the summary and exits 130.
+func TestStatsAndInterrupt(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 100_000})
+	port := testPort()
+	cmd := exec.Command(replayBin, "-i", in, "-bind", itoa(port), "-pps", "1000", "-stats", "200ms", "-json", "-linger", "0")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := dialWhenUp(t, port, 4<<20)
+	_ = c
+	time.Sleep(900 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit %v, want %d: %s", err, exitInterrupted, se.String())
+	}
+	lines := strings.Split(strings.TrimSpace(so.String()), "\n")
+	var progress int
+	for _, l := range lines[:len(lines)-1] {
+		if strings.Contains(l, `"frames_sent"`) && strings.Contains(l, `"elapsed_s"`) {
+			progress++
+		}
+	}
+	var s summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	t.Logf("%d progress lines; summary: sent %d, exit %d, error %q", progress, s.FramesSent, s.ExitCode, s.Error)
+	if progress < 2 || s.FramesSent < 200 || s.FramesSent > 2000 || s.ExitCode != exitInterrupted || s.Error != "interrupted" {
+		t.Errorf("progress %d, summary %+v", progress, s)
 	}
 }

@@ -118,9 +118,9 @@ func (s *summary) write(w io.Writer, asJSON bool) {
 	fmt.Fprintf(&b, "imp2-replay: %s, %s: sent %d frames (read %d, filtered %d, skipped %d user→kernel) in %d loop(s)\n",
 		s.Output, s.Timing, s.FramesSent, s.FramesRead, s.FramesFiltered, s.FramesSkipped, s.Loops)
 	if s.FramesSent > 0 {
-		fmt.Fprintf(&b, "  elapsed %v, rate %.0f frames/s", time.Duration(s.ElapsedNs), s.RateFPS)
+		fmt.Fprintf(&b, "  elapsed %v, rate %.1f frames/s", time.Duration(s.ElapsedNs), s.RateFPS)
 		if s.TargetFPS > 0 {
-			fmt.Fprintf(&b, " (scheduled %.0f)", s.TargetFPS)
+			fmt.Fprintf(&b, " (scheduled %.1f)", s.TargetFPS)
 		}
 		b.WriteByte('\n')
 	}
