@@ -27,7 +27,7 @@ type chunk struct {
 
 // input reads and filters a trace.
 type input struct {
-	r      *pcapnl.Reader
+	r      frameSource
 	filter *filter
 	// keep: chunks are never recycled (the sender keeps them for -loop).
 	keep bool
@@ -45,7 +45,7 @@ type input struct {
 	read, filtered, skipped atomic.Int64
 }
 
-func newInput(r *pcapnl.Reader, f *filter, readahead int, keep, skipKernel bool) *input {
+func newInput(r frameSource, f *filter, readahead int, keep, skipKernel bool) *input {
 	n := max(readahead/chunkBytes, 2)
 	in := &input{
 		r: r, filter: f, keep: keep, skipKernel: skipKernel,

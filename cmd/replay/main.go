@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -52,7 +53,8 @@ func main() {
 }
 
 type config struct {
-	in, to, out, filter string
+	in                  inputList
+	to, out, filter     string
 	family              int
 	bind, dest          uint
 	netns               string
@@ -78,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("imp2-replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.in, "i", "", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin")
+	fs.Var(&c.in, "i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp")
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
 	fs.StringVar(&c.filter, "filter", "", "replay only matching frames (see below)")
@@ -120,13 +122,21 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, c.check()
 }
 
+// inputList is the repeatable -i flag.
+type inputList []string
+
+func (l *inputList) String() string     { return strings.Join(*l, ",") }
+func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
+
 const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage; 3 bad or truncated
 input (complete frames were replayed); 4 no consumer within -wait; 130 interrupted.`
 
 func (c *config) check() error {
 	switch {
-	case c.in == "":
+	case len(c.in) == 0:
 		return errors.New("-i is required")
+	case len(c.in) > 1 && slices.Contains(c.in, "-"):
+		return errors.New("-i - (stdin) cannot be merged with other inputs")
 	case c.to != "netlink" && c.to != "text" && c.to != "json" && c.to != "pcapng":
 		return fmt.Errorf("-to %q: want netlink, text, json or pcapng", c.to)
 	case c.speed <= 0:
@@ -179,22 +189,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
 
 	// Input.
-	var src io.Reader = stdin
-	if c.in != "-" {
-		fh, err := os.Open(c.in)
+	var readers []*pcapnl.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	for _, name := range c.in {
+		var src io.Reader = stdin
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				logf("input: %v", err)
+				return exitInput
+			}
+			defer fh.Close()
+			src = fh
+		}
+		rd, err := pcapnl.NewReader(src)
 		if err != nil {
-			logf("input: %v", err)
+			logf("input %s: %v", name, err)
 			return exitInput
 		}
-		defer fh.Close()
-		src = fh
+		readers = append(readers, rd)
 	}
-	rd, err := pcapnl.NewReader(src)
-	if err != nil {
-		logf("input %s: %v", c.in, err)
-		return exitInput
+	var source frameSource = readers[0]
+	if len(readers) > 1 {
+		source = newMerger(c.in, readers)
 	}
-	defer rd.Close()
 
 	// Output; the summary goes to stdout unless the data does.
 	sumW := stdout
@@ -222,7 +244,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	in := newInput(rd, f, c.readahead, c.loops != 1, out.skipKernel())
+	in := newInput(source, f, c.readahead, c.loops != 1, out.skipKernel())
 	defer in.close()
 	if err := out.start(ctx); err != nil {
 		out.close()
@@ -289,7 +311,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-func inputError(name string, err error) string {
+func inputError(names inputList, err error) string {
+	name := names[0]
+	var ie *inputErr
+	if errors.As(err, &ie) {
+		name = ie.name
+	}
 	var pe *pcapnl.Error
 	if errors.As(err, &pe) {
 		what := "malformed"
@@ -297,7 +324,7 @@ func inputError(name string, err error) string {
 			what = "truncated"
 		}
 		return fmt.Sprintf("input %s is %s: replayed the %d complete frame(s) before offset %d, then stopped: %v",
-			name, what, pe.Frames, pe.Offset, err)
+			name, what, pe.Frames, pe.Offset, pe)
 	}
 	return fmt.Sprintf("input %s: %v", name, err)
 }

@@ -272,3 +272,48 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("not a trace: exit %d, want %d: %s", code, exitInput, errOut)
 	}
 }
+
+// Several -i are merged by timestamp into one trace.
+func TestMerge(t *testing.T) {
+	a, wantA, timesA := writeTrace(t, traceSpec{n: 500, gap: func(int) time.Duration { return 3 * time.Microsecond }})
+	b, wantB, timesB := writeTrace(t, traceSpec{n: 700, gap: func(int) time.Duration { return 2 * time.Microsecond }, compress: pcapnl.None})
+	out := filepath.Join(t.TempDir(), "merged.pcapng")
+	code, _, errOut := runInProcess("-i", a, "-i", b, "-to", "pcapng", "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	f, _ := os.Open(out)
+	defer f.Close()
+	r, err := pcapnl.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readTrace(t, r)
+	if err != nil || len(got) != len(wantA)+len(wantB) {
+		t.Fatalf("%d frames (%v), want %d", len(got), err, len(wantA)+len(wantB))
+	}
+	// Both inputs start at t0: the merge is time-ordered, each input's
+	// frames in their order.
+	var ia, ib int
+	for i, fr := range got {
+		if i > 0 && fr.Time < got[i-1].Time {
+			t.Fatalf("frame %d goes back in time", i)
+		}
+		switch {
+		case ia < len(wantA) && fr.Time == timesA[ia] && bytes.Equal(fr.Data, wantA[ia]):
+			ia++
+		case ib < len(wantB) && fr.Time == timesB[ib] && bytes.Equal(fr.Data, wantB[ib]):
+			ib++
+		default:
+			t.Fatalf("frame %d (time %d) is not the next of either input", i, fr.Time)
+		}
+	}
+	// One input truncated: the other is merged whole, then exit 3 naming it.
+	raw, _ := os.ReadFile(b)
+	cut := filepath.Join(t.TempDir(), "cut.pcapng")
+	os.WriteFile(cut, raw[:len(raw)/2], 0o644)
+	code, out2, errOut := runInProcess("-i", a, "-i", cut, "-to", "json")
+	if n := strings.Count(out2, "\n"); code != exitInput || n <= len(wantA) || n >= len(wantA)+len(wantB) || !strings.Contains(errOut, "cut.pcapng is truncated") {
+		t.Errorf("truncated second input: exit %d, %d lines: %s", code, n, errOut)
+	}
+}
