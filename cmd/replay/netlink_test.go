@@ -15,6 +15,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
+	"golang.org/x/sys/unix"
 )
 
 // Replay into a consumer that records what it receives, as imp2-record
@@ -284,5 +285,36 @@ func TestStatsAndInterrupt(t *testing.T) {
 	t.Logf("%d progress lines; summary: sent %d, exit %d, error %q", progress, s.FramesSent, s.ExitCode, s.Error)
 	if progress < 2 || s.FramesSent < 200 || s.FramesSent > 2000 || s.ExitCode != exitInterrupted || s.Error != "interrupted" {
 		t.Errorf("progress %d, summary %+v", progress, s)
+	}
+}
+
+// -dest sends to a fixed port without waiting for a registration, as the
+// original module did to its one consumer.
+func TestFixedDest(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, imp2.UserSockFamily)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	dest := sa.(*unix.SockaddrNetlink).Pid
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	in, want, _ := writeTrace(t, traceSpec{n: 100, control: true})
+	res := startReplay(t, "-i", in, "-dest", itoa(dest), "-wait", "1ms")()
+	if res.code != 0 || len(res.summary.Consumers) != 1 || !res.summary.Consumers[0].Fixed || res.summary.Consumers[0].Sent != 100 {
+		t.Fatalf("exit %d, consumers %+v: %s", res.code, res.summary.Consumers, res.stderr)
+	}
+	buf := make([]byte, 4096)
+	for i := range want {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], want[i]) {
+			t.Fatalf("frame %d differs", i)
+		}
 	}
 }
