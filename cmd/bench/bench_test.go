@@ -160,7 +160,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"run", "-rcvbufs", "1K"}, "-rcvbufs 1024"},
 		{[]string{"run", "-delays", "fast"}, `-delays: "fast"`},
 		{[]string{"run", "-source", "ebpf"}, `-source "ebpf"`},
-		{[]string{"run", "-source", "nflog", "-vm"}, "-vm runs the kmod source"},
+		{[]string{"run", "-source", "emu", "-vm"}, "-vm runs kmod or nflog"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	} {
 		var o, e bytes.Buffer

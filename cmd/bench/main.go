@@ -4,8 +4,12 @@
 //
 //	imp2-bench run   [flags]        run a sweep, write a result directory
 //	imp2-bench plot  DIR            (re)draw the plots of a result directory
+//	imp2-bench compare BASE NEW     regression verdict between two runs
+//	imp2-bench ab [flags]           two module builds benchmarked interleaved in one VM, compared
+//	imp2-bench gate [flags]         CI gate: a fixed short run against the committed baseline
 //
-// Exit status: 0 success, 1 failure, 2 bad usage.
+// Exit status: 0 success, 1 failure, 2 bad usage. compare, ab and gate:
+// 0 no regression, 1 regression, 2 unusable input.
 package main
 
 import (
@@ -34,6 +38,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "plot":
 		return plotCmd(args[1:], stdout, stderr)
+	case "compare":
+		return compareCmd(args[1:], stdout, stderr)
+	case "gate":
+		return gateCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
@@ -47,5 +55,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   imp2-bench run [flags]   run a sweep and write a result directory (run -h for flags)
   imp2-bench plot DIR      draw the plots of a result directory again
+  imp2-bench compare [flags] BASE NEW
+                           regression verdict between two runs (exit 0 same, 1 regression, 2 unusable)
+  imp2-bench gate [flags]  CI gate: the baseline's sweep again, compared with results/ci-baseline
 `)
 }

@@ -49,7 +49,7 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	cfg := &runConfig{args: args}
 	var rates, rcvbufs, delays string
 	fs.StringVar(&cfg.source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
-	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules)")
+	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 	fs.StringVar(&rates, "rates", "1000,5000,10000,20000", "offered ICMP rates, packets/s, comma-separated")
 	fs.StringVar(&rcvbufs, "rcvbufs", "212992", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
 	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations, comma-separated")
@@ -82,8 +82,8 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	default:
 		return nil, fmt.Errorf("-source %q: want kmod, nflog or emu", cfg.source)
 	}
-	if cfg.vm && cfg.source != results.SourceKmod {
-		return nil, fmt.Errorf("-vm runs the kmod source; nflog and emu run on the host")
+	if cfg.vm && cfg.source == results.SourceEmu {
+		return nil, fmt.Errorf("-vm runs kmod or nflog; emu runs on the host")
 	}
 	if cfg.duration <= 0 || cfg.duration > 10*time.Minute {
 		return nil, fmt.Errorf("-duration %v: want more than 0 and at most 10m", cfg.duration)

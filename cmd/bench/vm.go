@@ -13,9 +13,10 @@ import (
 	"github.com/imp2/imp2/internal/vm"
 )
 
-// runInVM runs the same sweep inside the qemu harness with the module
-// loaded, then reads the results back from the shared folder. The guest
-// only measures; plots and files are made here.
+// runInVM runs the same sweep inside the qemu harness (with the module
+// loaded for kmod; with nf_tables and nfnetlink_log for nflog, so the peer
+// runs under the same emulation), then reads the results back from the
+// shared folder. The guest only measures; plots and files are made here.
 func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
 	root, err := vm.RepoRoot()
 	if err != nil {
@@ -44,12 +45,20 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 	}
 
 	args := append(guestArgs(cfg.args), "-out", "/share/out", "-plot=false")
-	script := fmt.Sprintf("insmod /imp2.ko || exit 1\n%s=1 /imp2-bench run %s >/dev/null", guestEnv, shellQuote(args))
-	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the kmod sweep\n", k.Version)
+	script := fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, shellQuote(args))
+	modules, bins := []string{"veth"}, []string{"ip"}
+	switch cfg.source {
+	case results.SourceKmod:
+		script = "insmod /imp2.ko || exit 1\n" + script
+	case results.SourceNFLOG:
+		modules = append(modules, "nf_tables", "nft_log", "nfnetlink_log")
+		bins = append(bins, "nft")
+	}
+	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.source)
 	res, err := vm.Run(ctx, vm.Config{
 		Kernel:        k,
-		KernelModules: []string{"veth"},
-		HostBinaries:  []string{"ip"},
+		KernelModules: modules,
+		HostBinaries:  bins,
 		Files: []vm.File{
 			{Guest: "/imp2-bench", Host: bin},
 			{Guest: "/imp2.ko", Host: ko, Mode: 0o644},

@@ -10,7 +10,9 @@ import (
 
 // resolveModules returns the .ko paths (relative to k.Modules) needed to
 // load the named kernel modules, dependencies first, each once, in an order
-// insmod accepts.
+// insmod accepts. Soft "pre:" dependencies count too: without modprobe
+// nobody loads them later (nf_tables needs libcrc32c, which needs a
+// crc32c implementation it only names).
 func (k Kernel) resolveModules(names []string) ([]string, error) {
 	if len(names) == 0 {
 		return nil, nil
@@ -35,6 +37,10 @@ func (k Kernel) resolveModules(names []string) ([]string, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
+	pre, err := k.softDeps(byName)
+	if err != nil {
+		return nil, err
+	}
 	var order []string
 	seen := map[string]bool{}
 	var visit func(string)
@@ -43,6 +49,9 @@ func (k Kernel) resolveModules(names []string) ([]string, error) {
 			return
 		}
 		seen[p] = true
+		for _, d := range pre[moduleName(p)] {
+			visit(d)
+		}
 		ds := deps[p]
 		// modules.dep lists the full closure, nearest first: load the
 		// farthest first.
@@ -68,4 +77,58 @@ func moduleName(path string) string {
 		base = base[:i]
 	}
 	return strings.ReplaceAll(base, "-", "_")
+}
+
+// softDeps reads modules.softdep's "pre:" lists, resolving each name
+// through modules.alias. Of several providers it takes a *_generic one:
+// the accelerated ones need CPU features qemu's default CPU lacks
+// (crc32c_intel wants SSE4.2).
+func (k Kernel) softDeps(byName map[string]string) (map[string][]string, error) {
+	soft, err := os.ReadFile(filepath.Join(k.Modules, "modules.softdep"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	aliases, err := os.ReadFile(filepath.Join(k.Modules, "modules.alias"))
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	provider := func(name string) (string, bool) {
+		if p, ok := byName[strings.ReplaceAll(name, "-", "_")]; ok {
+			return p, true
+		}
+		found := ""
+		for _, line := range strings.Split(string(aliases), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "alias" && f[1] == name {
+				if p, ok := byName[strings.ReplaceAll(f[2], "-", "_")]; ok && (found == "" || strings.HasSuffix(moduleName(p), "_generic")) {
+					found = p
+				}
+			}
+		}
+		return found, found != ""
+	}
+	pre := map[string][]string{}
+	for _, line := range strings.Split(string(soft), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "softdep" {
+			continue
+		}
+		mod := strings.ReplaceAll(f[1], "-", "_")
+		inPre := false
+		for _, w := range f[2:] {
+			switch w {
+			case "pre:":
+				inPre = true
+			case "post:":
+				inPre = false
+			default:
+				if p, ok := provider(w); inPre && ok {
+					pre[mod] = append(pre[mod], p)
+				}
+			}
+		}
+	}
+	return pre, nil
 }

@@ -39,7 +39,7 @@ func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
 		}
 		pos[name] = i
 	}
-	for _, before := range [][2]string{{"9pnet", "9p"}, {"netfs", "9p"}, {"nfnetlink", "nf_tables"}, {"nf_tables", "nft_log"}} {
+	for _, before := range [][2]string{{"9pnet", "9p"}, {"netfs", "9p"}, {"nfnetlink", "nf_tables"}, {"nf_tables", "nft_log"}, {"crc32c_generic", "libcrc32c"}} {
 		a, aok := pos[before[0]]
 		b, bok := pos[before[1]]
 		if !aok || !bok || a > b {
