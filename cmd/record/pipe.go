@@ -213,8 +213,9 @@ func (p *pipe) writeSlot(s *slot) {
 			a.truncated++
 		}
 		var gap uint64
+		numbered := false
 		if s.dir == pcapnl.ToUser && m.PortID == p.peer {
-			gap = a.sequence(m.Data())
+			gap, numbered = a.sequence(m.Data())
 		}
 		if i >= s.keep {
 			a.notRecorded++
@@ -223,8 +224,11 @@ func (p *pipe) writeSlot(s *slot) {
 		if s.late {
 			a.lateFrames++
 		}
-		if gap == 0 && pendingMem > 0 {
-			gap, pendingMem = pendingMem, 0 // unnumbered stream: the overrun's drops
+		if !numbered && pendingMem > 0 {
+			// An unnumbered stream: the drops SO_MEMINFO counted at the
+			// overrun go on the next frame. Numbered streams place their
+			// drops exactly, by their gaps.
+			gap, pendingMem = pendingMem, 0
 		}
 		f.DropCount, f.Data = gap, m.Data()
 		if p.err == nil {
@@ -250,11 +254,11 @@ func (p *pipe) writeSlot(s *slot) {
 }
 
 // sequence walks the netlink messages of one datagram from the peer and
-// returns the number of events missing before its first event, by
-// nlmsg_seq. The module numbers each consumer's events from 1; other
-// producers may start anywhere, so for them the first event sets the base.
-func (a *accounting) sequence(b []byte) uint64 {
-	var gap uint64
+// returns the number of events missing before it, by nlmsg_seq, and
+// whether it held a numbered event. The module numbers each consumer's
+// events from 1; other producers may start anywhere, so for them the first
+// event sets the base.
+func (a *accounting) sequence(b []byte) (gap uint64, numbered bool) {
 	for len(b) >= imp2.HeaderLen {
 		h, err := imp2.ParseHeader(b)
 		if err != nil {
@@ -263,6 +267,7 @@ func (a *accounting) sequence(b []byte) uint64 {
 		if h.Type == imp2.TypeEvent {
 			a.events++
 			gap += a.next(h.Seq)
+			numbered = numbered || h.Seq != 0
 		}
 		adv := (int(h.Len) + 3) &^ 3
 		if adv >= len(b) {
@@ -270,7 +275,7 @@ func (a *accounting) sequence(b []byte) uint64 {
 		}
 		b = b[adv:]
 	}
-	return gap
+	return gap, numbered
 }
 
 func (a *accounting) next(seq uint32) uint64 {

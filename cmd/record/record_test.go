@@ -292,3 +292,49 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("after the output error the producer has %+v; want the consumer closed", cs)
 	}
 }
+
+// TestDiskFull records onto a 256 KiB tmpfs until it is full: exit status
+// 1, a plain message, IMP2_CLOSE at the producer, and a trace that reads
+// cleanly up to its last flush (events in order from 1).
+func TestDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() }) // after the trace is closed
+	p := newProducer(t)
+	out := filepath.Join(dir, "t.pcapng") // uncompressed: fills the disk quickly
+	r := startRecord(t, p.args("-o", out, "-flush", "20ms", "-q")...)
+	p.waitConsumers(t, 1)
+	sent := 0
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case <-r.done:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("imp2-record did not fail on a full disk")
+			}
+			sent += p.send(t, 200)
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	msg := r.stderr.String()
+	if r.code != exitError || !strings.Contains(msg, "writing "+out+": no space left on device; the trace is valid up to its last flush") {
+		t.Fatalf("exit status %d, stderr %q; want %d and the disk-full message", r.code, msg, exitError)
+	}
+	frames, _, err := readTraceFile(t, out, true)
+	t.Logf("%d events sent; the full disk kept %d frames, then %v", sent, len(frames), err)
+	if len(frames) < 100 {
+		t.Errorf("only %d frames readable", len(frames))
+	}
+	for i, f := range frames[1:] {
+		if h := header(t, f); h.Type != imp2.TypeEvent || h.Seq != uint32(i+1) {
+			t.Fatalf("frame %d: %+v, want event seq %d", i+1, h, i+1)
+		}
+	}
+	if cs := p.Consumers(); len(cs) != 1 || cs[0].Active {
+		t.Errorf("producer's consumers %+v; want the recorder closed (IMP2_CLOSE)", cs)
+	}
+}

@@ -24,6 +24,7 @@ const (
 	guestEnv    = "IMP2_GUEST"
 	guestModule = "/imp2.ko"
 	guestLegacy = "/legacy-consumer"
+	guestRecord = "/bin/imp2-record"
 )
 
 func TestMain(m *testing.M) {
@@ -64,6 +65,10 @@ func runInVM() int {
 	if err := vm.BuildGo(root, "./internal/kmodtest", bin, true); err != nil {
 		return fail(err)
 	}
+	record := filepath.Join(dir, "imp2-record")
+	if err := vm.BuildGo(root, "./cmd/record", record, false); err != nil {
+		return fail(err)
+	}
 	legacy := filepath.Join(dir, "legacy-consumer")
 	src := filepath.Join(root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
 	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", legacy, src).CombinedOutput(); err != nil {
@@ -76,6 +81,7 @@ func runInVM() int {
 			{Guest: "/kmodtest.test", Host: bin},
 			{Guest: guestModule, Host: ko, Mode: 0o644},
 			{Guest: guestLegacy, Host: legacy},
+			{Guest: guestRecord, Host: record},
 		},
 		Script:  guestEnv + "=1 /kmodtest.test " + strings.Join(guestArgs(os.Args[1:]), " "),
 		Timeout: 8 * time.Minute,
