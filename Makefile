@@ -31,8 +31,10 @@ vet:
 test: deps vet kmod
 	$(GO) test -count=1 -timeout 20m ./...
 
+# The main job: the default sweep with the real module in the VM, written
+# to results/default (plots in results/default/plots).
 bench: deps build kmod
-	$(GO) test -count=1 -timeout 10m -v ./internal/kmodtest
+	bin/imp2-bench run -vm -source kmod -out results/default
 
 clean:
 	rm -rf bin

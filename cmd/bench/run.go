@@ -50,10 +50,10 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	var rates, rcvbufs, delays string
 	fs.StringVar(&cfg.source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
 	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
-	fs.StringVar(&rates, "rates", "1000,5000,10000,20000", "offered ICMP rates, packets/s, comma-separated")
-	fs.StringVar(&rcvbufs, "rcvbufs", "212992", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
+	fs.StringVar(&rates, "rates", "1000,4000,16000", "offered ICMP rates, packets/s, comma-separated")
+	fs.StringVar(&rcvbufs, "rcvbufs", "212992,16K", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
 	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations, comma-separated")
-	fs.DurationVar(&cfg.duration, "duration", time.Second, "flood duration of each sample")
+	fs.DurationVar(&cfg.duration, "duration", 500*time.Millisecond, "flood duration of each sample")
 	fs.IntVar(&cfg.reps, "reps", 6, "samples per step (compare needs at least 6)")
 	fs.BoolVar(&cfg.noENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
 	qthresh := fs.Uint("qthresh", 1, "nflog: packets per netlink message (1 = one per event like imp2; 0 = kernel batching)")
