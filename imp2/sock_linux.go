@@ -112,16 +112,25 @@ func (s *sock) setBuf(force, plain, n int, name string) error {
 
 func (s *sock) memInfo() (MemInfo, error) {
 	var m MemInfo
-	err := s.control(func(fd int) error {
-		l := uint32(unsafe.Sizeof(m))
-		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
-			uintptr(unsafe.Pointer(&m)), uintptr(unsafe.Pointer(&l)), 0)
-		if e != 0 {
-			return os.NewSyscallError("getsockopt SO_MEMINFO", e)
-		}
-		return nil
+	err := s.control(func(fd int) (err error) {
+		m, err = ReadMemInfo(fd)
+		return err
 	})
 	return m, err
+}
+
+// ReadMemInfo reads SO_MEMINFO of any socket, such as another netlink
+// consumer's (nfnetlink_log), so that every reader reports queue and drop
+// figures the same way.
+func ReadMemInfo(fd int) (MemInfo, error) {
+	var m MemInfo
+	l := uint32(unsafe.Sizeof(m))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&m)), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return m, os.NewSyscallError("getsockopt SO_MEMINFO", e)
+	}
+	return m, nil
 }
 
 // sendTo sends one datagram to port without waiting: control messages are

@@ -72,10 +72,7 @@ func (n *nflogConsumer) read(deadline time.Time, fn func(*event)) error {
 	return err
 }
 
-func (n *nflogConsumer) memInfo() (imp2.MemInfo, error) {
-	mi, err := n.c.MemInfo()
-	return imp2.MemInfo(mi), err
-}
+func (n *nflogConsumer) memInfo() (imp2.MemInfo, error) { return n.c.MemInfo() }
 
 // sourceDrops: nfnetlink_log keeps no per-listener drop count.
 func (n *nflogConsumer) sourceDrops(context.Context) (int64, bool, error) {

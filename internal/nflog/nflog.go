@@ -27,6 +27,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
 	"golang.org/x/sys/unix"
@@ -114,19 +115,6 @@ type Stats struct {
 	SeqLost   uint64
 	Overruns  uint64 // reads that failed with ENOBUFS
 	Truncated uint64 // datagrams longer than the read buffer
-}
-
-// MemInfo is the socket's SO_MEMINFO.
-type MemInfo struct {
-	RmemAlloc  uint32 // receive queue memory in use (skb truesize)
-	RcvBuf     uint32 // receive buffer limit
-	WmemAlloc  uint32
-	SndBuf     uint32
-	FwdAlloc   uint32
-	WmemQueued uint32
-	Optmem     uint32
-	Backlog    uint32
-	Drops      uint32 // datagrams the kernel dropped for this socket
 }
 
 // ErrOverrun is returned by Read when the kernel dropped datagrams
@@ -435,17 +423,13 @@ func (c *Conn) Stats() Stats {
 	return Stats{p[0].Load(), p[1].Load(), p[2].Load(), p[3].Load(), p[4].Load(), p[5].Load()}
 }
 
-// MemInfo returns the socket's SO_MEMINFO counters.
-func (c *Conn) MemInfo() (MemInfo, error) {
-	var m MemInfo
-	err := c.control(func(fd int) error {
-		l := uint32(unsafe.Sizeof(m))
-		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
-			uintptr(unsafe.Pointer(&m)), uintptr(unsafe.Pointer(&l)), 0)
-		if e != 0 {
-			return os.NewSyscallError("getsockopt SO_MEMINFO", e)
-		}
-		return nil
+// MemInfo returns the socket's SO_MEMINFO counters; Drops counts
+// datagrams, which are packets only with QThresh 1.
+func (c *Conn) MemInfo() (imp2.MemInfo, error) {
+	var m imp2.MemInfo
+	err := c.control(func(fd int) (err error) {
+		m, err = imp2.ReadMemInfo(fd)
+		return err
 	})
 	return m, err
 }
