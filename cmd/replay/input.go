@@ -3,17 +3,21 @@ package main
 import (
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/imp2/imp2/pcapnl"
 )
 
 // The input side: a goroutine decodes the trace into chunks (frames whose
-// Data point into the chunk's own buffer) and hands them to the sender
-// over a channel. Before the clock starts, the channel is filled up to
-// -readahead bytes, so that a trace of that size is entirely in memory
-// before the first send and decompression never competes with the
-// replay; a larger trace streams in behind it.
+// Data point into the chunk's own buffer) and queues them for the sender.
+// Before the clock starts, the queue is filled up to -readahead bytes, so
+// that a trace of that size is entirely in memory before the first send
+// and decompression never competes with the replay; a larger trace streams
+// in behind it. A sender that finds the queue empty takes the chunk being
+// filled, however small: a live stream (imp2-record -o - | imp2-replay -i -)
+// is replayed as it arrives, not a chunk at a time.
 
 const (
 	chunkBytes  = 256 << 10
@@ -31,83 +35,84 @@ type input struct {
 	filter *filter
 	// keep: chunks are never recycled (the sender keeps them for -loop).
 	keep bool
-
-	full   chan *chunk   // decoded chunks, in order; closed at the end
-	free   chan *chunk   // chunks the sender is done with
-	primed chan struct{} // closed when full is full or the input ended
-	stop   atomic.Bool
-
 	// skipKernel drops user→kernel frames (counted in skipped): -to
 	// netlink sends only what the kernel side sends.
 	skipKernel bool
+	max        int // chunks queued at most
 
-	err                     error // set before full is closed; nil at a clean end
+	mu    sync.Mutex
+	queue []*chunk // complete chunks, in order
+	cur   *chunk   // being filled; after every chunk in queue
+	free  []*chunk
+	done  bool          // the reader has ended; err is set
+	more  chan struct{} // signalled when the queue or cur grows, or done
+	space chan struct{} // signalled when the sender takes a chunk
+
+	primed     chan struct{} // closed when the queue is full or the input ended
+	primedOnce sync.Once
+	stop       atomic.Bool
+
+	err                     error // set with done; nil at a clean end
 	read, filtered, skipped atomic.Int64
 }
 
 func newInput(r frameSource, f *filter, readahead int, keep, skipKernel bool) *input {
-	n := max(readahead/chunkBytes, 2)
 	in := &input{
 		r: r, filter: f, keep: keep, skipKernel: skipKernel,
-		full:   make(chan *chunk, n),
-		free:   make(chan *chunk, n+2),
+		max:    max(readahead/chunkBytes, 2),
+		more:   make(chan struct{}, 1),
+		space:  make(chan struct{}, 1),
 		primed: make(chan struct{}),
 	}
+	in.cur = in.newChunkLocked()
 	go in.run()
 	return in
 }
 
-func (in *input) newChunk() *chunk {
-	if !in.keep {
-		select {
-		case c := <-in.free:
-			c.buf, c.frames = c.buf[:0], c.frames[:0]
-			return c
-		default:
-		}
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (in *input) prime() { in.primedOnce.Do(func() { close(in.primed) }) }
+
+func (in *input) newChunkLocked() *chunk {
+	if n := len(in.free); n > 0 {
+		c := in.free[n-1]
+		in.free = in.free[:n-1]
+		c.buf, c.frames = c.buf[:0], c.frames[:0]
+		return c
 	}
 	return &chunk{buf: make([]byte, 0, chunkBytes), frames: make([]pcapnl.Frame, 0, chunkFrames)}
 }
 
 // recycle returns a chunk the sender has finished with.
 func (in *input) recycle(c *chunk) {
-	if in.keep {
+	if in.keep || cap(c.buf) != chunkBytes {
 		return
 	}
-	select {
-	case in.free <- c:
-	default:
+	in.mu.Lock()
+	if len(in.free) < 4 {
+		in.free = append(in.free, c)
 	}
+	in.mu.Unlock()
 }
 
 func (in *input) run() {
-	defer close(in.full)
-	primed := false
-	prime := func() {
-		if !primed {
-			primed = true
-			close(in.primed)
-		}
-	}
-	defer prime()
-	c := in.newChunk()
-	send := func() {
-		if len(c.frames) == 0 {
-			return
-		}
-		if !primed && len(in.full) == cap(in.full) {
-			prime()
-		}
-		in.full <- c
-		c = in.newChunk()
-	}
+	defer in.prime()
 	for !in.stop.Load() {
 		fr, err := in.r.Next()
 		if err != nil {
+			in.mu.Lock()
 			if !errors.Is(err, io.EOF) {
 				in.err = err
 			}
-			break
+			in.done = true
+			in.mu.Unlock()
+			wake(in.more)
+			return
 		}
 		in.read.Add(1)
 		if !in.filter.match(&fr) {
@@ -118,25 +123,108 @@ func (in *input) run() {
 			in.skipped.Add(1)
 			continue
 		}
-		n := len(fr.Data)
-		if len(c.frames) == cap(c.frames) || (len(c.buf)+n > cap(c.buf) && len(c.frames) > 0) {
-			send()
-		}
-		if n > cap(c.buf) { // a frame larger than a chunk gets its own buffer
-			c.buf = make([]byte, 0, n)
-		}
-		off := len(c.buf)
-		c.buf = append(c.buf, fr.Data...)
-		fr.Data = c.buf[off : off+n : off+n]
-		c.frames = append(c.frames, fr)
+		in.add(&fr)
 	}
-	send()
+	in.mu.Lock()
+	in.done = true
+	in.mu.Unlock()
+	wake(in.more)
 }
 
-// close stops the reader goroutine and waits for it to end.
+// add copies one frame into the current chunk, queueing the chunk first if
+// the frame does not fit, and waits while the queue is full.
+func (in *input) add(fr *pcapnl.Frame) {
+	n := len(fr.Data)
+	in.mu.Lock()
+	for {
+		c := in.cur
+		if len(c.frames) < cap(c.frames) && (len(c.buf)+n <= cap(c.buf) || len(c.frames) == 0) {
+			break
+		}
+		if len(in.queue) >= in.max {
+			in.prime()
+			in.mu.Unlock()
+			select {
+			case <-in.space:
+			case <-time.After(100 * time.Millisecond): // re-check stop
+			}
+			if in.stop.Load() {
+				return
+			}
+			in.mu.Lock()
+			continue
+		}
+		in.queue = append(in.queue, c)
+		in.cur = in.newChunkLocked()
+	}
+	c := in.cur
+	if n > cap(c.buf)-len(c.buf) { // a frame larger than a chunk gets its own buffer
+		c.buf = make([]byte, 0, n)
+	}
+	off := len(c.buf)
+	c.buf = append(c.buf, fr.Data...)
+	f := *fr
+	f.Data = c.buf[off : off+n : off+n]
+	c.frames = append(c.frames, f)
+	in.mu.Unlock()
+	wake(in.more)
+}
+
+// next returns the next chunk in order, waiting for one; nil at the end of
+// the input (or after close).
+func (in *input) next() *chunk {
+	for {
+		in.mu.Lock()
+		var c *chunk
+		switch {
+		case len(in.queue) > 0:
+			c = in.queue[0]
+			in.queue[0] = nil
+			in.queue = in.queue[1:]
+		case len(in.cur.frames) > 0:
+			c = in.cur
+			in.cur = in.newChunkLocked()
+		}
+		done := in.done
+		in.mu.Unlock()
+		if c != nil {
+			wake(in.space)
+			return c
+		}
+		if done || in.stop.Load() {
+			return nil
+		}
+		<-in.more
+	}
+}
+
+// waitPrimed waits until the read-ahead is full or the input has ended,
+// or until reading stalls (a live stream waiting for its producer): a
+// stall of stallWait without a new frame starts the replay with what has
+// been read.
+func (in *input) waitPrimed() {
+	const stallWait = 100 * time.Millisecond
+	t := time.NewTicker(stallWait)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-in.primed:
+			return
+		case <-t.C:
+			n := in.read.Load()
+			if n == last {
+				return
+			}
+			last = n
+		}
+	}
+}
+
+// close stops the reader goroutine without waiting for it: it may be
+// blocked reading a live stream, and the replay must not wait for the next
+// frame to end.
 func (in *input) close() {
 	in.stop.Store(true)
-	for c := range in.full {
-		_ = c
-	}
+	wake(in.space)
 }

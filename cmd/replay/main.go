@@ -257,7 +257,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitError
 	}
-	<-in.primed
+	in.waitPrimed()
 
 	t := timing{
 		speed: c.speed, pps: c.pps, topspeed: c.topspeed, loops: c.loops, loopDelay: c.loopDelay,

@@ -317,3 +317,35 @@ func TestMerge(t *testing.T) {
 		t.Errorf("truncated second input: exit %d, %d lines: %s", code, n, errOut)
 	}
 }
+
+// With -limit on a live stream, the replay ends after the limit without
+// waiting for more input.
+func TestLimitOnLiveStream(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 50, compress: pcapnl.None})
+	b, _ := os.ReadFile(in)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	pw.Write(b[:len(b)-100]) // the stream stays open, its last frame incomplete
+	cmd := exec.Command(replayBin, "-i", "-", "-to", "json", "-limit", "10")
+	cmd.Stdin = pr
+	done := make(chan error, 1)
+	var so bytes.Buffer
+	cmd.Stdout = &so
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || strings.Count(so.String(), "\n") != 10 {
+			t.Fatalf("exit %v, %d lines", err, strings.Count(so.String(), "\n"))
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("imp2-replay waited for more input after -limit")
+	}
+}

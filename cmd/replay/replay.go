@@ -136,13 +136,7 @@ func (r *replayer) run() error {
 // from memory afterwards.
 func (r *replayer) source(loop int, kept []*chunk) func() *chunk {
 	if loop == 0 {
-		return func() *chunk {
-			c, ok := <-r.in.full
-			if !ok {
-				return nil
-			}
-			return c
-		}
+		return r.in.next
 	}
 	i := 0
 	return func() *chunk {
