@@ -25,7 +25,9 @@ func TestOffsets(t *testing.T) {
 }
 
 // Until never returns before its deadline and, on an idle enough machine,
-// not long after; the bound here is loose (the machine is shared).
+// not long after. The bound is loose, for a shared 2-core machine at a load
+// of 5-7 where ordinary threads wait milliseconds for a CPU; it is not
+// checked under the race detector.
 func TestUntil(t *testing.T) {
 	w := NewWaiter(NewClock(), 0)
 	w.Lock()
@@ -45,7 +47,7 @@ func TestUntil(t *testing.T) {
 	if s.Count != 200 || s.Early != 0 {
 		t.Errorf("count %d early %d", s.Count, s.Early)
 	}
-	if s.P50 > int64(2*time.Millisecond) {
+	if !raceEnabled && s.P50 > int64(5*time.Millisecond) {
 		t.Errorf("median error %v: the waiter is not waking near its deadlines", time.Duration(s.P50))
 	}
 }
