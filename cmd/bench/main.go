@@ -42,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return compareCmd(args[1:], stdout, stderr)
 	case "gate":
 		return gateCmd(args[1:], stdout, stderr)
+	case "ab":
+		return abCmd(args[1:], stdout, stderr)
+	case "ab-guest": // inside the VM, started by ab
+		return abGuestCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return exitOK
@@ -57,6 +61,8 @@ func usage(w io.Writer) {
   imp2-bench plot DIR      draw the plots of a result directory again
   imp2-bench compare [flags] BASE NEW
                            regression verdict between two runs (exit 0 same, 1 regression, 2 unusable)
+  imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]
+                           two module builds benchmarked interleaved in one VM, then compared
   imp2-bench gate [flags]  CI gate: the baseline's sweep again, compared with results/ci-baseline
 `)
 }

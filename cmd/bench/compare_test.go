@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/internal/results"
+)
+
+// compareRun runs `imp2-bench compare` and returns its exit status and
+// output.
+func compareRun(args ...string) (int, string, string) {
+	var o, e bytes.Buffer
+	code := run(append([]string{"compare"}, args...), &o, &e)
+	return code, o.String(), e.String()
+}
+
+// emuRun is a real, short emu run: one step that a 1 ms consumer cannot
+// keep up with (2000/s into 16 KiB), six samples.
+func emuRun(t *testing.T, delay string) string {
+	t.Helper()
+	dir := t.TempDir()
+	runBench(t, "run", "-source", "emu", "-rates", "2000", "-rcvbufs", "16K", "-delays", delay,
+		"-duration", "200ms", "-reps", "6", "-trace-frames", "0", "-plot=false", "-overhead=false", "-out", dir)
+	return filepath.Join(dir, resultsFile)
+}
+
+// relabel writes run with every consumer delay set to 0, so that a run
+// slowed with -delays compares step for step with an unslowed one: the
+// consumer's per-event work is the injected regression.
+func relabel(t *testing.T, path string) string {
+	t.Helper()
+	r, err := results.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Steps {
+		r.Steps[i].ConsumerDelay = 0
+	}
+	r.Params.ConsumerDelays = []time.Duration{0}
+	out := filepath.Join(t.TempDir(), resultsFile)
+	if err := results.Write(out, r); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCompareRealRuns(t *testing.T) {
+	base := emuRun(t, "0")
+	// Itself: every row equal, exit 0, the table names the exit.
+	code, out, errOut := compareRun(base, filepath.Dir(base))
+	if code != exitOK || !strings.Contains(out, "\nexit 0: no regression in 12 comparisons") {
+		t.Errorf("self-comparison: exit %d\n%s%s", code, out, errOut)
+	}
+	// A consumer spending 1 ms per event: half the events dropped at
+	// 2000/s, and the median latency up by the queue's wait.
+	slow := relabel(t, emuRun(t, "1ms"))
+	plotDir := t.TempDir()
+	code, out, errOut = compareRun(base, slow, "-plot", plotDir)
+	if code != 1 {
+		t.Fatalf("injected 1 ms consumer delay: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"drop-ratio  ", "p50-unicast-ns  "} {
+		line := lineWith(out, want)
+		if !strings.Contains(line, "REGRESSION") {
+			t.Errorf("%s not named a regression: %q", strings.TrimSpace(want), line)
+		}
+	}
+	if line := lineWith(out, "burst-held"); !strings.Contains(line, "equal") {
+		t.Errorf("burst-held should not change with the consumer's speed: %q", line)
+	}
+	if line := lineWith(out, "\nexit 1: regression in "); line == "" {
+		t.Errorf("no exit line:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(plotDir, "compare.png")); err != nil {
+		t.Errorf("-plot: %v (%s)", err, errOut)
+	}
+	// -json: one document with the same verdict.
+	code, out, _ = compareRun("-json", base, slow)
+	var v struct {
+		Exit int `json:"exit"`
+		Rows []struct {
+			Metric, Status string
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != 1 || v.Exit != 1 || len(v.Rows) != 12 {
+		t.Errorf("-json: exit %d, %v, %+v", code, err, v)
+	}
+	t.Logf("injected slowdown:\n%s", out)
+}
+
+// lineWith returns the first line of text containing s ("" if none).
+func lineWith(text, s string) string {
+	i := strings.Index(text, s)
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(text[:i], '\n') + 1
+	end := strings.IndexByte(text[i+1:], '\n')
+	if end < 0 {
+		return text[start:]
+	}
+	return text[start : i+1+end]
+}
+
+func TestCompareUnusable(t *testing.T) {
+	good := filepath.Join("testdata", "gate", "base.json")
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Too few samples: the same run cut to 3 samples a step.
+	r, err := results.Read(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Steps {
+		r.Steps[i].Samples = r.Steps[i].Samples[:3]
+	}
+	few := filepath.Join(dir, "few.json")
+	if err := results.Write(few, r); err != nil {
+		t.Fatal(err)
+	}
+	badCfg := write("cfg.json", `{"thresholds": {"p42-ns": {"rel": 1}}}`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not JSON", []string{good, write("garbage.json", "{not json")}, "garbage.json: invalid character"},
+		{"not results", []string{good, write("other.json", `{"hello": 1}`)}, "schema_version: missing"},
+		{"newer schema", []string{good, write("v9.json", `{"schema_version": "9.0"}`)}, "schema_version: 9.0 is newer"},
+		{"wrong type", []string{good, write("type.json", `{"schema_version": "1.0", "steps": 3}`)}, "steps: number where []results.Step is expected"},
+		{"missing", []string{good, filepath.Join(dir, "nothing")}, "no such file"},
+		{"too few samples", []string{good, few}, "need at least 6 per side at alpha 0.05"},
+		{"bad config", []string{"-config", badCfg, good, good}, `unknown metric "p42-ns"`},
+		{"bad alpha", []string{"-alpha", "0.7", good, good}, "alpha 0.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := compareRun(tc.args...)
+			all := out + errOut
+			if code != 2 || !strings.Contains(all, tc.want) {
+				t.Errorf("exit %d, want 2 naming %q:\n%s", code, tc.want, all)
+			}
+			// Exactly one "exit 2: …" line, the reason on it.
+			if n := strings.Count(all, "exit 2: "); n != 1 || !strings.Contains(lineWith(all, "exit 2: "), tc.want) {
+				t.Errorf("want one exit line with the reason:\n%s", all)
+			}
+		})
+	}
+	for _, args := range [][]string{{good}, {good, good, good}, {"-frobnicate", good, good}} {
+		if code, _, _ := compareRun(args...); code != exitUsage {
+			t.Errorf("compare %v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/imp2/imp2/internal/compare"
+	"github.com/imp2/imp2/internal/results"
+)
+
+// Files of a baseline directory besides results.json.
+const gateConfigFile = "compare.json"
+
+// gateCmd is `imp2-bench gate`: the CI gate. It repeats the sweep recorded
+// in the baseline (same source, steps, duration and repetitions, in the VM
+// if the baseline ran there), compares the new run against the baseline
+// with the thresholds in the baseline's compare.json, and exits like
+// compare. Exact counts (burst-held) are only compared when the kernel
+// release matches the baseline's: they are rcvbuf/truesize, and truesize
+// is the kernel's; on another kernel they are dropped with a note.
+func gateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("imp2-bench gate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	baseline := fs.String("baseline", filepath.Join("results", "ci-baseline"), "baseline directory: results.json and, optionally, compare.json (thresholds)")
+	out := fs.String("out", "", "keep the new run in this directory (default: a temporary one, removed)")
+	var o compareOpts
+	o.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: imp2-bench gate [flags]
+
+Runs the baseline's sweep again and compares it with the baseline (exit 0
+no regression, 1 regression, 2 unusable). Refresh the baseline on purpose
+with `+"`make baseline`"+`.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "imp2-bench gate: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	start := time.Now()
+	if o.config == "" {
+		if p := filepath.Join(*baseline, gateConfigFile); fileExists(p) {
+			o.config = p
+		}
+	}
+	cfg, err := o.load()
+	if err != nil {
+		return reportUnusable(stderr, err)
+	}
+	base, err := results.Read(*baseline)
+	if err != nil {
+		return reportUnusable(stderr, err)
+	}
+	dir := *out
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "imp2-gate-"); err != nil {
+			fmt.Fprintln(stderr, "imp2-bench:", err)
+			return exitFailure
+		}
+		defer os.RemoveAll(dir)
+	}
+	rc, err := parseRun(append(replayArgs(base), "-out", dir), stderr)
+	if err != nil {
+		return reportUnusable(stderr, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err))
+	}
+	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(rc.args, " "))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var new *results.Run
+	if rc.vm {
+		new, err = runInVM(ctx, rc, stderr)
+	} else {
+		new, err = sweep(ctx, rc, newProgress(stderr))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imp2-bench gate:", err)
+		return exitFailure
+	}
+	if err := results.Write(filepath.Join(dir, resultsFile), new); err != nil {
+		fmt.Fprintln(stderr, "imp2-bench gate:", err)
+		return exitFailure
+	}
+	note := exactOnSameKernel(base, new)
+	v, err := compare.Compare(base, new, *baseline, "this run", cfg)
+	if err != nil {
+		return reportUnusable(stderr, err)
+	}
+	if note != "" {
+		v.Notes = append(v.Notes, note)
+	}
+	code := writeVerdict(v, base, new, &o, stdout, stderr)
+	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
+	return code
+}
+
+// replayArgs are the `run` flags that repeat base's sweep, without plots,
+// trace or the overhead figure (the gate compares none of them).
+func replayArgs(base *results.Run) []string {
+	p := base.Params
+	ints := func(v []int) string {
+		s := make([]string, len(v))
+		for i, n := range v {
+			s[i] = strconv.Itoa(n)
+		}
+		return strings.Join(s, ",")
+	}
+	delays := make([]string, len(p.ConsumerDelays))
+	for i, d := range p.ConsumerDelays {
+		delays[i] = results.FormatDelay(d)
+	}
+	args := []string{"-source", base.Source.Kind, "-rates", ints(p.RatesPPS), "-rcvbufs", ints(p.RcvBufs),
+		"-delays", strings.Join(delays, ","), "-duration", p.StepDuration.String(), "-reps", strconv.Itoa(p.Repetitions),
+		"-plot=false", "-overhead=false", "-trace-frames", "0"}
+	if base.Environment.InVM {
+		args = append(args, "-vm")
+	}
+	if p.NoENOBUFS {
+		args = append(args, "-no-enobufs")
+	}
+	if base.Source.Kind == results.SourceNFLOG {
+		args = append(args, "-qthresh", strconv.Itoa(p.NFLOGQThreshold))
+	}
+	return args
+}
+
+// exactOnSameKernel removes the exact counts from both runs when their
+// kernels differ and says so: another kernel's truesize makes another
+// count, which is no regression of ours.
+func exactOnSameKernel(base, new *results.Run) string {
+	bk, nk := base.Environment.KernelRelease, new.Environment.KernelRelease
+	if bk == nk {
+		return ""
+	}
+	for _, r := range []*results.Run{base, new} {
+		for i := range r.Steps {
+			for j := range r.Steps[i].Samples {
+				r.Steps[i].Samples[j].BurstHeld = nil
+			}
+		}
+	}
+	return fmt.Sprintf("exact counts (burst-held) not compared: the baseline ran on kernel %s, this run on %s; refresh the baseline on this kernel (make baseline) to gate them", bk, nk)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
