@@ -107,7 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.compress, "compress", "zstd", "pcapng: zstd or none")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]\n\n")
+		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\n%s\n\n%s\n", filterSyntax, exitCodesHelp)
 	}
@@ -121,6 +121,23 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
 	return c, c.check()
 }
+
+const usageHead = `usage: imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]
+
+Outputs:
+  netlink  act as the imp2 kernel side on a netlink socket (-family, -bind): consumers
+           register with IMP2_U_PID (each gets every frame) or -dest names a fixed port.
+           Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
+           (a recorder's own IMP2_U_PID/IMP2_CLOSE) are skipped and counted. MSG_DONTWAIT:
+           a full consumer queue loses the frame and counts EAGAIN, never retried.
+  text     one line per frame: time dir family type len seq pid [src dest ...]
+  json     the same fields, one JSON object per line
+  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several -i)
+Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are written at
+once with re-timed timestamps unless -realtime. The summary goes to stdout, or to
+stderr when the data does.
+
+`
 
 // inputList is the repeatable -i flag.
 type inputList []string
@@ -288,7 +305,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	code := exitOK
 	switch {
 	case sendErr != nil:
-		msgs, code = append(msgs, fmt.Sprintf("output: %v", sendErr)), exitError
+		msgs, code = append(msgs, sendErr.Error()), exitError
 	case closeErr != nil:
 		msgs, code = append(msgs, fmt.Sprintf("output: %v", closeErr)), exitError
 	}

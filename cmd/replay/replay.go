@@ -188,7 +188,7 @@ func (r *replayer) play(c *chunk) bool {
 		}
 		start := r.clock.Now()
 		if err := r.out.send(fr[i:i+n], r.ts[:n]); err != nil {
-			r.sendErr = err
+			r.sendErr = fmt.Errorf("output: %w", err)
 			return true
 		}
 		end := r.clock.Now()
