@@ -127,9 +127,16 @@ func TestKilledWriter(t *testing.T) {
 			if zstd := needToolNoSkip(t, "zstd"); zstd != "" {
 				o, err := exec.Command(zstd, "-dc", path).Output()
 				t.Logf("zstd -d: %d bytes, %v", len(o), err)
+				// On a truncated stream the zstd CLI may hold back the tail of
+				// its last output buffer (seen: 344 bytes short of our
+				// decoder), so ask for a valid prefix with every frame that
+				// was flushed before the kill.
 				plain, _, rerr := readAll(t, bytes.NewReader(o))
-				if len(plain) != len(got) || rerr != nil {
-					t.Errorf("zstd -d output holds %d frames (%v), want %d", len(plain), rerr, len(got))
+				if len(plain) > len(got) || len(plain) < killFirst {
+					t.Errorf("zstd -d output holds %d frames (%v), want between the %d flushed and our %d", len(plain), rerr, killFirst, len(got))
+				}
+				if mode == "idle" && len(plain) != len(got) {
+					t.Errorf("zstd -d output holds %d frames, want %d: the file ends on a flush", len(plain), len(got))
 				}
 			}
 		})

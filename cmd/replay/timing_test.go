@@ -3,7 +3,9 @@
 package main
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,43 +30,65 @@ func abs(d time.Duration) time.Duration {
 }
 
 // Inter-frame gaps seen by a consumer follow the recorded timestamps:
-// gaps of 0.5, 1, 2 and 3 ms, replayed as recorded and at -speed 2.
+// gaps of 0.5, 1, 2 and 3 ms, replayed as recorded and at -speed 2. Each
+// speed gets up to three attempts: other load only ever makes timing
+// worse, so one attempt within bounds shows the scheduling is right, and
+// a real regression fails all three.
 func TestGapsFollowRecording(t *testing.T) {
 	pattern := []time.Duration{time.Millisecond, 3 * time.Millisecond, 500 * time.Microsecond, 2 * time.Millisecond}
 	in, want, times := writeTrace(t, traceSpec{n: 241, gap: func(i int) time.Duration { return pattern[i%len(pattern)] }})
 	for _, speed := range []float64{1, 2} {
-		port := testPort()
-		args := []string{"-i", in, "-bind", itoa(port)}
-		if speed != 1 {
-			args = append(args, "-speed", "2")
+		var problems []string
+		for attempt := 1; attempt <= 3; attempt++ {
+			problems = gapProblems(t, in, len(want), times, speed)
+			if len(problems) == 0 {
+				break
+			}
+			t.Logf("speed %g, attempt %d: %s", speed, attempt, strings.Join(problems, "; "))
 		}
-		wait := startReplay(t, args...)
-		c := dialWhenUp(t, port, 4<<20)
-		got := drain(t, c, len(want), 10*time.Second)
-		res := wait()
-		if res.code != 0 || len(got) != len(want) {
-			t.Fatalf("speed %g: exit %d, got %d of %d: %s", speed, res.code, len(got), len(want), res.stderr)
-		}
-		var errs []time.Duration
-		for i := 1; i < len(got); i++ {
-			rec := time.Duration(float64(times[i]-times[i-1]) / speed)
-			errs = append(errs, abs(got[i].at.Sub(got[i-1].at)-rec))
-		}
-		span := got[len(got)-1].at.Sub(got[0].at)
-		recSpan := time.Duration(float64(times[len(times)-1]-times[0]) / speed)
-		e := res.summary.TimingError
-		t.Logf("speed %g: median |gap error| at the consumer %v, span %v vs %v recorded; sender error p50 %v p99 %v max %v, duration error %v",
-			speed, median(errs), span, recSpan, time.Duration(e.P50), time.Duration(e.P99), time.Duration(e.Max), time.Duration(res.summary.DurationErrorNs))
-		if m := median(errs); m > 300*time.Microsecond {
-			t.Errorf("speed %g: median gap error %v at the consumer, want ≤ 300µs", speed, m)
-		}
-		if d := abs(span - recSpan); d > recSpan/20 {
-			t.Errorf("speed %g: consumer saw %v for a recorded %v", speed, span, recSpan)
-		}
-		if time.Duration(e.P50) > 200*time.Microsecond {
-			t.Errorf("speed %g: median send-time error %v, want ≤ 200µs", speed, time.Duration(e.P50))
+		for _, p := range problems {
+			t.Errorf("speed %g, 3 attempts: %s", speed, p)
 		}
 	}
+}
+
+// gapProblems replays the trace once at speed and says what is out of
+// bounds.
+func gapProblems(t *testing.T, in string, n int, times []int64, speed float64) []string {
+	t.Helper()
+	port := testPort()
+	args := []string{"-i", in, "-bind", itoa(port)}
+	if speed != 1 {
+		args = append(args, "-speed", "2")
+	}
+	wait := startReplay(t, args...)
+	c := dialWhenUp(t, port, 4<<20)
+	got := drain(t, c, n, 10*time.Second)
+	res := wait()
+	if res.code != 0 || len(got) != n {
+		t.Fatalf("speed %g: exit %d, got %d of %d: %s", speed, res.code, len(got), n, res.stderr)
+	}
+	var errs []time.Duration
+	for i := 1; i < len(got); i++ {
+		rec := time.Duration(float64(times[i]-times[i-1]) / speed)
+		errs = append(errs, abs(got[i].at.Sub(got[i-1].at)-rec))
+	}
+	span := got[len(got)-1].at.Sub(got[0].at)
+	recSpan := time.Duration(float64(times[len(times)-1]-times[0]) / speed)
+	e := res.summary.TimingError
+	t.Logf("speed %g: median |gap error| at the consumer %v, span %v vs %v recorded; sender error p50 %v p99 %v max %v, duration error %v",
+		speed, median(errs), span, recSpan, time.Duration(e.P50), time.Duration(e.P99), time.Duration(e.Max), time.Duration(res.summary.DurationErrorNs))
+	var problems []string
+	if m := median(errs); m > 300*time.Microsecond {
+		problems = append(problems, fmt.Sprintf("median gap error %v at the consumer, want ≤ 300µs", m))
+	}
+	if d := abs(span - recSpan); d > recSpan/20 {
+		problems = append(problems, fmt.Sprintf("consumer saw %v for a recorded %v", span, recSpan))
+	}
+	if time.Duration(e.P50) > 200*time.Microsecond {
+		problems = append(problems, fmt.Sprintf("median send-time error %v, want ≤ 200µs", time.Duration(e.P50)))
+	}
+	return problems
 }
 
 // -pps holds its rate: the summary's rate and the consumer's median
