@@ -7,7 +7,7 @@ CMDS    := $(notdir $(wildcard cmd/*))
 BINS    := $(addprefix bin/imp2-,$(CMDS))
 GOFLAGS_STATIC := CGO_ENABLED=0
 
-.PHONY: all deps build kmod test vet bench clean $(BINS)
+.PHONY: all deps build kmod test vet bench gate baseline clean $(BINS)
 
 all: build kmod
 
@@ -28,8 +28,25 @@ vet:
 
 # The suite boots the VM for the module tests; -count=1 because the Go test
 # cache cannot see the C sources those tests build.
+# Then the regression gate, so that CI (.ci/run) runs it too.
 test: deps vet kmod
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory gate
+
+# CI regression gate: GATE_SWEEP with the real module in the VM (about a
+# minute), compared with the baseline committed in results/ci-baseline
+# under the thresholds in its compare.json; fails on a regression and
+# prints the comparison table. The sweep is read back from the baseline,
+# so the two cannot drift apart. `make baseline` refreshes the baseline on
+# purpose (commit results/ci-baseline/results.json afterwards).
+GATE_SWEEP := -vm -source kmod -rates 500 -rcvbufs 16K,212992 -delays 0 -duration 400ms -reps 8
+GATE_DIR   := results/ci-baseline
+
+gate: bin/imp2-bench kmod
+	bin/imp2-bench gate -baseline $(GATE_DIR)
+
+baseline: deps bin/imp2-bench kmod
+	bin/imp2-bench run $(GATE_SWEEP) -plot=false -overhead=false -trace-frames 0 -out $(GATE_DIR)
 
 # The main job: the default sweep with the real module in the VM, written
 # to results/default (plots in results/default/plots).

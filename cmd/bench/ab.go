@@ -136,7 +136,7 @@ run, then compares them like imp2-bench compare (exit 0 no regression,
 		}
 	}
 	fmt.Fprintf(stderr, "results: %s/{%s,%s}/%s\n", *out, abBaseDir, abNewDir, resultsFile)
-	v, err := compare.Compare(runs[0], runs[1], "base "+labels[0], "new "+labels[1], cfg)
+	v, err := compare.Compare(runs[0], runs[1], labels[0], labels[1], cfg)
 	if err != nil {
 		return reportUnusable(stderr, err)
 	}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/internal/vm"
 )
 
 // compareRun runs `imp2-bench compare` and returns its exit status and
@@ -161,5 +163,73 @@ func TestCompareUnusable(t *testing.T) {
 		if code, _, _ := compareRun(args...); code != exitUsage {
 			t.Errorf("compare %v: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// TestABDetectsSlowModule runs `imp2-bench ab` in the VM with the working
+// tree's module as base and, as new, a copy that busy-waits 1 ms before
+// sending each event (a real module regression, built like the module):
+// ab must name the end-to-end latency. The unicast latency starts at the
+// event's timestamp, taken after the wait, so it must not regress.
+func TestABDetectsSlowModule(t *testing.T) {
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := t.TempDir()
+	if out, err := exec.Command("cp", "-r", filepath.Join(root, "kmod"), slow).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	src := filepath.Join(slow, "kmod", "imp2.c")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const at = "\tspin_lock_bh(&c->tx_lock);\n\tseq = c->seq + 1;"
+	if !bytes.Contains(b, []byte(at)) {
+		t.Skip("imp2_send_event changed shape; update the injected slowdown")
+	}
+	b = bytes.Replace(b, []byte(at), []byte("\tmdelay(1);\n"+at), 1)
+	b = bytes.Replace(b, []byte("#include <linux/atomic.h>"), []byte("#include <linux/atomic.h>\n#include <linux/delay.h>"), 1)
+	if err := os.WriteFile(src, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("make", "-s", "-C", filepath.Join(slow, "kmod"), "clean").Run()
+	slowKo, err := vm.BuildModule(slow, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseKo, err := vm.BuildModule(root, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(t.TempDir(), "base.ko")
+	if err := copyFile(baseKo, kept); err != nil {
+		t.Fatal(err)
+	}
+	var o, e bytes.Buffer
+	code := run([]string{"ab", "-base", kept, "-new", slowKo, "-rates", "500", "-rcvbufs", "212992",
+		"-duration", "400ms", "-reps", "6", "-out", t.TempDir()}, &o, &e)
+	out := o.String()
+	t.Logf("ab, working tree vs 1 ms slower:\n%s", out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, e.String())
+	}
+	if line := lineWith(out, "p50-e2e-ns"); !strings.Contains(line, "REGRESSION") {
+		t.Errorf("p50-e2e-ns not named: %q", line)
+	}
+	if line := lineWith(out, "burst-held"); !strings.Contains(line, "equal") {
+		t.Errorf("burst-held changed: %q", line)
+	}
+}
+
+func TestSplitFlags(t *testing.T) {
+	mine, rest := splitFlags([]string{"-base", "HEAD~1", "-rates", "500", "-json", "--plot=x", "-reps", "6", "-new", "a.ko"}, abFlags)
+	if strings.Join(mine, " ") != "-base HEAD~1 -json --plot=x -new a.ko" || strings.Join(rest, " ") != "-rates 500 -reps 6" {
+		t.Errorf("mine %q, rest %q", mine, rest)
 	}
 }
