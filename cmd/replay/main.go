@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]
+//	imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
 //
 // Exit codes:
 //
@@ -14,7 +14,9 @@
 //	2  usage error (bad flag or -filter)
 //	3  input error: unreadable, malformed or truncated trace; every complete
 //	   frame before the problem has been replayed and the summary printed
-//	4  no consumer registered within -wait (-to netlink)
+//	4  no consumer registered within -wait (-to netlink, -to icmp)
+//	5  -verify: the module's events differ from the replayed ones (missing
+//	   or extra events beyond -verify-tolerate)
 //	130 interrupted (SIGINT/SIGTERM); the summary is printed
 //
 // See -help for the options and the filter syntax, and the README.
@@ -45,6 +47,7 @@ const (
 	exitUsage       = 2
 	exitInput       = 3
 	exitNoConsumer  = 4
+	exitVerify      = 5
 	exitInterrupted = 130
 )
 
@@ -74,6 +77,18 @@ type config struct {
 	json                bool
 	compress            string
 	flagsSet            map[string]bool
+
+	// -to icmp
+	netnsDst      string
+	verify        bool
+	verifyRcvBuf  int
+	verifyWait    time.Duration
+	tolerate      int64
+	vm            bool
+	vmConsumer    string
+	vmConsumerOut string
+	vmTimeout     time.Duration
+	args          []string // as given, for -vm
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -81,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("imp2-replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&c.in, "i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp")
-	fs.StringVar(&c.to, "to", "netlink", "output: netlink, text, json or pcapng")
+	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
 	fs.StringVar(&c.filter, "filter", "", "replay only matching frames (see below)")
 	fs.IntVar(&c.family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
@@ -106,6 +121,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
 	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.compress, "compress", "zstd", "pcapng: zstd or none")
+	fs.StringVar(&c.netnsDst, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
+	fs.BoolVar(&c.verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
+	fs.IntVar(&c.verifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
+	fs.DurationVar(&c.verifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
+	fs.Int64Var(&c.tolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
+	fs.BoolVar(&c.vm, "vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
+	fs.StringVar(&c.vmConsumer, "vm-consumer", "", "icmp -vm: a static host program (and its arguments) started as a consumer in the destination namespace inside the VM")
+	fs.StringVar(&c.vmConsumerOut, "vm-consumer-out", "", "icmp -vm: write the -vm-consumer's output to this file")
+	fs.DurationVar(&c.vmTimeout, "vm-timeout", 10*time.Minute, "icmp -vm: bound on the whole VM run")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
@@ -119,10 +143,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.flagsSet = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
+	c.args = args
 	return c, c.check()
 }
 
-const usageHead = `usage: imp2-replay -i TRACE [-to netlink|text|json|pcapng] [options]
+const usageHead = `usage: imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
 
 Outputs:
   netlink  act as the imp2 kernel side on a netlink socket (-family, -bind): consumers
@@ -130,6 +155,11 @@ Outputs:
            Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
            (a recorder's own IMP2_U_PID/IMP2_CLOSE) are skipped and counted. MSG_DONTWAIT:
            a full consumer queue loses the frame and counts EAGAIN, never retried.
+  icmp     for each recorded event (IMP2_K_MSG), the ICMP packet that caused it:
+           recorded src/dest, type/code/id/seq and ip_len, sent from a namespace of
+           its own across a veth into a fresh namespace or -netns-dst, where the
+           module's hook and the consumers are; -verify compares what the module
+           emits with the trace; -vm runs it all in the qemu harness.
   text     one line per frame: time dir family type len seq pid [src dest ...]
   json     the same fields, one JSON object per line
   pcapng   a new trace: filtered, cut, re-timed, looped or merged (several -i)
@@ -146,7 +176,8 @@ func (l *inputList) String() string     { return strings.Join(*l, ",") }
 func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
 
 const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage; 3 bad or truncated
-input (complete frames were replayed); 4 no consumer within -wait; 130 interrupted.`
+input (complete frames were replayed); 4 no consumer within -wait; 5 -verify found
+missing or extra events; 130 interrupted.`
 
 func (c *config) check() error {
 	switch {
@@ -154,8 +185,8 @@ func (c *config) check() error {
 		return errors.New("-i is required")
 	case len(c.in) > 1 && slices.Contains(c.in, "-"):
 		return errors.New("-i - (stdin) cannot be merged with other inputs")
-	case c.to != "netlink" && c.to != "text" && c.to != "json" && c.to != "pcapng":
-		return fmt.Errorf("-to %q: want netlink, text, json or pcapng", c.to)
+	case c.to != "netlink" && c.to != "icmp" && c.to != "text" && c.to != "json" && c.to != "pcapng":
+		return fmt.Errorf("-to %q: want netlink, icmp, text, json or pcapng", c.to)
 	case c.speed <= 0:
 		return errors.New("-speed must be positive")
 	case c.pps < 0:
@@ -182,10 +213,10 @@ func (c *config) check() error {
 	if n > 1 {
 		return errors.New("-speed, -pps and -topspeed are exclusive")
 	}
-	if c.to == "netlink" && c.flagsSet["realtime"] {
-		return errors.New("-realtime is for file outputs; -to netlink always follows the clock")
+	if (c.to == "netlink" || c.to == "icmp") && c.flagsSet["realtime"] {
+		return fmt.Errorf("-realtime is for file outputs; -to %s always follows the clock", c.to)
 	}
-	return nil
+	return c.checkICMP()
 }
 
 // run is main without os.Exit, for tests.
@@ -204,6 +235,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
+
+	if c.vm {
+		return runVM(c, stdin, stdout, stderr, logf)
+	}
 
 	// Input.
 	var readers []*pcapnl.Reader
@@ -243,7 +278,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("%v", err)
 		return exitError
 	}
-	if c.to != "netlink" && c.out == "-" {
+	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
 		sumW = stderr
 	}
 
@@ -301,6 +336,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		s.SendErrors = o.stats.OtherErr
 	}
+	if o, ok := out.(interface{ summary() *icmpSummary }); ok {
+		s.ICMP = o.summary()
+		s.SendErrors = s.ICMP.SendErrors
+	}
 	var msgs []string
 	code := exitOK
 	switch {
@@ -316,6 +355,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if code == exitOK {
 			code = exitInput
 		}
+	}
+	if v := s.verifyReport(); v != nil && !v.OK && code == exitOK {
+		msgs = append(msgs, fmt.Sprintf("-verify: %d missing and %d extra event(s), more than -verify-tolerate %d", v.Missing, v.Extra, v.Tolerance))
+		code = exitVerify
 	}
 	if stopped && code == exitOK {
 		msgs, code = append(msgs, "interrupted"), exitInterrupted
@@ -347,6 +390,20 @@ func inputError(names inputList, err error) string {
 }
 
 func (c *config) newOutput(stdout io.Writer, stop *atomic.Bool, logf func(string, ...any)) (output, error) {
+	if c.to == "icmp" {
+		ic := icmpConfig{
+			netnsDst: c.netnsDst, wait: c.wait, verify: c.verify, verifyRcvBuf: c.verifyRcvBuf,
+			verifyWait: c.verifyWait, tolerate: c.tolerate, topspeed: c.topspeed, batch: c.batch,
+		}
+		// Packets can be sent without any consumer: wait only when asked.
+		if c.flagsSet["min-consumers"] {
+			ic.minConsumers = c.minConsumers
+		}
+		if c.flagsSet["family"] {
+			ic.family = c.family
+		}
+		return newICMPOut(ic, stop, logf)
+	}
 	if c.to == "netlink" {
 		return &netlinkOut{
 			family: c.family, bind: uint32(c.bind), dest: uint32(c.dest), netns: c.netns,

@@ -89,6 +89,9 @@ func (r *replayer) run() error {
 	}
 	r.clock = pace.NewClock()
 	r.w.Clock = r.clock
+	if cs, ok := r.out.(interface{ setClock(pace.Clock) }); ok {
+		cs.setClock(r.clock) // -to icmp -verify times events against the schedule
+	}
 	var kept []*chunk
 	var last int64 // recorded time of the last frame of the first pass
 	for r.loop = 0; r.t.loops == 0 || r.loop < r.t.loops; r.loop++ {

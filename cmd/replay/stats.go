@@ -37,6 +37,8 @@ type summary struct {
 	EAGAIN     uint64            `json:"eagain"`
 	SendErrors uint64            `json:"send_errors"`
 
+	ICMP *icmpSummary `json:"icmp,omitempty"`
+
 	Error    string `json:"error,omitempty"`
 	ExitCode int    `json:"exit_code"`
 }
@@ -143,6 +145,9 @@ func (s *summary) write(w io.Writer, asJSON bool) {
 			fmt.Fprintf(&b, "    port %d (%s): sent %d, EAGAIN %d\n", c.Port, state, c.Sent, c.EAGAIN)
 		}
 	}
+	if s.ICMP != nil {
+		b.WriteString(s.ICMP.text())
+	}
 	if s.Error != "" {
 		fmt.Fprintf(&b, "  error: %s\n", s.Error)
 	}
@@ -190,4 +195,11 @@ func progress(w io.Writer, asJSON bool, every time.Duration, r *replayer, out ou
 			io.WriteString(w, b.String())
 		}
 	}
+}
+
+func (s *summary) verifyReport() *verifyReport {
+	if s.ICMP == nil {
+		return nil
+	}
+	return s.ICMP.Verify
 }

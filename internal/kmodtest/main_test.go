@@ -25,6 +25,7 @@ const (
 	guestModule = "/imp2.ko"
 	guestLegacy = "/legacy-consumer"
 	guestRecord = "/bin/imp2-record"
+	guestReplay = "/bin/imp2-replay"
 )
 
 func TestMain(m *testing.M) {
@@ -69,6 +70,10 @@ func runInVM() int {
 	if err := vm.BuildGo(root, "./cmd/record", record, false); err != nil {
 		return fail(err)
 	}
+	replay := filepath.Join(dir, "imp2-replay")
+	if err := vm.BuildGo(root, "./cmd/replay", replay, false); err != nil {
+		return fail(err)
+	}
 	legacy := filepath.Join(dir, "legacy-consumer")
 	src := filepath.Join(root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
 	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", legacy, src).CombinedOutput(); err != nil {
@@ -82,10 +87,15 @@ func runInVM() int {
 			{Guest: guestModule, Host: ko, Mode: 0o644},
 			{Guest: guestLegacy, Host: legacy},
 			{Guest: guestRecord, Host: record},
+			{Guest: guestReplay, Host: replay},
 		},
 		Script:  guestEnv + "=1 /kmodtest.test " + strings.Join(guestArgs(os.Args[1:]), " "),
 		Timeout: 8 * time.Minute,
 		Console: os.Stdout,
+
+		// imp2-replay -to icmp: veth, ip netns; nft for -netns-dst.
+		KernelModules: []string{"veth", "nf_tables"},
+		HostBinaries:  []string{"ip", "nft"},
 	})
 	if err != nil {
 		return fail(err)

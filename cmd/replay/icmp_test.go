@@ -1,0 +1,417 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/icmp"
+	"github.com/imp2/imp2/pcapnl"
+	xicmp "golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// icmpEvents are recorded events from several addresses, none of them
+// local: documentation ranges, loopback, a non-echo type, a fragment, a
+// legacy payload and ip_len values out of range.
+func icmpEvents() []imp2.Event {
+	a := netip.MustParseAddr
+	ext := func(src, dst string, typ, code uint8, id, seq, iplen uint16) imp2.Event {
+		return imp2.Event{Src: a(src), Dest: a(dst), Extended: true, TimeNs: 1, IfIndex: 7,
+			ICMPType: typ, ICMPCode: code, ICMPID: id, ICMPSeq: seq, Flags: imp2.EventFlagICMP, IPLen: iplen}
+	}
+	evs := []imp2.Event{
+		ext("203.0.113.7", "192.0.2.1", 8, 0, 0x1234, 1, 84),
+		ext("192.0.2.1", "203.0.113.7", 0, 0, 0x1234, 1, 84),
+		ext("198.51.100.9", "192.0.2.200", 3, 1, 0, 0, 56),
+		ext("127.0.0.1", "127.1.2.3", 8, 0, 7, 65535, 1400),
+		ext("10.1.2.3", "224.0.0.1", 8, 0, 1, 2, 20),   // ip_len too short: defaulted
+		ext("10.1.2.3", "10.9.9.9", 8, 0, 1, 3, 65000), // too long for the veth: defaulted
+		{Src: a("203.0.113.250"), Dest: a("192.0.2.77")},
+	}
+	frag := ext("192.0.2.5", "203.0.113.5", 0, 0, 0, 0, 1500)
+	frag.Flags = 0
+	return append(evs, frag)
+}
+
+func TestPacketFields(t *testing.T) {
+	for i, e := range icmpEvents() {
+		p := specFor(&e, uint64(i))
+		b := appendPacket([]byte{0xee}, &p)[1:]
+		h, err := ipv4.ParseHeader(b)
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		wantLen := int(e.IPLen)
+		if !e.Extended || wantLen < minPacketLen || wantLen > maxPacketLen {
+			wantLen = defaultPacketLen
+		}
+		if h.Version != 4 || h.Len != 20 || h.TotalLen != wantLen || len(b) != wantLen || h.Protocol != 1 ||
+			h.TTL != 64 || h.ID != i || h.Src.String() != e.Src.String() || h.Dst.String() != e.Dest.String() {
+			t.Errorf("event %d: header %v, %d bytes; want %v>%v total length %d", i, h, len(b), e.Src, e.Dest, wantLen)
+		}
+		if c := icmp.Checksum(b[:20]); c != 0 {
+			t.Errorf("event %d: IP header checksum does not verify (%#x)", i, c)
+		}
+		frag := e.Extended && e.Flags&imp2.EventFlagICMP == 0
+		if frag {
+			if h.FragOff != fragOffset || h.Flags != 0 { // x/net: in 8-byte units
+				t.Errorf("event %d: fragment offset %d flags %v, want a non-first fragment at %d", i, h.FragOff, h.Flags, fragOffset)
+			}
+			continue
+		}
+		if h.FragOff != 0 || h.Flags != 0 {
+			t.Errorf("event %d: fragment fields %d %v", i, h.FragOff, h.Flags)
+		}
+		m := b[20:]
+		if c := icmp.Checksum(m); c != 0 {
+			t.Errorf("event %d: ICMP checksum does not verify (%#x)", i, c)
+		}
+		if _, err := xicmp.ParseMessage(1, m); err != nil {
+			t.Errorf("event %d: x/net/icmp: %v", i, err)
+		}
+		typ, code, id, seq := m[0], m[1], uint16(m[4])<<8|uint16(m[5]), uint16(m[6])<<8|uint16(m[7])
+		want := [4]uint16{uint16(e.ICMPType), uint16(e.ICMPCode), e.ICMPID, e.ICMPSeq}
+		if !e.Extended {
+			want = [4]uint16{8, 0, legacyID, uint16(i)}
+		}
+		if got := [4]uint16{uint16(typ), uint16(code), id, seq}; got != want {
+			t.Errorf("event %d: type/code/id/seq %v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	k := func(n byte) evKey {
+		return evKey{src: [4]byte{192, 0, 2, n}, dst: [4]byte{203, 0, 113, 1}, typ: 8, id: 1, seq: uint16(n)}
+	}
+	exp := func(ns ...byte) []expectedEvent {
+		var out []expectedEvent
+		for i, n := range ns {
+			out = append(out, expectedEvent{key: k(n), full: true, dl: int64(i) * 1000})
+		}
+		return out
+	}
+	obs := func(ns ...byte) []observedEvent {
+		var out []observedEvent
+		for i, n := range ns {
+			out = append(out, observedEvent{key: k(n), t: 5000 + int64(i)*1000 + 20})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name                              string
+		exp                               []expectedEvent
+		obs                               []observedEvent
+		missing, extra, reordered, tolMax int64
+	}{
+		{"same", exp(1, 2, 3, 4), obs(1, 2, 3, 4), 0, 0, 0, 0},
+		{"missing", exp(1, 2, 3, 4), obs(1, 4), 2, 0, 0, 0},
+		{"extra", exp(1, 2), obs(1, 9, 2, 9), 0, 2, 0, 0},
+		{"swapped", exp(1, 2, 3, 4), obs(2, 1, 3, 4), 0, 0, 1, 0},
+		{"moved", exp(1, 2, 3, 4, 5), obs(2, 3, 4, 5, 1), 0, 0, 1, 0},
+		{"duplicates in order", exp(1, 1, 1), obs(1, 1), 1, 0, 0, 0},
+		{"tolerated", exp(1, 2, 3), obs(1, 2), 1, 0, 0, 1},
+	} {
+		rep := &verifyReport{Tolerance: c.tolMax}
+		compare(c.exp, c.obs, 5000, rep)
+		if rep.Missing != c.missing || rep.Extra != c.extra || rep.Reordered != c.reordered {
+			t.Errorf("%s: missing %d extra %d reordered %d, want %d %d %d", c.name, rep.Missing, rep.Extra, rep.Reordered, c.missing, c.extra, c.reordered)
+		}
+		if ok := rep.Missing+rep.Extra <= c.tolMax; rep.OK != ok {
+			t.Errorf("%s: OK %v", c.name, rep.OK)
+		}
+		if c.name == "same" && (rep.EventTiming == nil || rep.EventTiming.Max != 20 || rep.EventTiming.P50 != 20) {
+			t.Errorf("same: event timing %+v, want 20 ns each", rep.EventTiming)
+		}
+	}
+	// A legacy recording matches on the addresses alone.
+	legacy := []expectedEvent{{key: evKey{src: [4]byte{1, 2, 3, 4}, dst: [4]byte{5, 6, 7, 8}}}}
+	rep := &verifyReport{}
+	compare(legacy, []observedEvent{{key: evKey{src: [4]byte{1, 2, 3, 4}, dst: [4]byte{5, 6, 7, 8}, typ: 8, id: legacyID}}}, 0, rep)
+	if rep.Matched != 1 || !rep.OK {
+		t.Errorf("legacy: %+v", rep)
+	}
+}
+
+func TestICMPUsageErrors(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 1})
+	for _, args := range [][]string{
+		{"-netns-dst", "x"},
+		{"-verify"},
+		{"-to", "text", "-vm"},
+		{"-to", "icmp", "-verify-rcvbuf", "1"},
+		{"-to", "icmp", "-verify", "-verify-tolerate", "-1"},
+		{"-to", "icmp", "-verify", "-verify-wait", "0"},
+		{"-to", "icmp", "-bind", "4000"},
+		{"-to", "icmp", "-o", "x"},
+		{"-to", "icmp", "-realtime"},
+		{"-to", "icmp", "-vm-consumer", "/bin/true"},
+		{"-to", "icmp", "-vm", "-netns-dst", "x"},
+		{"-to", "icmp", "-vm", "-vm-consumer-out", "x"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(append([]string{"-i", in}, args...), nil, &bytes.Buffer{}, &stderr); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d; %s", args, code, exitUsage, stderr.String())
+		}
+	}
+}
+
+func TestVMGuestArgs(t *testing.T) {
+	got := vmGuestArgs([]string{"-i", "a", "-to", "icmp", "-vm", "-vm-consumer", "/x 1", "-i=b", "-verify", "-vm-timeout=1m", "-pps", "10"})
+	want := []string{"-to", "icmp", "-verify", "-pps", "10"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// icmpTrace writes a trace of the events, 1 ms apart, with a recorder's
+// IMP2_U_PID first (skipped) and a non-event frame (counted).
+func icmpTrace(t testing.TB, evs []imp2.Event) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "icmp.pcapng.zst")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pcapnl.NewWriter(f, pcapnl.WriterOptions{Family: imp2.DefaultFamily})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := t0
+	write := func(dir pcapnl.Direction, b []byte) {
+		if err := w.WriteFrame(&pcapnl.Frame{Time: tm, Direction: dir, Family: imp2.DefaultFamily, Data: b}); err != nil {
+			t.Fatal(err)
+		}
+		tm += int64(time.Millisecond)
+	}
+	write(pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeRegister, 0, 1, 99))
+	for i, e := range evs {
+		write(pcapnl.ToUser, imp2.AppendEventMessage(nil, uint32(i+1), e))
+	}
+	write(pcapnl.ToUser, append(imp2.AppendControl(nil, imp2.TypeStats, 0, 2, 0), imp2.AppendStats(nil, imp2.Stats{})...))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func needNetAdmin(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (namespaces, veth, packet sockets)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+}
+
+// icmpRunSummary is what the host tests read from the -json summary.
+type icmpRunSummary struct {
+	FramesSent    int64        `json:"frames_sent"`
+	FramesSkipped int64        `json:"frames_skipped"`
+	ICMP          *icmpSummary `json:"icmp"`
+	ExitCode      int          `json:"exit_code"`
+}
+
+// The fresh topology: every event becomes a packet, and the namespaces
+// are gone afterwards. (The host kernel has no imp2 module: -verify and
+// the consumer side are tested in the VM, internal/kmodtest.)
+func TestICMPFresh(t *testing.T) {
+	needNetAdmin(t)
+	evs := icmpEvents()
+	in := icmpTrace(t, evs)
+	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-pps", "2000", "-json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var s icmpRunSummary
+	if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil || err != nil {
+		t.Fatalf("%v / %v\nstdout %s\nstderr %s", err, jerr, stdout.String(), stderr.String())
+	}
+	if s.ICMP == nil || s.ICMP.Packets != uint64(len(evs)) || s.ICMP.NotEvents != 1 || s.FramesSkipped != 1 ||
+		s.ICMP.SendErrors != 0 || s.ICMP.Mode != "fresh" || s.ICMP.LengthDefaulted != 2 || s.ICMP.Fragments != 1 {
+		t.Errorf("summary %s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "source namespace imp2r-") {
+		t.Errorf("log does not say where the packets go: %s", stderr.String())
+	}
+	checkNoLeftovers(t, cmd.Process.Pid, "")
+}
+
+func checkNoLeftovers(t *testing.T, pid int, target string) {
+	t.Helper()
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), fmt.Sprintf("imp2r-%d-", pid)) {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+	if target == "" {
+		return
+	}
+	out, _ := exec.Command("ip", "-n", target, "-o", "link").CombinedOutput()
+	if strings.Contains(string(out), fmt.Sprintf("imp2r%d", pid)) {
+		t.Errorf("peer interface left in %s: %s", target, out)
+	}
+	out, _ = exec.Command("ip", "netns", "exec", target, "nft", "list", "tables").CombinedOutput()
+	if strings.Contains(string(out), "imp2_replay") {
+		t.Errorf("nftables table left in %s: %s", target, out)
+	}
+}
+
+// -netns-dst into a namespace of the test's: the packets arrive byte for
+// byte as built (a packet socket there sees them before the guard drops
+// them), nothing is routed there (no echo reply, the forwarding counter
+// does not move although forwarding is on), and everything is removed.
+func TestICMPExistingNamespace(t *testing.T) {
+	needNetAdmin(t, "nft")
+	if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err != nil {
+		t.Skipf("nftables unusable here: %v %s", err, out)
+	}
+	name := fmt.Sprintf("imp2rtest-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	for _, c := range [][]string{
+		{"-n", name, "link", "set", "lo", "up"},
+		// A router with a default route: spoofed packets must still not
+		// be forwarded. The route leads into a veth pair of its own.
+		{"-n", name, "link", "add", "r0", "type", "veth", "peer", "name", "r1"},
+		{"-n", name, "link", "set", "r0", "up"},
+		{"-n", name, "link", "set", "r1", "up"},
+		{"-n", name, "addr", "add", "100.64.0.1/24", "dev", "r0"},
+		{"-n", name, "neigh", "replace", "100.64.0.2", "lladdr", "02:00:00:00:00:02", "dev", "r0", "nud", "permanent"},
+		{"-n", name, "route", "add", "default", "via", "100.64.0.2"},
+		{"netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", c, err, out)
+		}
+	}
+	var fd int
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Capture IPv4 arriving in the namespace.
+	err = inNS(f, func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	fwdBefore := snmpIP(t, name, "ForwDatagrams")
+	inBefore := snmpIP(t, name, "InReceives")
+
+	evs := icmpEvents()
+	in := icmpTrace(t, evs)
+	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-netns-dst", name, "-pps", "2000", "-json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\nstdout %s\nstderr %s", err, stdout.String(), stderr.String())
+	}
+	var s icmpRunSummary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ICMP == nil || s.ICMP.Packets != uint64(len(evs)) || s.ICMP.Mode != "existing" || s.ICMP.NFTTable == "" {
+		t.Errorf("summary %s", stdout.String())
+	}
+	var got [][]byte
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			break
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_HOST && n >= 20 && buf[9] == 1 {
+			got = append(got, bytes.Clone(buf[:n]))
+		}
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("%d ICMP packets arrived in %s, want %d", len(got), name, len(evs))
+	}
+	for i, e := range evs {
+		p := specFor(&e, uint64(i))
+		if want := appendPacket(nil, &p); !bytes.Equal(got[i], want) {
+			t.Errorf("packet %d arrived as\n%x\nwant\n%x", i, got[i], want)
+		}
+	}
+	if d := snmpIP(t, name, "ForwDatagrams") - fwdBefore; d != 0 {
+		t.Errorf("%d datagrams forwarded in %s: the guard let them through", d, name)
+	}
+	if d := snmpIP(t, name, "InReceives") - inBefore; d < int64(len(evs)) {
+		t.Errorf("InReceives grew by %d, want at least %d (the packets reach IP input before the guard)", d, len(evs))
+	}
+	checkNoLeftovers(t, cmd.Process.Pid, name)
+}
+
+// inNS runs fn on a locked thread in the namespace of f.
+func inNS(f *os.File, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread stays locked (and is retired) after the switch.
+		runtime.LockOSThread()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// snmpIP reads one Ip: counter of /proc/net/snmp in the namespace.
+func snmpIP(t *testing.T, ns, field string) int64 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Ip:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == field && i < len(f) {
+				var v int64
+				fmt.Sscan(f[i], &v)
+				return v
+			}
+		}
+	}
+	t.Fatalf("no Ip: %s in /proc/net/snmp", field)
+	return 0
+}

@@ -1,0 +1,167 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/imp2/imp2/internal/vm"
+)
+
+// runVM is -to icmp -vm: it builds the module and a static imp2-replay from
+// the checkout, boots the qemu harness with them and the traces (in the 9p
+// share), runs the same replay inside against the real module and brings
+// the summary, the log and the consumer's output back. The guest's exit
+// status is ours.
+func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(string, ...any)) int {
+	fail := func(err error) int {
+		logf("-vm: %v", err)
+		return exitError
+	}
+	root, err := vm.RepoRoot()
+	if err != nil {
+		return fail(fmt.Errorf("builds the module and the guest binary from the checkout: %w", err))
+	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		return fail(err)
+	}
+	ko, err := vm.BuildModule(root, k)
+	if err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp("", "imp2-replay-vm-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "imp2-replay")
+	if err := vm.BuildGo(root, "./cmd/replay", bin, false); err != nil {
+		return fail(err)
+	}
+	share := filepath.Join(tmp, "share")
+	if err := os.Mkdir(share, 0o777); err != nil {
+		return fail(err)
+	}
+	var guestIn []string
+	for i, name := range c.in {
+		g := fmt.Sprintf("in-%d", i)
+		if err := copyInput(name, filepath.Join(share, g), stdin); err != nil {
+			return fail(err)
+		}
+		guestIn = append(guestIn, "-i", "/share/"+g)
+	}
+
+	args := append(guestIn, vmGuestArgs(c.args)...)
+	files := []vm.File{
+		{Guest: "/imp2-replay", Host: bin},
+		{Guest: "/imp2.ko", Host: ko, Mode: 0o644},
+	}
+	modules, bins := []string{"veth"}, []string{"ip"}
+	var script strings.Builder
+	script.WriteString("insmod /imp2.ko || exit 1\n")
+	if c.vmConsumer != "" {
+		f := strings.Fields(c.vmConsumer)
+		files = append(files, vm.File{Guest: "/consumer", Host: f[0]})
+		modules, bins = append(modules, "nf_tables"), append(bins, "nft")
+		args = append(args, "-netns-dst", "imp2vm")
+		if !c.flagsSet["min-consumers"] {
+			args = append(args, "-min-consumers", "1")
+		}
+		fmt.Fprintf(&script, "ip netns add imp2vm || exit 1\n"+
+			"ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", shellQuote(f[1:]))
+	}
+	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", shellQuote(args))
+	if c.vmConsumer != "" {
+		script.WriteString("sleep 0.2; kill -INT $cpid 2>/dev/null; sleep 0.2; kill -KILL $cpid 2>/dev/null; wait $cpid\n")
+	}
+	script.WriteString("exit $rc\n")
+
+	logf("-vm: booting %s under qemu (software emulation)", k.Version)
+	res, err := vm.Run(context.Background(), vm.Config{
+		Kernel: k, KernelModules: modules, HostBinaries: bins, Files: files,
+		ShareDir: share, Script: script.String(), Memory: "1G", Timeout: c.vmTimeout,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "log")); err == nil {
+		stderr.Write(b)
+	}
+	if b, err := os.ReadFile(filepath.Join(share, "summary")); err == nil {
+		stdout.Write(b)
+	}
+	if c.vmConsumerOut != "" {
+		b, err := os.ReadFile(filepath.Join(share, "consumer.out"))
+		if err == nil {
+			err = os.WriteFile(c.vmConsumerOut, b, 0o644)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("consumer output: %w", err))
+		}
+	}
+	logf("-vm: boot to result %.1f s, guest status %d", res.Elapsed.Seconds(), res.ExitCode)
+	if len(res.Dmesg) > 0 {
+		logf("-vm: the guest kernel logged problems:\n  %s", strings.Join(res.Dmesg, "\n  "))
+		if res.ExitCode == exitOK {
+			return exitError
+		}
+	}
+	return res.ExitCode
+}
+
+func copyInput(name, dst string, stdin io.Reader) error {
+	src := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		defer f.Close()
+		src = f
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// vmGuestArgs drops the flags the host handles: -i (the inputs are passed
+// from the share) and the -vm ones.
+func vmGuestArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch name {
+		case "vm":
+			if !hasValue && i+1 < len(args) && (args[i+1] == "true" || args[i+1] == "false") {
+				i++ // never: a bool flag takes no separate value, but be safe
+			}
+		case "i", "vm-consumer", "vm-consumer-out", "vm-timeout":
+			if !hasValue {
+				i++
+			}
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
