@@ -152,13 +152,7 @@ func probeBurst(ctx context.Context, topo *netns.Topology, src source, spec samp
 	for {
 		err := c.read(time.Now().Add(50*time.Millisecond), func(*event) { held++ })
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// A stalled machine (qemu under load) can pass the deadline
-			// before the read starts: only an empty queue ends the count.
-			mi, err := c.memInfo()
-			if err != nil {
-				return 0, err
-			}
-			if mi.RmemAlloc == 0 {
+			if queueEmpty(c) {
 				return held, nil
 			}
 			continue
@@ -292,7 +286,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		case errors.Is(err, imp2.ErrOverrun):
 			st.overruns++
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if finished {
+			if finished && queueEmpty(c) {
 				return consumerCost{threadCPU() - cpu0, st.received}, fr, nil
 			}
 		default:
@@ -305,6 +299,13 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 			return consumerCost{threadCPU() - cpu0, st.received}, fr, ctx.Err()
 		}
 	}
+}
+
+// queueEmpty ends a drain: a read deadline alone cannot, because a stalled
+// machine (qemu under load) can pass it before the read even starts.
+func queueEmpty(c consumer) bool {
+	mi, err := c.memInfo()
+	return err != nil || mi.RmemAlloc == 0
 }
 
 // seq counts the sequence numbers skipped before s.

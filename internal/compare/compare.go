@@ -108,7 +108,7 @@ func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Ver
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
 	}
 	if base.Source.Kind != new.Source.Kind {
-		return nil, fmt.Errorf("%w: %s is a %s run and %s a %s run; compare runs of one source", ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)
+		return nil, fmt.Errorf("%w: %s comes from source %s and %s from source %s; compare runs of one source", ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)
 	}
 	v := &Verdict{Base: baseName, New: newName, Alpha: cfg.Alpha, MinSamples: MinSamples(cfg.Alpha)}
 	v.Notes = envNotes(base, new)

@@ -219,7 +219,7 @@ func TestUnusable(t *testing.T) {
 		want string
 	}{
 		{"too few samples", run(t, few), compare.DefaultConfig(), "need at least 6 per side at alpha 0.05"},
-		{"other source", run(t, nflog), compare.DefaultConfig(), "unusable input: base is a kmod run and new a nflog run"},
+		{"other source", run(t, nflog), compare.DefaultConfig(), "unusable input: base comes from source kmod and new from source nflog"},
 		{"no common step", run(t, other), compare.DefaultConfig(), "unusable input: base and new have no sweep step"},
 		{"bad config", good, badCfg, "unusable input: compare config: alpha 0"},
 	} {
