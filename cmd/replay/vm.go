@@ -63,6 +63,7 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 		{Guest: "/imp2.ko", Host: ko, Mode: 0o644},
 	}
 	modules, bins := []string{"veth"}, []string{"ip"}
+	// Paths, not names: busybox sh prefers its own applets (ip) to PATH.
 	var script strings.Builder
 	script.WriteString("insmod /imp2.ko || exit 1\n")
 	if c.vmConsumer != "" {
@@ -73,8 +74,8 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 		if !c.flagsSet["min-consumers"] {
 			args = append(args, "-min-consumers", "1")
 		}
-		fmt.Fprintf(&script, "ip netns add imp2vm || exit 1\n"+
-			"ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", shellQuote(f[1:]))
+		fmt.Fprintf(&script, "/usr/bin/ip netns add imp2vm || exit 1\n"+
+			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", shellQuote(f[1:]))
 	}
 	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", shellQuote(args))
 	if c.vmConsumer != "" {
@@ -95,6 +96,8 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 	}
 	if b, err := os.ReadFile(filepath.Join(share, "summary")); err == nil {
 		stdout.Write(b)
+	} else {
+		logf("-vm: the replay did not run in the guest (status %d); console:\n%s", res.ExitCode, consoleTail(res.Console, 30))
 	}
 	if c.vmConsumerOut != "" {
 		b, err := os.ReadFile(filepath.Join(share, "consumer.out"))
@@ -164,4 +167,12 @@ func shellQuote(args []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+func consoleTail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
