@@ -325,6 +325,14 @@ func TestICMPExistingNamespace(t *testing.T) {
 	defer unix.Close(fd)
 	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	// The guard of a killed run: removed.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", name, "nft", "add", "table", "ip", fmt.Sprintf("imp2_replay_%d", dead.Process.Pid)).CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
 	fwdBefore := snmpIP(t, name, "ForwDatagrams")
 	inBefore := snmpIP(t, name, "InReceives")
 

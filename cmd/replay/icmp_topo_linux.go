@@ -145,6 +145,7 @@ func (t *icmpTopo) buildExisting(ctx context.Context, target string) error {
 			return err
 		}
 	}
+	t.removeStaleGuards(ctx)
 	// The guard first, then the link up: nothing arrives unguarded.
 	if err := t.guard(ctx); err != nil {
 		return err
@@ -194,6 +195,26 @@ func (t *icmpTopo) guard(ctx context.Context) error {
 		return fmt.Errorf("-netns-dst %s: installing the nftables guard: %w", t.dst.Name, err)
 	}
 	return nil
+}
+
+// removeStaleGuards deletes the tables of killed runs (their peers went
+// with their source namespaces, removed by netns.Cleanup).
+func (t *icmpTopo) removeStaleGuards(ctx context.Context) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", t.dst.Name, "nft", "list", "tables", "ip").Output()
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		name, ok := strings.CutPrefix(strings.TrimSpace(l), "table ip imp2_replay_")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		t.nft(ctx, "delete table ip imp2_replay_"+name+"\n")
+	}
 }
 
 func (t *icmpTopo) nft(ctx context.Context, rules string) error {
@@ -296,14 +317,22 @@ func (t *icmpTopo) describe() string {
 		t.src.Name, t.peer, t.dstPath, t.table)
 }
 
-// close removes everything the run made: the namespaces (and with the
-// source one the veth pair), the nftables table, the bind mount. It does
-// not fork when there is no table to delete.
+// close removes everything the run made: the veth pair, the namespaces,
+// the nftables table, the bind mount.
 func (t *icmpTopo) close() error {
 	var errs []error
 	if t.fresh != nil {
 		errs = append(errs, t.fresh.Close())
 	} else if t.src.Name != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// The pair goes now, not whenever the kernel gets round to
+		// dismantling the namespace, and before the guard does.
+		if t.peerIndex != 0 {
+			if err := runIP(ctx, "-n", t.src.Name, "link", "del", netns.Link); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		cancel()
 		errs = append(errs, detach(t.src.Name)) // what ip netns del does
 	}
 	if t.table != "" && t.dst.Name != "" {
