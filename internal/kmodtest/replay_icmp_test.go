@@ -62,8 +62,10 @@ type icmpReplaySummary struct {
 
 // icmpTraceEvents are n extended echo events from several addresses, none
 // on a local interface: the documentation ranges, a private one and, as
-// destinations, loopback and a multicast group too.
-func icmpTraceEvents(n int) []imp2.Event {
+// destinations, loopback and a multicast group too. mixed makes every
+// tenth event a legacy 8-byte one and every 25th one without ICMP fields
+// (a non-first fragment's).
+func icmpTraceEvents(n int, mixed bool) []imp2.Event {
 	a := netip.MustParseAddr
 	srcs := []netip.Addr{a("203.0.113.7"), a("192.0.2.44"), a("198.51.100.3"), a("203.0.113.200"), a("10.20.30.40")}
 	dsts := []netip.Addr{a("192.0.2.1"), a("203.0.113.9"), a("127.1.2.3"), a("198.51.100.250"), a("224.0.0.251"), a("192.0.2.99"), a("8.8.8.8")}
@@ -72,6 +74,13 @@ func icmpTraceEvents(n int) []imp2.Event {
 		evs[i] = imp2.Event{
 			Src: srcs[i%len(srcs)], Dest: dsts[(i/2)%len(dsts)], Extended: true, TimeNs: uint64(i), IfIndex: 2,
 			ICMPType: 8, ICMPID: uint16(0x4000 + i%3), ICMPSeq: uint16(i), Flags: imp2.EventFlagICMP, IPLen: uint16(84 + i%64),
+		}
+		switch {
+		case !mixed:
+		case i%10 == 9:
+			evs[i] = imp2.Event{Src: evs[i].Src, Dest: evs[i].Dest}
+		case i%25 == 13:
+			evs[i].ICMPType, evs[i].ICMPID, evs[i].ICMPSeq, evs[i].Flags = 0, 0, 0, 0
 		}
 	}
 	return evs
@@ -144,10 +153,11 @@ func addNS(t *testing.T, name string) {
 // 31, port 0), runs in a namespace of its own; imp2-replay -netns-dst
 // sends the incident into it at a moderate rate. The consumer prints the
 // recorded src/dest sequence, and the verification sees every event once,
-// in order.
+// in order (legacy events matched by address, fragments with no ICMP
+// fields, as the module reports them).
 func TestReplayICMPLegacyConsumer(t *testing.T) {
 	const n, gap = 300, 2 * time.Millisecond // 500 events/s
-	evs := icmpTraceEvents(n)
+	evs := icmpTraceEvents(n, true)
 	trace := writeICMPTrace(t, evs, gap)
 	ns := "imp2t-consumer"
 	addNS(t, ns)
@@ -230,7 +240,7 @@ func TestReplayICMPLegacyConsumer(t *testing.T) {
 // topology.
 func TestReplayICMPTinyBuffer(t *testing.T) {
 	const n = 3000
-	evs := icmpTraceEvents(n)
+	evs := icmpTraceEvents(n, false)
 	trace := writeICMPTrace(t, evs, 50*time.Microsecond)
 	code, s, raw := runReplay(t, "-i", trace, "-to", "icmp", "-verify", "-verify-rcvbuf", "1", "-pps", "20000")
 	v := s.ICMP.Verify
@@ -260,7 +270,7 @@ func TestReplayICMPTinyBuffer(t *testing.T) {
 // spoofed packet from being routed (not forwarded, not answered).
 func TestReplayICMPRootNamespace(t *testing.T) {
 	const n = 200
-	evs := icmpTraceEvents(n)
+	evs := icmpTraceEvents(n, false)
 	trace := writeICMPTrace(t, evs, time.Millisecond)
 	run(t, "ip", "link", "add", "rt0", "type", "veth", "peer", "name", "rt1")
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "rt0").Run() })
