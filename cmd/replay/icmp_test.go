@@ -423,3 +423,20 @@ func snmpIP(t *testing.T, ns, field string) int64 {
 	t.Fatalf("no Ip: %s in /proc/net/snmp", field)
 	return 0
 }
+
+// Without the module, -verify cannot register: a runtime error that says
+// so, and nothing left behind.
+func TestICMPVerifyWithoutModule(t *testing.T) {
+	needNetAdmin(t)
+	if fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, imp2.DefaultFamily); err == nil {
+		unix.Close(fd)
+		t.Skip("the imp2 module is loaded here")
+	}
+	in := icmpTrace(t, icmpEvents())
+	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-verify")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code != exitError || !strings.Contains(string(out), "module is not loaded") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+	checkNoLeftovers(t, cmd.Process.Pid, "")
+}

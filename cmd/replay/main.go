@@ -1,7 +1,8 @@
 // Command imp2-replay plays a recorded trace back: into imp2 consumers over
-// a real netlink socket (it acts as the kernel side), or as text, JSON or
-// a new pcapng trace, with timing from the recording, a speed factor, a
-// fixed rate or top speed.
+// a real netlink socket (it acts as the kernel side), through the real
+// module by regenerating the ICMP packets behind each event (-to icmp), or
+// as text, JSON or a new pcapng trace, with timing from the recording, a
+// speed factor, a fixed rate or top speed.
 //
 // Usage:
 //
