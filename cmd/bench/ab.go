@@ -366,7 +366,7 @@ func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *p
 
 // abOnce measures one sample of every step of run with the module loaded.
 func abOnce(ctx context.Context, cfg *runConfig, run *results.Run, rep int, prog *progress) error {
-	topo, err := netns.New(ctx, netns.DefaultPrefix)
+	topo, err := benchTopology(ctx)
 	if err != nil {
 		return err
 	}
