@@ -385,7 +385,7 @@ func queueFigure(run *results.Run) (*figure, error) {
 		if len(qs) == 0 {
 			continue
 		}
-		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s; %s; %d dropped",
+		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s\n%s; %d dropped",
 			rateLabel(float64(st.RatePPS)), why, sm.Rep+1, run.Params.Repetitions, sourceLabel(run), c, sm.Dropped()),
 			"time since step start (ms)", "rmem_alloc (KiB, max per bucket)")
 		span := qs[len(qs)-1].Offset + 1
