@@ -42,6 +42,7 @@ type Conn struct {
 
 	readMu  sync.Mutex // serializes reads
 	pending []Message  // datagrams read while waiting for a reply, delivered first
+	overrun bool       // ENOBUFS met while waiting for a reply, reported first
 
 	statsMu  sync.Mutex    // one Stats call at a time
 	statsSeq atomic.Uint32 // sequence number of the Stats request in flight, or 0
@@ -129,6 +130,10 @@ func (c *Conn) PortID() uint32 { return c.s.port }
 func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if c.overrun {
+		c.overrun = false
+		return 0, ErrOverrun
+	}
 	if len(c.pending) > 0 {
 		return c.readPending(msgs), nil
 	}
@@ -195,6 +200,13 @@ func (c *Conn) readUntil(ctx context.Context, match func(Header) bool) ([]byte, 
 	msg := []Message{{Buf: make([]byte, 1<<16)}}
 	for {
 		if _, err := c.r.read(msg); err != nil {
+			if err == unix.ENOBUFS {
+				// The kernel reports an overrun before the queued data:
+				// the reply may still be there. Keep the overrun for the
+				// next ReadBatch and read on.
+				c.overrun = true
+				continue
+			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}

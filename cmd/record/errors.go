@@ -32,8 +32,6 @@ func dialError(cfg *config, err error) error {
 		return fmt.Errorf("permission denied: %s refused the registration", who)
 	case errors.Is(err, unix.ECONNREFUSED):
 		return fmt.Errorf("nothing is listening on %s (is the producer running? -peer names its port)", who)
-	case errors.Is(err, unix.ENOBUFS):
-		return fmt.Errorf("registering with %s: the receive queue overflowed before the acknowledgement, %d times (a larger -rcvbuf, or -ack=false)", who, maxDialTries)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s did not acknowledge the registration (use -ack=false for peers that never do, such as the original module)", who)
 	}

@@ -24,7 +24,6 @@ const (
 	stopSIGTERM   = "SIGTERM"
 	deadlinePast  = 1 // Unix second of the deadline that wakes a blocked read
 	maxStatsTries = 3
-	maxDialTries  = 3
 	drainIdle     = 20 * time.Millisecond
 	drainMax      = 2 * time.Second
 )
@@ -91,22 +90,12 @@ func (r *recorder) stopReason() string {
 // the trace: the IMP2_U_PID sent and, with -ack, the acknowledgement
 // received, both re-encoded exactly as they went over the wire.
 func (r *recorder) dial() (reg, ack []byte, tReg, tAck int64, err error) {
-	var c *imp2.Conn
-	for range maxDialTries {
-		tReg = time.Now().UnixNano()
-		c, err = imp2.Dial(imp2.Config{
-			Family: r.cfg.family, Peer: r.cfg.peer, RcvBuf: r.cfg.rcvbuf,
-			NoENOBUFS: r.cfg.noENOBUFS, Ack: r.cfg.ack,
-		})
-		tAck = time.Now().UnixNano()
-		// An overrun while waiting for the ack: the queue overflowed
-		// before the ack could be read (seen once in the VM with a 4 KiB
-		// -rcvbuf). Dial has closed that socket; nothing was recorded
-		// from it, so a new registration loses nothing of this trace.
-		if !errors.Is(err, imp2.ErrOverrun) {
-			break
-		}
-	}
+	tReg = time.Now().UnixNano()
+	c, err := imp2.Dial(imp2.Config{
+		Family: r.cfg.family, Peer: r.cfg.peer, RcvBuf: r.cfg.rcvbuf,
+		NoENOBUFS: r.cfg.noENOBUFS, Ack: r.cfg.ack,
+	})
+	tAck = time.Now().UnixNano()
 	if err != nil {
 		return nil, nil, 0, 0, err
 	}
@@ -260,6 +249,9 @@ func (r *recorder) drainQueued() {
 	}
 }
 
+// fetchStats asks the peer for its counters. A reply can be lost when
+// the queue overflowed just before it (the kernel drops it like any
+// event), so it asks up to maxStatsTries times within -stats-timeout.
 func (r *recorder) fetchStats(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.statsTimeout)
 	defer cancel()
@@ -269,7 +261,9 @@ func (r *recorder) fetchStats(ctx context.Context) {
 		r.pipe.control(time.Now().UnixNano(), pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, seq, r.port))
 		// No ReadBatch is running, so Stats reads the socket itself and
 		// keeps the frames it meets for the next ReadBatch.
-		st, err := r.conn.Stats(ctx)
+		try, cancelTry := context.WithTimeout(ctx, r.cfg.statsTimeout/maxStatsTries)
+		st, err := r.conn.Stats(try)
+		cancelTry()
 		r.drainLate()
 		if err == nil {
 			r.pipe.control(time.Now().UnixNano(), pcapnl.ToUser, statsFrame(seq, r.port, st))
@@ -277,10 +271,9 @@ func (r *recorder) fetchStats(ctx context.Context) {
 			return
 		}
 		r.statsErr = err
-		if !errors.Is(err, imp2.ErrOverrun) {
+		if ctx.Err() != nil {
 			return
 		}
-		r.overruns.Add(1)
 	}
 }
 
@@ -289,6 +282,12 @@ func (r *recorder) drainLate() {
 	for {
 		s := r.pipe.get()
 		n, err := r.conn.ReadBatch(s.msgs)
+		if errors.Is(err, imp2.ErrOverrun) {
+			// Met while Stats waited; the frames after it are still to come.
+			r.overruns.Add(1)
+			r.pipe.release(s)
+			continue
+		}
 		if err != nil || n == 0 {
 			r.pipe.release(s)
 			return
