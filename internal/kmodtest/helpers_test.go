@@ -124,6 +124,19 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// procNet reads a file of /proc/net for this goroutine's thread. Plain
+// /proc/net is the thread group leader's view, and TestNamespaces may
+// leave the main thread in a namespace of its own (Go parks, rather than
+// ends, a main thread whose locked goroutine exits).
+func procNet(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/proc/thread-self/net/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // dmesgProblems returns kernel log lines that signal a bug.
 func dmesgProblems(t *testing.T) []string {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -250,9 +251,20 @@ func TestNamespaces(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		// The thread is left in the new namespace; Go discards a thread
-		// whose goroutine exits while locked.
+		// The thread goes back to its namespace before it is unlocked:
+		// Go would park, not end, the main thread if this ran there.
 		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer func() {
+			if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+			orig.Close()
+		}()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			done <- result{err: err}
 			return

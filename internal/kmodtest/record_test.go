@@ -109,10 +109,7 @@ func waitDrained(t *testing.T, observer uint32) {
 	t.Helper()
 	var last string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, err := os.ReadFile("/proc/net/netlink")
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := procNet(t, "netlink")
 		busy := false
 		last = ""
 		for _, l := range strings.Split(string(b), "\n")[1:] {
@@ -200,10 +197,7 @@ func TestRecordICMP(t *testing.T) {
 // whose port id is port (/proc/net/imp2).
 func consumerSent(t *testing.T, port int) uint64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/imp2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := procNet(t, "imp2")
 	for _, l := range strings.Split(string(b), "\n") {
 		var p, sent uint64
 		if n, _ := fmt.Sscanf(l, "consumer %d sent %d", &p, &sent); n == 2 && p == uint64(port) {

@@ -321,10 +321,7 @@ func TestReplayICMPRootNamespace(t *testing.T) {
 // snmp reads the Ip: and Icmp: counters of /proc/net/snmp.
 func snmp(t *testing.T) map[string]int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := procNet(t, "snmp")
 	m := map[string]int64{}
 	var names []string
 	for _, l := range strings.Split(string(b), "\n") {
