@@ -188,7 +188,7 @@ func abInVM(ctx context.Context, rc *runConfig, baseRef, newKo string, stderr io
 	}
 	args := append(guestArgs(rc.args), "-out", "/share/out", "-plot=false")
 	script := fmt.Sprintf("%s=1 /imp2-bench ab-guest -base-ko /base.ko -new-ko /new.ko -base-label %s -new-label %s %s >/dev/null",
-		guestEnv, shellQuote([]string{labels[0]}), shellQuote([]string{labels[1]}), shellQuote(args))
+		guestEnv, vm.ShellQuote([]string{labels[0]}), vm.ShellQuote([]string{labels[1]}), vm.ShellQuote(args))
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation): base %s and new %s, interleaved\n", k.Version, labels[0], labels[1])
 	res, err := vm.Run(ctx, vm.Config{
 		Kernel:        k,

@@ -45,7 +45,7 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 	}
 
 	args := append(guestArgs(cfg.args), "-out", "/share/out", "-plot=false")
-	script := fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, shellQuote(args))
+	script := fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, vm.ShellQuote(args))
 	modules, bins := []string{"veth"}, []string{"ip"}
 	switch cfg.source {
 	case results.SourceKmod:
@@ -111,14 +111,6 @@ func guestArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }
 
 // vmTimeout allows each sample three times its flood plus a second, the

@@ -75,9 +75,9 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 			args = append(args, "-min-consumers", "1")
 		}
 		fmt.Fprintf(&script, "/usr/bin/ip netns add imp2vm || exit 1\n"+
-			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", shellQuote(f[1:]))
+			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", vm.ShellQuote(f[1:]))
 	}
-	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", shellQuote(args))
+	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", vm.ShellQuote(args))
 	if c.vmConsumer != "" {
 		script.WriteString("sleep 0.2; kill -INT $cpid 2>/dev/null; sleep 0.2; kill -KILL $cpid 2>/dev/null; wait $cpid\n")
 	}
@@ -97,7 +97,7 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 	if b, err := os.ReadFile(filepath.Join(share, "summary")); err == nil {
 		stdout.Write(b)
 	} else {
-		logf("-vm: the replay did not run in the guest (status %d); console:\n%s", res.ExitCode, consoleTail(res.Console, 30))
+		logf("-vm: the replay did not run in the guest (status %d); console:\n%s", res.ExitCode, res.ConsoleTail(30))
 	}
 	if c.vmConsumerOut != "" {
 		b, err := os.ReadFile(filepath.Join(share, "consumer.out"))
@@ -159,20 +159,4 @@ func vmGuestArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
-}
-
-func consoleTail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

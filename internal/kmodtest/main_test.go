@@ -89,7 +89,7 @@ func runInVM() int {
 			{Guest: guestRecord, Host: record},
 			{Guest: guestReplay, Host: replay},
 		},
-		Script:  guestEnv + "=1 /kmodtest.test " + strings.Join(guestArgs(os.Args[1:]), " "),
+		Script:  guestEnv + "=1 /kmodtest.test " + vm.ShellQuote(guestArgs(os.Args[1:])),
 		Timeout: 8 * time.Minute,
 		Console: os.Stdout,
 
@@ -117,7 +117,7 @@ func guestArgs(args []string) []string {
 		switch name {
 		case "test.v", "test.run", "test.skip", "test.count", "test.short",
 			"test.failfast", "test.timeout", "test.paniconexit0":
-			keep = append(keep, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+			keep = append(keep, a)
 		}
 	}
 	return keep

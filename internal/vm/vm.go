@@ -208,6 +208,18 @@ func readConsole(r io.Reader, w io.Writer) (all []byte, exit int, dmesg []string
 // output: carriage returns, a reset (ESC c) and CSI sequences.
 var terminalNoise = regexp.MustCompile("\r|\x1bc|\x1b\\[[0-9;?]*[A-Za-z]")
 
+// ShellQuote quotes args for the guest's sh, for building Config.Script.
+func ShellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// ConsoleTail returns the last n lines of the console, for error messages.
+func (r *Result) ConsoleTail(n int) string { return tail(r.Console, n) }
+
 func tail(b []byte, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\r\n"), "\n")
 	if len(lines) > n {
