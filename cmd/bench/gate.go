@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/imp2/imp2/internal/compare"
@@ -82,14 +79,7 @@ with `+"`make baseline`"+`.
 		return reportUnusable(stderr, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err))
 	}
 	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(rc.args, " "))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var new *results.Run
-	if rc.vm {
-		new, err = runInVM(ctx, rc, stderr)
-	} else {
-		new, err = sweep(ctx, rc, newProgress(stderr))
-	}
+	new, err := measureRun(rc, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench gate:", err)
 		return exitFailure

@@ -112,14 +112,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var run *results.Run
-	if cfg.vm {
-		run, err = runInVM(ctx, cfg, stderr)
-	} else {
-		run, err = sweep(ctx, cfg, newProgress(stderr))
-	}
+	run, err := measureRun(cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench:", err)
 		return exitFailure
@@ -129,6 +122,17 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// measureRun runs cfg's sweep, inside the VM with -vm, until it ends or
+// SIGINT/SIGTERM arrives (the topology is removed either way).
+func measureRun(cfg *runConfig, stderr io.Writer) (*results.Run, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.vm {
+		return runInVM(ctx, cfg, stderr)
+	}
+	return sweep(ctx, cfg, newProgress(stderr))
 }
 
 // sweep runs every step of cfg in a topology it builds and always removes.
