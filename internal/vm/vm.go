@@ -184,18 +184,26 @@ func readConsole(r io.Reader, w io.Writer) (all []byte, exit int, dmesg []string
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
 			buf.Write(line)
-			clean := terminalNoise.ReplaceAll(line, nil)
-			if w != nil && len(clean) > 0 {
-				w.Write(clean)
-			}
-			s := strings.TrimRight(string(clean), "\n")
-			switch {
-			case strings.HasPrefix(s, markExit):
-				if n, err := strconv.Atoi(strings.TrimPrefix(s, markExit)); err == nil {
-					exit = n
+			// A terminal reset ends the firmware's unterminated line: the
+			// guest's next line must not be glued to it.
+			clean := terminalReset.ReplaceAll(line, []byte("\n"))
+			clean = terminalNoise.ReplaceAll(clean, nil)
+			for _, l := range strings.SplitAfter(string(clean), "\n") {
+				if strings.TrimSpace(l) == "" {
+					continue
 				}
-			case strings.HasPrefix(s, markDmesg):
-				dmesg = append(dmesg, strings.TrimPrefix(s, markDmesg))
+				if w != nil {
+					io.WriteString(w, l)
+				}
+				s := strings.TrimRight(l, "\n")
+				switch {
+				case strings.HasPrefix(s, markExit):
+					if n, err := strconv.Atoi(strings.TrimPrefix(s, markExit)); err == nil {
+						exit = n
+					}
+				case strings.HasPrefix(s, markDmesg):
+					dmesg = append(dmesg, strings.TrimPrefix(s, markDmesg))
+				}
 			}
 		}
 		if err != nil {
@@ -204,9 +212,12 @@ func readConsole(r io.Reader, w io.Writer) (all []byte, exit int, dmesg []string
 	}
 }
 
-// terminalNoise is what SeaBIOS and the serial line add to the guest's
-// output: carriage returns, a reset (ESC c) and CSI sequences.
-var terminalNoise = regexp.MustCompile("\r|\x1bc|\x1b\\[[0-9;?]*[A-Za-z]")
+// What SeaBIOS and the serial line add to the guest's output: a terminal
+// reset (ESC c), carriage returns and CSI sequences.
+var (
+	terminalReset = regexp.MustCompile("\x1bc")
+	terminalNoise = regexp.MustCompile("\r|\x1b\\[[0-9;?]*[A-Za-z]")
+)
 
 // ShellQuote quotes args for the guest's sh, for building Config.Script.
 func ShellQuote(args []string) string {

@@ -137,3 +137,19 @@ func TestTimeoutKillsQemu(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSplitsAtTerminalReset feeds the console as SeaBIOS leaves it:
+// the guest's first line follows the firmware's unterminated one after a
+// reset. The marker on it must still count and the line stand alone.
+func TestConsoleSplitsAtTerminalReset(t *testing.T) {
+	raw := "\x1bc\x1b[?7l\x1b[2JSeaBIOS (version 1)\r\nBooting from ROM...\x1bc\x1b[?7l\x1b[2JIMP2-VM-EXIT 3\r\nIMP2-VM-DMESG WARNING: x\r\n"
+	var out bytes.Buffer
+	all, exit, dmesg := readConsole(strings.NewReader(raw), &out)
+	if string(all) != raw || exit != 3 || len(dmesg) != 1 || dmesg[0] != "WARNING: x" {
+		t.Errorf("raw kept %v, exit %d, dmesg %q; want the raw bytes, 3, [WARNING: x]", string(all) == raw, exit, dmesg)
+	}
+	want := "SeaBIOS (version 1)\nBooting from ROM...\nIMP2-VM-EXIT 3\nIMP2-VM-DMESG WARNING: x\n"
+	if out.String() != want {
+		t.Errorf("streamed %q, want %q", out.String(), want)
+	}
+}
