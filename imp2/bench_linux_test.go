@@ -99,7 +99,7 @@ func BenchmarkReceive(b *testing.B) {
 
 func benchConn(b *testing.B, process bool, batch int) {
 	// The register message goes to an idle socket: the flood needs none.
-	idle, err := openSock(UserSockFamily, 0, 0)
+	idle, err := openSock(UserSockFamily, 0, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}

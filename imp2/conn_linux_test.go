@@ -40,6 +40,12 @@ func dial(t testing.TB, cfg Config) *Conn {
 	return c
 }
 
+// bothModes runs f with a polled and with a blocking Conn.
+func bothModes(t *testing.T, f func(t *testing.T, cfg Config)) {
+	t.Run("polled", func(t *testing.T) { f(t, Config{}) })
+	t.Run("blocking", func(t *testing.T) { f(t, Config{Blocking: true}) })
+}
+
 // pair is a Server with n registered consumers.
 func pair(t testing.TB, n int, cfg Config) (*Server, []*Conn) {
 	t.Helper()
@@ -143,8 +149,10 @@ func TestDialModuleAbsent(t *testing.T) {
 	}
 }
 
-func TestRoundTrip(t *testing.T) {
-	s, cs := pair(t, 1, Config{})
+func TestRoundTrip(t *testing.T) { bothModes(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, cfg Config) {
+	s, cs := pair(t, 1, cfg)
 	c := cs[0]
 	if st, ok := consumerStats(s, c.PortID()); !ok || !st.Active || st.Fixed {
 		t.Fatalf("consumer %d after registering: %+v", c.PortID(), st)
@@ -189,8 +197,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestReceive(t *testing.T) {
-	s, cs := pair(t, 1, Config{})
+func TestReceive(t *testing.T) { bothModes(t, testReceive) }
+
+func testReceive(t *testing.T, cfg Config) {
+	s, cs := pair(t, 1, cfg)
 	s.Send(eventFrame(5))
 	b, err := cs[0].Receive()
 	if err != nil {
@@ -285,7 +295,7 @@ func drainFor(c *Conn, n int) []uint32 {
 func TestCloseNamingAnotherPID(t *testing.T) {
 	s, cs := pair(t, 1, Config{})
 	victim := cs[0]
-	attacker, err := openSock(UserSockFamily, 0, 0)
+	attacker, err := openSock(UserSockFamily, 0, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +328,7 @@ func readAck(t *testing.T, so *sock) []byte {
 	t.Helper()
 	so.f.SetReadDeadline(time.Now().Add(2 * time.Second))
 	msgs := newMsgs(1, 256)
-	if _, err := newReceiver(so.rc).read(msgs); err != nil {
+	if _, err := newReceiver(so).read(msgs); err != nil {
 		t.Fatalf("no ack: %v", err)
 	}
 	b := msgs[0].Data()
@@ -335,7 +345,7 @@ func TestAck(t *testing.T) {
 		t.Errorf("after an acknowledged register the server has %d consumers", s.Stats().Consumers)
 	}
 	// A peer that never answers: Dial gives up after AckTimeout.
-	silent, err := openSock(UserSockFamily, 0, 0)
+	silent, err := openSock(UserSockFamily, 0, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +361,10 @@ func TestAck(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
-	s, cs := pair(t, 2, Config{})
+func TestStats(t *testing.T) { bothModes(t, testStatsRequest) }
+
+func testStatsRequest(t *testing.T, cfg Config) {
+	s, cs := pair(t, 2, cfg)
 	c := cs[0]
 	s.SendBatch(frames(1, 5))
 	// No reader running: Stats reads the queue itself and keeps the events;
@@ -377,6 +389,7 @@ func TestStats(t *testing.T) {
 
 	// A reader running: it passes the reply on and sees it in its batch.
 	got := make(chan []uint16, 1)
+	sawEvents := make(chan struct{})
 	go func() {
 		var types []uint16
 		msgs := newMsgs(8, 256)
@@ -390,11 +403,17 @@ func TestStats(t *testing.T) {
 				h, _ := ParseHeader(m.Data())
 				types = append(types, h.Type)
 			}
+			if len(types) == 3 {
+				close(sawEvents)
+			}
 		}
 		got <- types
 	}()
-	time.Sleep(20 * time.Millisecond) // let the reader block first
 	s.SendBatch(frames(6, 3))
+	<-sawEvents
+	// Between two ReadBatch calls Stats would read the reply itself: let
+	// the reader block again first.
+	time.Sleep(20 * time.Millisecond)
 	st, err = c.Stats(ctx)
 	if err != nil || st.SelfSent != 8 || st.Events != 8 {
 		t.Errorf("Stats with a reader running: %+v, %v", st, err)
@@ -404,7 +423,7 @@ func TestStats(t *testing.T) {
 	}
 
 	// A peer that does not answer: Stats ends with ctx.
-	silent, err := openSock(UserSockFamily, 0, 0)
+	silent, err := openSock(UserSockFamily, 0, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,8 +488,10 @@ func TestRcvBufForce(t *testing.T) {
 	}
 }
 
-func TestCloseUnblocksReadBatch(t *testing.T) {
-	_, cs := pair(t, 1, Config{})
+func TestCloseUnblocksReadBatch(t *testing.T) { bothModes(t, testCloseUnblocksReadBatch) }
+
+func testCloseUnblocksReadBatch(t *testing.T, cfg Config) {
+	_, cs := pair(t, 1, cfg)
 	c := cs[0]
 	errc := make(chan error)
 	go func() {
@@ -492,8 +513,10 @@ func TestCloseUnblocksReadBatch(t *testing.T) {
 	}
 }
 
-func TestReadDeadline(t *testing.T) {
-	_, cs := pair(t, 1, Config{})
+func TestReadDeadline(t *testing.T) { bothModes(t, testReadDeadline) }
+
+func testReadDeadline(t *testing.T, cfg Config) {
+	_, cs := pair(t, 1, cfg)
 	cs[0].SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	if _, err := cs[0].ReadBatch(newMsgs(1, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ReadBatch past the deadline: %v", err)
@@ -525,7 +548,7 @@ func TestConsumerGoneIsRemoved(t *testing.T) {
 }
 
 func TestFixedDest(t *testing.T) {
-	dst, err := openSock(UserSockFamily, 0, 0)
+	dst, err := openSock(UserSockFamily, 0, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +558,7 @@ func TestFixedDest(t *testing.T) {
 	}
 	dst.f.SetReadDeadline(time.Now().Add(time.Second))
 	msgs := newMsgs(8, 256)
-	if n, err := newReceiver(dst.rc).read(msgs); n != 3 || err != nil {
+	if n, err := newReceiver(dst).read(msgs); n != 3 || err != nil {
 		t.Errorf("fixed dest got %d frames, %v", n, err)
 	}
 	dst.f.Close()
@@ -589,8 +612,10 @@ func TestNetNS(t *testing.T) {
 	}
 }
 
-func TestReadBatchAllocs(t *testing.T) {
-	s, cs := pair(t, 1, Config{})
+func TestReadBatchAllocs(t *testing.T) { bothModes(t, testReadBatchAllocs) }
+
+func testReadBatchAllocs(t *testing.T, cfg Config) {
+	s, cs := pair(t, 1, cfg)
 	batch := frames(1, 32)
 	msgs := newMsgs(32, 256)
 	got := 0
@@ -617,4 +642,42 @@ func TestErrOverrun(t *testing.T) {
 	if !errors.Is(ErrOverrun, unix.ENOBUFS) {
 		t.Error("ErrOverrun does not wrap ENOBUFS")
 	}
+}
+
+// TestBlockingStaysOutOfPoller checks where each mode's socket is: a
+// polled Conn's fd is on the runtime's epoll list (/proc/self/fdinfo of
+// the eventpoll fd names it as tfd), a blocking Conn's is not.
+func TestBlockingStaysOutOfPoller(t *testing.T) {
+	s := listen(t, ServerConfig{})
+	for _, blocking := range []bool{false, true} {
+		c := dial(t, Config{Peer: s.PortID(), Blocking: blocking})
+		var fd int
+		c.s.control(func(f int) error { fd = f; return nil })
+		if polled := inRuntimePoller(t, fd); polled == blocking {
+			t.Errorf("Blocking %v: fd %d on the poller's epoll list: %v", blocking, fd, polled)
+		}
+	}
+}
+
+func inRuntimePoller(t *testing.T, fd int) bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "tfd:" && f[1] == strconv.Itoa(fd) {
+				return true
+			}
+		}
+	}
+	return false
 }

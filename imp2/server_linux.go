@@ -58,7 +58,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if cfg.Family == 0 {
 		cfg.Family = UserSockFamily
 	}
-	so, err := openSock(cfg.Family, cfg.NetNS, cfg.PortID)
+	so, err := openSock(cfg.Family, cfg.NetNS, cfg.PortID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (s *Server) Close() error {
 
 func (s *Server) serve() {
 	defer close(s.done)
-	r := newReceiver(s.s.rc)
+	r := newReceiver(s.s)
 	msgs := make([]Message, 16)
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 4096)

@@ -6,25 +6,44 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// sock is a non-blocking netlink socket registered with the runtime
-// poller, so that reads park the goroutine (not a thread) and Close or a
-// deadline wakes them.
+// sock is a netlink socket. By default it is non-blocking and registered
+// with the runtime poller, so that reads park the goroutine (not a thread)
+// and Close or a deadline wakes them. A blocking sock stays out of the
+// poller: its reads sleep in the kernel on the reading thread, as a C
+// consumer's do, and notice a deadline or Close within blockingPoll.
 type sock struct {
 	f    *os.File
 	rc   syscall.RawConn
 	port uint32
+
+	blocking bool
+	deadline atomic.Int64 // blocking: read deadline, ns since the epoch; 0 for none
+	closing  atomic.Bool  // blocking: Close has begun
 }
 
-func openSock(family, netns int, port uint32) (*sock, error) {
-	fd, err := socketIn(netns, family)
+// blockingPoll is SO_RCVTIMEO of a blocking sock: how long a read sleeps
+// before it looks at its deadline and at Close again.
+const blockingPoll = 50 * time.Millisecond
+
+func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
+	fd, err := socketIn(netns, family, blocking)
 	if err != nil {
 		return nil, err
+	}
+	if blocking {
+		tv := unix.NsecToTimeval(int64(blockingPoll))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
+		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}); err != nil {
 		unix.Close(fd)
@@ -35,7 +54,9 @@ func openSock(family, netns int, port uint32) (*sock, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("getsockname", err)
 	}
-	s := &sock{f: os.NewFile(uintptr(fd), "netlink"), port: sa.(*unix.SockaddrNetlink).Pid}
+	// NewFile registers a non-blocking fd with the poller and leaves a
+	// blocking one out.
+	s := &sock{f: os.NewFile(uintptr(fd), "netlink"), port: sa.(*unix.SockaddrNetlink).Pid, blocking: blocking}
 	if s.rc, err = s.f.SyscallConn(); err != nil {
 		s.f.Close()
 		return nil, err
@@ -46,9 +67,13 @@ func openSock(family, netns int, port uint32) (*sock, error) {
 // socketIn creates the socket in network namespace netns (an fd; 0 for the
 // current one). setns affects only the calling thread, so the goroutine
 // stays locked to it while it is switched.
-func socketIn(netns, family int) (int, error) {
+func socketIn(netns, family int, blocking bool) (int, error) {
+	typ := unix.SOCK_RAW | unix.SOCK_CLOEXEC
+	if !blocking {
+		typ |= unix.SOCK_NONBLOCK
+	}
 	socket := func() (int, error) {
-		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, family)
+		fd, err := unix.Socket(unix.AF_NETLINK, typ, family)
 		return fd, os.NewSyscallError("socket", err)
 	}
 	if netns == 0 {
@@ -76,6 +101,26 @@ func socketIn(netns, family int) (int, error) {
 	}
 	runtime.UnlockOSThread()
 	return fd, err
+}
+
+// setReadDeadline sets the deadline of the reads; the zero time means none.
+func (s *sock) setReadDeadline(t time.Time) error {
+	if !s.blocking {
+		return s.f.SetReadDeadline(t)
+	}
+	var ns int64
+	if !t.IsZero() {
+		ns = max(t.UnixNano(), 1)
+	}
+	s.deadline.Store(ns)
+	return nil
+}
+
+// close closes the socket. A blocking read in progress returns within
+// blockingPoll.
+func (s *sock) close() error {
+	s.closing.Store(true)
+	return s.f.Close()
 }
 
 func (s *sock) control(fn func(fd int) error) error {
@@ -146,19 +191,23 @@ func (s *sock) sendTo(b []byte, port uint32) error {
 // scratch arrays and the read callback are kept between calls so that a
 // steady-state read allocates nothing. Not safe for concurrent use.
 type receiver struct {
-	rc    syscall.RawConn
+	s     *sock
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrNetlink
 	vlen  int
 	n     int
 	errno syscall.Errno
-	fn    func(fd uintptr) bool // r.recv, bound once
+	err   error                 // os.ErrDeadlineExceeded or os.ErrClosed of a blocking read
+	fn    func(fd uintptr) bool // r.recv or r.recvBlocking, bound once
 }
 
-func newReceiver(rc syscall.RawConn) *receiver {
-	r := &receiver{rc: rc}
+func newReceiver(s *sock) *receiver {
+	r := &receiver{s: s}
 	r.fn = r.recv
+	if s.blocking {
+		r.fn = r.recvBlocking
+	}
 	return r
 }
 
@@ -184,9 +233,13 @@ func (r *receiver) read(msgs []Message) (int, error) {
 		h.SetIovlen(1)
 	}
 	r.vlen = len(msgs)
-	err := r.rc.Read(r.fn)
+	r.err = nil
+	err := r.s.rc.Read(r.fn)
 	for i := range msgs {
 		r.iovs[i].Base = nil // do not keep caller buffers alive
+	}
+	if err == nil {
+		err = r.err
 	}
 	if err != nil {
 		return 0, err
@@ -212,6 +265,31 @@ func (r *receiver) recv(fd uintptr) bool {
 			continue
 		case unix.EAGAIN:
 			return false // wait for the poller
+		}
+		r.n, r.errno = int(n), e
+		return true
+	}
+}
+
+// recvBlocking waits in recvmmsg for the first datagram (MSG_WAITFORONE),
+// up to SO_RCVTIMEO at a time, between which it checks the deadline and
+// Close. It always completes the read: a blocking sock has no poller to
+// wait on.
+func (r *receiver) recvBlocking(fd uintptr) bool {
+	for {
+		if r.s.closing.Load() {
+			r.err = os.ErrClosed
+			return true
+		}
+		if dl := r.s.deadline.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+			r.err = os.ErrDeadlineExceeded
+			return true
+		}
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.vlen),
+			unix.MSG_WAITFORONE, 0, 0)
+		switch e {
+		case unix.EINTR, unix.EAGAIN: // EAGAIN: SO_RCVTIMEO passed
+			continue
 		}
 		r.n, r.errno = int(n), e
 		return true

@@ -94,6 +94,7 @@ func (r *recorder) dial() (reg, ack []byte, tReg, tAck int64, err error) {
 	c, err := imp2.Dial(imp2.Config{
 		Family: r.cfg.family, Peer: r.cfg.peer, RcvBuf: r.cfg.rcvbuf,
 		NoENOBUFS: r.cfg.noENOBUFS, Ack: r.cfg.ack,
+		Blocking: true, // the receive goroutine only reads; see imp2.Config
 	})
 	tAck = time.Now().UnixNano()
 	if err != nil {
