@@ -38,7 +38,9 @@ func benchFrames(extended bool) []Frame {
 }
 
 // BenchmarkWrite measures WriteFrame per frame. Sub-benchmarks:
-// zstd (the default writer), zstd-frame-per-flush, none (plain pcapng; the
+// zstd (the default writer), zstd-queue (the same with WriterOptions.Queue:
+// the time until Flush returns, compression on a second goroutine),
+// zstd-frame-per-flush, none (plain pcapng; the
 // cost of block encoding alone) and pcapgo (gopacket's NgWriter with the
 // same epb_flags and drop counts, to io.Discard, given pre-built packets
 // with the pseudo-header already in place). Compare within one run: the
@@ -49,7 +51,7 @@ func BenchmarkWrite(b *testing.B) {
 		ext  bool
 	}{{"40B", false}, {"64B", true}} {
 		frames := benchFrames(size.ext)
-		for _, mode := range []string{"zstd", "zstd-frame-per-flush", "none"} {
+		for _, mode := range []string{"zstd", "zstd-queue", "zstd-frame-per-flush", "none"} {
 			b.Run(mode+"/"+size.name, func(b *testing.B) {
 				opts := WriterOptions{}
 				switch mode {
@@ -57,6 +59,8 @@ func BenchmarkWrite(b *testing.B) {
 					opts.Compression = None
 				case "zstd-frame-per-flush":
 					opts.FramePerFlush = true
+				case "zstd-queue":
+					opts.Queue = 8 << 20
 				}
 				w, err := NewWriter(io.Discard, opts)
 				if err != nil {

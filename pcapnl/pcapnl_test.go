@@ -88,6 +88,9 @@ func TestRoundTrip(t *testing.T) {
 		{"zstd", WriterOptions{}, "zstd"},
 		{"zstd-frame-per-flush", WriterOptions{FramePerFlush: true, FlushBytes: 4096}, "zstd"},
 		{"zstd-fastest-noflush", WriterOptions{ZstdLevel: 1, FlushBytes: -1, FlushInterval: -1}, "zstd"},
+		{"zstd-queue", WriterOptions{Queue: 256 << 10}, "zstd"},
+		{"zstd-queue-frame-per-flush", WriterOptions{Queue: 128 << 10, FramePerFlush: true, FlushBytes: 4096}, "zstd"},
+		{"none-queue", WriterOptions{Compression: None, Queue: 64 << 10}, "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Comment = "round trip"
@@ -348,6 +351,7 @@ func TestTruncatedInProcess(t *testing.T) {
 		{"none", WriterOptions{Compression: None}},
 		{"zstd", WriterOptions{FlushBytes: 8 << 10}},
 		{"zstd-frame-per-flush", WriterOptions{FlushBytes: 8 << 10, FramePerFlush: true}},
+		{"zstd-queue", WriterOptions{FlushBytes: 8 << 10, Queue: 128 << 10}},
 	} {
 		data := writeTrace(t, frames, tc.opts)
 		for cut := 0; cut < len(data); cut += 1 + len(data)/97 {

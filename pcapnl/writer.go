@@ -63,6 +63,15 @@ type WriterOptions struct {
 	// that, a cut may fall inside a packet (tshark still shows all frames
 	// before it, then reports the cut).
 	FlushBytes int
+	// Queue, if positive, is the size in bytes of a queue that moves the
+	// compression and the output to a goroutine of the Writer: WriteFrame
+	// then only encodes, into chunks of the queue, and hands a chunk over
+	// when it is full or when FlushInterval passes. The flush points and
+	// so the crash tolerance are the same as without it. WriteFrame waits
+	// when every chunk is queued (QueueStats counts the waits); an output
+	// error is returned by the next call. Flush and Close still return
+	// once the data reached the underlying writer.
+	Queue int
 
 	// Section header block.
 	OS          string // shb_os; default runtime GOOS/GOARCH
@@ -106,17 +115,15 @@ type WriterOptions struct {
 // called at each flush. Close does not close the underlying writer.
 type Writer struct {
 	mu      sync.Mutex
-	out     io.Writer
-	outF    interface{ Flush() error }
-	zw      *zstd.Encoder
-	dst     io.Writer // zw, or out when uncompressed
+	st      *stage
+	q       *queue // nil: the stage runs in the caller
 	buf     []byte
+	limit   int // buf is drained before it grows past this; its capacity holds one more block
 	pending int // uncompressed bytes written since the last flush
 	err     error
 
-	snaplen       int
-	flushBytes    int
-	framePerFlush bool
+	snaplen    int
+	flushBytes int
 
 	frames, drops  uint64
 	first, last    int64
@@ -180,15 +187,15 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 	if opts.Family == 0 {
 		opts.Family = DefaultFamily
 	}
+	maxBlock := epbHeaderLen + opts.SnapLen + 3 + epbFlagsLen + epbDropsLen + epbTailLen
 	wr := &Writer{
-		out:           w,
-		dst:           w,
-		snaplen:       opts.SnapLen,
-		flushBytes:    opts.FlushBytes,
-		framePerFlush: opts.FramePerFlush,
-		buf:           make([]byte, 0, bufSize+epbHeaderLen+opts.SnapLen+3+epbFlagsLen+epbDropsLen+epbTailLen),
+		st:         &stage{out: w, dst: w, framePerFlush: opts.FramePerFlush},
+		snaplen:    opts.SnapLen,
+		flushBytes: opts.FlushBytes,
+		limit:      bufSize,
+		buf:        make([]byte, 0, bufSize+maxBlock),
 	}
-	wr.outF, _ = w.(interface{ Flush() error })
+	wr.st.outF, _ = w.(interface{ Flush() error })
 	switch opts.Compression {
 	case Zstd:
 		level := opts.ZstdLevel
@@ -203,7 +210,7 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pcapnl: zstd: %w", err)
 		}
-		wr.zw, wr.dst = zw, zw
+		wr.st.zw, wr.st.dst = zw, zw
 	case None:
 	default:
 		return nil, fmt.Errorf("pcapnl: unknown compression %d", opts.Compression)
@@ -214,6 +221,10 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 	wr.pending = len(wr.buf)
 	if err := wr.flushLocked(); err != nil {
 		return nil, err
+	}
+	if opts.Queue > 0 {
+		wr.q = newQueue(wr.st, opts.Queue, maxBlock)
+		wr.buf, wr.limit = wr.q.take(wr.buf), wr.q.chunkSize
 	}
 	if opts.FlushInterval > 0 {
 		wr.stop = make(chan struct{})
@@ -233,8 +244,8 @@ func (w *Writer) ticker(d time.Duration) {
 			return
 		case <-t.C:
 			w.mu.Lock()
-			if w.pending > 0 && w.err == nil {
-				w.flushLocked()
+			if w.pending > 0 && w.err == nil && w.flushLocked() == nil && w.q != nil {
+				w.buf = w.q.handOver(w.buf, nil)
 			}
 			w.mu.Unlock()
 		}
@@ -246,6 +257,9 @@ func (w *Writer) ticker(d time.Duration) {
 // retained.
 func (w *Writer) WriteFrame(f *Frame) error {
 	w.mu.Lock()
+	if w.q != nil && w.err == nil {
+		w.err = w.q.error()
+	}
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
@@ -258,7 +272,7 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	if f.DropCount != 0 {
 		total += epbDropsLen
 	}
-	if len(w.buf)+total > cap(w.buf) {
+	if len(w.buf)+total > w.limit {
 		if err := w.drain(); err != nil {
 			w.mu.Unlock()
 			return err
@@ -319,39 +333,39 @@ func epbFlags(d Direction) uint32 {
 	return 0
 }
 
-// drain hands the internal buffer to the compressor (or the output).
+// drain hands the internal buffer to the compressor (or the output), or to
+// the queue.
 func (w *Writer) drain() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	_, err := w.dst.Write(w.buf)
+	if w.q != nil {
+		w.buf = w.q.handOver(w.buf, nil)
+		w.err = w.q.error()
+		return w.err
+	}
+	err := w.st.write(w.buf)
 	w.buf = w.buf[:0]
 	if err != nil {
-		w.err = fmt.Errorf("pcapnl: write: %w", err)
+		w.err = err
 	}
 	return w.err
 }
 
+// flushLocked ends the current zstd block (or frame) after the frames
+// written so far; with a queue it only marks the place for the goroutine.
 func (w *Writer) flushLocked() error {
+	if w.q != nil {
+		w.q.markFlush(len(w.buf))
+		w.pending = 0
+		return nil
+	}
 	if err := w.drain(); err != nil {
 		return err
 	}
-	var err error
-	if w.zw != nil {
-		if w.framePerFlush {
-			if err = w.zw.Close(); err == nil {
-				w.zw.Reset(w.out)
-			}
-		} else {
-			err = w.zw.Flush()
-		}
-	}
-	if err == nil && w.outF != nil {
-		err = w.outF.Flush()
-	}
-	if err != nil {
-		w.err = fmt.Errorf("pcapnl: flush: %w", err)
-		return w.err
+	if err := w.st.flush(); err != nil {
+		w.err = err
+		return err
 	}
 	w.pending = 0
 	return nil
@@ -365,7 +379,14 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.flushLocked()
+	if err := w.flushLocked(); err != nil || w.q == nil {
+		return err
+	}
+	done := make(chan struct{})
+	w.buf = w.q.handOver(w.buf, done)
+	<-done
+	w.err = w.q.error()
+	return w.err
 }
 
 // SetInterfaceStats sets the isb_ifrecv and isb_ifdrop counters written at
@@ -386,6 +407,17 @@ func (w *Writer) Frames() (frames, drops uint64) {
 	return w.frames, w.drops
 }
 
+// QueueStats reports on the queue of WriterOptions.Queue (zero without
+// one).
+func (w *Writer) QueueStats() QueueStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.q == nil {
+		return QueueStats{}
+	}
+	return w.q.stats
+}
+
 // Close writes the interface statistics block, ends the zstd stream and
 // stops the flush goroutine. It does not close the underlying writer.
 func (w *Writer) Close() error {
@@ -400,6 +432,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	if w.err != nil {
+		w.stopQueue(nil)
 		return w.err
 	}
 	recv, drop := w.frames+w.drops, w.drops
@@ -408,27 +441,35 @@ func (w *Writer) Close() error {
 	}
 	if len(w.buf)+128 > cap(w.buf) {
 		if err := w.drain(); err != nil {
+			w.stopQueue(nil)
 			return err
 		}
 	}
 	w.buf = appendISB(w.buf, time.Now().UnixNano(), w.frames > 0, w.first, w.last, recv, drop)
-	if err := w.drain(); err != nil {
+	if w.q != nil {
+		if w.err = w.stopQueue(w.buf); w.err != nil {
+			return w.err
+		}
+	} else if err := w.drain(); err != nil {
 		return err
 	}
-	if w.zw != nil {
-		if err := w.zw.Close(); err != nil {
-			w.err = fmt.Errorf("pcapnl: zstd close: %w", err)
-			return w.err
-		}
-	}
-	if w.outF != nil {
-		if err := w.outF.Flush(); err != nil {
-			w.err = fmt.Errorf("pcapnl: flush: %w", err)
-			return w.err
-		}
+	if err := w.st.close(); err != nil {
+		w.err = err
+		return err
 	}
 	w.err = ErrClosed
 	return nil
+}
+
+// stopQueue hands b over as the last chunk and waits for the queue's
+// goroutine to write everything and end.
+func (w *Writer) stopQueue(b []byte) error {
+	if w.q == nil {
+		return nil
+	}
+	w.q.close(b)
+	w.buf = nil
+	return w.q.error()
 }
 
 // appendOpt appends a pcapng option with padding.

@@ -1,0 +1,209 @@
+package pcapnl
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// stage is what follows the encoder: the zstd encoder (if any) and the
+// underlying writer. It runs in the caller of Writer, or on the goroutine
+// of a queue.
+type stage struct {
+	out           io.Writer
+	outF          interface{ Flush() error }
+	zw            *zstd.Encoder
+	dst           io.Writer // zw, or out when uncompressed
+	framePerFlush bool
+}
+
+func (s *stage) write(b []byte) error {
+	if _, err := s.dst.Write(b); err != nil {
+		return fmt.Errorf("pcapnl: write: %w", err)
+	}
+	return nil
+}
+
+// flush ends the current zstd block (or frame) and flushes the output.
+func (s *stage) flush() error {
+	var err error
+	if s.zw != nil {
+		if s.framePerFlush {
+			if err = s.zw.Close(); err == nil {
+				s.zw.Reset(s.out)
+			}
+		} else {
+			err = s.zw.Flush()
+		}
+	}
+	if err == nil && s.outF != nil {
+		err = s.outF.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("pcapnl: flush: %w", err)
+	}
+	return nil
+}
+
+// close ends the zstd stream and flushes the output.
+func (s *stage) close() error {
+	if s.zw != nil {
+		if err := s.zw.Close(); err != nil {
+			return fmt.Errorf("pcapnl: zstd close: %w", err)
+		}
+	}
+	if s.outF != nil {
+		if err := s.outF.Flush(); err != nil {
+			return fmt.Errorf("pcapnl: flush: %w", err)
+		}
+	}
+	return nil
+}
+
+// QueueStats describe the queue of WriterOptions.Queue.
+type QueueStats struct {
+	Bytes     int           // capacity: chunks × chunk size (a chunk may pass its size by one block)
+	MaxQueued int           // most bytes waiting for the goroutine at once
+	Waits     uint64        // times WriteFrame waited for a free chunk
+	WaitTime  time.Duration // how long in all
+}
+
+// Chunk sizes of a queue: large enough that the hand-over (a channel send
+// and, when the goroutine sleeps, a wake-up) is rare: once per thousands
+// of frames.
+const (
+	minChunk = 64 << 10
+	maxChunk = 1 << 20
+)
+
+// queue carries encoded pcapng in chunks from the Writer to a goroutine
+// running the stage. The chunks cycle between free and full, so the steady
+// state allocates nothing.
+type queue struct {
+	st         *stage
+	free, full chan *chunk
+	done       chan struct{}
+	cur        *chunk // being filled, owned by the Writer
+	chunkSize  int
+
+	closed bool         // close has run
+	queued atomic.Int64 // bytes handed over and not yet written
+	failed atomic.Bool  // err is set
+	err    error
+	stats  QueueStats // under Writer.mu
+}
+
+type chunk struct {
+	b       []byte
+	flushes []int         // offsets in b after which the stage flushes
+	written chan struct{} // if not nil, closed once the chunk is out
+}
+
+// newQueue makes a queue of about size bytes whose chunks also hold one
+// block of up to maxBlock bytes past their nominal size.
+func newQueue(st *stage, size, maxBlock int) *queue {
+	cs := min(max(size/8, minChunk), maxChunk)
+	n := max(size/cs, 2)
+	q := &queue{st: st, free: make(chan *chunk, n), full: make(chan *chunk, n), done: make(chan struct{}), chunkSize: cs}
+	q.stats.Bytes = n * cs
+	for range n {
+		q.free <- &chunk{b: make([]byte, 0, cs+maxBlock), flushes: make([]int, 0, 16)}
+	}
+	go q.run()
+	return q
+}
+
+// take makes a free chunk current, starting it with b, and returns its
+// buffer.
+func (q *queue) take(b []byte) []byte {
+	var c *chunk
+	select {
+	case c = <-q.free:
+	default:
+		t0 := time.Now()
+		c = <-q.free
+		q.stats.Waits++
+		q.stats.WaitTime += time.Since(t0)
+	}
+	c.flushes, c.written = c.flushes[:0], nil
+	q.cur = c
+	return append(c.b[:0], b...)
+}
+
+// markFlush asks the goroutine to flush after the first n bytes of the
+// current chunk.
+func (q *queue) markFlush(n int) {
+	q.cur.flushes = append(q.cur.flushes, n)
+}
+
+// handOver queues the current chunk, holding b, and returns the buffer of
+// the next one; written, if not nil, is closed when b is out.
+func (q *queue) handOver(b []byte, written chan struct{}) []byte {
+	c := q.cur
+	c.b, c.written = b, written
+	if n := q.queued.Add(int64(len(b))); int(n) > q.stats.MaxQueued {
+		q.stats.MaxQueued = int(n)
+	}
+	q.full <- c // never blocks: there are as many slots as chunks
+	return q.take(nil)
+}
+
+// close queues the current chunk, holding b, and waits until the goroutine
+// has written everything.
+func (q *queue) close(b []byte) {
+	if q.closed {
+		return
+	}
+	q.closed = true
+	c := q.cur
+	c.b = b
+	q.queued.Add(int64(len(b)))
+	q.full <- c
+	close(q.full)
+	<-q.done
+}
+
+// error returns the first error of the goroutine, or nil.
+func (q *queue) error() error {
+	if q.failed.Load() {
+		return q.err
+	}
+	return nil
+}
+
+func (q *queue) run() {
+	defer close(q.done)
+	for c := range q.full {
+		if !q.failed.Load() {
+			if err := q.emit(c); err != nil {
+				q.err = err
+				q.failed.Store(true)
+			}
+		}
+		q.queued.Add(-int64(len(c.b)))
+		if c.written != nil {
+			close(c.written)
+		}
+		q.free <- c
+	}
+}
+
+func (q *queue) emit(c *chunk) error {
+	start := 0
+	for _, end := range c.flushes {
+		if err := q.st.write(c.b[start:end]); err != nil {
+			return err
+		}
+		if err := q.st.flush(); err != nil {
+			return err
+		}
+		start = end
+	}
+	if start < len(c.b) {
+		return q.st.write(c.b[start:])
+	}
+	return nil
+}
