@@ -93,8 +93,8 @@ func TestThroughputVsSink(t *testing.T) {
 	rec.cmd.Process.Signal(os.Interrupt)
 	rec.wait(t)
 	s := rec.summary(t)
-	t.Logf("PACED %d/s for %d s: %s / recorder received %d, seq gaps %d, lost %d, writer stalls %d, max queued %d of %d",
-		rate, paced, sender.out.String(), s.Received, s.Drops.SeqGaps, s.Drops.Lost, s.Writer.Stalls, s.Writer.MaxQueued, s.Writer.BufferFrames)
+	t.Logf("PACED %d/s for %d s: %s / recorder received %d, seq gaps %d, lost %d, writer stalls %d, max queued %d of %d bytes",
+		rate, paced, sender.out.String(), s.Received, s.Drops.SeqGaps, s.Drops.Lost, s.Writer.Stalls, s.Writer.MaxQueuedBytes, s.Writer.BufferBytes)
 	if eagain != 0 || s.Drops.Lost != 0 {
 		t.Errorf("paced run: sender EAGAIN %v, recorder lost %d; want 0 and 0", eagain, s.Drops.Lost)
 	}

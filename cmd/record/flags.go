@@ -39,9 +39,10 @@ type config struct {
 // Defaults.
 const (
 	defaultRcvBuf  = 16 << 20 // the kernel doubles it: ~40k events of 832 bytes truesize
-	defaultBuffer  = 32 << 20 // user-space buffer between receiver and writer
-	defaultSnapLen = 256      // receive buffer per datagram; imp2 frames are 36-96 bytes
-	defaultBatch   = 128      // datagrams per recvmmsg
+	defaultBuffer  = 32 << 20 // encoded frames queued for the compressing goroutine
+	minBuffer      = 128 << 10
+	defaultSnapLen = 256 // receive buffer per datagram; imp2 frames are 36-96 bytes
+	defaultBatch   = 128 // datagrams per recvmmsg
 
 	defaultZstdLevel = "fastest"
 )
@@ -122,7 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Uint64Var(&c.count, "count", 0, "stop after this many frames from the peer (0: no limit)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: no limit)")
 	fs.DurationVar(&c.flush, "flush", pcapnl.DefaultFlushInterval, "flush the trace at least this often; a killed recorder loses at most this much")
-	fs.Var(&buffer, "buffer", "user-space buffer between the receive loop and the writer, in bytes (K/M/G suffixes)")
+	fs.Var(&buffer, "buffer", "user-space buffer between the receive loop, which encodes the frames, and the goroutine that compresses and writes them, in bytes (K/M/G suffixes)")
 	fs.IntVar(&c.snaplen, "snaplen", defaultSnapLen, "receive buffer per datagram in bytes; longer datagrams are truncated and counted")
 	fs.IntVar(&c.batch, "batch", defaultBatch, "datagrams per recvmmsg call")
 	fs.DurationVar(&c.statsTimeout, "stats-timeout", time.Second, "how long to wait for the peer's counters at the end (0: do not ask)")
@@ -170,8 +171,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c.peer = uint32(peer)
 	c.rcvbuf = int(rcvbuf)
 	c.buffer = int(buffer)
-	if min := 2 * c.batch * c.snaplen; c.buffer < min {
-		return nil, usagef("-buffer %d: want at least %d bytes (two batches of -batch × -snaplen)", c.buffer, min)
+	if c.buffer < minBuffer {
+		return nil, usagef("-buffer %d: want at least %d bytes", c.buffer, minBuffer)
 	}
 	ok, lvl := zstd.EncoderLevelFromString(level)
 	if !ok {
@@ -193,6 +194,3 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	return c, nil
 }
-
-// slots is the number of receive batches the user-space buffer holds.
-func (c *config) slots() int { return c.buffer / (c.batch * c.snaplen) }

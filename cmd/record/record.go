@@ -35,7 +35,11 @@ type recorder struct {
 	cfg  *config
 	conn *imp2.Conn
 	port uint32
-	pipe *pipe
+	tw   *traceWriter
+	msgs []imp2.Message // the receive batch, -batch buffers of -snaplen bytes
+	// writeErr is the trace writer's first error, kept by the receive
+	// goroutine once it has stopped the recording for it.
+	writeErr error
 
 	mu       sync.Mutex
 	reason   string // why recording stopped; the first reason wins
@@ -138,24 +142,45 @@ func statsFrame(seq, port uint32, s imp2.Stats) []byte {
 	return imp2.AppendStats(b, s)
 }
 
+// newBatch allocates the receive buffers once: -batch messages, each a
+// fixed -snaplen view into one slab.
+func newBatch(cfg *config) []imp2.Message {
+	slab := make([]byte, cfg.batch*cfg.snaplen)
+	msgs := make([]imp2.Message, cfg.batch)
+	for i := range msgs {
+		msgs[i].Buf = slab[i*cfg.snaplen : (i+1)*cfg.snaplen : (i+1)*cfg.snaplen]
+	}
+	return msgs
+}
+
+// write hands a batch to the trace writer and stops the recording at the
+// first write error.
+func (r *recorder) write(b batch) {
+	if err := r.tw.write(b); err != nil && r.writeErr == nil {
+		r.writeErr = err
+		r.stop(stopWriteErr)
+	}
+}
+
+// control writes a frame of the conversation with the peer.
+func (r *recorder) control(dir pcapnl.Direction, b []byte) {
+	r.write(batch{msgs: []imp2.Message{{Buf: b, N: len(b)}}, keep: 1, t: time.Now().UnixNano(), dir: dir})
+}
+
 // receive is the hot loop: one recvmmsg per batch, one clock read per
-// batch, no allocation, and the batch handed to the writer whole.
+// batch, no allocation; the frames are encoded here and compressed and
+// written on the trace writer's queue goroutine.
 func (r *recorder) receive() {
 	var (
-		s                  *slot
-		overruns, memDrops uint64
-		count              = r.cfg.count
+		memDrops uint64
+		count    = r.cfg.count
 	)
 	for {
-		if s == nil {
-			s = r.pipe.get()
-		}
-		n, err := r.conn.ReadBatch(s.msgs)
+		n, err := r.conn.ReadBatch(r.msgs)
 		if err != nil {
 			switch {
 			case errors.Is(err, imp2.ErrOverrun):
 				r.overruns.Add(1)
-				overruns++
 				memDrops += r.memDropsSince()
 				continue
 			case errors.Is(err, os.ErrDeadlineExceeded) && r.stopping.Load():
@@ -163,26 +188,21 @@ func (r *recorder) receive() {
 				r.recvErr = err
 				r.stop(stopRecvErr)
 			}
-			break
+			return
 		}
-		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, false
-		s.overruns, s.memDrops = overruns, memDrops
-		overruns, memDrops = 0, 0
+		b := batch{msgs: r.msgs[:n], keep: n, t: time.Now().UnixNano(), dir: pcapnl.ToUser, memDrops: memDrops}
+		memDrops = 0
 		r.batches++
 		got := r.received.Add(uint64(n))
 		if count > 0 && got >= count {
-			s.keep = n - int(got-count)
+			b.keep = n - int(got-count)
 			r.received.Store(count)
 			r.stop(stopCount)
 		}
-		r.pipe.put(s)
-		s = nil
+		r.write(b)
 		if r.stopping.Load() {
-			break
+			return
 		}
-	}
-	if s != nil {
-		r.pipe.release(s)
 	}
 }
 
@@ -213,7 +233,7 @@ func (r *recorder) finish(ctx context.Context) {
 	}
 	r.memInfo, r.memErr = r.conn.MemInfo()
 	r.seq++
-	r.pipe.control(time.Now().UnixNano(), pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeClose, 0, r.seq, r.port))
+	r.control(pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeClose, 0, r.seq, r.port))
 	r.closeErr = r.conn.Close()
 }
 
@@ -229,22 +249,17 @@ func (r *recorder) drainQueued() {
 		r.mu.Lock()
 		r.conn.SetReadDeadline(time.Now().Add(drainIdle))
 		r.mu.Unlock()
-		s := r.pipe.get()
-		n, err := r.conn.ReadBatch(s.msgs)
+		n, err := r.conn.ReadBatch(r.msgs)
 		if errors.Is(err, imp2.ErrOverrun) {
 			r.overruns.Add(1)
-			r.pipe.release(s)
 			continue
 		}
 		if err != nil {
-			r.pipe.release(s)
 			return
 		}
-		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, false
-		s.overruns, s.memDrops = 0, 0
 		r.received.Add(uint64(n))
-		r.pipe.put(s)
-		if n < len(s.msgs) {
+		r.write(batch{msgs: r.msgs[:n], keep: n, t: time.Now().UnixNano(), dir: pcapnl.ToUser})
+		if n < len(r.msgs) {
 			return
 		}
 	}
@@ -259,7 +274,7 @@ func (r *recorder) fetchStats(ctx context.Context) {
 	for range maxStatsTries {
 		r.seq++
 		seq := r.seq
-		r.pipe.control(time.Now().UnixNano(), pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, seq, r.port))
+		r.control(pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, seq, r.port))
 		// No ReadBatch is running, so Stats reads the socket itself and
 		// keeps the frames it meets for the next ReadBatch.
 		try, cancelTry := context.WithTimeout(ctx, r.cfg.statsTimeout/maxStatsTries)
@@ -267,7 +282,7 @@ func (r *recorder) fetchStats(ctx context.Context) {
 		cancelTry()
 		r.drainLate()
 		if err == nil {
-			r.pipe.control(time.Now().UnixNano(), pcapnl.ToUser, statsFrame(seq, r.port, st))
+			r.control(pcapnl.ToUser, statsFrame(seq, r.port, st))
 			r.peerStats, r.statsErr = &st, nil
 			return
 		}
@@ -281,23 +296,19 @@ func (r *recorder) fetchStats(ctx context.Context) {
 // drainLate passes on the frames Stats read while waiting for its reply.
 func (r *recorder) drainLate() {
 	for {
-		s := r.pipe.get()
-		n, err := r.conn.ReadBatch(s.msgs)
+		n, err := r.conn.ReadBatch(r.msgs)
 		if errors.Is(err, imp2.ErrOverrun) {
 			// Met while Stats waited; the frames after it are still to come.
 			r.overruns.Add(1)
-			r.pipe.release(s)
 			continue
 		}
 		if err != nil || n == 0 {
-			r.pipe.release(s)
 			return
 		}
-		s.n, s.keep, s.t, s.dir, s.late = n, n, time.Now().UnixNano(), pcapnl.ToUser, true
-		s.overruns, s.memDrops = 0, 0
+		b := batch{msgs: r.msgs[:n], keep: n, t: time.Now().UnixNano(), dir: pcapnl.ToUser, late: true}
 		if r.stopReason() == stopCount {
-			s.keep = 0
+			b.keep = 0
 		}
-		r.pipe.put(s)
+		r.write(b)
 	}
 }

@@ -194,6 +194,65 @@ func TestStdout(t *testing.T) {
 	}
 }
 
+// TestWriterFallsBehind holds the trace's reader (a pipe on stdout) while
+// the producer sends, so the queue to the compressing goroutine fills: the
+// receive loop waits, the kernel queue takes the backlog, nothing is lost,
+// and the summary says the writer fell behind.
+func TestWriterFallsBehind(t *testing.T) {
+	p := newProducer(t)
+	const n = 20000 // 2.3 MB of plain pcapng: far more than the pipe and a 128 KiB queue hold
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	r := &recording{cmd: exec.Command(recordBin, p.args("-o", "-", "-compress", "none", "-buffer", "128K", "-count", fmt.Sprint(n), "-json")...), done: make(chan struct{})}
+	r.cmd.Stdout, r.cmd.Stderr = pw, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	go func() {
+		r.cmd.Wait()
+		r.code = r.cmd.ProcessState.ExitCode()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.done
+	})
+	p.waitConsumers(t, 1)
+	if sent := p.send(t, n); sent != n {
+		t.Fatalf("producer sent %d of %d", sent, n)
+	}
+	select {
+	case <-r.done:
+		t.Fatalf("imp2-record ended while its output was held; stderr:\n%s", r.stderr.String())
+	case <-time.After(200 * time.Millisecond):
+	}
+	var trace bytes.Buffer
+	copied := make(chan error)
+	go func() {
+		_, err := trace.ReadFrom(pr)
+		copied <- err
+	}()
+	if code := r.wait(t); code != exitOK {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.stderr.String())
+	}
+	if err := <-copied; err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	if err := jsonUnmarshal(r.stderr.Bytes(), &s); err != nil {
+		t.Fatalf("stderr is not the JSON summary: %v\n%s", err, r.stderr.String())
+	}
+	if w := s.Writer; !w.FellBehind || w.Stalls == 0 || w.StallSeconds < 0.1 || w.BufferBytes != 128<<10 || s.Drops.Lost != 0 {
+		t.Errorf("summary: writer %+v, lost %d; want fell behind for at least the 0.2 s held, a 128 KiB buffer, nothing lost", w, s.Drops.Lost)
+	}
+	frames, _, _ := readTrace(t, &trace, false)
+	checkConversation(t, frames, s.Port, n)
+}
+
 // TestProducerDropsCounted: a tiny receive buffer makes the producer's
 // sends fail with EAGAIN. The recorder sees them as sequence gaps, the
 // producer reports them as self_dropped, and the two agree; exit status 3.

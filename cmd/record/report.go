@@ -49,11 +49,11 @@ type summary struct {
 	PeerError string     `json:"peer_stats_error,omitempty"`
 
 	Writer struct {
-		BufferFrames int     `json:"buffer_frames"` // capacity of the user-space buffer
-		MaxQueued    int     `json:"max_queued_frames"`
-		Stalls       uint64  `json:"stalls"` // receive loop waited for the writer
-		StallSeconds float64 `json:"stall_seconds"`
-		FellBehind   bool    `json:"fell_behind"`
+		BufferBytes    int     `json:"buffer_bytes"`     // capacity of the queue to the compressing goroutine (-buffer)
+		MaxQueuedBytes int     `json:"max_queued_bytes"` // of encoded pcapng
+		Stalls         uint64  `json:"stalls"`           // receive loop waited for the writer
+		StallSeconds   float64 `json:"stall_seconds"`
+		FellBehind     bool    `json:"fell_behind"`
 	} `json:"writer"`
 
 	Error    string `json:"error,omitempty"`
@@ -122,7 +122,7 @@ func (s *summary) writeText(w io.Writer) {
 		p("  writer    FELL BEHIND: the receive loop waited for it %d times (%.3f s); the kernel queue took the backlog, and what overflowed it is in the drops above\n",
 			wr.Stalls, wr.StallSeconds)
 	} else {
-		p("  writer    kept up (at most %d of %d buffered frames queued)\n", wr.MaxQueued, wr.BufferFrames)
+		p("  writer    kept up (at most %d of %d KiB of encoded frames queued for compression)\n", wr.MaxQueuedBytes>>10, wr.BufferBytes>>10)
 	}
 	if s.Error != "" {
 		p("  error     %s\n", s.Error)
@@ -166,7 +166,7 @@ func (p *progress) run() {
 			}
 			fmt.Fprintf(p.w, "\r\033[K%s  %d frames  %.0f/s  %s written  drops: enobufs %d, seq gaps %d, meminfo %d",
 				now.Sub(start).Truncate(time.Second), got, rate, mib(p.out.n.Load()),
-				p.r.overruns.Load(), p.r.pipe.seqGapsShown.Load(), mem)
+				p.r.overruns.Load(), p.r.tw.seqGapsShown.Load(), mem)
 		}
 	}
 }

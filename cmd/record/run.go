@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -74,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, cfg.peer),
 		Family:        uint16(cfg.family),
 		SnapLen:       cfg.snaplen + pcapnl.PseudoHeaderLen,
+		Queue:         cfg.buffer,
 	})
 	if err != nil {
 		r.conn.Close()
@@ -82,14 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitStart
 	}
 
-	var writeErr error
-	r.pipe = newPipe(w, cfg, func(err error) {
-		writeErr = err // set on the writer goroutine, read after pipe.close
-		r.stop(stopWriteErr)
-	})
-	r.pipe.control(tReg, pcapnl.ToKernel, reg)
+	r.tw, r.msgs = newTraceWriter(w, cfg), newBatch(cfg)
+	r.write(batch{msgs: []imp2.Message{{Buf: reg, N: len(reg)}}, keep: 1, t: tReg, dir: pcapnl.ToKernel})
 	if ack != nil {
-		r.pipe.control(tAck, pcapnl.ToUser, ack)
+		r.write(batch{msgs: []imp2.Message{{Buf: ack, N: len(ack)}}, keep: 1, t: tAck, dir: pcapnl.ToUser})
 	}
 	r.start = time.Now()
 	if cfg.duration > 0 {
@@ -106,16 +104,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if prog != nil {
 		prog.end()
 	}
-	r.pipe.close()
 
-	s := r.summarize(cw)
+	s := r.summarize()
 	w.SetInterfaceStats(s.Frames+s.Drops.Lost, s.Drops.Lost)
 	var errs []error
+	writeErr := r.writeErr
+	if err := w.Close(); writeErr == nil {
+		writeErr = err
+	}
 	if writeErr != nil {
 		errs = append(errs, outputError(cfg, writeErr, true))
-	} else if err := w.Close(); err != nil {
-		errs = append(errs, outputError(cfg, err, true))
 	}
+	s.setWriter(w.QueueStats())
 	if err := closeOut(); err != nil && writeErr == nil {
 		errs = append(errs, outputError(cfg, err, true))
 	}
@@ -154,8 +154,8 @@ func report(cfg *config, s *summary, stdout, stderr io.Writer) {
 	}
 }
 
-func (r *recorder) summarize(cw *countingWriter) *summary {
-	a := &r.pipe.acct
+func (r *recorder) summarize() *summary {
+	a := &r.tw.acct
 	s := &summary{
 		Output: r.cfg.out, Family: r.cfg.family, Peer: r.cfg.peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
@@ -196,13 +196,15 @@ func (r *recorder) summarize(cw *countingWriter) *summary {
 	case r.statsErr != nil:
 		s.PeerError = r.statsErr.Error()
 	}
-	wr := &s.Writer
-	wr.BufferFrames = r.cfg.slots() * r.cfg.batch
-	wr.MaxQueued = int(r.pipe.maxQueued.Load()) * r.cfg.batch
-	wr.Stalls = r.pipe.stalls.Load()
-	wr.StallSeconds = time.Duration(r.pipe.stallNs.Load()).Seconds()
-	wr.FellBehind = wr.Stalls > 0
 	return s
+}
+
+// setWriter reports how the trace writer's queue fared.
+func (s *summary) setWriter(q pcapnl.QueueStats) {
+	wr := &s.Writer
+	wr.BufferBytes, wr.MaxQueuedBytes = q.Bytes, q.MaxQueued
+	wr.Stalls, wr.StallSeconds = q.Waits, q.WaitTime.Seconds()
+	wr.FellBehind = wr.Stalls > 0
 }
 
 // openOutput opens the trace destination; closeOut flushes and closes it.
