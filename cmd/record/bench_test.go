@@ -23,15 +23,16 @@ import (
 //
 // IMP2_RECORD_BENCH_N (messages per run, default 1000000), _ROUNDS
 // (default 5), _PACED (seconds of the paced run, default 30) and _RATE
-// (the paced rate; default 80% of the recorder's median) tune it.
+// (the paced rate; default 80% of the sink's median, the ceiling) tune it.
 //
 // TestThroughputVsSink: nlsend floods (blocking sendmmsg: the receiver sets
 // the pace, nothing is dropped) into nlsink (C, recvmmsg, counts only) and
 // into imp2-record writing a zstd trace, alternately, ROUNDS times; the
 // figure is the median of the per-round ratios of nlsend's rate.
 // Then the paced run: nlsend -d (MSG_DONTWAIT, counts EAGAIN) at 80% of
-// the median rate into imp2-record for PACED seconds; every EAGAIN at the
-// sender and every sequence gap at the recorder is a recorder-caused drop.
+// the sink's median rate into imp2-record for PACED seconds; every EAGAIN
+// at the sender and every sequence gap at the recorder is a
+// recorder-caused drop.
 func TestThroughputVsSink(t *testing.T) {
 	if os.Getenv("IMP2_RECORD_BENCH") == "" {
 		t.Skip("set IMP2_RECORD_BENCH=1 to measure (about 2 minutes)")
@@ -81,7 +82,7 @@ func TestThroughputVsSink(t *testing.T) {
 	}
 	rate := envInt("IMP2_RECORD_BENCH_RATE", 0)
 	if rate == 0 && rounds > 0 {
-		rate = int(0.8 * median(recRates))
+		rate = int(0.8 * median(sinkRates))
 	}
 	port := fmt.Sprint(1000000 + rand.IntN(1000000))
 	sender := startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(rate*paced), "-d", "-r", fmt.Sprint(rate))
