@@ -40,8 +40,8 @@ type Config struct {
 	// namespace to create the socket in.
 	NetNS int
 	// Blocking keeps the socket out of the Go runtime's poller: a read
-	// sleeps in the kernel on its thread, as a C consumer's does, and
-	// notices a deadline or Close within 50 ms. Use it for a goroutine
+	// sleeps in the kernel on its thread, as a C consumer's does, until
+	// data, the deadline (SO_RCVTIMEO) or, within 50 ms, Close. Use it for a goroutine
 	// that does nothing but read. A socket in the poller is on an epoll
 	// list, and every datagram queued to it then runs the epoll callback
 	// in the sender (for the module: in the softirq that unicasts): perf

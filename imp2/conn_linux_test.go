@@ -521,6 +521,19 @@ func testReadDeadline(t *testing.T, cfg Config) {
 	if _, err := cs[0].ReadBatch(newMsgs(1, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ReadBatch past the deadline: %v", err)
 	}
+	if !cfg.Blocking {
+		return
+	}
+	// A blocking read sleeps until the deadline, not a whole blockingPoll
+	// (the kernel keeps SO_RCVTIMEO in jiffies: up to 10 ms more).
+	var tv *unix.Timeval
+	cs[0].s.control(func(fd int) (err error) {
+		tv, err = unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO)
+		return err
+	})
+	if tv == nil || time.Duration(tv.Nano()) > 40*time.Millisecond || tv.Nano() <= 0 {
+		t.Errorf("SO_RCVTIMEO %v during a read with a deadline 30 ms away", tv)
+	}
 }
 
 func TestTruncated(t *testing.T) {

@@ -18,19 +18,21 @@ import (
 // with the runtime poller, so that reads park the goroutine (not a thread)
 // and Close or a deadline wakes them. A blocking sock stays out of the
 // poller: its reads sleep in the kernel on the reading thread, as a C
-// consumer's do, and notice a deadline or Close within blockingPoll.
+// consumer's do, at most until the deadline (SO_RCVTIMEO is set to it;
+// the kernel rounds it up to a jiffy) and notice Close within blockingPoll.
 type sock struct {
 	f    *os.File
 	rc   syscall.RawConn
 	port uint32
 
 	blocking bool
-	deadline atomic.Int64 // blocking: read deadline, ns since the epoch; 0 for none
-	closing  atomic.Bool  // blocking: Close has begun
+	deadline atomic.Int64  // blocking: read deadline, ns since the epoch; 0 for none
+	closing  atomic.Bool   // blocking: Close has begun
+	rcvtimeo time.Duration // blocking: SO_RCVTIMEO as last set; owned by the reader
 }
 
-// blockingPoll is SO_RCVTIMEO of a blocking sock: how long a read sleeps
-// before it looks at its deadline and at Close again.
+// blockingPoll is the longest SO_RCVTIMEO of a blocking sock: how long a
+// read sleeps before it looks at Close again.
 const blockingPoll = 50 * time.Millisecond
 
 func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
@@ -39,10 +41,9 @@ func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
 		return nil, err
 	}
 	if blocking {
-		tv := unix.NsecToTimeval(int64(blockingPoll))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		if err := setRcvTimeo(fd, blockingPoll); err != nil {
 			unix.Close(fd)
-			return nil, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
+			return nil, err
 		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}); err != nil {
@@ -57,6 +58,9 @@ func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
 	// NewFile registers a non-blocking fd with the poller and leaves a
 	// blocking one out.
 	s := &sock{f: os.NewFile(uintptr(fd), "netlink"), port: sa.(*unix.SockaddrNetlink).Pid, blocking: blocking}
+	if blocking {
+		s.rcvtimeo = blockingPoll
+	}
 	if s.rc, err = s.f.SyscallConn(); err != nil {
 		s.f.Close()
 		return nil, err
@@ -272,18 +276,30 @@ func (r *receiver) recv(fd uintptr) bool {
 }
 
 // recvBlocking waits in recvmmsg for the first datagram (MSG_WAITFORONE),
-// up to SO_RCVTIMEO at a time, between which it checks the deadline and
-// Close. It always completes the read: a blocking sock has no poller to
-// wait on.
+// up to SO_RCVTIMEO at a time: until the deadline, and blockingPoll at
+// most, so that it sees Close. It always completes the read: a blocking
+// sock has no poller to wait on.
 func (r *receiver) recvBlocking(fd uintptr) bool {
 	for {
 		if r.s.closing.Load() {
 			r.err = os.ErrClosed
 			return true
 		}
-		if dl := r.s.deadline.Load(); dl != 0 && time.Now().UnixNano() >= dl {
-			r.err = os.ErrDeadlineExceeded
-			return true
+		timeo := blockingPoll
+		if dl := r.s.deadline.Load(); dl != 0 {
+			left := time.Duration(dl - time.Now().UnixNano())
+			if left <= 0 {
+				r.err = os.ErrDeadlineExceeded
+				return true
+			}
+			timeo = min(timeo, max(left, time.Microsecond)) // 0 would mean forever
+		}
+		if timeo != r.s.rcvtimeo {
+			if err := setRcvTimeo(int(fd), timeo); err != nil {
+				r.err = err
+				return true
+			}
+			r.s.rcvtimeo = timeo
 		}
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.vlen),
 			unix.MSG_WAITFORONE, 0, 0)
@@ -294,4 +310,9 @@ func (r *receiver) recvBlocking(fd uintptr) bool {
 		r.n, r.errno = int(n), e
 		return true
 	}
+}
+
+func setRcvTimeo(fd int, d time.Duration) error {
+	tv := unix.NsecToTimeval(int64(d))
+	return os.NewSyscallError("setsockopt SO_RCVTIMEO", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
 }
