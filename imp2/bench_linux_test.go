@@ -103,7 +103,7 @@ func benchConn(b *testing.B, process bool, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer idle.f.Close()
+	defer idle.Close()
 	c, err := Dial(Config{Family: UserSockFamily, Peer: idle.port, RcvBuf: benchRcvBuf})
 	if err != nil {
 		b.Fatal(err)

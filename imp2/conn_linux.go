@@ -71,7 +71,7 @@ func Dial(cfg Config) (*Conn, error) {
 	}
 	c := &Conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, statsCh: make(chan Stats, 1)}
 	if err := c.setup(cfg); err != nil {
-		s.close()
+		s.Close()
 		return nil, err
 	}
 	return c, nil
@@ -183,10 +183,10 @@ func (c *Conn) readPending(msgs []Message) int {
 // the wait: the caller's read deadline is set aside until it returns. The
 // caller holds readMu.
 func (c *Conn) readUntil(ctx context.Context, match func(Header) bool) ([]byte, error) {
-	c.s.setReadDeadline(time.Time{})
+	c.s.SetReadDeadline(time.Time{})
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		c.s.setReadDeadline(time.Unix(1, 0))
+		c.s.SetReadDeadline(time.Unix(1, 0))
 		close(fired)
 	})
 	defer func() {
@@ -194,7 +194,7 @@ func (c *Conn) readUntil(ctx context.Context, match func(Header) bool) ([]byte, 
 			<-fired
 		}
 		c.dlMu.Lock()
-		c.s.setReadDeadline(c.deadline)
+		c.s.SetReadDeadline(c.deadline)
 		c.dlMu.Unlock()
 	}()
 	msg := []Message{{Buf: make([]byte, 1<<16)}}
@@ -315,7 +315,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()
 	c.deadline = t
-	return c.s.setReadDeadline(t)
+	return c.s.SetReadDeadline(t)
 }
 
 // Close unregisters (IMP2_CLOSE), closes the socket and wakes a blocked
@@ -327,7 +327,7 @@ func (c *Conn) Close() error {
 		if errors.Is(err, unix.ECONNREFUSED) {
 			err = nil // the peer is gone: nothing to unregister from
 		}
-		c.closeErr = errors.Join(err, c.s.close())
+		c.closeErr = errors.Join(err, c.s.Close())
 	})
 	return c.closeErr
 }

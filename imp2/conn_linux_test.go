@@ -299,7 +299,7 @@ func TestCloseNamingAnotherPID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer attacker.f.Close()
+	defer attacker.Close()
 	msg := AppendControl(nil, TypeClose, FlagRequest|FlagAck, 9, victim.PortID())
 	if err := attacker.sendTo(msg, s.PortID()); err != nil {
 		t.Fatal(err)
@@ -326,7 +326,7 @@ func TestCloseNamingAnotherPID(t *testing.T) {
 
 func readAck(t *testing.T, so *sock) []byte {
 	t.Helper()
-	so.f.SetReadDeadline(time.Now().Add(2 * time.Second))
+	so.SetReadDeadline(time.Now().Add(2 * time.Second))
 	msgs := newMsgs(1, 256)
 	if _, err := newReceiver(so).read(msgs); err != nil {
 		t.Fatalf("no ack: %v", err)
@@ -349,7 +349,7 @@ func TestAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.f.Close()
+	defer silent.Close()
 	start := time.Now()
 	_, err = Dial(Config{Family: UserSockFamily, Peer: silent.port, Ack: true, AckTimeout: 100 * time.Millisecond})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
@@ -427,7 +427,7 @@ func testStatsRequest(t *testing.T, cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.f.Close()
+	defer silent.Close()
 	other := dial(t, Config{Peer: silent.port})
 	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()
@@ -527,7 +527,7 @@ func testReadDeadline(t *testing.T, cfg Config) {
 	// A blocking read sleeps until the deadline, not a whole blockingPoll
 	// (the kernel keeps SO_RCVTIMEO in jiffies: up to 10 ms more).
 	var tv *unix.Timeval
-	cs[0].s.control(func(fd int) (err error) {
+	cs[0].s.Control(func(fd int) (err error) {
 		tv, err = unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO)
 		return err
 	})
@@ -548,7 +548,7 @@ func TestTruncated(t *testing.T) {
 func TestConsumerGoneIsRemoved(t *testing.T) {
 	s, cs := pair(t, 1, Config{})
 	c := cs[0]
-	c.s.f.Close() // killed: no IMP2_CLOSE
+	c.s.Close() // killed: no IMP2_CLOSE
 	if n, err := s.Send(eventFrame(1)); n != 0 || err != nil {
 		t.Errorf("Send to a gone consumer: %d, %v", n, err)
 	}
@@ -569,12 +569,12 @@ func TestFixedDest(t *testing.T) {
 	if n, err := s.SendBatch(frames(1, 3)); n != 3 || err != nil {
 		t.Fatalf("SendBatch to a fixed dest: %d, %v", n, err)
 	}
-	dst.f.SetReadDeadline(time.Now().Add(time.Second))
+	dst.SetReadDeadline(time.Now().Add(time.Second))
 	msgs := newMsgs(8, 256)
 	if n, err := newReceiver(dst).read(msgs); n != 3 || err != nil {
 		t.Errorf("fixed dest got %d frames, %v", n, err)
 	}
-	dst.f.Close()
+	dst.Close()
 	s.SendBatch(frames(4, 2))
 	st := s.Consumers()
 	if len(st) != 1 || !st[0].Active || !st[0].Fixed || st[0].Sent != 3 || s.Stats().ECONNREFUSED != 2 {
@@ -665,7 +665,7 @@ func TestBlockingStaysOutOfPoller(t *testing.T) {
 	for _, blocking := range []bool{false, true} {
 		c := dial(t, Config{Peer: s.PortID(), Blocking: blocking})
 		var fd int
-		c.s.control(func(f int) error { fd = f; return nil })
+		c.s.Control(func(f int) error { fd = f; return nil })
 		if polled := inRuntimePoller(t, fd); polled == blocking {
 			t.Errorf("Blocking %v: fd %d on the poller's epoll list: %v", blocking, fd, polled)
 		}

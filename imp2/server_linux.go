@@ -116,7 +116,7 @@ func (s *Server) sendLocked(frames [][]byte) (int, error) {
 		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
 	}
 	s.batch, s.sent, s.sendErr = frames, 0, nil
-	if err := s.s.rc.Control(s.sendFn); err != nil {
+	if err := s.s.RawControl(s.sendFn); err != nil {
 		s.sendErr = err
 	}
 	for i := range frames {
@@ -224,7 +224,7 @@ func (s *Server) Stats() Stats {
 
 // Close stops serving and closes the socket.
 func (s *Server) Close() error {
-	err := s.s.f.Close()
+	err := s.s.Close()
 	<-s.done
 	return err
 }

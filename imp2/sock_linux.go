@@ -6,45 +6,24 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync/atomic"
-	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/internal/nlsock"
 )
 
-// sock is a netlink socket. By default it is non-blocking and registered
-// with the runtime poller, so that reads park the goroutine (not a thread)
-// and Close or a deadline wakes them. A blocking sock stays out of the
-// poller: its reads sleep in the kernel on the reading thread, as a C
-// consumer's do, at most until the deadline (SO_RCVTIMEO is set to it;
-// the kernel rounds it up to a jiffy) and notice Close within blockingPoll.
+// sock is a bound netlink socket (see internal/nlsock for the two ways
+// of reading it) and its port id.
 type sock struct {
-	f    *os.File
-	rc   syscall.RawConn
+	*nlsock.Sock
 	port uint32
-
-	blocking bool
-	deadline atomic.Int64  // blocking: read deadline, ns since the epoch; 0 for none
-	closing  atomic.Bool   // blocking: Close has begun
-	rcvtimeo time.Duration // blocking: SO_RCVTIMEO as last set; owned by the reader
 }
-
-// blockingPoll is the longest SO_RCVTIMEO of a blocking sock: how long a
-// read sleeps before it looks at Close again.
-const blockingPoll = 50 * time.Millisecond
 
 func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
 	fd, err := socketIn(netns, family, blocking)
 	if err != nil {
 		return nil, err
-	}
-	if blocking {
-		if err := setRcvTimeo(fd, blockingPoll); err != nil {
-			unix.Close(fd)
-			return nil, err
-		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}); err != nil {
 		unix.Close(fd)
@@ -55,27 +34,18 @@ func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("getsockname", err)
 	}
-	// NewFile registers a non-blocking fd with the poller and leaves a
-	// blocking one out.
-	s := &sock{f: os.NewFile(uintptr(fd), "netlink"), port: sa.(*unix.SockaddrNetlink).Pid, blocking: blocking}
-	if blocking {
-		s.rcvtimeo = blockingPoll
-	}
-	if s.rc, err = s.f.SyscallConn(); err != nil {
-		s.f.Close()
+	ns, err := nlsock.New(fd, blocking)
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &sock{Sock: ns, port: sa.(*unix.SockaddrNetlink).Pid}, nil
 }
 
 // socketIn creates the socket in network namespace netns (an fd; 0 for the
 // current one). setns affects only the calling thread, so the goroutine
 // stays locked to it while it is switched.
 func socketIn(netns, family int, blocking bool) (int, error) {
-	typ := unix.SOCK_RAW | unix.SOCK_CLOEXEC
-	if !blocking {
-		typ |= unix.SOCK_NONBLOCK
-	}
+	typ := nlsock.SocketType(blocking)
 	socket := func() (int, error) {
 		fd, err := unix.Socket(unix.AF_NETLINK, typ, family)
 		return fd, os.NewSyscallError("socket", err)
@@ -107,43 +77,15 @@ func socketIn(netns, family int, blocking bool) (int, error) {
 	return fd, err
 }
 
-// setReadDeadline sets the deadline of the reads; the zero time means none.
-func (s *sock) setReadDeadline(t time.Time) error {
-	if !s.blocking {
-		return s.f.SetReadDeadline(t)
-	}
-	var ns int64
-	if !t.IsZero() {
-		ns = max(t.UnixNano(), 1)
-	}
-	s.deadline.Store(ns)
-	return nil
-}
-
-// close closes the socket. A blocking read in progress returns within
-// blockingPoll.
-func (s *sock) close() error {
-	s.closing.Store(true)
-	return s.f.Close()
-}
-
-func (s *sock) control(fn func(fd int) error) error {
-	var ferr error
-	if err := s.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
-}
-
 func (s *sock) setInt(level, opt, v int, name string) error {
-	return s.control(func(fd int) error {
+	return s.Control(func(fd int) error {
 		return os.NewSyscallError("setsockopt "+name, unix.SetsockoptInt(fd, level, opt, v))
 	})
 }
 
 func (s *sock) getInt(level, opt int, name string) (int, error) {
 	var v int
-	err := s.control(func(fd int) (err error) {
+	err := s.Control(func(fd int) (err error) {
 		v, err = unix.GetsockoptInt(fd, level, opt)
 		return os.NewSyscallError("getsockopt "+name, err)
 	})
@@ -161,7 +103,7 @@ func (s *sock) setBuf(force, plain, n int, name string) error {
 
 func (s *sock) memInfo() (MemInfo, error) {
 	var m MemInfo
-	err := s.control(func(fd int) (err error) {
+	err := s.Control(func(fd int) (err error) {
 		m, err = ReadMemInfo(fd)
 		return err
 	})
@@ -185,39 +127,28 @@ func ReadMemInfo(fd int) (MemInfo, error) {
 // sendTo sends one datagram to port without waiting: control messages are
 // rare, and a full peer queue is an error worth reporting.
 func (s *sock) sendTo(b []byte, port uint32) error {
-	return s.control(func(fd int) error {
+	return s.Control(func(fd int) error {
 		err := unix.Sendto(fd, b, unix.MSG_DONTWAIT, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port})
 		return os.NewSyscallError("sendto", err)
 	})
 }
 
 // receiver reads datagrams with recvmmsg into caller-owned Messages. Its
-// scratch arrays and the read callback are kept between calls so that a
-// steady-state read allocates nothing. Not safe for concurrent use.
+// scratch arrays are kept between calls so that a steady-state read
+// allocates nothing. Not safe for concurrent use.
 type receiver struct {
 	s     *sock
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrNetlink
-	vlen  int
-	n     int
-	errno syscall.Errno
-	err   error                 // os.ErrDeadlineExceeded or os.ErrClosed of a blocking read
-	fn    func(fd uintptr) bool // r.recv or r.recvBlocking, bound once
 }
 
-func newReceiver(s *sock) *receiver {
-	r := &receiver{s: s}
-	r.fn = r.recv
-	if s.blocking {
-		r.fn = r.recvBlocking
-	}
-	return r
-}
+func newReceiver(s *sock) *receiver { return &receiver{s: s} }
 
 // read blocks until at least one datagram is queued (or the deadline
 // passes, or the socket closes) and fills msgs[:n]. The errno of a failed
-// recvmmsg is returned unwrapped; poller errors as they come.
+// recvmmsg is returned unwrapped; other errors as nlsock.Sock.Read returns
+// them.
 func (r *receiver) read(msgs []Message) (int, error) {
 	if len(msgs) > len(r.hdrs) {
 		r.hdrs = make([]unix.Mmsghdr, len(msgs))
@@ -236,83 +167,18 @@ func (r *receiver) read(msgs []Message) (int, error) {
 		h.Iov = iov
 		h.SetIovlen(1)
 	}
-	r.vlen = len(msgs)
-	r.err = nil
-	err := r.s.rc.Read(r.fn)
+	n, err := r.s.Read(r.hdrs[:len(msgs)])
 	for i := range msgs {
 		r.iovs[i].Base = nil // do not keep caller buffers alive
-	}
-	if err == nil {
-		err = r.err
 	}
 	if err != nil {
 		return 0, err
 	}
-	if r.errno != 0 {
-		return 0, r.errno
-	}
-	for i := range r.n {
+	for i := range n {
 		m := &msgs[i]
 		m.N = int(r.hdrs[i].Len)
 		m.Truncated = r.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0
 		m.PortID = r.names[i].Pid
 	}
-	return r.n, nil
-}
-
-func (r *receiver) recv(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.vlen),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false // wait for the poller
-		}
-		r.n, r.errno = int(n), e
-		return true
-	}
-}
-
-// recvBlocking waits in recvmmsg for the first datagram (MSG_WAITFORONE),
-// up to SO_RCVTIMEO at a time: until the deadline, and blockingPoll at
-// most, so that it sees Close. It always completes the read: a blocking
-// sock has no poller to wait on.
-func (r *receiver) recvBlocking(fd uintptr) bool {
-	for {
-		if r.s.closing.Load() {
-			r.err = os.ErrClosed
-			return true
-		}
-		timeo := blockingPoll
-		if dl := r.s.deadline.Load(); dl != 0 {
-			left := time.Duration(dl - time.Now().UnixNano())
-			if left <= 0 {
-				r.err = os.ErrDeadlineExceeded
-				return true
-			}
-			timeo = min(timeo, max(left, time.Microsecond)) // 0 would mean forever
-		}
-		if timeo != r.s.rcvtimeo {
-			if err := setRcvTimeo(int(fd), timeo); err != nil {
-				r.err = err
-				return true
-			}
-			r.s.rcvtimeo = timeo
-		}
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])), uintptr(r.vlen),
-			unix.MSG_WAITFORONE, 0, 0)
-		switch e {
-		case unix.EINTR, unix.EAGAIN: // EAGAIN: SO_RCVTIMEO passed
-			continue
-		}
-		r.n, r.errno = int(n), e
-		return true
-	}
-}
-
-func setRcvTimeo(fd int, d time.Duration) error {
-	tv := unix.NsecToTimeval(int64(d))
-	return os.NewSyscallError("setsockopt SO_RCVTIMEO", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv))
+	return n, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/nlsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,6 +83,11 @@ type Config struct {
 	Timestamps bool
 	// Batch is how many datagrams one read takes; 0 means 64.
 	Batch int
+	// Blocking keeps the socket out of the Go runtime's poller, as
+	// imp2.Config.Blocking does (see internal/nlsock): every packet
+	// logged to a polled socket also runs the epoll callback in the
+	// softirq that logs it.
+	Blocking bool
 }
 
 // Packet is one logged flood packet.
@@ -143,17 +149,13 @@ func AddRule(ctx context.Context, ns netns.NS, group uint16) error {
 // Conn is a bound nfnetlink_log consumer. Read may be called from one
 // goroutine at a time; Stats, MemInfo, SetReadDeadline and Close from any.
 type Conn struct {
-	f      *os.File
-	rc     syscall.RawConn
+	s      *nlsock.Sock
 	closed atomic.Bool
 
 	// read state, owned by the reading goroutine
 	bufs  [][]byte
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
-	n     int
-	errno syscall.Errno
-	recv  func(fd uintptr) bool // c.recvmmsg, bound once
 	pkt   Packet
 	next  uint32 // next expected NFULA_SEQ
 	stats Stats
@@ -173,7 +175,7 @@ func Dial(cfg Config) (*Conn, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
 	}
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := unix.Socket(unix.AF_NETLINK, nlsock.SocketType(cfg.Blocking), unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -181,16 +183,14 @@ func Dial(cfg Config) (*Conn, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("bind", err)
 	}
-	c := &Conn{f: os.NewFile(uintptr(fd), "nflog")}
-	if err := c.setup(fd, cfg); err != nil {
-		c.f.Close()
+	if err := configure(fd, cfg); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
-	if c.rc, err = c.f.SyscallConn(); err != nil {
-		c.f.Close()
+	c := &Conn{}
+	if c.s, err = nlsock.New(fd, cfg.Blocking); err != nil {
 		return nil, err
 	}
-	c.recv = c.recvmmsg
 	// A datagram holds up to about a page of messages, or one message
 	// bigger than that.
 	size := 8192 + int(cfg.CopyRange) + 512
@@ -208,7 +208,7 @@ func Dial(cfg Config) (*Conn, error) {
 	return c, nil
 }
 
-func (c *Conn) setup(fd int, cfg Config) error {
+func configure(fd int, cfg Config) error {
 	if cfg.RcvBuf > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RcvBuf); err != nil {
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf); err != nil {
@@ -299,10 +299,7 @@ func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_AL
 // packets it passed to fn and allocates nothing. Errors: ErrOverrun (read
 // on), os.ErrDeadlineExceeded, net.ErrClosed after Close.
 func (c *Conn) Read(fn func(*Packet)) (int, error) {
-	err := c.rc.Read(c.recv)
-	if err == nil && c.errno != 0 {
-		err = c.errno
-	}
+	n, err := c.s.Read(c.hdrs)
 	switch {
 	case err == nil:
 	case c.closed.Load():
@@ -318,7 +315,7 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	}
 	c.pkt.Recv, c.pkt.RecvWall = flood.Now(), time.Now().UnixNano()
 	before := c.stats.Packets
-	for i := range c.n {
+	for i := range n {
 		c.stats.Datagrams++
 		if c.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 			c.stats.Truncated++
@@ -327,21 +324,6 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	}
 	c.publish()
 	return int(c.stats.Packets - before), nil
-}
-
-func (c *Conn) recvmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.hdrs[0])), uintptr(len(c.hdrs)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false // wait for the poller
-		}
-		c.n, c.errno = int(n), e
-		return true
-	}
 }
 
 // parse walks the netlink messages of one datagram.
@@ -427,7 +409,7 @@ func (c *Conn) Stats() Stats {
 // datagrams, which are packets only with QThresh 1.
 func (c *Conn) MemInfo() (imp2.MemInfo, error) {
 	var m imp2.MemInfo
-	err := c.control(func(fd int) (err error) {
+	err := c.s.Control(func(fd int) (err error) {
 		m, err = imp2.ReadMemInfo(fd)
 		return err
 	})
@@ -437,27 +419,19 @@ func (c *Conn) MemInfo() (imp2.MemInfo, error) {
 // RcvBuf returns the receive buffer size the kernel granted.
 func (c *Conn) RcvBuf() (int, error) {
 	var v int
-	err := c.control(func(fd int) (err error) {
+	err := c.s.Control(func(fd int) (err error) {
 		v, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 		return os.NewSyscallError("getsockopt SO_RCVBUF", err)
 	})
 	return v, err
 }
 
-func (c *Conn) control(fn func(fd int) error) error {
-	var ferr error
-	if err := c.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
-}
-
 // SetReadDeadline sets the deadline for Read; the zero time means none.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.f.SetReadDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.s.SetReadDeadline(t) }
 
 // Close closes the socket, which unbinds the group, and wakes a blocked
 // Read.
 func (c *Conn) Close() error {
 	c.closed.Store(true)
-	return c.f.Close()
+	return c.s.Close()
 }
