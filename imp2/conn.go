@@ -41,12 +41,16 @@ type Config struct {
 	NetNS int
 	// Blocking keeps the socket out of the Go runtime's poller: a read
 	// sleeps in the kernel on its thread, as a C consumer's does, until
-	// data, the deadline (SO_RCVTIMEO) or, within 50 ms, Close. Use it for a goroutine
-	// that does nothing but read. A socket in the poller is on an epoll
-	// list, and every datagram queued to it then runs the epoll callback
-	// in the sender (for the module: in the softirq that unicasts): perf
-	// put sock_def_readable at 12% of a top-speed sender's time with a
-	// polled consumer, 2% with a blocking one.
+	// data, the deadline (SO_RCVTIMEO, within a few ms) or, within 50 ms,
+	// Close. A socket in the poller is on an epoll list, and every
+	// datagram queued to it then runs the epoll callback in the sender
+	// (for the module: in the softirq that unicasts): perf put
+	// sock_def_readable at 12% of a top-speed sender's time with a polled
+	// consumer, 2% with a blocking one. Use it for a goroutine that does
+	// nothing but read, in a process whose other goroutines leave it a P:
+	// back from the kernel it needs one again. imp2-record gains from it;
+	// imp2-bench, whose flood pacer spins in the same process, lost more
+	// events with it in 16 KiB buffers and keeps the poller.
 	Blocking bool
 }
 

@@ -6,8 +6,9 @@
 // every datagram queued to it then runs ep_poll_callback in the sender's
 // context — for a kernel producer, in the softirq that unicasts. perf put
 // sock_def_readable at 12% of a top-speed user-space sender's time with a
-// polled receiver, 2% with a blocking one; in the VM benchmark a blocking
-// consumer raised the module's reachable rate by about a quarter.
+// polled receiver, 2% with a blocking one. The price: a goroutine back
+// from a blocking recvmmsg needs a P again, and in a busy process it may
+// wait for one (see imp2.Config.Blocking).
 package nlsock
 
 import (
@@ -113,30 +114,35 @@ func (s *Sock) recvPolled(fd uintptr) bool {
 }
 
 // recvBlocking waits in recvmmsg for the first datagram (MSG_WAITFORONE),
-// up to SO_RCVTIMEO at a time: until the deadline, and Poll at most, so
-// that it sees Close. It always completes the read: a blocking socket has
-// no poller to wait on.
+// up to SO_RCVTIMEO at a time: about until the deadline, and Poll at most,
+// so that it sees Close. It always completes the read: a blocking socket
+// has no poller to wait on.
+//
+// SO_RCVTIMEO costs a setsockopt, so it is changed only when it would end
+// the wait more than timeoSlack after the deadline, or wake the reader
+// before half of the time left: a reader that sets the same relative
+// deadline before every read (imp2-bench does) sets it once.
 func (s *Sock) recvBlocking(fd uintptr) bool {
 	for {
 		if s.closing.Load() {
 			s.err = os.ErrClosed
 			return true
 		}
-		timeo := Poll
+		want := Poll
 		if dl := s.deadline.Load(); dl != 0 {
 			left := time.Duration(dl - time.Now().UnixNano())
 			if left <= 0 {
 				s.err = os.ErrDeadlineExceeded
 				return true
 			}
-			timeo = min(timeo, max(left, time.Microsecond)) // 0 would mean forever
+			want = min(want, max(left, time.Microsecond)) // 0 would mean forever
 		}
-		if timeo != s.timeo {
-			if err := setRcvTimeo(int(fd), timeo); err != nil {
+		if want < s.timeo-timeoSlack || s.timeo < want/2 {
+			if err := setRcvTimeo(int(fd), want); err != nil {
 				s.err = err
 				return true
 			}
-			s.timeo = timeo
+			s.timeo = want
 		}
 		switch s.recvmmsg(fd, unix.MSG_WAITFORONE) {
 		case unix.EINTR, unix.EAGAIN: // EAGAIN: SO_RCVTIMEO passed
@@ -146,9 +152,13 @@ func (s *Sock) recvBlocking(fd uintptr) bool {
 	}
 }
 
+// timeoSlack is how late a blocking read may notice its deadline rather
+// than set SO_RCVTIMEO again; the kernel keeps it in jiffies (4 ms at
+// HZ=250) anyway.
+const timeoSlack = 5 * time.Millisecond
+
 // SetReadDeadline sets the deadline of Read; the zero time means none. A
-// blocking read sleeps until it (the kernel rounds SO_RCVTIMEO up to a
-// jiffy).
+// blocking read notices it within timeoSlack plus a jiffy.
 func (s *Sock) SetReadDeadline(t time.Time) error {
 	if !s.blocking {
 		return s.f.SetReadDeadline(t)

@@ -77,5 +77,22 @@ func TestReadModes(t *testing.T) {
 		if el := time.Since(start); blocking && el >= Poll {
 			t.Errorf("blocking Read waited %v for a deadline 5 ms away", el)
 		}
+		if !blocking {
+			continue
+		}
+		// The same relative deadline before every read sets SO_RCVTIMEO
+		// once, not per read.
+		for i := range 3 {
+			if err := unix.Sendto(tx, make([]byte, unix.NLMSG_HDRLEN), 0, sa); err != nil {
+				t.Fatal(err)
+			}
+			s.SetReadDeadline(time.Now().Add(20*time.Millisecond - time.Duration(i)*time.Millisecond))
+			if _, err := s.Read(hdrs); err != nil {
+				t.Fatal(err)
+			}
+			if s.timeo > 20*time.Millisecond || s.timeo < 19*time.Millisecond {
+				t.Errorf("read %d: SO_RCVTIMEO %v, want the first deadline's 20 ms kept", i, s.timeo)
+			}
+		}
 	}
 }
