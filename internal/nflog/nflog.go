@@ -83,11 +83,6 @@ type Config struct {
 	Timestamps bool
 	// Batch is how many datagrams one read takes; 0 means 64.
 	Batch int
-	// Blocking keeps the socket out of the Go runtime's poller, as
-	// imp2.Config.Blocking does (see internal/nlsock): every packet
-	// logged to a polled socket also runs the epoll callback in the
-	// softirq that logs it.
-	Blocking bool
 }
 
 // Packet is one logged flood packet.
@@ -175,7 +170,7 @@ func Dial(cfg Config) (*Conn, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
 	}
-	fd, err := unix.Socket(unix.AF_NETLINK, nlsock.SocketType(cfg.Blocking), unix.NETLINK_NETFILTER)
+	fd, err := unix.Socket(unix.AF_NETLINK, nlsock.SocketType(false), unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -188,7 +183,7 @@ func Dial(cfg Config) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{}
-	if c.s, err = nlsock.New(fd, cfg.Blocking); err != nil {
+	if c.s, err = nlsock.New(fd, false); err != nil {
 		return nil, err
 	}
 	// A datagram holds up to about a page of messages, or one message

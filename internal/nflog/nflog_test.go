@@ -5,7 +5,6 @@ package nflog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -72,16 +71,11 @@ func drain(t *testing.T, c *Conn, idle time.Duration, fn func(*Packet)) (overrun
 
 // TestPacedFloodLogged: every packet of a bounded, paced flood is logged
 // once with its number, tag and scheduled time, with and without
-// nfnetlink_log's batching, read polled and blocking.
+// nfnetlink_log's batching.
 func TestPacedFloodLogged(t *testing.T) {
-	for _, tc := range []struct {
-		qthresh  uint32
-		blocking bool
-	}{{1, false}, {0, false}, {1, true}} {
-		qthresh := tc.qthresh
-		name := map[uint32]string{1: "qthresh=1", 0: "default-batching"}[qthresh] + map[bool]string{true: "/blocking"}[tc.blocking]
-		t.Run(name, func(t *testing.T) {
-			top, c := setup(t, Config{QThresh: qthresh, RcvBuf: 4 << 20, Timestamps: true, Blocking: tc.blocking})
+	for _, qthresh := range []uint32{1, 0} {
+		t.Run(map[uint32]string{1: "qthresh=1", 0: "default-batching"}[qthresh], func(t *testing.T) {
+			top, c := setup(t, Config{QThresh: qthresh, RcvBuf: 4 << 20, Timestamps: true})
 			const count, rate, tag = 2000, 5000, 0xabcd
 			wall0 := time.Now().UnixNano()
 			f, res := runFlood(t, top, flood.Config{Rate: rate, Count: count, Duration: 10 * time.Second, Tag: tag})
@@ -189,13 +183,7 @@ func TestBindBusy(t *testing.T) {
 }
 
 func TestReadAfterClose(t *testing.T) {
-	for _, blocking := range []bool{false, true} {
-		t.Run(fmt.Sprint("blocking=", blocking), func(t *testing.T) { testReadAfterClose(t, blocking) })
-	}
-}
-
-func testReadAfterClose(t *testing.T, blocking bool) {
-	_, c := setup(t, Config{Blocking: blocking})
+	_, c := setup(t, Config{})
 	done := make(chan error)
 	go func() {
 		_, err := c.Read(func(*Packet) {})
@@ -215,13 +203,7 @@ func testReadAfterClose(t *testing.T, blocking bool) {
 
 // TestReadAllocs: reading a filled queue allocates nothing.
 func TestReadAllocs(t *testing.T) {
-	for _, blocking := range []bool{false, true} {
-		t.Run(fmt.Sprint("blocking=", blocking), func(t *testing.T) { testReadAllocs(t, blocking) })
-	}
-}
-
-func testReadAllocs(t *testing.T, blocking bool) {
-	top, c := setup(t, Config{QThresh: 1, RcvBuf: 8 << 20, Blocking: blocking})
+	top, c := setup(t, Config{QThresh: 1, RcvBuf: 8 << 20})
 	runFlood(t, top, flood.Config{Count: 2000, Duration: 10 * time.Second})
 	time.Sleep(50 * time.Millisecond)
 	got := 0
