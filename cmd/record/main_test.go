@@ -48,8 +48,18 @@ type recording struct {
 
 func startRecord(t *testing.T, args ...string) *recording {
 	t.Helper()
+	return startRecordTo(t, nil, args...)
+}
+
+// startRecordTo starts imp2-record with stdout going to out, or to the
+// recording's buffer if out is nil.
+func startRecordTo(t *testing.T, out io.Writer, args ...string) *recording {
+	t.Helper()
 	r := &recording{cmd: exec.Command(recordBin, args...), done: make(chan struct{})}
-	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	r.cmd.Stdout, r.cmd.Stderr = out, &r.stderr
+	if out == nil {
+		r.cmd.Stdout = &r.stdout
+	}
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -206,21 +206,8 @@ func TestWriterFallsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	r := &recording{cmd: exec.Command(recordBin, p.args("-o", "-", "-compress", "none", "-buffer", "128K", "-count", fmt.Sprint(n), "-json")...), done: make(chan struct{})}
-	r.cmd.Stdout, r.cmd.Stderr = pw, &r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r := startRecordTo(t, pw, p.args("-o", "-", "-compress", "none", "-buffer", "128K", "-count", fmt.Sprint(n), "-json")...)
 	pw.Close()
-	go func() {
-		r.cmd.Wait()
-		r.code = r.cmd.ProcessState.ExitCode()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		r.cmd.Process.Kill()
-		<-r.done
-	})
 	p.waitConsumers(t, 1)
 	if sent := p.send(t, n); sent != n {
 		t.Fatalf("producer sent %d of %d", sent, n)
