@@ -146,6 +146,26 @@ func TestSIGKILLUnregisters(t *testing.T) {
 	}
 }
 
+// waitUnicasts waits until the module has sent or dropped want events to
+// the consumer on port, by /proc/net/imp2.
+func waitUnicasts(t *testing.T, port uint32, want uint64) {
+	t.Helper()
+	var got uint64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got = 0
+		for _, l := range strings.Split(string(procNet(t, "imp2")), "\n") {
+			var p, sent, dropped uint64
+			if n, _ := fmt.Sscanf(l, "consumer %d sent %d dropped %d", &p, &sent, &dropped); n == 3 && p == uint64(port) {
+				got = sent + dropped
+			}
+		}
+		if got >= want {
+			return
+		}
+	}
+	t.Fatalf("module sent or dropped %d events to port %d, want %d", got, port, want)
+}
+
 // TestOverflowAccounting fills a small receive buffer without reading. The
 // module's EAGAIN count, the consumer's own drop count, SO_MEMINFO drops and
 // the sequence gaps must agree, and the first read reports ENOBUFS.
@@ -156,6 +176,10 @@ func TestOverflowAccounting(t *testing.T) {
 			base := stats(t, c)
 			const pings = 200 // 400 events, far more than 16 KiB hold
 			ping(t, 0x4c06, pings)
+			// The packets reach the hook after ping returns: wait until
+			// the module has sent or dropped every event, or SO_MEMINFO
+			// misses the last drops.
+			waitUnicasts(t, c.PortID(), base.SelfSent+base.SelfDropped+2*pings)
 			mi, err := c.MemInfo()
 			if err != nil {
 				t.Fatal(err)
