@@ -60,7 +60,11 @@ const (
 // dmesgProblems matches kernel log lines that mean a bug in what we ran.
 const dmesgProblems = `WARNING:|BUG:|Oops|Call Trace|general protection|kmemleak|UBSAN|KASAN|refcount_t|list_(add|del) corruption|rcu.*stall|scheduling while atomic|sleeping function called`
 
+// guestInit starts with an empty line: the firmware may still print after
+// its terminal reset (seen: the last dot of "Booting from ROM..."), and the
+// guest's first line must not be glued to that.
 const guestInit = `#!/bin/busybox sh
+/bin/busybox echo
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /share
 /bin/busybox --install -s
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
