@@ -175,7 +175,8 @@ func TestCompareUnusable(t *testing.T) {
 // intervals overlapping (base p50 0.94 ms ±331% under emulation, p 0.009):
 // 3 ms at 200 pps (60% of a CPU in softirq) stands clear of that noise.
 // The unicast latency starts at the event's timestamp, taken after the
-// wait, so it must not regress.
+// wait, and is not asserted: the wait also keeps the CPU from the
+// consumer, and its p90/p99 were named in one run of two.
 func TestABDetectsSlowModule(t *testing.T) {
 	root, err := vm.RepoRoot()
 	if err != nil {
