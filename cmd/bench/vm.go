@@ -18,29 +18,14 @@ import (
 // runs under the same emulation), then reads the results back from the
 // shared folder. The guest only measures; plots and files are made here.
 func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
-	root, err := vm.RepoRoot()
-	if err != nil {
-		return nil, fmt.Errorf("-vm builds the module and the guest binary from the checkout: %w", err)
-	}
-	k, err := vm.FindKernel()
+	co, err := vm.PrepareCheckout("imp2-bench-vm-")
 	if err != nil {
 		return nil, err
 	}
-	ko, err := vm.BuildModule(root, k)
+	defer co.Close()
+	k, ko, share := co.Kernel, co.Module, co.Share
+	bin, err := co.BuildGo("./cmd/bench", "imp2-bench", false)
 	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp("", "imp2-bench-vm-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "imp2-bench")
-	if err := vm.BuildGo(root, "./cmd/bench", bin, false); err != nil {
-		return nil, err
-	}
-	share := filepath.Join(tmp, "share")
-	if err := os.Mkdir(share, 0o777); err != nil {
 		return nil, err
 	}
 

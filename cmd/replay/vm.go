@@ -23,29 +23,14 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 		logf("-vm: %v", err)
 		return exitError
 	}
-	root, err := vm.RepoRoot()
-	if err != nil {
-		return fail(fmt.Errorf("builds the module and the guest binary from the checkout: %w", err))
-	}
-	k, err := vm.FindKernel()
+	co, err := vm.PrepareCheckout("imp2-replay-vm-")
 	if err != nil {
 		return fail(err)
 	}
-	ko, err := vm.BuildModule(root, k)
+	defer co.Close()
+	k, ko, share := co.Kernel, co.Module, co.Share
+	bin, err := co.BuildGo("./cmd/replay", "imp2-replay", false)
 	if err != nil {
-		return fail(err)
-	}
-	tmp, err := os.MkdirTemp("", "imp2-replay-vm-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "imp2-replay")
-	if err := vm.BuildGo(root, "./cmd/replay", bin, false); err != nil {
-		return fail(err)
-	}
-	share := filepath.Join(tmp, "share")
-	if err := os.Mkdir(share, 0o777); err != nil {
 		return fail(err)
 	}
 	var guestIn []string

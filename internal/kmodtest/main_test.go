@@ -45,37 +45,26 @@ func runInVM() int {
 		fmt.Fprintf(os.Stderr, "kmodtest: %v\n", err)
 		return 1
 	}
-	root, err := vm.RepoRoot()
+	co, err := vm.PrepareCheckout("kmodtest-")
 	if err != nil {
 		return fail(err)
 	}
-	k, err := vm.FindKernel()
+	defer co.Close()
+	k, ko := co.Kernel, co.Module
+	bin, err := co.BuildGo("./internal/kmodtest", "kmodtest.test", true)
 	if err != nil {
 		return fail(err)
 	}
-	ko, err := vm.BuildModule(root, k)
+	record, err := co.BuildGo("./cmd/record", "imp2-record", false)
 	if err != nil {
 		return fail(err)
 	}
-	dir, err := os.MkdirTemp("", "kmodtest-")
+	replay, err := co.BuildGo("./cmd/replay", "imp2-replay", false)
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "kmodtest.test")
-	if err := vm.BuildGo(root, "./internal/kmodtest", bin, true); err != nil {
-		return fail(err)
-	}
-	record := filepath.Join(dir, "imp2-record")
-	if err := vm.BuildGo(root, "./cmd/record", record, false); err != nil {
-		return fail(err)
-	}
-	replay := filepath.Join(dir, "imp2-replay")
-	if err := vm.BuildGo(root, "./cmd/replay", replay, false); err != nil {
-		return fail(err)
-	}
-	legacy := filepath.Join(dir, "legacy-consumer")
-	src := filepath.Join(root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
+	legacy := filepath.Join(co.Dir, "legacy-consumer")
+	src := filepath.Join(co.Root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
 	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", legacy, src).CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("building the legacy consumer (packages gcc, libc6-dev): %v\n%s", err, out))
 	}

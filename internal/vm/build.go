@@ -52,3 +52,51 @@ func BuildGo(root, pkg, out string, test bool) error {
 	}
 	return nil
 }
+
+// Checkout is what a VM run builds from the checkout: the host's kernel,
+// the module built against its headers, and a scratch folder for the
+// guest's binaries with an empty share folder in it (Config.ShareDir).
+type Checkout struct {
+	Root   string
+	Kernel Kernel
+	Module string // kmod/imp2.ko
+	Dir    string // scratch; Close removes it
+	Share  string // Dir/share
+}
+
+// PrepareCheckout finds the checkout and the kernel, builds the module and
+// makes the scratch folder, named after prefix.
+func PrepareCheckout(prefix string) (*Checkout, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, fmt.Errorf("vm: the module and the guest's binaries are built from the checkout: %w", err)
+	}
+	k, err := FindKernel()
+	if err != nil {
+		return nil, err
+	}
+	ko, err := BuildModule(root, k)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkout{Root: root, Kernel: k, Module: ko, Dir: dir, Share: filepath.Join(dir, "share")}
+	if err := os.Mkdir(c.Share, 0o777); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// BuildGo builds pkg (its test binary with test) into the scratch folder
+// as name and returns the path.
+func (c *Checkout) BuildGo(pkg, name string, test bool) (string, error) {
+	out := filepath.Join(c.Dir, name)
+	return out, BuildGo(c.Root, pkg, out, test)
+}
+
+// Close removes the scratch folder.
+func (c *Checkout) Close() error { return os.RemoveAll(c.Dir) }
