@@ -37,9 +37,6 @@ type recorder struct {
 	port uint32
 	tw   *traceWriter
 	msgs []imp2.Message // the receive batch, -batch buffers of -snaplen bytes
-	// writeErr is the trace writer's first error, kept by the receive
-	// goroutine once it has stopped the recording for it.
-	writeErr error
 
 	mu       sync.Mutex
 	reason   string // why recording stopped; the first reason wins
@@ -153,18 +150,18 @@ func newBatch(cfg *config) []imp2.Message {
 	return msgs
 }
 
-// write hands a batch to the trace writer and stops the recording at the
-// first write error.
+// write hands a batch to the trace writer and stops the recording at a
+// write error (the writer keeps the first, tw.err).
 func (r *recorder) write(b batch) {
-	if err := r.tw.write(b); err != nil && r.writeErr == nil {
-		r.writeErr = err
+	if err := r.tw.write(b); err != nil {
 		r.stop(stopWriteErr)
 	}
 }
 
-// control writes a frame of the conversation with the peer.
-func (r *recorder) control(dir pcapnl.Direction, b []byte) {
-	r.write(batch{msgs: []imp2.Message{{Buf: b, N: len(b)}}, keep: 1, t: time.Now().UnixNano(), dir: dir})
+// control writes a frame of the conversation with the peer, sent or
+// received at t.
+func (r *recorder) control(t int64, dir pcapnl.Direction, b []byte) {
+	r.write(batch{msgs: []imp2.Message{{Buf: b, N: len(b)}}, keep: 1, t: t, dir: dir})
 }
 
 // receive is the hot loop: one recvmmsg per batch, one clock read per
@@ -233,7 +230,7 @@ func (r *recorder) finish(ctx context.Context) {
 	}
 	r.memInfo, r.memErr = r.conn.MemInfo()
 	r.seq++
-	r.control(pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeClose, 0, r.seq, r.port))
+	r.control(time.Now().UnixNano(), pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeClose, 0, r.seq, r.port))
 	r.closeErr = r.conn.Close()
 }
 
@@ -274,7 +271,7 @@ func (r *recorder) fetchStats(ctx context.Context) {
 	for range maxStatsTries {
 		r.seq++
 		seq := r.seq
-		r.control(pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, seq, r.port))
+		r.control(time.Now().UnixNano(), pcapnl.ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, seq, r.port))
 		// No ReadBatch is running, so Stats reads the socket itself and
 		// keeps the frames it meets for the next ReadBatch.
 		try, cancelTry := context.WithTimeout(ctx, r.cfg.statsTimeout/maxStatsTries)
@@ -282,7 +279,7 @@ func (r *recorder) fetchStats(ctx context.Context) {
 		cancelTry()
 		r.drainLate()
 		if err == nil {
-			r.control(pcapnl.ToUser, statsFrame(seq, r.port, st))
+			r.control(time.Now().UnixNano(), pcapnl.ToUser, statsFrame(seq, r.port, st))
 			r.peerStats, r.statsErr = &st, nil
 			return
 		}

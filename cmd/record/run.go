@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -85,9 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	r.tw, r.msgs = newTraceWriter(w, cfg), newBatch(cfg)
-	r.write(batch{msgs: []imp2.Message{{Buf: reg, N: len(reg)}}, keep: 1, t: tReg, dir: pcapnl.ToKernel})
+	r.control(tReg, pcapnl.ToKernel, reg)
 	if ack != nil {
-		r.write(batch{msgs: []imp2.Message{{Buf: ack, N: len(ack)}}, keep: 1, t: tAck, dir: pcapnl.ToUser})
+		r.control(tAck, pcapnl.ToUser, ack)
 	}
 	r.start = time.Now()
 	if cfg.duration > 0 {
@@ -108,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	s := r.summarize()
 	w.SetInterfaceStats(s.Frames+s.Drops.Lost, s.Drops.Lost)
 	var errs []error
-	writeErr := r.writeErr
+	writeErr := r.tw.err
 	if err := w.Close(); writeErr == nil {
 		writeErr = err
 	}
