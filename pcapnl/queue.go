@@ -142,12 +142,7 @@ func (q *queue) markFlush(n int) {
 // handOver queues the current chunk, holding b, and returns the buffer of
 // the next one; written, if not nil, is closed when b is out.
 func (q *queue) handOver(b []byte, written chan struct{}) []byte {
-	c := q.cur
-	c.b, c.written = b, written
-	if n := q.queued.Add(int64(len(b))); int(n) > q.stats.MaxQueued {
-		q.stats.MaxQueued = int(n)
-	}
-	q.full <- c // never blocks: there are as many slots as chunks
+	q.push(b, written)
 	return q.take(nil)
 }
 
@@ -158,12 +153,18 @@ func (q *queue) close(b []byte) {
 		return
 	}
 	q.closed = true
-	c := q.cur
-	c.b = b
-	q.queued.Add(int64(len(b)))
-	q.full <- c
+	q.push(b, nil)
 	close(q.full)
 	<-q.done
+}
+
+func (q *queue) push(b []byte, written chan struct{}) {
+	c := q.cur
+	c.b, c.written = b, written
+	if n := q.queued.Add(int64(len(b))); int(n) > q.stats.MaxQueued {
+		q.stats.MaxQueued = int(n)
+	}
+	q.full <- c // never blocks: there are as many slots as chunks
 }
 
 // error returns the first error of the goroutine, or nil.
