@@ -76,12 +76,18 @@ func compareTrace(t *testing.T, path string, want [][]byte) {
 			user = append(user, fr.Data)
 		}
 	}
-	if len(user) != len(want) {
-		t.Fatalf("recorded %d kernel→user frames, want %d", len(user), len(want))
+	sameFrames(t, "recorded kernel→user frames", user, want)
+}
+
+// sameFrames fails unless got holds exactly the frames of want, in order.
+func sameFrames(t *testing.T, what string, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d, want %d", what, len(got), len(want))
 	}
 	for i := range want {
-		if !bytes.Equal(user[i], want[i]) {
-			t.Fatalf("frame %d differs:\n got %x\nwant %x", i, user[i], want[i])
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("%s: %d differs:\n got %x\nwant %x", what, i, got[i], want[i])
 		}
 	}
 }
@@ -241,14 +247,7 @@ func TestRoundTripImp2Record(t *testing.T) {
 			events = append(events, fr.Data)
 		}
 	}
-	if len(events) != len(want) {
-		t.Fatalf("imp2-record wrote %d event frames, want %d", len(events), len(want))
-	}
-	for i := range want {
-		if !bytes.Equal(events[i], want[i]) {
-			t.Fatalf("event %d differs:\n got %x\nwant %x", i, events[i], want[i])
-		}
-	}
+	sameFrames(t, "event frames in imp2-record's trace", events, want)
 }
 
 // -stats prints progress while replaying; SIGINT stops the replay, prints
