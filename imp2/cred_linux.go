@@ -35,7 +35,10 @@ import (
 //     or being the owner of a child namespace of the sender's.
 //
 // Everything is read through one /proc/PID directory fd, so all of it
-// describes one process. What remains: the module also requires the
+// describes one process. A registration whose sender has exited before the
+// check (or has closed the socket) is refused: nothing can vouch for it,
+// and nothing could be sent to it unless another process shares its
+// socket, whose rights are unknown. What remains: the module also requires the
 // socket's opener to have had the capability (file_ns_capable), which
 // /proc does not show; and a Server that may not read another user's
 // /proc/PID/fd (no CAP_SYS_PTRACE, different uid) refuses that user.

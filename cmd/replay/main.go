@@ -163,6 +163,9 @@ Outputs:
            Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
            (a recorder's own IMP2_U_PID/IMP2_CLOSE) are skipped and counted. MSG_DONTWAIT:
            a full consumer queue loses the frame and counts EAGAIN, never retried.
+           As with the module, consumers need CAP_NET_ADMIN (-allow-unprivileged)
+           and at most -max-consumers register at once. A replay that delivers nothing
+           to -dest or to the consumers it waited for fails (exit 4).
   icmp     for each recorded event (IMP2_K_MSG), the ICMP packet that caused it:
            recorded src/dest, type/code/id/seq and ip_len, sent from a namespace of
            its own across a veth into a fresh namespace or -netns-dst, where the
