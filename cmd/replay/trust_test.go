@@ -188,8 +188,9 @@ func TestAdmissionAndChurn(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 200})
 	t.Run("refused", func(t *testing.T) {
 		port := testPort()
+		child := asNobody(t, consumerEnv+"="+itoa(port))
 		wait := startReplay(t, "-i", in, "-bind", itoa(port), "-wait", "2s")
-		out, err := asNobody(t, consumerEnv+"="+itoa(port)).CombinedOutput()
+		out, err := child.CombinedOutput()
 		res := wait()
 		if err != nil || strings.TrimSpace(string(out)) != fmt.Sprintf("refused %d", int(unix.EPERM)) {
 			t.Errorf("consumer as nobody: %v: %q, want refused with EPERM", err, out)
@@ -201,8 +202,9 @@ func TestAdmissionAndChurn(t *testing.T) {
 	})
 	t.Run("allowed", func(t *testing.T) {
 		port := testPort()
+		child := asNobody(t, consumerEnv+"="+itoa(port))
 		wait := startReplay(t, "-i", in, "-bind", itoa(port), "-allow-unprivileged", "-pps", "1000", "-linger", "5s")
-		out, err := asNobody(t, consumerEnv+"="+itoa(port)).CombinedOutput()
+		out, err := child.CombinedOutput()
 		res := wait()
 		if err != nil || strings.TrimSpace(string(out)) != "events 200" || res.code != 0 {
 			t.Errorf("consumer as nobody with -allow-unprivileged: %v: %q; replay exit %d: %s", err, out, res.code, res.stderr)
