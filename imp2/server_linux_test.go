@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -18,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/internal/childproc"
 )
 
 // registerEnv makes the test binary a consumer that registers with the
@@ -26,14 +25,13 @@ import (
 const registerEnv = "IMP2_TEST_REGISTER_WITH"
 
 func init() {
-	if to := os.Getenv(registerEnv); to != "" {
-		port, err := strconv.ParseUint(to, 10, 32)
+	childproc.Dispatch(registerEnv, func(arg string) {
+		port, err := strconv.ParseUint(arg, 10, 32)
 		if err != nil {
 			os.Exit(2)
 		}
 		runRegisterChild(uint32(port))
-		os.Exit(0)
-	}
+	})
 }
 
 // runRegisterChild registers a raw socket (IMP2_U_PID with NLM_F_ACK),
@@ -73,50 +71,12 @@ func runRegisterChild(port uint32) {
 	fmt.Printf("ack %d events %d\n", ack, events)
 }
 
-// childBinary copies the test binary where another user may run it.
-func childBinary(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("running a consumer as another user needs root")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "imp2-admission")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "imp2.test")
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // runChild runs the registering child with attr while the Server sends an
 // event every 2 ms, and returns the acknowledged error and the events the
 // child received.
-func runChild(t *testing.T, bin string, s *Server, attr *syscall.SysProcAttr) (int32, int) {
+func runChild(t *testing.T, s *Server, attr *syscall.SysProcAttr) (int32, int) {
 	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), registerEnv+"="+strconv.FormatUint(uint64(s.PortID()), 10))
+	cmd := childproc.Command(t, registerEnv, strconv.FormatUint(uint64(s.PortID()), 10))
 	cmd.SysProcAttr = attr
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -151,7 +111,9 @@ func runChild(t *testing.T, bin string, s *Server, attr *syscall.SysProcAttr) (i
 // there, none over the Server's network namespace), are refused with EPERM
 // and get no event; AllowUnprivileged admits nobody.
 func TestAdmission(t *testing.T) {
-	bin := childBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("running a consumer as another user needs root")
+	}
 	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	userns := &syscall.SysProcAttr{
 		Cloneflags:  unix.CLONE_NEWUSER,
@@ -164,7 +126,7 @@ func TestAdmission(t *testing.T) {
 	}{{"nobody", nobody}, {"userns-root", userns}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := listen(t, ServerConfig{})
-			ack, events := runChild(t, bin, s, tc.attr)
+			ack, events := runChild(t, s, tc.attr)
 			if ack != -int32(unix.EPERM) || events != 0 {
 				t.Errorf("registration acknowledged with %d and %d events, want %d (EPERM) and 0", ack, events, -int32(unix.EPERM))
 			}
@@ -175,7 +137,7 @@ func TestAdmission(t *testing.T) {
 	}
 	t.Run("allowed", func(t *testing.T) {
 		s := listen(t, ServerConfig{AllowUnprivileged: true})
-		ack, events := runChild(t, bin, s, nobody)
+		ack, events := runChild(t, s, nobody)
 		cs := s.Consumers()
 		if ack != 0 || events == 0 || len(cs) != 1 || cs[0].UID != 65534 || cs[0].PID == 0 {
 			t.Errorf("AllowUnprivileged: ack %d, %d events, consumers %+v; want 0, some, one of uid 65534", ack, events, cs)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/childproc"
 )
 
 // consumerEnv makes the test binary a consumer of the replay at the given
@@ -28,14 +29,13 @@ import (
 const consumerEnv = "IMP2_REPLAY_TEST_CONSUMER_OF"
 
 func init() {
-	if to := os.Getenv(consumerEnv); to != "" {
-		port, err := strconv.ParseUint(to, 10, 32)
+	childproc.Dispatch(consumerEnv, func(arg string) {
+		port, err := strconv.ParseUint(arg, 10, 32)
 		if err != nil {
 			os.Exit(2)
 		}
 		runConsumerChild(uint32(port))
-		os.Exit(0)
-	}
+	})
 }
 
 // runConsumerChild registers (with NLM_F_ACK, retrying while the replay
@@ -72,35 +72,14 @@ func runConsumerChild(port uint32) {
 	fmt.Printf("events %d\n", events)
 }
 
-// asNobody returns a command running the test binary as uid/gid 65534,
-// copied where that user may run it.
-func asNobody(t *testing.T, env string) *exec.Cmd {
+// asNobody returns a command running the test binary as a consumer of
+// port, as uid/gid 65534.
+func asNobody(t *testing.T, port uint32) *exec.Cmd {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("running a consumer as another user needs root")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "imp2-replay-nobody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "replay.test")
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env)
+	cmd := childproc.Command(t, consumerEnv, itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	return cmd
 }
@@ -188,7 +167,7 @@ func TestAdmissionAndChurn(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 200})
 	t.Run("refused", func(t *testing.T) {
 		port := testPort()
-		child := asNobody(t, consumerEnv+"="+itoa(port))
+		child := asNobody(t, port)
 		wait := startReplay(t, "-i", in, "-bind", itoa(port), "-wait", "2s")
 		out, err := child.CombinedOutput()
 		res := wait()
@@ -202,7 +181,7 @@ func TestAdmissionAndChurn(t *testing.T) {
 	})
 	t.Run("allowed", func(t *testing.T) {
 		port := testPort()
-		child := asNobody(t, consumerEnv+"="+itoa(port))
+		child := asNobody(t, port)
 		wait := startReplay(t, "-i", in, "-bind", itoa(port), "-allow-unprivileged", "-pps", "1000", "-linger", "5s")
 		out, err := child.CombinedOutput()
 		res := wait()
