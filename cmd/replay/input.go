@@ -16,11 +16,12 @@ import (
 // that a trace of that size is entirely in memory before the first send
 // and decompression never competes with the replay; a larger trace streams
 // in behind it. The bound is in bytes of chunk buffers, whatever the frame
-// sizes: a frame larger than a chunk gets a buffer of its own size, and
-// one larger than the whole bound is read only when nothing else is
-// queued, so it goes through alone. A sender that finds the queue empty takes the chunk being
-// filled, however small: a live stream (imp2-record -o - | imp2-replay -i -)
-// is replayed as it arrives, not a chunk at a time.
+// sizes: a frame larger than a chunk gets a buffer of its own size, and one
+// that would pass the bound is read only when nothing else is queued, so a
+// frame larger than the whole bound goes through alone. A sender that
+// finds the queue empty takes the chunk being filled, however small: a
+// live stream (imp2-record -o - | imp2-replay -i -) is replayed as it
+// arrives, not a chunk at a time.
 
 const (
 	chunkBytes  = 256 << 10
@@ -43,11 +44,10 @@ type input struct {
 	skipKernel bool
 	max        int // bytes of chunk buffers held (queue and cur) at most
 
-	held int // bytes of the buffers of queue and cur; under mu
-
 	mu    sync.Mutex
 	queue []*chunk // complete chunks, in order
 	cur   *chunk   // being filled; after every chunk in queue
+	held  int      // bytes of the buffers of queue and cur
 	free  []*chunk
 	done  bool          // the reader has ended; err is set
 	more  chan struct{} // signalled when the queue or cur grows, or done
