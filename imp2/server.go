@@ -1,5 +1,15 @@
 package imp2
 
+// DefaultMaxConsumers is the module's max_consumers default: the most
+// consumers registered at once unless ServerConfig.MaxConsumers says
+// otherwise.
+const DefaultMaxConsumers = 64
+
+// KeptDeparted is how many departed consumers Server.Consumers still lists
+// one by one; those that left before them are summed in Server.Departed,
+// so that registration churn cannot grow the Server or its report.
+const KeptDeparted = 16
+
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Family is the netlink unit: 0 means UserSockFamily (2).
@@ -9,19 +19,73 @@ type ServerConfig struct {
 	PortID uint32
 	// Dest, if non-zero, is a fixed destination: every frame goes to this
 	// port without a registration, and it stays in the consumer set when it
-	// closes or disappears. Consumers may still register beside it.
+	// closes or disappears. Consumers may still register beside it; it is
+	// not one of them (WaitConsumers, MaxConsumers).
 	Dest uint32
 	// NetNS, if non-zero, is an open file descriptor of the network
 	// namespace to create the socket in.
 	NetNS int
+	// AllowUnprivileged lets processes without CAP_NET_ADMIN register, as
+	// the module's allow_unprivileged=1 does. Off, a registration is
+	// refused with EPERM unless its sender has CAP_NET_ADMIN in the user
+	// namespace owning the Server's network namespace (see Listen).
+	AllowUnprivileged bool
+	// MaxConsumers bounds the consumers registered at once, as the
+	// module's max_consumers does: one more is refused with ENOSPC.
+	// 0 means DefaultMaxConsumers.
+	MaxConsumers int
+}
+
+// SendCounts are the outcomes of the frames a Server offered to one
+// consumer, by class: each frame is counted once.
+type SendCounts struct {
+	Sent         uint64 // queued to its socket
+	EAGAIN       uint64 // its queue was full: the frame is lost for it
+	ECONNREFUSED uint64 // no socket bound to its port
+	ENOBUFS      uint64 // the kernel could not allocate the frame
+	EPERM        uint64 // the kernel refused the send
+	Other        uint64 // any other error
+}
+
+// Offered is the number of frames offered, delivered or not.
+func (c SendCounts) Offered() uint64 { return c.Sent + c.Failed() }
+
+// Failed is the number of frames not delivered.
+func (c SendCounts) Failed() uint64 {
+	return c.EAGAIN + c.ECONNREFUSED + c.ENOBUFS + c.EPERM + c.Other
+}
+
+// Add adds o to c.
+func (c *SendCounts) Add(o SendCounts) {
+	c.Sent += o.Sent
+	c.EAGAIN += o.EAGAIN
+	c.ECONNREFUSED += o.ECONNREFUSED
+	c.ENOBUFS += o.ENOBUFS
+	c.EPERM += o.EPERM
+	c.Other += o.Other
 }
 
 // ConsumerStats describes one consumer a Server has known.
 type ConsumerStats struct {
-	PortID  uint32
-	Active  bool   // still in the consumer set
-	Fixed   bool   // ServerConfig.Dest
-	Sent    uint64 // frames queued to it
-	EAGAIN  uint64 // frames dropped because its queue was full
+	PortID uint32
+	// PID and UID are the credentials (SCM_CREDENTIALS) of the
+	// registration; 0 and 0 for the fixed Dest.
+	PID, UID uint32
+	Active   bool // still in the consumer set
+	Fixed    bool // ServerConfig.Dest
+	SendCounts
 	LastSeq uint32 // nlmsg_seq of the last frame offered to it
+}
+
+// DepartedStats sums the consumers that left the set longer ago than the
+// KeptDeparted that Server.Consumers still lists.
+type DepartedStats struct {
+	Consumers uint64
+	SendCounts
+}
+
+// RefusedStats counts the registrations a Server turned down.
+type RefusedStats struct {
+	EPERM  uint64 // sender without CAP_NET_ADMIN (AllowUnprivileged off)
+	ENOSPC uint64 // MaxConsumers were registered already
 }

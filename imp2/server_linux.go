@@ -3,9 +3,12 @@
 package imp2
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,17 +24,35 @@ import (
 // not raise ENOBUFS at the consumer: a user-space sender gets EAGAIN itself
 // and the receiver sees nothing.
 //
-// Control messages are served on a goroutine. A consumer is the sender
-// address of its IMP2_U_PID, never the nlmsg_pid it claims.
+// It admits consumers as the module does: CAP_NET_ADMIN unless
+// AllowUnprivileged (see cred_linux.go for how user space can tell), at
+// most MaxConsumers at once, and a consumer is the sender address of its
+// IMP2_U_PID, never the nlmsg_pid it claims. Control datagrams are walked
+// message by message as the module walks an skb, whatever their length.
+// Control messages are served on a goroutine.
+//
+// A consumer killed without IMP2_CLOSE stays registered until a send to it
+// fails (ECONNREFUSED) or the Server looks for its socket (WaitConsumers,
+// Registered, a registration finding the set full): the module learns of
+// it from NETLINK_URELEASE, user space only by looking.
 type Server struct {
-	s *sock
+	s       *sock
+	family  int
+	maxCons int
+	open    bool     // AllowUnprivileged
+	owner   []userNS // user namespace owning the socket's netns, and its ancestors
+	procNet *os.File // /proc/net/netlink of the socket's netns; nil if /proc is missing
 
-	mu      sync.Mutex
-	all     []*consumer                 // every consumer known, in order
-	set     atomic.Pointer[[]*consumer] // active consumers; replaced, never modified
-	changed chan struct{}               // closed and replaced when set changes
+	mu         sync.Mutex
+	serial     uint64
+	set        atomic.Pointer[[]*consumer] // active consumers; replaced, never modified
+	registered int                         // consumers in set that are not fixed
+	departed   []*consumer                 // the last KeptDeparted to leave, oldest first
+	forgotten  DepartedStats               // those that left before them
+	refused    RefusedStats
+	changed    chan struct{} // closed and replaced when set changes
 
-	events, unicastOK, eagain, econnrefused, otherErr atomic.Uint64
+	events, unicastOK, eagain, econnrefused, enomem, otherErr atomic.Uint64
 
 	sendMu  sync.Mutex // guards the send scratch below
 	hdrs    []unix.Mmsghdr
@@ -46,11 +67,15 @@ type Server struct {
 }
 
 type consumer struct {
-	name         unix.RawSockaddrNetlink
-	fixed        bool
-	active       atomic.Bool
-	sent, eagain atomic.Uint64
-	lastSeq      atomic.Uint32
+	name     unix.RawSockaddrNetlink
+	serial   uint64 // order of appearance
+	pid, uid uint32
+	inode    uint64 // of its socket; 0 if unknown
+	fixed    bool
+	active   atomic.Bool
+
+	sent, eagain, econnrefused, enobufs, eperm, other atomic.Uint64
+	lastSeq                                           atomic.Uint32
 }
 
 // Listen opens the Server's socket and starts serving control messages.
@@ -58,18 +83,59 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if cfg.Family == 0 {
 		cfg.Family = UserSockFamily
 	}
+	if cfg.MaxConsumers == 0 {
+		cfg.MaxConsumers = DefaultMaxConsumers
+	}
+	if cfg.MaxConsumers < 0 {
+		return nil, fmt.Errorf("imp2: MaxConsumers %d is negative", cfg.MaxConsumers)
+	}
 	so, err := openSock(cfg.Family, cfg.NetNS, cfg.PortID, false)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{s: so, changed: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{s: so, family: cfg.Family, maxCons: cfg.MaxConsumers, open: cfg.AllowUnprivileged,
+		changed: make(chan struct{}), done: make(chan struct{})}
+	if err := s.setup(cfg.NetNS); err != nil {
+		so.Close()
+		return nil, err
+	}
 	s.sendFn = s.sendAll
 	s.set.Store(&[]*consumer{})
 	if cfg.Dest != 0 {
-		s.add(cfg.Dest, true)
+		s.mu.Lock()
+		s.addLocked(cfg.Dest, nil, 0, true)
+		s.mu.Unlock()
 	}
 	go s.serve()
 	return s, nil
+}
+
+// setup asks for the senders' credentials and finds what the admission
+// check and the liveness check read: the socket's namespace's owner and
+// its /proc/net/netlink. Without /proc neither can be read; only
+// AllowUnprivileged then admits anyone.
+func (s *Server) setup(netns int) error {
+	if err := s.s.setInt(unix.SOL_SOCKET, unix.SO_PASSCRED, 1, "SO_PASSCRED"); err != nil {
+		return err
+	}
+	return inNetNS(netns, func() error {
+		if f, err := os.Open("/proc/thread-self/net/netlink"); err == nil {
+			s.procNet = f
+		}
+		nsf, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			if s.open {
+				return nil
+			}
+			return fmt.Errorf("imp2: the network namespace, needed to check the consumers' CAP_NET_ADMIN: %w", err)
+		}
+		defer nsf.Close()
+		s.owner, err = ownerChain(int(nsf.Fd()))
+		if err != nil && s.open {
+			err = nil
+		}
+		return err
+	})
 }
 
 // PortID returns the port consumers must name as their peer.
@@ -87,9 +153,11 @@ func (s *Server) Send(frame []byte) (int, error) {
 
 // SendBatch sends each frame, unchanged, to every consumer with sendmmsg
 // and MSG_DONTWAIT, and returns the number of frames queued, summed over
-// consumers. A full queue drops the frame for that consumer and counts
-// EAGAIN; a consumer whose socket is gone (ECONNREFUSED) leaves the set.
-// Other errors are counted and the first is returned. It allocates nothing.
+// consumers. Every frame not queued is counted for its consumer by error
+// class (SendCounts): a full queue drops it (EAGAIN); a registered
+// consumer whose socket is gone (ECONNREFUSED) leaves the set. The first
+// error other than EAGAIN and ECONNREFUSED is returned. It allocates
+// nothing.
 func (s *Server) SendBatch(frames [][]byte) (int, error) {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -159,11 +227,24 @@ func (s *Server) sendTo(fd uintptr, c *consumer) {
 			s.eagain.Add(1)
 		case unix.ECONNREFUSED:
 			s.econnrefused.Add(1)
+			c.econnrefused.Add(1)
 			if !c.fixed {
-				s.remove(c)
+				// Like the module, stop sending to it: the rest of the
+				// batch is not offered.
+				s.mu.Lock()
+				s.removeLocked(c)
+				s.mu.Unlock()
 				return
 			}
+		case unix.ENOBUFS: // the skb allocation failed: the module's enomem
+			c.enobufs.Add(1)
+			s.enomem.Add(1)
 		default:
+			if e == unix.EPERM {
+				c.eperm.Add(1)
+			} else {
+				c.other.Add(1)
+			}
 			s.otherErr.Add(1)
 			if s.sendErr == nil {
 				s.sendErr = os.NewSyscallError("sendmmsg", e)
@@ -173,11 +254,15 @@ func (s *Server) sendTo(fd uintptr, c *consumer) {
 	}
 }
 
-// WaitConsumers waits until at least n consumers are in the set.
+// WaitConsumers waits until at least n consumers are registered whose
+// sockets still exist (the fixed Dest does not count).
 func (s *Server) WaitConsumers(ctx context.Context, n int) error {
 	for {
 		s.mu.Lock()
-		have, changed := len(*s.set.Load()), s.changed
+		if s.registered >= n {
+			s.pruneLocked() // count only consumers still there
+		}
+		have, changed := s.registered, s.changed
 		s.mu.Unlock()
 		if have >= n {
 			return nil
@@ -192,32 +277,64 @@ func (s *Server) WaitConsumers(ctx context.Context, n int) error {
 	}
 }
 
-// Consumers returns every consumer the Server has known, active or not, in
-// the order they appeared.
+// Registered drops the registered consumers whose socket is gone and
+// returns how many remain.
+func (s *Server) Registered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneLocked()
+	return s.registered
+}
+
+// Consumers returns the consumers in the set and the last KeptDeparted to
+// have left it, in the order they appeared; Departed sums the others.
 func (s *Server) Consumers() []ConsumerStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]ConsumerStats, len(s.all))
-	for i, c := range s.all {
+	all := append(slices.Clone(*s.set.Load()), s.departed...)
+	slices.SortFunc(all, func(a, b *consumer) int { return cmp.Compare(a.serial, b.serial) })
+	out := make([]ConsumerStats, len(all))
+	for i, c := range all {
 		out[i] = c.stats()
 	}
 	return out
 }
 
+// Departed sums the consumers that left before the ones Consumers lists.
+func (s *Server) Departed() DepartedStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forgotten
+}
+
+// Refused counts the registrations turned down.
+func (s *Server) Refused() RefusedStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
 func (c *consumer) stats() ConsumerStats {
 	return ConsumerStats{
-		PortID: c.name.Pid, Active: c.active.Load(), Fixed: c.fixed,
-		Sent: c.sent.Load(), EAGAIN: c.eagain.Load(), LastSeq: c.lastSeq.Load(),
+		PortID: c.name.Pid, PID: c.pid, UID: c.uid, Active: c.active.Load(), Fixed: c.fixed,
+		SendCounts: c.counts(), LastSeq: c.lastSeq.Load(),
+	}
+}
+
+func (c *consumer) counts() SendCounts {
+	return SendCounts{
+		Sent: c.sent.Load(), EAGAIN: c.eagain.Load(), ECONNREFUSED: c.econnrefused.Load(),
+		ENOBUFS: c.enobufs.Load(), EPERM: c.eperm.Load(), Other: c.other.Load(),
 	}
 }
 
 // Stats returns the counters the Server reports to IMP2_GET_STATS, in the
 // module's terms: Events counts frames offered, one per frame whatever the
-// number of consumers.
+// number of consumers; ENOMEM counts ENOBUFS (a failed allocation).
 func (s *Server) Stats() Stats {
 	return Stats{
 		Events: s.events.Load(), UnicastOK: s.unicastOK.Load(), EAGAIN: s.eagain.Load(),
-		ECONNREFUSED: s.econnrefused.Load(), OtherErr: s.otherErr.Load(),
+		ECONNREFUSED: s.econnrefused.Load(), ENOMEM: s.enomem.Load(), OtherErr: s.otherErr.Load(),
 		Consumers: uint32(len(*s.set.Load())),
 	}
 }
@@ -226,35 +343,96 @@ func (s *Server) Stats() Stats {
 func (s *Server) Close() error {
 	err := s.s.Close()
 	<-s.done
+	if s.procNet != nil {
+		s.procNet.Close()
+	}
 	return err
+}
+
+// ctlReader receives control datagrams whole, with the sender's
+// credentials.
+type ctlReader struct {
+	buf, oob []byte
+	n, oobn  int
+	port     uint32
+	errno    syscall.Errno
+}
+
+// ctlBuf is the receive buffer kept between datagrams; a longer datagram
+// gets a buffer of its own size for as long as it is handled.
+const ctlBuf = 4096
+
+// read runs in RawConn.Read: it peeks at the length of the next datagram
+// (MSG_TRUNC gives the whole length), grows the buffer to it and receives
+// it, so that no datagram is cut short.
+func (r *ctlReader) read(fd uintptr) bool {
+	for {
+		n, _, err := unix.Recvfrom(int(fd), r.buf[:cap(r.buf)], unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		switch err {
+		case nil:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			r.errno, _ = err.(syscall.Errno)
+			return true
+		}
+		if n > cap(r.buf) {
+			r.buf = make([]byte, n)
+		}
+		var from unix.Sockaddr
+		r.n, r.oobn, _, from, err = unix.Recvmsg(int(fd), r.buf[:cap(r.buf)], r.oob, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		r.errno, _ = err.(syscall.Errno)
+		r.port = 0
+		if sa, ok := from.(*unix.SockaddrNetlink); ok {
+			r.port = sa.Pid
+		}
+		return true
+	}
+}
+
+func (r *ctlReader) cred() *unix.Ucred {
+	cms, err := unix.ParseSocketControlMessage(r.oob[:r.oobn])
+	if err != nil {
+		return nil
+	}
+	for i := range cms {
+		if c, err := unix.ParseUnixCredentials(&cms[i]); err == nil {
+			return c
+		}
+	}
+	return nil
 }
 
 func (s *Server) serve() {
 	defer close(s.done)
-	r := newReceiver(s.s)
-	msgs := make([]Message, 16)
-	for i := range msgs {
-		msgs[i].Buf = make([]byte, 4096)
-	}
+	r := &ctlReader{buf: make([]byte, ctlBuf), oob: make([]byte, unix.CmsgSpace(unix.SizeofUcred))}
 	for {
-		n, err := r.read(msgs)
-		if _, ok := err.(syscall.Errno); ok {
-			continue // recvmmsg failed (ENOBUFS, ENOMEM): the socket is still fine
-		}
-		if err != nil {
+		r.errno = 0
+		if err := s.s.RawRead(r.read); err != nil {
 			return // closed
 		}
-		for _, m := range msgs[:n] {
-			if m.PortID != 0 && !m.Truncated {
-				s.handle(m.PortID, m.Data())
-			}
+		if r.errno != 0 {
+			continue // ENOBUFS, ENOMEM: the socket is still fine
+		}
+		if r.port != 0 {
+			s.handle(r.port, r.cred(), r.buf[:r.n])
+		}
+		if cap(r.buf) > ctlBuf {
+			r.buf = make([]byte, ctlBuf)
 		}
 	}
 }
 
-// handle walks the netlink messages of one datagram from port, checking
-// each length as the module does.
-func (s *Server) handle(port uint32, b []byte) {
+// handle walks the netlink messages of one datagram from port as the
+// module's imp2_rcv walks an skb (nlmsg_ok, nlmsg_next): a message whose
+// nlmsg_len is below the header or beyond the datagram ends the walk, and
+// payload bytes after a control message's header are ignored.
+func (s *Server) handle(port uint32, cred *unix.Ucred, b []byte) {
 	for len(b) >= HeaderLen {
 		h, err := ParseHeader(b)
 		if err != nil {
@@ -263,7 +441,7 @@ func (s *Server) handle(port uint32, b []byte) {
 		var errno syscall.Errno
 		switch h.Type {
 		case TypeRegister:
-			s.add(port, false)
+			errno = s.register(port, cred)
 		case TypeClose:
 			if !s.del(port) {
 				errno = unix.ENOENT
@@ -272,7 +450,7 @@ func (s *Server) handle(port uint32, b []byte) {
 			s.replyStats(port, h)
 		}
 		if h.Flags&FlagAck != 0 && (h.Type == TypeRegister || h.Type == TypeClose) {
-			s.ack(port, b[:HeaderLen], errno)
+			s.ack(port, b[:h.Len], errno)
 		}
 		adv := (int(h.Len) + 3) &^ 3
 		if adv >= len(b) {
@@ -282,69 +460,148 @@ func (s *Server) handle(port uint32, b []byte) {
 	}
 }
 
+// ack answers as netlink_ack does for a socket without NETLINK_CAP_ACK:
+// success echoes the request's header (NLM_F_CAPPED), an error the whole
+// request.
 func (s *Server) ack(port uint32, req []byte, errno syscall.Errno) {
-	const capped = 0x100 // NLM_F_CAPPED: only the request's header follows
+	const capped = 0x100 // NLM_F_CAPPED
 	h, _ := ParseHeader(req)
-	b := make([]byte, HeaderLen+4, HeaderLen+4+HeaderLen)
-	PutHeader(b, Header{Len: HeaderLen + 4 + HeaderLen, Type: unix.NLMSG_ERROR, Flags: capped, Seq: h.Seq, PID: port})
+	flags, echo := uint16(capped), req[:HeaderLen]
+	if errno != 0 {
+		flags, echo = 0, req
+	}
+	n := HeaderLen + 4 + (len(echo)+3)&^3
+	b := make([]byte, n)
+	PutHeader(b, Header{Len: uint32(n), Type: unix.NLMSG_ERROR, Flags: flags, Seq: h.Seq, PID: port})
 	ne.PutUint32(b[HeaderLen:], uint32(-int32(errno)))
-	s.s.sendTo(append(b, req...), port)
+	copy(b[HeaderLen+4:], echo)
+	s.s.sendTo(b, port)
 }
 
 func (s *Server) replyStats(port uint32, req Header) {
 	st := s.Stats()
-	s.mu.Lock()
-	for _, c := range s.all {
-		if c.name.Pid == port && c.active.Load() {
-			cs := c.stats()
-			st.SelfRegistered, st.SelfSent, st.SelfDropped, st.SelfLastSeq = true, cs.Sent, cs.EAGAIN, cs.LastSeq
+	for _, c := range *s.set.Load() {
+		if c.name.Pid == port {
+			cs := c.counts()
+			st.SelfRegistered, st.SelfSent, st.SelfDropped, st.SelfLastSeq = true, cs.Sent, cs.Failed(), c.lastSeq.Load()
 		}
 	}
-	s.mu.Unlock()
 	b := make([]byte, HeaderLen, HeaderLen+StatsLen)
 	PutHeader(b, Header{Len: HeaderLen + StatsLen, Type: TypeStats, Seq: req.Seq, PID: port})
 	s.s.sendTo(AppendStats(b, st), port)
 }
 
-// add puts port in the set; a port already there keeps its counters.
-func (s *Server) add(port uint32, fixed bool) {
+// register is IMP2_U_PID from port, in the module's order: the capability
+// check, then an existing registration is kept (with its counters), then
+// MaxConsumers. A registration is its socket: a port now held by another
+// socket than the one registered replaces it.
+func (s *Server) register(port uint32, cred *unix.Ucred) syscall.Errno {
+	var inode uint64
+	if s.procNet != nil {
+		if socks, err := netlinkSockets(s.procNet, s.family); err == nil {
+			inode = socks[port]
+		}
+	}
+	if !s.open {
+		var err error = errNotPrivileged
+		if cred != nil {
+			err = checkPrivilege(s.owner, uint32(cred.Pid), inode)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.refused.EPERM++
+			s.mu.Unlock()
+			return unix.EPERM
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range *s.set.Load() {
-		if c.name.Pid == port {
-			return
+		if c.name.Pid != port {
+			continue
+		}
+		if c.fixed || c.inode == inode || c.inode == 0 || inode == 0 {
+			return 0
+		}
+		s.removeLocked(c) // closed without IMP2_CLOSE; its port was bound again
+		break
+	}
+	if s.registered >= s.maxCons {
+		s.pruneLocked()
+		if s.registered >= s.maxCons {
+			s.refused.ENOSPC++
+			return unix.ENOSPC
 		}
 	}
-	c := &consumer{name: unix.RawSockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}, fixed: fixed}
+	s.addLocked(port, cred, inode, false)
+	return 0
+}
+
+func (s *Server) addLocked(port uint32, cred *unix.Ucred, inode uint64, fixed bool) {
+	s.serial++
+	c := &consumer{name: unix.RawSockaddrNetlink{Family: unix.AF_NETLINK, Pid: port},
+		serial: s.serial, inode: inode, fixed: fixed}
+	if cred != nil {
+		c.pid, c.uid = uint32(cred.Pid), cred.Uid
+	}
 	c.active.Store(true)
-	s.all = append(s.all, c)
-	s.publishLocked(append(append([]*consumer(nil), *s.set.Load()...), c))
+	if !fixed {
+		s.registered++
+	}
+	s.publishLocked(append(slices.Clone(*s.set.Load()), c))
 }
 
 // del removes a registered (not fixed) consumer and reports whether there
 // was one.
 func (s *Server) del(port uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, c := range *s.set.Load() {
 		if c.name.Pid == port && !c.fixed {
-			return s.remove(c)
+			return s.removeLocked(c)
 		}
 	}
 	return false
 }
 
-func (s *Server) remove(c *consumer) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// pruneLocked removes the registered consumers whose socket no longer
+// holds their port (closed without IMP2_CLOSE). Without /proc it does
+// nothing.
+func (s *Server) pruneLocked() {
+	if s.procNet == nil || s.registered == 0 {
+		return
+	}
+	socks, err := netlinkSockets(s.procNet, s.family)
+	if err != nil {
+		return
+	}
+	for _, c := range *s.set.Load() {
+		if ino, ok := socks[c.name.Pid]; !c.fixed && (!ok || (c.inode != 0 && ino != c.inode)) {
+			s.removeLocked(c)
+		}
+	}
+}
+
+func (s *Server) removeLocked(c *consumer) bool {
 	if !c.active.Load() {
 		return false
 	}
 	c.active.Store(false)
+	if !c.fixed {
+		s.registered--
+	}
 	var set []*consumer
 	for _, o := range *s.set.Load() {
 		if o != c {
 			set = append(set, o)
 		}
 	}
+	if len(s.departed) == KeptDeparted {
+		s.forgotten.Consumers++
+		s.forgotten.Add(s.departed[0].counts())
+		s.departed = append(s.departed[:0], s.departed[1:]...)
+	}
+	s.departed = append(s.departed, c)
 	s.publishLocked(set)
 	return true
 }

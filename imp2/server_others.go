@@ -15,6 +15,9 @@ func (*Server) PortID() uint32                           { return 0 }
 func (*Server) Send([]byte) (int, error)                 { return 0, errUnsupported }
 func (*Server) SendBatch([][]byte) (int, error)          { return 0, errUnsupported }
 func (*Server) WaitConsumers(context.Context, int) error { return errUnsupported }
+func (*Server) Registered() int                          { return 0 }
 func (*Server) Consumers() []ConsumerStats               { return nil }
+func (*Server) Departed() DepartedStats                  { return DepartedStats{} }
+func (*Server) Refused() RefusedStats                    { return RefusedStats{} }
 func (*Server) Stats() Stats                             { return Stats{} }
 func (*Server) Close() error                             { return errUnsupported }

@@ -3,6 +3,7 @@
 package imp2
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -42,39 +43,47 @@ func openSock(family, netns int, port uint32, blocking bool) (*sock, error) {
 }
 
 // socketIn creates the socket in network namespace netns (an fd; 0 for the
-// current one). setns affects only the calling thread, so the goroutine
-// stays locked to it while it is switched.
+// current one).
 func socketIn(netns, family int, blocking bool) (int, error) {
-	typ := nlsock.SocketType(blocking)
-	socket := func() (int, error) {
-		fd, err := unix.Socket(unix.AF_NETLINK, typ, family)
-		return fd, os.NewSyscallError("socket", err)
+	fd := -1
+	err := inNetNS(netns, func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_NETLINK, nlsock.SocketType(blocking), family)
+		return os.NewSyscallError("socket", err)
+	})
+	if err != nil && fd >= 0 {
+		unix.Close(fd)
+		fd = -1
 	}
+	return fd, err
+}
+
+// inNetNS runs f on a thread switched to network namespace netns (an fd;
+// 0: f runs where it is). setns affects only the calling thread, so the
+// goroutine stays locked to it while it is switched.
+func inNetNS(netns int, f func() error) error {
 	if netns == 0 {
-		return socket()
+		return f()
 	}
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		runtime.UnlockOSThread()
-		return -1, fmt.Errorf("imp2: current network namespace: %w", err)
+		return fmt.Errorf("imp2: current network namespace: %w", err)
 	}
 	defer unix.Close(orig)
 	if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return -1, os.NewSyscallError("setns", err)
+		return os.NewSyscallError("setns", err)
 	}
-	fd, err := socket()
+	ferr := f()
 	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
 		// The thread is stuck in the other namespace: leave it locked so
 		// the runtime retires it when this goroutine ends.
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return -1, os.NewSyscallError("setns back", err)
+		return errors.Join(ferr, os.NewSyscallError("setns back", err))
 	}
 	runtime.UnlockOSThread()
-	return fd, err
+	return ferr
 }
 
 func (s *sock) setInt(level, opt, v int, name string) error {

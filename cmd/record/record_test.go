@@ -334,7 +334,10 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
-	if cs := p.Consumers(); len(cs) != 1 || cs[0].Active {
+	// No consumer is left registered. (A registration whose sender has
+	// already exited is refused by imp2.Server, which can no longer check
+	// it, so the producer may list none.)
+	if cs := p.Consumers(); len(cs) > 1 || len(cs) == 1 && cs[0].Active {
 		t.Errorf("after the output error the producer has %+v; want the consumer closed", cs)
 	}
 }

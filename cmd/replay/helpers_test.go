@@ -144,6 +144,9 @@ func startReplay(t testing.TB, args ...string) func() replayRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	args = append(args, "-json")
+	if os.Geteuid() != 0 {
+		args = append(args, "-allow-unprivileged") // the tests' consumers lack CAP_NET_ADMIN too
+	}
 	if !slices.Contains(args, "-linger") && !slices.Contains(args, "-to") {
 		args = append(args, "-linger", "0") // the tests' consumers close at cleanup
 	}

@@ -15,9 +15,13 @@ import (
 // Before the clock starts, the queue is filled up to -readahead bytes, so
 // that a trace of that size is entirely in memory before the first send
 // and decompression never competes with the replay; a larger trace streams
-// in behind it. A sender that finds the queue empty takes the chunk being
-// filled, however small: a live stream (imp2-record -o - | imp2-replay -i -)
-// is replayed as it arrives, not a chunk at a time.
+// in behind it. The bound is in bytes of chunk buffers, whatever the frame
+// sizes: a frame larger than a chunk gets a buffer of its own size, and one
+// that would pass the bound is read only when nothing else is queued, so a
+// frame larger than the whole bound goes through alone. A sender that
+// finds the queue empty takes the chunk being filled, however small: a
+// live stream (imp2-record -o - | imp2-replay -i -) is replayed as it
+// arrives, not a chunk at a time.
 
 const (
 	chunkBytes  = 256 << 10
@@ -38,11 +42,12 @@ type input struct {
 	// skipKernel drops user→kernel frames (counted in skipped): -to
 	// netlink sends only what the kernel side sends.
 	skipKernel bool
-	max        int // chunks queued at most
+	max        int // bytes of chunk buffers held (queue and cur) at most
 
 	mu    sync.Mutex
 	queue []*chunk // complete chunks, in order
 	cur   *chunk   // being filled; after every chunk in queue
+	held  int      // bytes of the buffers of queue and cur
 	free  []*chunk
 	done  bool          // the reader has ended; err is set
 	more  chan struct{} // signalled when the queue or cur grows, or done
@@ -59,12 +64,13 @@ type input struct {
 func newInput(r frameSource, f *filter, readahead int, keep, skipKernel bool) *input {
 	in := &input{
 		r: r, filter: f, keep: keep, skipKernel: skipKernel,
-		max:    max(readahead/chunkBytes, 2),
+		max:    max(readahead, 2*chunkBytes),
 		more:   make(chan struct{}, 1),
 		space:  make(chan struct{}, 1),
 		primed: make(chan struct{}),
 	}
 	in.cur = in.newChunkLocked()
+	in.held = cap(in.cur.buf)
 	go in.run()
 	return in
 }
@@ -132,16 +138,23 @@ func (in *input) run() {
 }
 
 // add copies one frame into the current chunk, queueing the chunk first if
-// the frame does not fit, and waits while the queue is full.
+// the frame does not fit, and waits while the buffers held would pass
+// in.max.
 func (in *input) add(fr *pcapnl.Frame) {
 	n := len(fr.Data)
 	in.mu.Lock()
 	for {
 		c := in.cur
-		if len(c.frames) < cap(c.frames) && (len(c.buf)+n <= cap(c.buf) || len(c.frames) == 0) {
+		if len(c.frames) < cap(c.frames) && len(c.buf)+n <= cap(c.buf) {
 			break
 		}
-		if len(in.queue) >= in.max {
+		// The buffer the frame needs: a fresh chunk, or, for a frame
+		// larger than a chunk, one of its own in place of cur's empty one.
+		need, own := chunkBytes, len(c.frames) == 0
+		if own {
+			need = n - cap(c.buf)
+		}
+		if in.held+need > in.max && len(in.queue) > 0 {
 			in.prime()
 			in.mu.Unlock()
 			select {
@@ -154,13 +167,16 @@ func (in *input) add(fr *pcapnl.Frame) {
 			in.mu.Lock()
 			continue
 		}
+		if own { // a frame larger than a chunk gets its own buffer
+			in.held += need
+			c.buf = make([]byte, 0, n)
+			break
+		}
 		in.queue = append(in.queue, c)
 		in.cur = in.newChunkLocked()
+		in.held += cap(in.cur.buf)
 	}
 	c := in.cur
-	if n > cap(c.buf)-len(c.buf) { // a frame larger than a chunk gets its own buffer
-		c.buf = make([]byte, 0, n)
-	}
 	off := len(c.buf)
 	c.buf = append(c.buf, fr.Data...)
 	f := *fr
@@ -181,9 +197,11 @@ func (in *input) next() *chunk {
 			c = in.queue[0]
 			in.queue[0] = nil
 			in.queue = in.queue[1:]
+			in.held -= cap(c.buf)
 		case len(in.cur.frames) > 0:
 			c = in.cur
 			in.cur = in.newChunkLocked()
+			in.held += cap(in.cur.buf) - cap(c.buf)
 		}
 		done := in.done
 		in.mu.Unlock()

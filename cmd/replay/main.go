@@ -12,10 +12,13 @@
 //
 //	0  replay complete
 //	1  runtime or output error (cannot open the netlink socket, write failed)
-//	2  usage error (bad flag or -filter)
+//	2  usage error (bad flag or -filter, an output that is an input)
 //	3  input error: unreadable, malformed or truncated trace; every complete
 //	   frame before the problem has been replayed and the summary printed
-//	4  no consumer registered within -wait (-to netlink, -to icmp)
+//	4  no consumer: none registered within -wait (-to netlink, -to icmp), or
+//	   nothing was delivered (-to netlink: frames were sent to -dest or to
+//	   -min-consumers registered consumers and none took one); the summary
+//	   says why for each
 //	5  -verify: the module's events differ from the replayed ones (missing
 //	   or extra events beyond -verify-tolerate)
 //	130 interrupted (SIGINT/SIGTERM); the summary is printed
@@ -64,6 +67,8 @@ type config struct {
 	netns               string
 	wait                time.Duration
 	minConsumers        int
+	maxConsumers        int
+	allowUnprivileged   bool
 	linger              time.Duration
 	speed, pps          float64
 	topspeed, realtime  bool
@@ -105,7 +110,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.UintVar(&c.dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
 	fs.StringVar(&c.netns, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
 	fs.DurationVar(&c.wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
-	fs.IntVar(&c.minConsumers, "min-consumers", 1, "netlink: consumers to wait for before starting")
+	fs.IntVar(&c.minConsumers, "min-consumers", 1, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
+	fs.IntVar(&c.maxConsumers, "max-consumers", imp2.DefaultMaxConsumers, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
+	fs.BoolVar(&c.allowUnprivileged, "allow-unprivileged", false, "netlink: let consumers without CAP_NET_ADMIN register (the module's allow_unprivileged=1); by default they are refused with EPERM")
 	fs.DurationVar(&c.linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
 	fs.Float64Var(&c.speed, "speed", 1, "replay the recorded timing this many times faster")
 	fs.Float64Var(&c.pps, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
@@ -118,7 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.batch, "batch", 64, "most frames per send (sendmmsg); paced replays batch only frames already due")
 	fs.DurationVar(&c.spin, "spin", pace.DefaultSpin, "spin instead of sleeping for the last part of each wait")
 	fs.IntVar(&c.rt, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
-	fs.IntVar(&c.readahead, "readahead", 64<<20, "bytes of trace decoded before the clock starts")
+	fs.IntVar(&c.readahead, "readahead", 64<<20, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
 	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.compress, "compress", "zstd", "pcapng: zstd or none")
@@ -156,6 +163,9 @@ Outputs:
            Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
            (a recorder's own IMP2_U_PID/IMP2_CLOSE) are skipped and counted. MSG_DONTWAIT:
            a full consumer queue loses the frame and counts EAGAIN, never retried.
+           As with the module, consumers need CAP_NET_ADMIN (-allow-unprivileged)
+           and at most -max-consumers register at once. A replay that delivers nothing
+           to -dest or to the consumers it waited for fails (exit 4).
   icmp     for each recorded event (IMP2_K_MSG), the ICMP packet that caused it:
            recorded src/dest, type/code/id/seq and ip_len, sent from a namespace of
            its own across a veth into a fresh namespace or -netns-dst, where the
@@ -176,9 +186,10 @@ type inputList []string
 func (l *inputList) String() string     { return strings.Join(*l, ",") }
 func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
 
-const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage; 3 bad or truncated
-input (complete frames were replayed); 4 no consumer within -wait; 5 -verify found
-missing or extra events; 130 interrupted.`
+const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage (or an output that is
+an input); 3 bad or truncated input (complete frames were replayed); 4 no consumer
+within -wait, or nothing delivered to -dest or the registered consumers; 5 -verify
+found missing or extra events; 130 interrupted.`
 
 func (c *config) check() error {
 	switch {
@@ -202,6 +213,10 @@ func (c *config) check() error {
 		return errors.New("-rt is a SCHED_FIFO priority, 1..99 (0: off)")
 	case c.minConsumers < 0:
 		return errors.New("-min-consumers cannot be negative")
+	case c.maxConsumers < 1:
+		return errors.New("-max-consumers must be at least 1")
+	case c.to == "netlink" && c.minConsumers > c.maxConsumers:
+		return fmt.Errorf("-min-consumers %d can never register with -max-consumers %d", c.minConsumers, c.maxConsumers)
 	case c.compress != "zstd" && c.compress != "none":
 		return fmt.Errorf("-compress %q: want zstd or none", c.compress)
 	}
@@ -236,6 +251,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
+	if err := c.checkInOut(stdin, stdout); err != nil {
+		logf("%v", err)
+		return exitUsage
+	}
 
 	if c.vm {
 		return runVM(c, stdin, stdout, stderr, logf)
@@ -269,6 +288,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var source frameSource = readers[0]
 	if len(readers) > 1 {
 		source = newMerger(c.in, readers)
+	}
+
+	// Everything that can fail is tried before the output binds its port,
+	// so that no consumer registers with a replay that cannot run.
+	if c.rt > 0 && !c.topspeed && (c.to == "netlink" || c.to == "icmp" || c.realtime) {
+		if err := checkRealtime(c.rt); err != nil {
+			logf("-rt %d: SCHED_FIFO: %v", c.rt, err)
+			return exitError
+		}
 	}
 
 	// Output; the summary goes to stdout unless the data does.
@@ -330,12 +358,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	s := summary{Output: c.to}
 	r.summarize(&s)
-	if o, ok := out.(*netlinkOut); ok {
-		s.Consumers, s.EAGAIN = consumerSummaries(o.consumers())
-		if s.Consumers == nil {
-			s.Consumers = []consumerSummary{}
-		}
-		s.SendErrors = o.stats.OtherErr
+	nl, _ := out.(*netlinkOut)
+	if nl != nil {
+		s.netlinkSummary(nl)
 	}
 	if o, ok := out.(interface{ summary() *icmpSummary }); ok {
 		s.ICMP = o.summary()
@@ -360,6 +385,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if v := s.verifyReport(); v != nil && !v.OK && code == exitOK {
 		msgs = append(msgs, fmt.Sprintf("-verify: %d missing and %d extra event(s), more than -verify-tolerate %d", v.Missing, v.Extra, v.Tolerance))
 		code = exitVerify
+	}
+	if nl != nil {
+		if why := nl.undelivered(s.FramesSent); why != "" {
+			msgs = append(msgs, why)
+			if code == exitOK {
+				code = exitNoConsumer
+			}
+		}
 	}
 	if stopped && code == exitOK {
 		msgs, code = append(msgs, "interrupted"), exitInterrupted
@@ -406,9 +439,14 @@ func (c *config) newOutput(stdout io.Writer, stop *atomic.Bool, logf func(string
 		return newICMPOut(ic, stop, logf)
 	}
 	if c.to == "netlink" {
+		minConsumers := c.minConsumers
+		if c.dest != 0 && !c.flagsSet["min-consumers"] {
+			minConsumers = 0 // -dest alone needs no registration
+		}
 		return &netlinkOut{
 			family: c.family, bind: uint32(c.bind), dest: uint32(c.dest), netns: c.netns,
-			wait: c.wait, minConsumers: c.minConsumers, linger: c.linger, stop: stop, log: logf,
+			wait: c.wait, minConsumers: minConsumers, maxConsumers: c.maxConsumers,
+			allowUnprivileged: c.allowUnprivileged, linger: c.linger, stop: stop, log: logf,
 		}, nil
 	}
 	w, closer := stdout, io.Closer(nil)
@@ -433,4 +471,54 @@ func (c *config) newOutput(stdout io.Writer, stop *atomic.Bool, logf func(string
 		}
 		return o, err
 	}
+}
+
+// checkInOut refuses an output file that is one of the inputs (the same
+// device and inode, as cp and cat check): creating it would truncate the
+// input before it is read. An output that does not exist yet, or that is
+// not a regular file (a pipe, a terminal, /dev/null), is fine.
+func (c *config) checkInOut(stdin io.Reader, stdout io.Writer) error {
+	if c.to != "text" && c.to != "json" && c.to != "pcapng" {
+		return nil
+	}
+	outName, out := "-o "+c.out, os.FileInfo(nil)
+	if c.out == "-" {
+		outName = "standard output"
+		if f, ok := stdout.(*os.File); ok {
+			out, _ = f.Stat()
+		}
+	} else {
+		out, _ = os.Stat(c.out)
+	}
+	if out == nil || !out.Mode().IsRegular() {
+		return nil
+	}
+	for _, name := range c.in {
+		var in os.FileInfo
+		if name == "-" {
+			if f, ok := stdin.(*os.File); ok {
+				in, _ = f.Stat()
+			}
+		} else {
+			in, _ = os.Stat(name)
+		}
+		if in != nil && os.SameFile(in, out) {
+			return fmt.Errorf("-i %s and %s are the same file: writing it would destroy the input", name, outName)
+		}
+	}
+	return nil
+}
+
+// checkRealtime tries SCHED_FIFO at prio on a thread of its own and puts
+// it back, so that a replay that may not use -rt says so before any
+// consumer registers.
+func checkRealtime(prio int) error {
+	errc := make(chan error, 1)
+	go func() {
+		w := pace.NewWaiter(pace.Clock{}, 0)
+		w.Lock()
+		defer w.Unlock()
+		errc <- w.Realtime(prio)
+	}()
+	return <-errc
 }

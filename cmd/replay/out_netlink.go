@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,23 +23,27 @@ var errNoConsumer = errors.New("no consumer registered")
 // sent, byte for byte, to each of them with MSG_DONTWAIT. A full queue
 // loses the frame for that consumer and counts EAGAIN (never retried).
 type netlinkOut struct {
-	family       int
-	bind, dest   uint32
-	netns        string
-	wait         time.Duration
-	minConsumers int
-	linger       time.Duration
-	stop         *atomic.Bool
-	log          func(format string, args ...any)
+	family            int
+	bind, dest        uint32
+	netns             string
+	wait              time.Duration
+	minConsumers      int // registered consumers to wait for (-dest is not one)
+	maxConsumers      int
+	allowUnprivileged bool
+	linger            time.Duration
+	stop              *atomic.Bool
+	log               func(format string, args ...any)
 
-	srv   *imp2.Server
-	bufs  [][]byte
-	final []imp2.ConsumerStats // at close
-	stats imp2.Stats           // at close
+	srv      *imp2.Server
+	bufs     [][]byte
+	final    []imp2.ConsumerStats // at close
+	departed imp2.DepartedStats   // at close
+	refused  imp2.RefusedStats    // at close
 }
 
 func (o *netlinkOut) start(ctx context.Context) error {
-	cfg := imp2.ServerConfig{Family: o.family, PortID: o.bind, Dest: o.dest}
+	cfg := imp2.ServerConfig{Family: o.family, PortID: o.bind, Dest: o.dest,
+		MaxConsumers: o.maxConsumers, AllowUnprivileged: o.allowUnprivileged}
 	if o.netns != "" {
 		f, err := os.Open(o.netns)
 		if err != nil {
@@ -54,9 +59,9 @@ func (o *netlinkOut) start(ctx context.Context) error {
 	o.srv = srv
 	if o.dest != 0 {
 		o.log("netlink family %d port %d: sending to fixed port %d", o.family, srv.PortID(), o.dest)
-		if o.minConsumers <= 1 {
-			return nil
-		}
+	}
+	if o.minConsumers == 0 {
+		return nil
 	}
 	o.log("netlink family %d port %d: waiting for %d consumer(s) to register (IMP2_U_PID to port %d)%s",
 		o.family, srv.PortID(), o.minConsumers, srv.PortID(), waitNote(o.wait))
@@ -71,11 +76,36 @@ func (o *netlinkOut) start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		have := len(srv.Consumers())
-		return fmt.Errorf("%w: %d of %d consumer(s) registered with netlink family %d port %d within -wait %v",
-			errNoConsumer, have, o.minConsumers, o.family, srv.PortID(), o.wait)
+		return fmt.Errorf("%w: %d of %d consumer(s) registered with netlink family %d port %d within -wait %v%s",
+			errNoConsumer, srv.Registered(), o.minConsumers, o.family, srv.PortID(), o.wait, o.notCounted())
 	}
 	return nil
+}
+
+// notCounted says which registrations did not count: consumers that left
+// (IMP2_CLOSE, or their socket closed) and refused ones.
+func (o *netlinkOut) notCounted() string {
+	var parts []string
+	left := o.srv.Departed().Consumers
+	for _, c := range o.srv.Consumers() {
+		if !c.Active {
+			left++
+		}
+	}
+	if left > 0 {
+		parts = append(parts, fmt.Sprintf("%d registered and left", left))
+	}
+	r := o.srv.Refused()
+	if r.EPERM > 0 {
+		parts = append(parts, fmt.Sprintf("%d refused without CAP_NET_ADMIN (-allow-unprivileged admits them)", r.EPERM))
+	}
+	if r.ENOSPC > 0 {
+		parts = append(parts, fmt.Sprintf("%d refused over -max-consumers %d", r.ENOSPC, o.maxConsumers))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func waitNote(d time.Duration) string {
@@ -93,9 +123,9 @@ func (o *netlinkOut) send(frames []pcapnl.Frame, _ []int64) error {
 	for i := range frames {
 		b[i] = frames[i].Data
 	}
-	// Errors other than EAGAIN and ECONNREFUSED are counted by the Server
-	// (OtherErr) and reported in the summary; like the module, the replay
-	// goes on.
+	// Every frame a consumer does not take is counted by the Server, by
+	// error class, and reported in the summary; like the module, the
+	// replay goes on.
 	_, _ = o.srv.SendBatch(b)
 	clear(b)
 	return nil
@@ -119,21 +149,61 @@ func (o *netlinkOut) close() error {
 	if o.srv == nil {
 		return nil
 	}
-	for end := time.Now().Add(o.linger); time.Now().Before(end) && !o.stop.Load(); {
-		active := 0
-		for _, c := range o.srv.Consumers() {
-			if c.Active && !c.Fixed {
-				active++
-			}
-		}
-		if active == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	for end := time.Now().Add(o.linger); time.Now().Before(end) && !o.stop.Load() && o.srv.Registered() > 0; {
+		time.Sleep(10 * time.Millisecond)
 	}
-	o.final, o.stats = o.srv.Consumers(), o.srv.Stats()
+	o.final, o.departed, o.refused = o.srv.Consumers(), o.srv.Departed(), o.srv.Refused()
 	if o.final == nil {
 		o.final = []imp2.ConsumerStats{}
 	}
 	return o.srv.Close()
+}
+
+// undelivered says why nothing reached anyone, or returns "" when
+// something did or when nobody was expected: frames were offered, a
+// destination was named (-dest, or -min-consumers registered consumers),
+// and not one frame was queued to any consumer.
+func (o *netlinkOut) undelivered(offered int64) string {
+	if offered == 0 || (o.dest == 0 && o.minConsumers == 0) {
+		return ""
+	}
+	total := o.departed.SendCounts
+	for _, c := range o.final {
+		total.Add(c.SendCounts)
+	}
+	if total.Sent > 0 {
+		return ""
+	}
+	var why []string
+	for _, c := range o.final {
+		if c.Offered() == 0 {
+			continue
+		}
+		who := fmt.Sprintf("port %d", c.PortID)
+		if c.Fixed {
+			who = "-dest " + who
+		}
+		why = append(why, who+": "+undeliveredReason(c.SendCounts, c.Fixed))
+	}
+	if d := o.departed; d.Offered() > 0 {
+		why = append(why, fmt.Sprintf("%d earlier consumer(s): %s", d.Consumers, undeliveredReason(d.SendCounts, false)))
+	}
+	if len(why) == 0 {
+		return fmt.Sprintf("nothing delivered: no consumer was registered for any of the %d frame(s)", offered)
+	}
+	return "nothing delivered: " + strings.Join(why, "; ")
+}
+
+func undeliveredReason(c imp2.SendCounts, fixed bool) string {
+	n := c.Offered()
+	switch n {
+	case c.ECONNREFUSED:
+		if fixed {
+			return fmt.Sprintf("connection refused for all %d frame(s): nobody bound there", n)
+		}
+		return "connection refused: its socket was closed without IMP2_CLOSE"
+	case c.EAGAIN:
+		return fmt.Sprintf("queue full (EAGAIN) for all %d frame(s): nobody reads it", n)
+	}
+	return fmt.Sprintf("none of %d frame(s) delivered%s", n, countsOf(c).failures())
 }

@@ -33,9 +33,17 @@ type summary struct {
 	// TimingError: actual − scheduled send time of every frame (paced).
 	TimingError *pace.Summary `json:"timing_error,omitempty"`
 
-	Consumers  []consumerSummary `json:"consumers,omitempty"`
-	EAGAIN     uint64            `json:"eagain"`
-	SendErrors uint64            `json:"send_errors"`
+	// Consumers lists the fixed -dest, the consumers registered at the
+	// end and the last imp2.KeptDeparted to leave; Departed sums those
+	// that left before them; Totals sums all of them.
+	Consumers []consumerSummary `json:"consumers,omitempty"`
+	Departed  *departedSummary  `json:"departed,omitempty"`
+	Refused   *refusedSummary   `json:"refused,omitempty"`
+	Totals    *sendCounts       `json:"totals,omitempty"`
+	// EAGAIN is Totals.EAGAIN; SendErrors every other frame not delivered
+	// (-to icmp: packets the packet socket refused).
+	EAGAIN     uint64 `json:"eagain"`
+	SendErrors uint64 `json:"send_errors"`
 
 	ICMP *icmpSummary `json:"icmp,omitempty"`
 
@@ -45,20 +53,80 @@ type summary struct {
 
 type consumerSummary struct {
 	Port   uint32 `json:"port"`
+	PID    uint32 `json:"pid,omitempty"` // of its registration
+	UID    uint32 `json:"uid"`
 	Fixed  bool   `json:"fixed,omitempty"`
 	Active bool   `json:"active"`
-	Sent   uint64 `json:"sent"`
-	EAGAIN uint64 `json:"eagain"`
+	sendCounts
 }
+
+// sendCounts is imp2.SendCounts with the summary's names: what became of
+// each frame offered to a consumer.
+type sendCounts struct {
+	Sent         uint64 `json:"sent"`
+	EAGAIN       uint64 `json:"eagain"`
+	ECONNREFUSED uint64 `json:"econnrefused"`
+	ENOBUFS      uint64 `json:"enobufs"`
+	EPERM        uint64 `json:"eperm"`
+	Other        uint64 `json:"other_errors"`
+}
+
+type departedSummary struct {
+	Consumers uint64 `json:"consumers"`
+	sendCounts
+}
+
+type refusedSummary struct {
+	EPERM  uint64 `json:"eperm"`  // without CAP_NET_ADMIN
+	ENOSPC uint64 `json:"enospc"` // over -max-consumers
+}
+
+func countsOf(c imp2.SendCounts) sendCounts { return sendCounts(c) }
 
 func consumerSummaries(cs []imp2.ConsumerStats) ([]consumerSummary, uint64) {
 	var out []consumerSummary
 	var eagain uint64
 	for _, c := range cs {
-		out = append(out, consumerSummary{Port: c.PortID, Fixed: c.Fixed, Active: c.Active, Sent: c.Sent, EAGAIN: c.EAGAIN})
+		out = append(out, consumerSummary{Port: c.PortID, PID: c.PID, UID: c.UID, Fixed: c.Fixed, Active: c.Active,
+			sendCounts: countsOf(c.SendCounts)})
 		eagain += c.EAGAIN
 	}
 	return out, eagain
+}
+
+// netlinkSummary fills the consumer part of the summary of -to netlink.
+func (s *summary) netlinkSummary(o *netlinkOut) {
+	s.Consumers, _ = consumerSummaries(o.consumers())
+	if s.Consumers == nil {
+		s.Consumers = []consumerSummary{}
+	}
+	total := o.departed.SendCounts
+	for _, c := range o.final {
+		total.Add(c.SendCounts)
+	}
+	if o.departed.Consumers > 0 {
+		s.Departed = &departedSummary{o.departed.Consumers, countsOf(o.departed.SendCounts)}
+	}
+	if o.refused != (imp2.RefusedStats{}) {
+		s.Refused = &refusedSummary{o.refused.EPERM, o.refused.ENOSPC}
+	}
+	t := countsOf(total)
+	s.Totals = &t
+	s.EAGAIN, s.SendErrors = total.EAGAIN, total.Failed()-total.EAGAIN
+}
+
+// failures lists the error classes of c that are not zero, EAGAIN first.
+func (c sendCounts) failures() string {
+	var b strings.Builder
+	for _, f := range []struct {
+		name string
+		n    uint64
+	}{{"EAGAIN", c.EAGAIN}, {"ECONNREFUSED", c.ECONNREFUSED}, {"ENOBUFS", c.ENOBUFS}, {"EPERM", c.EPERM}, {"other errors", c.Other}} {
+		if f.n > 0 {
+			fmt.Fprintf(&b, ", %s %d", f.name, f.n)
+		}
+	}
+	return b.String()
 }
 
 func (t timing) String() string {
@@ -132,8 +200,13 @@ func (s *summary) write(w io.Writer, asJSON bool) {
 		fmt.Fprintf(&b, "  duration: %v actual vs %v scheduled, error %s\n",
 			time.Duration(s.ElapsedNs), time.Duration(s.ScheduledNs), us(s.DurationErrorNs))
 	}
-	if s.Consumers != nil {
-		fmt.Fprintf(&b, "  consumers: %d, EAGAIN %d, send errors %d\n", len(s.Consumers), s.EAGAIN, s.SendErrors)
+	if t := s.Totals; t != nil {
+		n := len(s.Consumers)
+		if s.Departed != nil {
+			n += int(s.Departed.Consumers)
+		}
+		fmt.Fprintf(&b, "  consumers: %d, delivered %d, EAGAIN %d, ECONNREFUSED %d, ENOBUFS %d, EPERM %d, other errors %d\n",
+			n, t.Sent, t.EAGAIN, t.ECONNREFUSED, t.ENOBUFS, t.EPERM, t.Other)
 		for _, c := range s.Consumers {
 			state := "active"
 			if !c.Active {
@@ -141,9 +214,17 @@ func (s *summary) write(w io.Writer, asJSON bool) {
 			}
 			if c.Fixed {
 				state += ", fixed"
+			} else {
+				state += fmt.Sprintf(", pid %d uid %d", c.PID, c.UID)
 			}
-			fmt.Fprintf(&b, "    port %d (%s): sent %d, EAGAIN %d\n", c.Port, state, c.Sent, c.EAGAIN)
+			fmt.Fprintf(&b, "    port %d (%s): sent %d%s\n", c.Port, state, c.Sent, c.failures())
 		}
+		if d := s.Departed; d != nil {
+			fmt.Fprintf(&b, "    %d more that left earlier: sent %d%s\n", d.Consumers, d.Sent, d.failures())
+		}
+	}
+	if r := s.Refused; r != nil {
+		fmt.Fprintf(&b, "  registrations refused: %d without CAP_NET_ADMIN (-allow-unprivileged admits them), %d over -max-consumers\n", r.EPERM, r.ENOSPC)
 	}
 	if s.ICMP != nil {
 		b.WriteString(s.ICMP.text())

@@ -180,6 +180,12 @@ func (s *Sock) Control(fn func(fd int) error) error {
 	return ferr
 }
 
+// RawRead runs f on the file descriptor once the socket may be readable,
+// again each time f returns false, as syscall.RawConn.Read does: for a
+// reader that needs what Read does not offer (peeking at a datagram's
+// length, ancillary data). Polled sockets only.
+func (s *Sock) RawRead(f func(fd uintptr) bool) error { return s.rc.Read(f) }
+
 // RawControl runs f on the file descriptor; with a bound method value as
 // f it allocates nothing (for hot send paths).
 func (s *Sock) RawControl(f func(fd uintptr)) error { return s.rc.Control(f) }
