@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -68,8 +69,7 @@ type Stats struct {
 // or record, or the compressed stream is cut short: every complete frame
 // before it has been returned), ErrFormat (corruption, foreign or
 // unsupported data, lengths above MaxBlockLen) or ErrLinkType; its Offset is
-// the position in the decompressed stream. Once Next has failed it keeps
-// returning the same error.
+// the position in the decompressed stream. Once Next has failed it keeps returning the same error.
 type Reader struct {
 	br          *bufio.Reader
 	closer      io.Closer
@@ -85,6 +85,7 @@ type Reader struct {
 	ifaces  []Interface
 	stats   []Stats
 	big     []byte
+	imp2Fam []uint16 // families whose frames get IMP2Direction
 
 	// classic pcap
 	nsec bool
@@ -95,7 +96,7 @@ type Reader struct {
 // never seeks. Call Close to release the decompressor.
 func NewReader(r io.Reader) (*Reader, error) {
 	in := bufio.NewReaderSize(r, readBufSize)
-	rd := &Reader{br: in, compression: "none"}
+	rd := &Reader{br: in, compression: "none", imp2Fam: []uint16{imp2.DefaultFamily}}
 	m, err := in.Peek(4)
 	if len(m) < 4 {
 		if err == nil || err == io.EOF {
@@ -165,6 +166,15 @@ func (r *Reader) Interfaces() []Interface { return r.ifaces }
 // Stats returns the interface statistics blocks seen so far; a file our
 // Writer closed cleanly ends with one.
 func (r *Reader) Stats() []Stats { return r.stats }
+
+// SetIMP2Families names the netlink families whose frames are imp2, so
+// that a frame whose file states no direction gets the one its imp2
+// message type implies (IMP2Direction). The default is
+// imp2.DefaultFamily (31); call it before the first Next. Frames of other
+// families are never given a direction from their type.
+func (r *Reader) SetIMP2Families(families ...uint16) {
+	r.imp2Fam = append(r.imp2Fam[:0], families...)
+}
 
 // Offset returns how many bytes of the decompressed stream were consumed.
 func (r *Reader) Offset() int64 { return r.off }
@@ -302,28 +312,50 @@ func (r *Reader) nextPcap() (Frame, error) {
 		t += int64(frac) * 1000
 	}
 	r.frames++
-	return makeFrame(t, data, orig, 0), nil
+	return r.makeFrame(t, data, orig, 0, 0), nil
 }
 
-func makeFrame(t int64, data []byte, orig uint32, drops uint64) Frame {
-	d := Direction(binary.BigEndian.Uint16(data[0:]))
-	switch d {
-	case packetUser:
+// makeFrame builds a frame from the pseudo-header and the netlink bytes in
+// data; flags is the EPB's epb_flags (0 if absent). See Direction for
+// where the direction comes from.
+func (r *Reader) makeFrame(t int64, data []byte, orig uint32, drops uint64, flags uint32) Frame {
+	pt := binary.BigEndian.Uint16(data[0:])
+	fam := binary.BigEndian.Uint16(data[14:])
+	nl := data[PseudoHeaderLen:]
+	d := DirUnknown
+	switch flags & 3 {
+	case epbInbound:
 		d = ToUser
-	case packetKernel:
+	case epbOutbound:
 		d = ToKernel
+	default:
+		for _, f := range r.imp2Fam {
+			if f == fam {
+				d = IMP2Direction(nl)
+				break
+			}
+		}
+	}
+	if d == DirUnknown {
+		switch pt {
+		case packetUser:
+			d = ToUser
+		case packetKernel:
+			d = ToKernel
+		}
 	}
 	ol := int(orig) - PseudoHeaderLen
-	if ol < len(data)-PseudoHeaderLen {
-		ol = len(data) - PseudoHeaderLen
+	if ol < len(nl) {
+		ol = len(nl)
 	}
 	return Frame{
-		Time:      t,
-		Direction: d,
-		Family:    binary.BigEndian.Uint16(data[14:]),
-		DropCount: drops,
-		Data:      data[PseudoHeaderLen:],
-		OrigLen:   ol,
+		Time:       t,
+		Direction:  d,
+		PacketType: pt,
+		Family:     fam,
+		DropCount:  drops,
+		Data:       nl,
+		OrigLen:    ol,
 	}
 }
 
@@ -390,9 +422,13 @@ func (r *Reader) step() (Frame, bool, error) {
 		}
 		data := rest[:caplen]
 		var drops uint64
+		var flags uint32
 		opts := rest[min(len(rest), int(caplen+3)&^3):]
 		err := walkOptions(bo, opts, func(code uint16, v []byte) {
-			if code == 4 && len(v) == 8 {
+			switch {
+			case code == 2 && len(v) == 4:
+				flags = bo.Uint32(v)
+			case code == 4 && len(v) == 8:
 				drops = bo.Uint64(v)
 			}
 		})
@@ -400,7 +436,7 @@ func (r *Reader) step() (Frame, bool, error) {
 			return Frame{}, false, r.formatErr(start, "enhanced packet block options: %v", err)
 		}
 		r.frames++
-		return makeFrame(r.ifaces[id].ns(ts), data, orig, drops), true, nil
+		return r.makeFrame(r.ifaces[id].ns(ts), data, orig, drops, flags), true, nil
 	case blockSPB:
 		if len(r.ifaces) == 0 {
 			return Frame{}, false, r.formatErr(start, "simple packet block without an interface")
@@ -420,7 +456,7 @@ func (r *Reader) step() (Frame, bool, error) {
 			return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", len(data))
 		}
 		r.frames++
-		return makeFrame(0, data, orig, 0), true, nil
+		return r.makeFrame(0, data, orig, 0, 0), true, nil
 	case blockIDB:
 		if len(body) < 8 {
 			return Frame{}, false, r.formatErr(start, "interface description block of %d bytes", blen)
