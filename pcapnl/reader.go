@@ -36,7 +36,10 @@ type Section struct {
 	Comment     string // first opt_comment
 }
 
-// Interface describes a pcapng interface (or the classic pcap header).
+// Interface describes a pcapng interface (or the classic pcap header). An
+// interface of another link type (a pcapng file of several interfaces, as
+// dumpcap writes) is listed with its LinkType and SnapLen only: Reader
+// skips it, and fails only on a packet for it.
 type Interface struct {
 	LinkType    uint16
 	SnapLen     uint32
@@ -68,8 +71,10 @@ type Stats struct {
 // error is an *Error wrapping ErrTruncated (the input stops inside a block
 // or record, or the compressed stream is cut short: every complete frame
 // before it has been returned), ErrFormat (corruption, foreign or
-// unsupported data, lengths above MaxBlockLen) or ErrLinkType; its Offset is
-// the position in the decompressed stream. Once Next has failed it keeps returning the same error.
+// unsupported data, lengths above MaxBlockLen) or ErrLinkType (a classic
+// pcap of another link type, or a packet on a pcapng interface of another
+// link type: interfaces without packets are skipped); its Offset is the
+// position in the decompressed stream. Once Next has failed it keeps returning the same error.
 type Reader struct {
 	br          *bufio.Reader
 	closer      io.Closer
@@ -359,6 +364,12 @@ func (r *Reader) makeFrame(t int64, data []byte, orig uint32, drops uint64, flag
 	}
 }
 
+// foreign returns the error for a packet on interface id, which has
+// another link type than LINKTYPE_NETLINK.
+func (r *Reader) foreign(start int64, id uint32) error {
+	return r.fail(start, fmt.Sprintf("packet for interface %d, which has link type %d", id, r.ifaces[id].LinkType), ErrLinkType)
+}
+
 // step reads one pcapng block; ok reports whether it was a packet.
 func (r *Reader) step() (Frame, bool, error) {
 	start := r.off
@@ -411,6 +422,9 @@ func (r *Reader) step() (Frame, bool, error) {
 		if id >= uint32(len(r.ifaces)) {
 			return Frame{}, false, r.formatErr(start, "packet for undeclared interface %d", id)
 		}
+		if r.ifaces[id].LinkType != LinkTypeNetlink {
+			return Frame{}, false, r.foreign(start, id)
+		}
 		ts := uint64(bo.Uint32(body[4:]))<<32 | uint64(bo.Uint32(body[8:]))
 		caplen, orig := bo.Uint32(body[12:]), bo.Uint32(body[16:])
 		rest := body[20:]
@@ -441,6 +455,9 @@ func (r *Reader) step() (Frame, bool, error) {
 		if len(r.ifaces) == 0 {
 			return Frame{}, false, r.formatErr(start, "simple packet block without an interface")
 		}
+		if r.ifaces[0].LinkType != LinkTypeNetlink {
+			return Frame{}, false, r.foreign(start, 0)
+		}
 		if len(body) < 4 {
 			return Frame{}, false, r.formatErr(start, "simple packet block of %d bytes", blen)
 		}
@@ -466,7 +483,10 @@ func (r *Reader) step() (Frame, bool, error) {
 		}
 		ifc := Interface{LinkType: bo.Uint16(body), SnapLen: bo.Uint32(body[4:]), TSResol: 6, mul: 1000}
 		if ifc.LinkType != LinkTypeNetlink {
-			return Frame{}, false, r.fail(start, fmt.Sprintf("interface %d has link type %d", len(r.ifaces), ifc.LinkType), ErrLinkType)
+			// Kept so that the interface ids of the others stay right;
+			// its options are not ours to judge.
+			r.ifaces = append(r.ifaces, ifc)
+			break
 		}
 		var bad error
 		err := walkOptions(bo, body[8:], func(code uint16, v []byte) {
@@ -506,6 +526,9 @@ func (r *Reader) step() (Frame, bool, error) {
 		id := bo.Uint32(body)
 		if id >= uint32(len(r.ifaces)) {
 			return Frame{}, false, r.formatErr(start, "statistics for undeclared interface %d", id)
+		}
+		if r.ifaces[id].LinkType != LinkTypeNetlink {
+			break // statistics of a skipped interface
 		}
 		ifc := &r.ifaces[id]
 		ts := func(v []byte) int64 { return ifc.ns(uint64(bo.Uint32(v))<<32 | uint64(bo.Uint32(v[4:]))) }
