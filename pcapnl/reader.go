@@ -74,7 +74,9 @@ type Stats struct {
 // unsupported data, lengths above MaxBlockLen) or ErrLinkType (a classic
 // pcap of another link type, or a packet on a pcapng interface of another
 // link type: interfaces without packets are skipped); its Offset is the
-// position in the decompressed stream. Once Next has failed it keeps returning the same error.
+// position in the decompressed stream. A zstd frame whose checksum is
+// missing or wrong fails after every pcapng block it holds has been read.
+// Once Next has failed it keeps returning the same error.
 type Reader struct {
 	br          *bufio.Reader
 	closer      io.Closer
@@ -119,7 +121,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 			return nil, &Error{Msg: "zstd", Err: fmt.Errorf("%w: %w", ErrFormat, err)}
 		}
 		rd.closer = closerFunc(func() error { d.Close(); return nil })
-		rd.br = bufio.NewReaderSize(d, readBufSize)
+		rd.br = bufio.NewReaderSize(&zstdStream{d: d}, readBufSize)
 		rd.compression = "zstd"
 	case m[0] == 0x1f && m[1] == 0x8b:
 		z, err := gzip.NewReader(in)
@@ -135,6 +137,45 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// zstdStream hands out every byte the zstd decoder has decoded before it
+// fails. The decoder decodes a frame's last block, then reads the frame
+// checksum; when the checksum is missing (a cut file) or wrong, Read
+// returns the error and keeps the block, handing it out only on a later
+// Read. Here that block comes first and the error after it, so every
+// pcapng block the damaged frame holds is still read, and the error says
+// that it was the checksum.
+type zstdStream struct {
+	d    *zstd.Decoder
+	err  error
+	held bool // a block came after err: err is the frame checksum's
+}
+
+func (z *zstdStream) Read(p []byte) (int, error) {
+	if z.err == nil {
+		n, err := z.d.Read(p)
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		z.err = err
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if n, _ := z.d.Read(p); n > 0 {
+		if !z.held {
+			z.held = true
+			switch {
+			case errors.Is(z.err, zstd.ErrCRCMismatch):
+				z.err = fmt.Errorf("the checksum that ends a zstd frame does not match the frame's data, all of which was read: %w", z.err)
+			case errors.Is(z.err, io.ErrUnexpectedEOF):
+				z.err = fmt.Errorf("the input ends inside the checksum that ends the last zstd frame, all of whose data was read: %w", z.err)
+			}
+		}
+		return n, nil
+	}
+	return 0, z.err
 }
 
 type closerFunc func() error
