@@ -543,3 +543,42 @@ func (f Frame) mustEvent(t *testing.T) imp2.Event {
 	}
 	return e
 }
+
+// TestWriterDirectionFields pins what Writer stores for each direction:
+// the pseudo-header packet type and epb_flags every earlier version wrote
+// for known directions (so that traces read the same by old and new
+// readers), and for an unknown one the frame's own packet type and no
+// direction flag.
+func TestWriterDirectionFields(t *testing.T) {
+	for _, tc := range []struct {
+		f         Frame
+		pt        uint16
+		epbFlags  uint32
+		wantPType uint16
+	}{
+		{Frame{Direction: ToUser, PacketType: 7}, 0, 1, 0},
+		{Frame{Direction: ToKernel, PacketType: 6}, 4, 2, 4},
+		{Frame{Direction: DirUnknown, PacketType: 4}, 4, 0, 4},
+		{Frame{Direction: DirUnknown}, 0, 0, 0},
+	} {
+		tc.f.Family = 16
+		tc.f.Data = imp2.AppendControl(nil, 1, 0, 0, 0)
+		b := writeTrace(t, []Frame{tc.f}, WriterOptions{Compression: None})
+		offs := 0
+		for range 2 { // SHB, IDB
+			offs += int(le.Uint32(b[offs+4:]))
+		}
+		epb := b[offs:]
+		if pt := binary.BigEndian.Uint16(epb[28:]); pt != tc.pt {
+			t.Errorf("%v: packet type %d, want %d", tc.f.Direction, pt, tc.pt)
+		}
+		opt := epb[28+32:]
+		if code, flags := le.Uint16(opt), le.Uint32(opt[4:]); code != 2 || flags != tc.epbFlags {
+			t.Errorf("%v: option %d = %d, want epb_flags %d", tc.f.Direction, code, flags, tc.epbFlags)
+		}
+		got, _, err := readAll(t, bytes.NewReader(b))
+		if err != nil || len(got) != 1 || got[0].Direction != tc.f.Direction || got[0].PacketType != tc.wantPType {
+			t.Errorf("%v: read back %+v, %v", tc.f.Direction, got, err)
+		}
+	}
+}
