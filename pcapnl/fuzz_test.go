@@ -26,15 +26,20 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 	zw.Close()
 	zst := writeTrace(t, frames, WriterOptions{FlushBytes: 200})
 	pt := func(d Direction) uint16 { return packetType(&Frame{Direction: d}) }
+	offs := blockOffsets(plain)
+	foreign := append(append(bytes.Clone(plain[:offs[4]]), foreignBlocks(1)...), plain[offs[4]:]...)
 	return map[string][]byte{
-		"pcapng":        plain,
-		"pcapng-zstd":   zst,
-		"pcapng-gzip":   gz.Bytes(),
-		"pcapng-cut":    plain[:len(plain)-30],
-		"zstd-cut":      zst[:len(zst)*2/3],
-		"pcap-le-usec":  classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames[:4], pt),
-		"pcap-be-nsec":  classicPcap(binary.BigEndian, true, LinkTypeNetlink, frames[:4], pt),
-		"pcap-ethernet": classicPcap(binary.LittleEndian, false, 1, frames[:1], pt),
+		"pcapng-foreign-idb": foreign,
+		"zstd-no-checksum":   zst[:len(zst)-4],
+		"pcap-nlmon":         classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames, func(Direction) uint16 { return packetOutgoing }),
+		"pcapng":             plain,
+		"pcapng-zstd":        zst,
+		"pcapng-gzip":        gz.Bytes(),
+		"pcapng-cut":         plain[:len(plain)-30],
+		"zstd-cut":           zst[:len(zst)*2/3],
+		"pcap-le-usec":       classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames[:4], pt),
+		"pcap-be-nsec":       classicPcap(binary.BigEndian, true, LinkTypeNetlink, frames[:4], pt),
+		"pcap-ethernet":      classicPcap(binary.LittleEndian, false, 1, frames[:1], pt),
 	}
 }
 
@@ -81,8 +86,8 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			if len(fr.Data) > MaxBlockLen || fr.OrigLen < len(fr.Data) {
-				t.Fatalf("frame data %d orig %d", len(fr.Data), fr.OrigLen)
+			if len(fr.Data) > MaxBlockLen || fr.OrigLen < len(fr.Data) || fr.Direction > ToKernel {
+				t.Fatalf("frame data %d orig %d direction %d", len(fr.Data), fr.OrigLen, fr.Direction)
 			}
 			for range fr.Messages() {
 			}
