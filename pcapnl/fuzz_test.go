@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -24,16 +25,21 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 	zw.Write(plain)
 	zw.Close()
 	zst := writeTrace(t, frames, WriterOptions{FlushBytes: 200})
-	pt := func(d Direction) uint16 { return uint16(d) }
+	pt := func(d Direction) uint16 { return packetType(&Frame{Direction: d}) }
+	offs := blockOffsets(plain)
+	foreign := append(append(bytes.Clone(plain[:offs[4]]), foreignBlocks(1)...), plain[offs[4]:]...)
 	return map[string][]byte{
-		"pcapng":        plain,
-		"pcapng-zstd":   zst,
-		"pcapng-gzip":   gz.Bytes(),
-		"pcapng-cut":    plain[:len(plain)-30],
-		"zstd-cut":      zst[:len(zst)*2/3],
-		"pcap-le-usec":  classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames[:4], pt),
-		"pcap-be-nsec":  classicPcap(binary.BigEndian, true, LinkTypeNetlink, frames[:4], pt),
-		"pcap-ethernet": classicPcap(binary.LittleEndian, false, 1, frames[:1], pt),
+		"pcapng-foreign-idb": foreign,
+		"zstd-no-checksum":   zst[:len(zst)-4],
+		"pcap-nlmon":         classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames, func(Direction) uint16 { return packetOutgoing }),
+		"pcapng":             plain,
+		"pcapng-zstd":        zst,
+		"pcapng-gzip":        gz.Bytes(),
+		"pcapng-cut":         plain[:len(plain)-30],
+		"zstd-cut":           zst[:len(zst)*2/3],
+		"pcap-le-usec":       classicPcap(binary.LittleEndian, false, LinkTypeNetlink, frames[:4], pt),
+		"pcap-be-nsec":       classicPcap(binary.BigEndian, true, LinkTypeNetlink, frames[:4], pt),
+		"pcap-ethernet":      classicPcap(binary.LittleEndian, false, 1, frames[:1], pt),
 	}
 }
 
@@ -80,8 +86,8 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			if len(fr.Data) > MaxBlockLen || fr.OrigLen < len(fr.Data) {
-				t.Fatalf("frame data %d orig %d", len(fr.Data), fr.OrigLen)
+			if len(fr.Data) > MaxBlockLen || fr.OrigLen < len(fr.Data) || fr.Direction > ToKernel {
+				t.Fatalf("frame data %d orig %d direction %d", len(fr.Data), fr.OrigLen, fr.Direction)
 			}
 			for range fr.Messages() {
 			}
@@ -104,7 +110,13 @@ func FuzzRoundTrip(f *testing.F) {
 			opts.Compression = None
 		}
 		fixed := Frame{Time: 5, Direction: ToUser, Family: 31, Data: []byte{16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}
-		in := []Frame{fixed, {Time: ts, Direction: Direction(dir), Family: fam, DropCount: drops, Data: data}, fixed}
+		// dir: the direction in its low bits (3 is out of range: unknown),
+		// a packet type above them.
+		d := Direction(dir & 3)
+		if d > ToKernel {
+			d = DirUnknown
+		}
+		in := []Frame{fixed, {Time: ts, Direction: d, PacketType: dir >> 2, Family: fam, DropCount: drops, Data: data}, fixed}
 		got, _, err := readAll(t, bytes.NewReader(writeTrace(t, in, opts)))
 		if err != nil {
 			t.Fatal(err)
@@ -112,12 +124,20 @@ func FuzzRoundTrip(f *testing.F) {
 		if len(got) != 3 {
 			t.Fatalf("%d frames", len(got))
 		}
+		// A known direction is in epb_flags; otherwise the imp2 type (the
+		// default family 31) or packet types 6 and 7 decide, or nothing.
 		want := in[1]
-		switch want.Direction {
-		case packetUser:
+		if want.Direction == DirUnknown && fam == imp2.DefaultFamily {
+			want.Direction = IMP2Direction(data)
+		}
+		if want.Direction == DirUnknown && want.PacketType == packetUser {
 			want.Direction = ToUser
-		case packetKernel:
+		}
+		if want.Direction == DirUnknown && want.PacketType == packetKernel {
 			want.Direction = ToKernel
+		}
+		if pt := packetType(&in[1]); got[1].PacketType != pt {
+			t.Fatalf("packet type %d, want %d", got[1].PacketType, pt)
 		}
 		for i, w := range []Frame{fixed, want, fixed} {
 			sameFrame(t, i, got[i], w)

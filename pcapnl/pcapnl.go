@@ -55,29 +55,49 @@ const ARPHRDNetlink = 824
 // precedes the netlink bytes of every packet.
 const PseudoHeaderLen = 16
 
-// Direction is the packet type field of the LINKTYPE_NETLINK pseudo-header,
-// kept verbatim. Writer stores the Linux SLL conventions seen from the
-// recording process: ToUser (PACKET_HOST, "unicast to us") for messages the
-// recorder received from the kernel and ToKernel (PACKET_OUTGOING, "sent by
-// us") for messages it sent. It also sets the pcapng epb_flags direction bits
-// (inbound / outbound), because Wireshark 4.0 ignores the pseudo-header packet
-// type entirely but shows epb_flags as frame.packet_flags_direction.
+// Direction tells who sent a frame's netlink bytes, as far as the trace
+// establishes it; DirUnknown (the zero value) where it does not.
 //
-// Captures made on an nlmon device may instead carry the kernel's
-// PACKET_USER (6, "to user space") and PACKET_KERNEL (7, "to kernel space");
-// Reader maps those to ToUser and ToKernel. Any other value is passed through.
-type Direction uint16
+// Writer stores a known direction twice: in the pcapng epb_flags direction
+// bits (inbound = ToUser, received by the recording process; outbound =
+// ToKernel, sent by it), which Wireshark shows as
+// frame.packet_flags_direction, and as the Linux SLL packet type in the
+// pseudo-header (PACKET_HOST 0 and PACKET_OUTGOING 4), for older readers.
+//
+// Reader takes the direction, in this order, from
+//   - epb_flags inbound/outbound (pcapng; every file Writer wrote has it,
+//     dumpcap writes none);
+//   - for frames of an imp2 family (Reader.SetIMP2Families), the type of
+//     the first message (see IMP2Direction): the protocol fixes it;
+//   - the pseudo-header packet types PACKET_USER (6) and PACKET_KERNEL (7),
+//     which name a direction and nothing else.
+//
+// Nothing else is evidence. In particular the packet type 4 (PACKET_OUTGOING)
+// that tcpdump -i nlmon0 writes says nothing: a packet socket on nlmon sees
+// every message as PACKET_OUTGOING, in both directions (the kernel's
+// dev_queue_xmit_nit overwrites the PACKET_USER/PACKET_KERNEL nlmon sets),
+// and nlmsg_pid 0 is no hint either (requests often leave it 0).
+type Direction uint8
 
 // Directions.
 const (
-	ToUser   Direction = 0 // kernel → user (PACKET_HOST)
-	ToKernel Direction = 4 // user → kernel (PACKET_OUTGOING)
+	DirUnknown Direction = iota // the trace does not say
+	ToUser                      // kernel → user
+	ToKernel                    // user → kernel
 )
 
-// Linux PACKET_USER and PACKET_KERNEL, used by nlmon.
+// Linux packet types (sll_pkttype) in the pseudo-header.
 const (
-	packetUser   = 6
-	packetKernel = 7
+	packetHost     = 0 // Writer's ToUser
+	packetOutgoing = 4 // Writer's ToKernel; every frame of an nlmon capture
+	packetUser     = 6 // nlmon: to user space
+	packetKernel   = 7 // nlmon: to kernel space
+)
+
+// pcapng epb_flags direction bits.
+const (
+	epbInbound  = 1
+	epbOutbound = 2
 )
 
 func (d Direction) String() string {
@@ -87,15 +107,20 @@ func (d Direction) String() string {
 	case ToKernel:
 		return "to-kernel"
 	}
-	return fmt.Sprintf("pkttype(%d)", uint16(d))
+	return "unknown"
 }
 
 // Frame is one captured netlink packet.
 type Frame struct {
 	// Time is the capture time in nanoseconds since the Unix epoch.
 	Time int64
-	// Direction tells who sent the message.
+	// Direction tells who sent the message, or DirUnknown.
 	Direction Direction
+	// PacketType is the pseudo-header packet type as stored (Linux
+	// sll_pkttype, as libpcap copies it). It is kept for faithful copies,
+	// not as a direction: see Direction. Writer stores it only for frames
+	// of unknown direction; for the others it writes 0 or 4.
+	PacketType uint16
 	// Family is the netlink protocol (unit), e.g. 31 for imp2.
 	Family uint16
 	// DropCount is the number of frames the recorder knows it lost between

@@ -71,7 +71,7 @@ func oddFrames() []Frame {
 	fr := []Frame{
 		{Time: 1, Direction: ToUser, Family: 0, Data: []byte{17, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAB}},
 		{Time: 2, Direction: ToKernel, Family: 16, DropCount: 1 << 40, Data: bytes.Repeat([]byte{1, 2, 3}, 7)},
-		{Time: -5, Direction: Direction(3), Family: 0xFFFF, Data: nil},
+		{Time: -5, Direction: DirUnknown, PacketType: 3, Family: 0xFFFF, Data: nil},
 		{Time: 1<<62 + 12345, Direction: ToUser, Family: 31, Data: bytes.Repeat([]byte{0x5A}, 200_000)},
 	}
 	return fr
@@ -105,6 +105,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			for i := range frames {
 				sameFrame(t, i, got[i], frames[i])
+				if pt := packetType(&frames[i]); got[i].PacketType != pt {
+					t.Fatalf("frame %d: packet type %d, want %d", i, got[i].PacketType, pt)
+				}
 			}
 			if rd.Compression() != tc.comp || rd.Format() != "pcapng" {
 				t.Errorf("compression %q format %q", rd.Compression(), rd.Format())
@@ -256,7 +259,7 @@ func TestClassicPcap(t *testing.T) {
 		}
 		return packetUser
 	}
-	sll := func(d Direction) uint16 { return uint16(d) }
+	outgoing := func(Direction) uint16 { return packetOutgoing } // tcpdump -i nlmon0: 4 both ways
 	for _, tc := range []struct {
 		name string
 		bo   binary.AppendByteOrder
@@ -264,7 +267,7 @@ func TestClassicPcap(t *testing.T) {
 		pt   func(Direction) uint16
 	}{
 		{"le-usec-nlmon", binary.LittleEndian, false, nlmon},
-		{"be-nsec-sll", binary.BigEndian, true, sll},
+		{"be-nsec-outgoing", binary.BigEndian, true, outgoing},
 	} {
 		data := classicPcap(tc.bo, tc.nsec, LinkTypeNetlink, frames, tc.pt)
 		got, rd, err := readAll(t, bytes.NewReader(data))
@@ -280,20 +283,45 @@ func TestClassicPcap(t *testing.T) {
 			if !tc.nsec {
 				want.Time -= want.Time % 1000
 			}
+			// Without epb_flags the direction comes from PACKET_USER /
+			// PACKET_KERNEL, or, with 4, from the imp2 message type.
+			want.PacketType = tc.pt(frames[i].Direction)
+			if f.PacketType != want.PacketType || f.Direction != want.Direction {
+				t.Fatalf("%s: frame %d: %v packet type %d, want %v %d", tc.name, i, f.Direction, f.PacketType, want.Direction, want.PacketType)
+			}
 			sameFrame(t, i, f, want)
 		}
 	}
 }
 
-// TestText2pcap reads a classic pcap made by Wireshark's text2pcap.
+// TestText2pcap reads traces made by Wireshark's text2pcap -l 253, as
+// pcap and as pcapng (no epb_flags), with every kind of packet type in the
+// pseudo-header: an imp2 frame gets the direction of its message type
+// whatever the packet type says, another frame the one PACKET_USER (6) or
+// PACKET_KERNEL (7) names, and otherwise none: packet type 4, what
+// tcpdump -i nlmon0 writes both ways, is no evidence, nor is 0.
 func TestText2pcap(t *testing.T) {
 	if _, err := exec.LookPath("text2pcap"); err != nil {
 		needTool(t, "text2pcap")
 	}
-	frames := floodTrace(20, 5)
+	ack := imp2.AppendControl(nil, 2, 0x100, 1, 4242) // NLMSG_ERROR, NLM_F_CAPPED
+	ack = append(ack, make([]byte, 20)...)
+	le.PutUint32(ack, uint32(len(ack)))
+	frames := append(floodTrace(20, 5),
+		Frame{Family: 31, Data: imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, 2, 4242)},
+		Frame{Family: 31, Data: append(imp2.AppendControl(nil, imp2.TypeStats, 0, 2, 4242), make([]byte, imp2.StatsLen)...)},
+		Frame{Family: 31, Data: ack},
+		Frame{Family: 0, Data: imp2.AppendControl(nil, 1, 0, 9, 0)}, // NETLINK_ROUTE: type 1 means nothing
+		Frame{Family: 2, Data: imp2.AppendControl(nil, imp2.TypeEvent, 0, 9, 0)},
+	)
+	for i := range frames {
+		frames[i].Time = int64(i) * 1e9 // text2pcap without -t numbers packets a second apart... or not: times are not checked
+	}
+	pkttypes := []uint16{packetOutgoing, packetHost, packetUser, packetKernel, 1, 3, 0xffff}
 	var txt strings.Builder
-	for _, f := range frames {
-		b := classicPcap(binary.LittleEndian, false, 253, []Frame{f}, func(d Direction) uint16 { return uint16(d) })[24+16:]
+	for i, f := range frames {
+		pt := pkttypes[i%len(pkttypes)]
+		b := classicPcap(binary.LittleEndian, false, 253, []Frame{f}, func(Direction) uint16 { return pt })[24+16:]
 		txt.WriteString("0000")
 		for _, c := range b {
 			txt.WriteString(" ")
@@ -301,24 +329,54 @@ func TestText2pcap(t *testing.T) {
 		}
 		txt.WriteString("\n")
 	}
+	want := func(i int) Direction {
+		f := frames[i]
+		if f.Family == 31 {
+			if d := IMP2Direction(f.Data); d != DirUnknown {
+				return d
+			}
+		}
+		switch pkttypes[i%len(pkttypes)] {
+		case packetUser:
+			return ToUser
+		case packetKernel:
+			return ToKernel
+		}
+		return DirUnknown
+	}
 	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.pcap")
+	in := filepath.Join(dir, "in.txt")
 	os.WriteFile(in, []byte(txt.String()), 0o644)
-	if b, err := exec.Command("text2pcap", "-q", "-F", "pcap", "-l", "253", in, out).CombinedOutput(); err != nil {
-		t.Fatalf("text2pcap: %v\n%s", err, b)
-	}
-	f, _ := os.Open(out)
-	defer f.Close()
-	got, rd, err := readAll(t, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rd.Format() != "pcap" || len(got) != len(frames) {
-		t.Fatalf("format %s, %d frames", rd.Format(), len(got))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i].Data, frames[i].Data) || got[i].Family != 31 || got[i].Direction != frames[i].Direction {
-			t.Fatalf("frame %d differs: %+v", i, got[i])
+	for _, format := range []string{"pcap", "pcapng"} {
+		out := filepath.Join(dir, "out."+format)
+		if b, err := exec.Command("text2pcap", "-q", "-F", format, "-l", "253", in, out).CombinedOutput(); err != nil {
+			t.Fatalf("text2pcap: %v\n%s", err, b)
+		}
+		f, _ := os.Open(out)
+		defer f.Close()
+		got, rd, err := readAll(t, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rd.Format() != format || len(got) != len(frames) {
+			t.Fatalf("format %s, %d frames", rd.Format(), len(got))
+		}
+		var unknown int
+		for i := range got {
+			if !bytes.Equal(got[i].Data, frames[i].Data) || got[i].Family != frames[i].Family ||
+				got[i].Direction != want(i) || got[i].PacketType != pkttypes[i%len(pkttypes)] {
+				t.Fatalf("%s frame %d: %v packet type %d family %d; want %v, %d, %d", format, i, got[i].Direction, got[i].PacketType, got[i].Family,
+					want(i), pkttypes[i%len(pkttypes)], frames[i].Family)
+			}
+			if i > 0 && i <= 20 && got[i].Direction != ToUser {
+				t.Fatalf("%s: event %d is %v", format, i, got[i].Direction)
+			}
+			if got[i].Direction == DirUnknown {
+				unknown++
+			}
+		}
+		if unknown == 0 {
+			t.Errorf("%s: no frame of unknown direction: the test lost its point", format)
 		}
 	}
 }
@@ -484,4 +542,43 @@ func (f Frame) mustEvent(t *testing.T) imp2.Event {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestWriterDirectionFields pins what Writer stores for each direction:
+// the pseudo-header packet type and epb_flags every earlier version wrote
+// for known directions (so that traces read the same by old and new
+// readers), and for an unknown one the frame's own packet type and no
+// direction flag.
+func TestWriterDirectionFields(t *testing.T) {
+	for _, tc := range []struct {
+		f         Frame
+		pt        uint16
+		epbFlags  uint32
+		wantPType uint16
+	}{
+		{Frame{Direction: ToUser, PacketType: 7}, 0, 1, 0},
+		{Frame{Direction: ToKernel, PacketType: 6}, 4, 2, 4},
+		{Frame{Direction: DirUnknown, PacketType: 4}, 4, 0, 4},
+		{Frame{Direction: DirUnknown}, 0, 0, 0},
+	} {
+		tc.f.Family = 16
+		tc.f.Data = imp2.AppendControl(nil, 1, 0, 0, 0)
+		b := writeTrace(t, []Frame{tc.f}, WriterOptions{Compression: None})
+		offs := 0
+		for range 2 { // SHB, IDB
+			offs += int(le.Uint32(b[offs+4:]))
+		}
+		epb := b[offs:]
+		if pt := binary.BigEndian.Uint16(epb[28:]); pt != tc.pt {
+			t.Errorf("%v: packet type %d, want %d", tc.f.Direction, pt, tc.pt)
+		}
+		opt := epb[28+32:]
+		if code, flags := le.Uint16(opt), le.Uint32(opt[4:]); code != 2 || flags != tc.epbFlags {
+			t.Errorf("%v: option %d = %d, want epb_flags %d", tc.f.Direction, code, flags, tc.epbFlags)
+		}
+		got, _, err := readAll(t, bytes.NewReader(b))
+		if err != nil || len(got) != 1 || got[0].Direction != tc.f.Direction || got[0].PacketType != tc.wantPType {
+			t.Errorf("%v: read back %+v, %v", tc.f.Direction, got, err)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/bits"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -35,7 +36,10 @@ type Section struct {
 	Comment     string // first opt_comment
 }
 
-// Interface describes a pcapng interface (or the classic pcap header).
+// Interface describes a pcapng interface (or the classic pcap header). An
+// interface of another link type (a pcapng file of several interfaces, as
+// dumpcap writes) is listed with its LinkType and SnapLen only: Reader
+// skips it, and fails only on a packet for it.
 type Interface struct {
 	LinkType    uint16
 	SnapLen     uint32
@@ -67,9 +71,12 @@ type Stats struct {
 // error is an *Error wrapping ErrTruncated (the input stops inside a block
 // or record, or the compressed stream is cut short: every complete frame
 // before it has been returned), ErrFormat (corruption, foreign or
-// unsupported data, lengths above MaxBlockLen) or ErrLinkType; its Offset is
-// the position in the decompressed stream. Once Next has failed it keeps
-// returning the same error.
+// unsupported data, lengths above MaxBlockLen) or ErrLinkType (a classic
+// pcap of another link type, or a packet on a pcapng interface of another
+// link type: interfaces without packets are skipped); its Offset is the
+// position in the decompressed stream. A zstd frame whose checksum is
+// missing or wrong fails after every pcapng block it holds has been read.
+// Once Next has failed it keeps returning the same error.
 type Reader struct {
 	br          *bufio.Reader
 	closer      io.Closer
@@ -85,6 +92,7 @@ type Reader struct {
 	ifaces  []Interface
 	stats   []Stats
 	big     []byte
+	imp2Fam []uint16 // families whose frames get IMP2Direction
 
 	// classic pcap
 	nsec bool
@@ -95,7 +103,7 @@ type Reader struct {
 // never seeks. Call Close to release the decompressor.
 func NewReader(r io.Reader) (*Reader, error) {
 	in := bufio.NewReaderSize(r, readBufSize)
-	rd := &Reader{br: in, compression: "none"}
+	rd := &Reader{br: in, compression: "none", imp2Fam: []uint16{imp2.DefaultFamily}}
 	m, err := in.Peek(4)
 	if len(m) < 4 {
 		if err == nil || err == io.EOF {
@@ -113,7 +121,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 			return nil, &Error{Msg: "zstd", Err: fmt.Errorf("%w: %w", ErrFormat, err)}
 		}
 		rd.closer = closerFunc(func() error { d.Close(); return nil })
-		rd.br = bufio.NewReaderSize(d, readBufSize)
+		rd.br = bufio.NewReaderSize(&zstdStream{d: d}, readBufSize)
 		rd.compression = "zstd"
 	case m[0] == 0x1f && m[1] == 0x8b:
 		z, err := gzip.NewReader(in)
@@ -129,6 +137,45 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// zstdStream hands out every byte the zstd decoder has decoded before it
+// fails. The decoder decodes a frame's last block, then reads the frame
+// checksum; when the checksum is missing (a cut file) or wrong, Read
+// returns the error and keeps the block, handing it out only on a later
+// Read. Here that block comes first and the error after it, so every
+// pcapng block the damaged frame holds is still read, and the error says
+// that it was the checksum.
+type zstdStream struct {
+	d    *zstd.Decoder
+	err  error
+	held bool // a block came after err: err is the frame checksum's
+}
+
+func (z *zstdStream) Read(p []byte) (int, error) {
+	if z.err == nil {
+		n, err := z.d.Read(p)
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		z.err = err
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if n, _ := z.d.Read(p); n > 0 {
+		if !z.held {
+			z.held = true
+			switch {
+			case errors.Is(z.err, zstd.ErrCRCMismatch):
+				z.err = fmt.Errorf("the checksum that ends a zstd frame does not match the frame's data, all of which was read: %w", z.err)
+			case errors.Is(z.err, io.ErrUnexpectedEOF):
+				z.err = fmt.Errorf("the input ends inside the checksum that ends the last zstd frame, all of whose data was read: %w", z.err)
+			}
+		}
+		return n, nil
+	}
+	return 0, z.err
 }
 
 type closerFunc func() error
@@ -165,6 +212,15 @@ func (r *Reader) Interfaces() []Interface { return r.ifaces }
 // Stats returns the interface statistics blocks seen so far; a file our
 // Writer closed cleanly ends with one.
 func (r *Reader) Stats() []Stats { return r.stats }
+
+// SetIMP2Families names the netlink families whose frames are imp2, so
+// that a frame whose file states no direction gets the one its imp2
+// message type implies (IMP2Direction). The default is
+// imp2.DefaultFamily (31); call it before the first Next. Frames of other
+// families are never given a direction from their type.
+func (r *Reader) SetIMP2Families(families ...uint16) {
+	r.imp2Fam = append(r.imp2Fam[:0], families...)
+}
 
 // Offset returns how many bytes of the decompressed stream were consumed.
 func (r *Reader) Offset() int64 { return r.off }
@@ -302,29 +358,57 @@ func (r *Reader) nextPcap() (Frame, error) {
 		t += int64(frac) * 1000
 	}
 	r.frames++
-	return makeFrame(t, data, orig, 0), nil
+	return r.makeFrame(t, data, orig, 0, 0), nil
 }
 
-func makeFrame(t int64, data []byte, orig uint32, drops uint64) Frame {
-	d := Direction(binary.BigEndian.Uint16(data[0:]))
-	switch d {
-	case packetUser:
+// makeFrame builds a frame from the pseudo-header and the netlink bytes in
+// data; flags is the EPB's epb_flags (0 if absent). See Direction for
+// where the direction comes from.
+func (r *Reader) makeFrame(t int64, data []byte, orig uint32, drops uint64, flags uint32) Frame {
+	pt := binary.BigEndian.Uint16(data[0:])
+	fam := binary.BigEndian.Uint16(data[14:])
+	nl := data[PseudoHeaderLen:]
+	d := DirUnknown
+	switch flags & 3 {
+	case epbInbound:
 		d = ToUser
-	case packetKernel:
+	case epbOutbound:
 		d = ToKernel
+	default:
+		for _, f := range r.imp2Fam {
+			if f == fam {
+				d = IMP2Direction(nl)
+				break
+			}
+		}
+	}
+	if d == DirUnknown {
+		switch pt {
+		case packetUser:
+			d = ToUser
+		case packetKernel:
+			d = ToKernel
+		}
 	}
 	ol := int(orig) - PseudoHeaderLen
-	if ol < len(data)-PseudoHeaderLen {
-		ol = len(data) - PseudoHeaderLen
+	if ol < len(nl) {
+		ol = len(nl)
 	}
 	return Frame{
-		Time:      t,
-		Direction: d,
-		Family:    binary.BigEndian.Uint16(data[14:]),
-		DropCount: drops,
-		Data:      data[PseudoHeaderLen:],
-		OrigLen:   ol,
+		Time:       t,
+		Direction:  d,
+		PacketType: pt,
+		Family:     fam,
+		DropCount:  drops,
+		Data:       nl,
+		OrigLen:    ol,
 	}
+}
+
+// foreign returns the error for a packet on interface id, which has
+// another link type than LINKTYPE_NETLINK.
+func (r *Reader) foreign(start int64, id uint32) error {
+	return r.fail(start, fmt.Sprintf("packet for interface %d, which has link type %d", id, r.ifaces[id].LinkType), ErrLinkType)
 }
 
 // step reads one pcapng block; ok reports whether it was a packet.
@@ -379,6 +463,9 @@ func (r *Reader) step() (Frame, bool, error) {
 		if id >= uint32(len(r.ifaces)) {
 			return Frame{}, false, r.formatErr(start, "packet for undeclared interface %d", id)
 		}
+		if r.ifaces[id].LinkType != LinkTypeNetlink {
+			return Frame{}, false, r.foreign(start, id)
+		}
 		ts := uint64(bo.Uint32(body[4:]))<<32 | uint64(bo.Uint32(body[8:]))
 		caplen, orig := bo.Uint32(body[12:]), bo.Uint32(body[16:])
 		rest := body[20:]
@@ -390,9 +477,13 @@ func (r *Reader) step() (Frame, bool, error) {
 		}
 		data := rest[:caplen]
 		var drops uint64
+		var flags uint32
 		opts := rest[min(len(rest), int(caplen+3)&^3):]
 		err := walkOptions(bo, opts, func(code uint16, v []byte) {
-			if code == 4 && len(v) == 8 {
+			switch {
+			case code == 2 && len(v) == 4:
+				flags = bo.Uint32(v)
+			case code == 4 && len(v) == 8:
 				drops = bo.Uint64(v)
 			}
 		})
@@ -400,10 +491,13 @@ func (r *Reader) step() (Frame, bool, error) {
 			return Frame{}, false, r.formatErr(start, "enhanced packet block options: %v", err)
 		}
 		r.frames++
-		return makeFrame(r.ifaces[id].ns(ts), data, orig, drops), true, nil
+		return r.makeFrame(r.ifaces[id].ns(ts), data, orig, drops, flags), true, nil
 	case blockSPB:
 		if len(r.ifaces) == 0 {
 			return Frame{}, false, r.formatErr(start, "simple packet block without an interface")
+		}
+		if r.ifaces[0].LinkType != LinkTypeNetlink {
+			return Frame{}, false, r.foreign(start, 0)
 		}
 		if len(body) < 4 {
 			return Frame{}, false, r.formatErr(start, "simple packet block of %d bytes", blen)
@@ -420,7 +514,7 @@ func (r *Reader) step() (Frame, bool, error) {
 			return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", len(data))
 		}
 		r.frames++
-		return makeFrame(0, data, orig, 0), true, nil
+		return r.makeFrame(0, data, orig, 0, 0), true, nil
 	case blockIDB:
 		if len(body) < 8 {
 			return Frame{}, false, r.formatErr(start, "interface description block of %d bytes", blen)
@@ -430,7 +524,10 @@ func (r *Reader) step() (Frame, bool, error) {
 		}
 		ifc := Interface{LinkType: bo.Uint16(body), SnapLen: bo.Uint32(body[4:]), TSResol: 6, mul: 1000}
 		if ifc.LinkType != LinkTypeNetlink {
-			return Frame{}, false, r.fail(start, fmt.Sprintf("interface %d has link type %d", len(r.ifaces), ifc.LinkType), ErrLinkType)
+			// Kept so that the interface ids of the others stay right;
+			// its options are not ours to judge.
+			r.ifaces = append(r.ifaces, ifc)
+			break
 		}
 		var bad error
 		err := walkOptions(bo, body[8:], func(code uint16, v []byte) {
@@ -470,6 +567,9 @@ func (r *Reader) step() (Frame, bool, error) {
 		id := bo.Uint32(body)
 		if id >= uint32(len(r.ifaces)) {
 			return Frame{}, false, r.formatErr(start, "statistics for undeclared interface %d", id)
+		}
+		if r.ifaces[id].LinkType != LinkTypeNetlink {
+			break // statistics of a skipped interface
 		}
 		ifc := &r.ifaces[id]
 		ts := func(v []byte) int64 { return ifc.ns(uint64(bo.Uint32(v))<<32 | uint64(bo.Uint32(v[4:]))) }

@@ -288,7 +288,7 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	le.PutUint32(b[20:], uint32(capLen))
 	le.PutUint32(b[24:], uint32(origLen))
 	p := b[epbHeaderLen : epbHeaderLen+padded]
-	binary.BigEndian.PutUint16(p[0:], uint16(f.Direction))
+	binary.BigEndian.PutUint16(p[0:], packetType(f))
 	binary.BigEndian.PutUint16(p[2:], ARPHRDNetlink)
 	clear(p[4:14])
 	binary.BigEndian.PutUint16(p[14:], f.Family)
@@ -322,15 +322,30 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	return err
 }
 
-// epbFlags maps a direction to the pcapng epb_flags inbound/outbound bits.
+// epbFlags maps a direction to the pcapng epb_flags inbound/outbound bits;
+// 0 says nothing.
 func epbFlags(d Direction) uint32 {
 	switch d {
-	case ToUser, packetUser:
-		return 1 // inbound
-	case ToKernel, packetKernel:
-		return 2 // outbound
+	case ToUser:
+		return epbInbound
+	case ToKernel:
+		return epbOutbound
 	}
 	return 0
+}
+
+// packetType is the pseudo-header packet type written for f: the SLL
+// convention for a known direction, as every earlier version wrote it,
+// and the frame's own packet type otherwise (a copy of an nlmon capture
+// keeps its 4).
+func packetType(f *Frame) uint16 {
+	switch f.Direction {
+	case ToUser:
+		return packetHost
+	case ToKernel:
+		return packetOutgoing
+	}
+	return f.PacketType
 }
 
 // drain hands the internal buffer to the compressor (or the output), or to

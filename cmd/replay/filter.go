@@ -16,7 +16,8 @@ A term is KEY=VALUES or KEY!=VALUES, VALUES being alternatives separated by '|'.
   family=N           netlink family (unit) of the frame, e.g. family=31
   type=T             nlmsg_type of the frame's first message: a number or
                      register (0), event (1), close (2), getstats (16), stats (17)
-  dir=D              user (kernel→user) or kernel (user→kernel)
+  dir=D              user (kernel→user), kernel (user→kernel) or unknown (the
+                     trace does not say: an nlmon capture's non-imp2 frames)
   src=P, dest=P      imp2 event addresses: an address or a prefix (10.0.0.0/8);
                      frames that are not imp2 events (IMP2_K_MSG on family
                      31 or 2) never match src= and always match src!=
@@ -94,8 +95,10 @@ func parseTerm(s string) (term, error) {
 				t.dirs = append(t.dirs, pcapnl.ToUser)
 			case "kernel", "to-kernel", "tokernel", "out":
 				t.dirs = append(t.dirs, pcapnl.ToKernel)
+			case "unknown":
+				t.dirs = append(t.dirs, pcapnl.DirUnknown)
 			default:
-				return t, fmt.Errorf("dir %q: want user or kernel", v)
+				return t, fmt.Errorf("dir %q: want user, kernel or unknown", v)
 			}
 		case "src", "dest", "dst":
 			if t.key == "dst" {

@@ -39,8 +39,9 @@ type input struct {
 	filter *filter
 	// keep: chunks are never recycled (the sender keeps them for -loop).
 	keep bool
-	// skipKernel drops user→kernel frames (counted in skipped): -to
-	// netlink sends only what the kernel side sends.
+	// skipKernel drops all but kernel→user frames (counted in skipped):
+	// -to netlink sends only what the kernel side sends, and a frame of
+	// unknown direction may not be that.
 	skipKernel bool
 	max        int // bytes of chunk buffers held (queue and cur) at most
 
@@ -125,7 +126,7 @@ func (in *input) run() {
 			in.filtered.Add(1)
 			continue
 		}
-		if in.skipKernel && fr.Direction == pcapnl.ToKernel {
+		if in.skipKernel && fr.Direction != pcapnl.ToUser {
 			in.skipped.Add(1)
 			continue
 		}

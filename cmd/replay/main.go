@@ -161,7 +161,9 @@ Outputs:
   netlink  act as the imp2 kernel side on a netlink socket (-family, -bind): consumers
            register with IMP2_U_PID (each gets every frame) or -dest names a fixed port.
            Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
-           (a recorder's own IMP2_U_PID/IMP2_CLOSE) are skipped and counted. MSG_DONTWAIT:
+           (a recorder's own IMP2_U_PID/IMP2_CLOSE) and frames whose direction the trace
+           does not tell (an nlmon capture's frames other than imp2's, whose direction
+           comes from the message type) are skipped and counted. MSG_DONTWAIT:
            a full consumer queue loses the frame and counts EAGAIN, never retried.
            As with the module, consumers need CAP_NET_ADMIN (-allow-unprivileged)
            and at most -max-consumers register at once. A replay that delivers nothing
@@ -283,6 +285,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			logf("input %s: %v", name, err)
 			return exitInput
 		}
+		rd.SetIMP2Families(imp2.DefaultFamily, imp2.UserSockFamily) // as isIMP2
 		readers = append(readers, rd)
 	}
 	var source frameSource = readers[0]

@@ -87,7 +87,8 @@ func dirLabel(d pcapnl.Direction) string {
 	case pcapnl.ToKernel:
 		return "kernel"
 	}
-	return "pkttype-" + strconv.Itoa(int(d))
+	return "unknown" // the trace does not say: never a guess
+
 }
 
 // field appends one key/value pair: "key value" in text, "key":value in

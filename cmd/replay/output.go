@@ -22,7 +22,8 @@ type output interface {
 	// (netlink) or writes as fast as it can with re-timed timestamps
 	// (files; -realtime makes them follow the clock).
 	realtime() bool
-	// skipKernel reports whether user→kernel frames are left out.
+	// skipKernel reports whether frames not known to travel kernel→user
+	// are left out.
 	skipKernel() bool
 	// consumers returns per-consumer counters, or nil.
 	consumers() []imp2.ConsumerStats

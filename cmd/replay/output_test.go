@@ -118,7 +118,8 @@ func TestFilter(t *testing.T) {
 		{"dir=kernel", []int{0, 4}},
 		{"type=register|close", []int{0, 4}},
 		{"src=192.168.0.0/16", []int{2}},
-		{"src!=192.168.0.0/16,dir=user", []int{1, 3}},
+		{"src!=192.168.0.0/16,dir=user", []int{1}},
+		{"dir=unknown", []int{3}},
 		{"dest=10.0.0.2", []int{1}},
 		{"len=20-24", []int{1, 3}},
 	} {

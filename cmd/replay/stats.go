@@ -18,7 +18,7 @@ type summary struct {
 
 	FramesRead     int64 `json:"frames_read"`     // complete frames decoded from the input
 	FramesFiltered int64 `json:"frames_filtered"` // left out by -filter
-	FramesSkipped  int64 `json:"frames_skipped"`  // user→kernel frames -to netlink does not send
+	FramesSkipped  int64 `json:"frames_skipped"`  // user→kernel or unknown-direction frames -to netlink does not send
 	FramesSent     int64 `json:"frames_sent"`     // sent (netlink: offered to the consumer set) or written
 	Loops          int   `json:"loops"`
 
@@ -185,7 +185,7 @@ func (s *summary) write(w io.Writer, asJSON bool) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "imp2-replay: %s, %s: sent %d frames (read %d, filtered %d, skipped %d user→kernel) in %d loop(s)\n",
+	fmt.Fprintf(&b, "imp2-replay: %s, %s: sent %d frames (read %d, filtered %d, skipped %d not kernel→user) in %d loop(s)\n",
 		s.Output, s.Timing, s.FramesSent, s.FramesRead, s.FramesFiltered, s.FramesSkipped, s.Loops)
 	if s.FramesSent > 0 {
 		fmt.Fprintf(&b, "  elapsed %v, rate %.1f frames/s", time.Duration(s.ElapsedNs), s.RateFPS)

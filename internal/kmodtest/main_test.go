@@ -83,7 +83,8 @@ func runInVM() int {
 		Console: os.Stdout,
 
 		// imp2-replay -to icmp: veth, ip netns; nft for -netns-dst.
-		KernelModules: []string{"veth", "nf_tables"},
+		// nlmon: TestNlmonCapture.
+		KernelModules: []string{"veth", "nf_tables", "nlmon"},
 		HostBinaries:  []string{"ip", "nft"},
 	})
 	if err != nil {
