@@ -257,3 +257,25 @@ func TestKilledRunLeftoversRemoved(t *testing.T) {
 	}
 	checkNothingLeft(t, pid)
 }
+
+// TestInterruptInVM interrupts a -vm run of the module after the guest's
+// first sample: the host forwards the signal into the guest, which writes
+// what completed into the share, and the host writes it out as partial.
+func TestInterruptInVM(t *testing.T) {
+	bin := buildBench(t)
+	dir := t.TempDir()
+	p := startBench(t, bin, "run", "-vm", "-source", "kmod", "-rates", "500,2000", "-rcvbufs", "212992",
+		"-duration", "300ms", "-reps", "2", "-overhead=false", "-out", dir)
+	p.waitLine(t, "rep 1: ") // relayed from the guest's console
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d after SIGINT, want %d\n%s", code, exitInterrupted, p.errText())
+	}
+	run := checkPartial(t, dir, "SIGINT", p)
+	if !run.Environment.InVM || run.Source.Kind != results.SourceKmod {
+		t.Errorf("the partial run is not the guest's: in VM %v, source %s", run.Environment.InVM, run.Source.Kind)
+	}
+	if !strings.Contains(p.errText(), "the guest drops its current sample") {
+		t.Errorf("the host did not say it forwarded the interrupt:\n%s", p.errText())
+	}
+}
