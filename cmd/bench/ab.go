@@ -385,6 +385,7 @@ func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *p
 		return runs, err
 	}
 	interrupted := func(side int, running *results.StepKey, rep int) ([2]*results.Run, error) {
+		prog.note("%s: stopping; the sample in progress is dropped, what completed is written", signalName(ctx))
 		for i, r := range runs {
 			if i == side {
 				r.MarkPartial(signalName(ctx), running, rep)
