@@ -172,27 +172,25 @@ func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, e
 		return nil, err
 	}
 	topo, err := benchTopology(ctx)
-	if ctx.Err() != nil {
-		if topo != nil {
-			topo.Close()
-		}
-		return nil, errNothingCompleted
-	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errNothingCompleted
+		}
 		return nil, err
 	}
 	defer topo.Close()
-	// A second signal must not leave namespaces behind either.
+	// Removed at the signal already, so that a kill following it leaves
+	// nothing behind either.
 	go func() {
 		<-ctx.Done()
 		topo.Close()
 	}()
 
 	src, err := openSource(ctx, cfg, topo)
-	if ctx.Err() != nil {
-		return nil, errNothingCompleted
-	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errNothingCompleted
+		}
 		return nil, err
 	}
 	defer src.close()
@@ -284,6 +282,8 @@ func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, e
 	return run, run.Validate()
 }
 
+// writeTrace writes the captured sample's frames into the result
+// directory as trace.pcapng.zst.
 func writeTrace(cfg *runConfig, capt *capture, k results.StepKey) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
