@@ -127,8 +127,12 @@ func checkPartial(t *testing.T, dir, signal string, p *benchProc) *results.Run {
 	if have == 0 || have != in.CompletedSamples || have >= in.PlannedSamples {
 		t.Errorf("%d samples in results.json, interruption says %d of %d", have, in.CompletedSamples, in.PlannedSamples)
 	}
-	if in.InterruptedStep == "" {
-		t.Errorf("no interrupted step named, though the signal came during a sample: %+v", in)
+	// The step dropped, if the signal came during a sample (it may also
+	// come between two, on a loaded machine): never one of those kept whole.
+	for _, k := range in.CompletedSteps {
+		if k == in.InterruptedStep {
+			t.Errorf("step %s is both complete and interrupted", k)
+		}
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, benchFile)); err != nil || !bytes.Contains(b, []byte("partial: true")) {
 		t.Errorf("%s: %v, or not marked partial", benchFile, err)
