@@ -81,7 +81,8 @@ func abCmd(args []string, stdout, stderr io.Writer) int {
 
 Benchmarks two builds of the module interleaved (A B, B A, A B, …) in one VM
 run, then compares them like imp2-bench compare (exit 0 no regression,
-1 regression, 2 unusable). The run flags (-rates, -rcvbufs, -delays,
+1 regression, 2 unusable; 130 interrupted: the samples that completed are
+kept in base/ and new/, not compared). The run flags (-rates, -rcvbufs, -delays,
 -duration, -reps, -no-enobufs) set the sweep; see imp2-bench run -h.
 
 `)

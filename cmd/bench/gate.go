@@ -36,7 +36,8 @@ func gateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, `usage: imp2-bench gate [flags]
 
 Runs the baseline's sweep again and compares it with the baseline (exit 0
-no regression, 1 regression, 2 unusable). Refresh the baseline on purpose
+no regression, 1 regression, 2 unusable; 130 interrupted: no verdict, the
+partial run is kept and named). Refresh the baseline on purpose
 with `+"`make baseline`"+`.
 
 `)
