@@ -180,14 +180,22 @@ func TestInterruptWritesPartial(t *testing.T) {
 	if code := p.wait(t); code != exitInterrupted {
 		t.Fatalf("exit %d after SIGINT, want %d\n%s", code, exitInterrupted, p.errText())
 	}
-	run := checkPartial(t, dir, "SIGINT", p)
-	if run.Source.Kind != results.SourceNFLOG || run.Steps[0].Samples[0].Received == 0 {
-		t.Errorf("the completed sample is not an NFLOG measurement: %+v", run.Steps[0].Samples[0])
+	got := checkPartial(t, dir, "SIGINT", p)
+	if got.Source.Kind != results.SourceNFLOG || got.Steps[0].Samples[0].Received == 0 {
+		t.Errorf("the completed sample is not an NFLOG measurement: %+v", got.Steps[0].Samples[0])
 	}
 	if !strings.Contains(p.errText(), "SIGINT: stopping; the sample in progress is dropped") {
 		t.Errorf("no word of the interrupt on stderr:\n%s", p.errText())
 	}
 	checkNothingLeft(t, p.cmd.Process.Pid)
+	// What is there can be read and drawn again, but not gated on.
+	var o, e bytes.Buffer
+	if code := run([]string{"compare", dir, dir}, &o, &e); code != exitUsage || !strings.Contains(e.String(), dir+" is a partial run (PARTIAL: stopped by SIGINT") {
+		t.Errorf("compare of a partial run: exit %d, %s", code, e.String())
+	}
+	if code := run([]string{"plot", dir}, &o, &e); code != exitOK {
+		t.Errorf("plot of a partial run: exit %d, %s", code, e.String())
+	}
 }
 
 // TestTermStopsLongDelay sends SIGTERM while the consumer busy-works 1 s
