@@ -26,16 +26,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/internal/compare"
-	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/internal/vm"
 )
@@ -84,7 +81,8 @@ func abCmd(args []string, stdout, stderr io.Writer) int {
 
 Benchmarks two builds of the module interleaved (A B, B A, A B, …) in one VM
 run, then compares them like imp2-bench compare (exit 0 no regression,
-1 regression, 2 unusable). The run flags (-rates, -rcvbufs, -delays,
+1 regression, 2 unusable; 130 interrupted: the samples that completed are
+kept in base/ and new/, not compared). The run flags (-rates, -rcvbufs, -delays,
 -duration, -reps, -no-enobufs) set the sweep; see imp2-bench run -h.
 
 `)
@@ -117,14 +115,21 @@ run, then compares them like imp2-bench compare (exit 0 no regression,
 	if err != nil {
 		return reportUnusable(stderr, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	runs, labels, err := abInVM(ctx, rc, *baseRef, *newKo, stderr)
+	it := notifyInterrupts()
+	defer it.stop()
+	runs, labels, err := abInVM(it, rc, *baseRef, *newKo, stderr)
+	if errors.Is(err, errNothingCompleted) {
+		fmt.Fprintln(stderr, "imp2-bench ab:", err)
+		return exitInterrupted
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench ab:", err)
 		return exitFailure
 	}
 	for i, sub := range []string{abBaseDir, abNewDir} {
+		if runs[i] == nil {
+			continue // interrupted before this side's first sample
+		}
 		d := filepath.Join(*out, sub)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			fmt.Fprintln(stderr, "imp2-bench ab:", err)
@@ -135,6 +140,18 @@ run, then compares them like imp2-bench compare (exit 0 no regression,
 			return exitFailure
 		}
 	}
+	if runs[0] == nil || runs[1] == nil || runs[0].Partial || runs[1].Partial {
+		// No verdict on part of a sweep: say what was kept instead.
+		for i, sub := range []string{abBaseDir, abNewDir} {
+			if runs[i] == nil {
+				fmt.Fprintf(stderr, "imp2-bench ab: %s (%s): interrupted before its first sample, nothing written\n", sub, labels[i])
+			} else {
+				fmt.Fprintf(stderr, "imp2-bench ab: %s (%s): %s\n", filepath.Join(*out, sub, resultsFile), labels[i], runs[i].Describe())
+			}
+		}
+		fmt.Fprintln(stderr, "imp2-bench ab: interrupted; the partial runs are not compared")
+		return exitInterrupted
+	}
 	fmt.Fprintf(stderr, "results: %s/{%s,%s}/%s\n", *out, abBaseDir, abNewDir, resultsFile)
 	v, err := compare.Compare(runs[0], runs[1], labels[0], labels[1], cfg)
 	if err != nil {
@@ -144,8 +161,9 @@ run, then compares them like imp2-bench compare (exit 0 no regression,
 }
 
 // abInVM builds both modules, runs the interleaved sweep in one VM and
-// returns the base and new runs with a label for each build.
-func abInVM(ctx context.Context, rc *runConfig, baseRef, newKo string, stderr io.Writer) ([2]*results.Run, [2]string, error) {
+// returns the base and new runs with a label for each build. Interrupted,
+// the runs are partial, and nil for a side that has no sample.
+func abInVM(it *interrupts, rc *runConfig, baseRef, newKo string, stderr io.Writer) ([2]*results.Run, [2]string, error) {
 	var runs [2]*results.Run
 	var labels [2]string
 	root, err := vm.RepoRoot()
@@ -186,11 +204,14 @@ func abInVM(ctx context.Context, rc *runConfig, baseRef, newKo string, stderr io
 	if err := os.Mkdir(share, 0o777); err != nil {
 		return runs, labels, err
 	}
+	if it.ctx.Err() != nil { // while building: nothing ran
+		return runs, labels, errNothingCompleted
+	}
 	args := append(guestArgs(rc.args), "-out", "/share/out", "-plot=false")
-	script := fmt.Sprintf("%s=1 /imp2-bench ab-guest -base-ko /base.ko -new-ko /new.ko -base-label %s -new-label %s %s >/dev/null",
-		guestEnv, vm.ShellQuote([]string{labels[0]}), vm.ShellQuote([]string{labels[1]}), vm.ShellQuote(args))
+	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench ab-guest -base-ko /base.ko -new-ko /new.ko -base-label %s -new-label %s %s >/dev/null",
+		guestEnv, vm.ShellQuote([]string{labels[0]}), vm.ShellQuote([]string{labels[1]}), vm.ShellQuote(args)))
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation): base %s and new %s, interleaved\n", k.Version, labels[0], labels[1])
-	res, err := vm.Run(ctx, vm.Config{
+	res, err := bootGuest(it, vm.Config{
 		Kernel:        k,
 		KernelModules: []string{"veth"},
 		HostBinaries:  []string{"ip"},
@@ -204,21 +225,33 @@ func abInVM(ctx context.Context, rc *runConfig, baseRef, newKo string, stderr io
 		Memory:   "2G",
 		Timeout:  2 * vmTimeout(rc),
 		Console:  stderr,
-	})
-	if err != nil {
+	}, stderr)
+	interrupted := errors.Is(err, errNothingCompleted)
+	switch {
+	case interrupted:
+		// Stopped by a second interrupt: keep what the guest wrote.
+	case err != nil:
 		return runs, labels, err
-	}
-	if len(res.Dmesg) > 0 {
+	case len(res.Dmesg) > 0:
 		return runs, labels, fmt.Errorf("the guest kernel logged problems during the sweep:\n  %s", strings.Join(res.Dmesg, "\n  "))
-	}
-	if res.ExitCode != 0 {
+	case res.ExitCode == exitInterrupted:
+		interrupted = true
+	case res.ExitCode != 0:
 		return runs, labels, fmt.Errorf("the interleaved sweep inside the VM failed (status %d)", res.ExitCode)
+	default:
+		fmt.Fprintf(stderr, "VM boot to result: %.1f s\n", res.Elapsed.Seconds())
 	}
-	fmt.Fprintf(stderr, "VM boot to result: %.1f s\n", res.Elapsed.Seconds())
 	for i, sub := range []string{abBaseDir, abNewDir} {
-		if runs[i], err = results.Read(filepath.Join(share, "out", sub, resultsFile)); err != nil {
+		p := filepath.Join(share, "out", sub, resultsFile)
+		if interrupted && !fileExists(p) {
+			continue // this side had no sample
+		}
+		if runs[i], err = results.Read(p); err != nil {
 			return runs, labels, err
 		}
+	}
+	if interrupted && runs[0] == nil && runs[1] == nil {
+		return runs, labels, errNothingCompleted
 	}
 	return runs, labels, nil
 }
@@ -294,14 +327,26 @@ func abGuestCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imp2-bench ab-guest: want -base-ko, -new-ko and a kmod sweep;", err)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	runs, err := abSweep(ctx, rc, kos, labels, newProgress(stderr))
+	it := notifyInterrupts()
+	defer it.stop()
+	runs, err := abSweep(it.ctx, rc, kos, labels, newProgress(stderr))
+	if errors.Is(err, errNothingCompleted) {
+		fmt.Fprintln(stderr, "imp2-bench ab-guest:", err)
+		return exitInterrupted
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench ab-guest:", err)
 		return exitFailure
 	}
+	code := exitOK
 	for i, sub := range []string{abBaseDir, abNewDir} {
+		if runs[i] == nil {
+			code = exitInterrupted
+			continue
+		}
+		if runs[i].Partial {
+			code = exitInterrupted
+		}
 		d := filepath.Join(rc.out, sub)
 		if err := os.MkdirAll(d, 0o755); err == nil {
 			err = results.Write(filepath.Join(d, resultsFile), runs[i])
@@ -311,12 +356,14 @@ func abGuestCmd(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 	}
-	return exitOK
+	return code
 }
 
 // abSweep runs cfg's sweep cfg.reps times for each module, alternating
 // A B, B A, …: each load measures one sample of every step in a fresh
 // topology, so each step's samples of the two builds interleave in time.
+// Cancelling ctx stops it at a sample boundary: both runs are marked
+// partial, and a side without a sample is nil.
 func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *progress) ([2]*results.Run, error) {
 	var runs [2]*results.Run
 	for i := range runs {
@@ -335,10 +382,27 @@ func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *p
 			Steps: stepsOf(cfg),
 		}
 	}
-	if removed, err := netns.Cleanup(netns.DefaultPrefix); err != nil {
+	if err := removeLeftovers(prog); err != nil {
 		return runs, err
-	} else if len(removed) > 0 {
-		prog.note("removed namespaces left by an earlier run: %v", removed)
+	}
+	interrupted := func(side int, running *results.StepKey, rep int) ([2]*results.Run, error) {
+		prog.note("%s: stopping; the sample in progress is dropped, what completed is written", signalName(ctx))
+		for i, r := range runs {
+			if i == side {
+				r.MarkPartial(signalName(ctx), running, rep)
+			} else {
+				r.MarkPartial(signalName(ctx), nil, 0)
+			}
+			if len(r.Steps) == 0 {
+				runs[i] = nil
+			} else if err := r.Validate(); err != nil {
+				return runs, err
+			}
+		}
+		if runs[0] == nil && runs[1] == nil {
+			return runs, errNothingCompleted
+		}
+		return runs, nil
 	}
 	prog.begin(2 * len(runs[0].Steps) * cfg.reps)
 	for rep := 0; rep < cfg.reps; rep++ {
@@ -347,11 +411,19 @@ func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *p
 			order = []int{1, 0}
 		}
 		for _, side := range order {
-			if err := loadModule(kos[side]); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(side, nil, 0)
+			}
+			if err := loadModule(ctx, kos[side]); err != nil {
+				if ctx.Err() != nil {
+					return interrupted(side, nil, 0)
+				}
 				return runs, fmt.Errorf("repetition %d, %s: %w", rep, labels[side], err)
 			}
 			prog.note("rep %d: %s loaded", rep+1, labels[side])
-			if err := abOnce(ctx, cfg, runs[side], rep, prog); err != nil {
+			if running, err := abOnce(ctx, cfg, runs[side], rep, prog); ctx.Err() != nil {
+				return interrupted(side, running, rep)
+			} else if err != nil {
 				return runs, fmt.Errorf("repetition %d, %s: %w", rep, labels[side], err)
 			}
 		}
@@ -365,38 +437,45 @@ func abSweep(ctx context.Context, cfg *runConfig, kos, labels [2]string, prog *p
 }
 
 // abOnce measures one sample of every step of run with the module loaded.
-func abOnce(ctx context.Context, cfg *runConfig, run *results.Run, rep int, prog *progress) error {
+// On error it also returns the step whose sample failed (nil when none
+// had started).
+func abOnce(ctx context.Context, cfg *runConfig, run *results.Run, rep int, prog *progress) (*results.StepKey, error) {
 	topo, err := benchTopology(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer topo.Close()
 	src, err := newKmodSource(topo)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer src.close()
 	for i := range run.Steps {
 		st := &run.Steps[i]
-		prog.sample(st.Key(), rep)
+		key := st.Key()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		prog.sample(key, rep)
 		s, _, err := measure(ctx, topo, src, sampleSpec{
 			rate: st.RatePPS, duration: cfg.duration, rcvbuf: st.RcvBuf, delay: st.ConsumerDelay,
 			noENOBUFS: cfg.noENOBUFS, latency: true, probe: true,
 		})
 		if err != nil {
-			return fmt.Errorf("step %s: %w", st.Key(), err)
+			return &key, fmt.Errorf("step %s: %w", key, err)
 		}
 		s.Rep = rep
 		st.Samples = append(st.Samples, s)
 		prog.done(&s)
 	}
-	return nil
+	return nil, nil
 }
 
 // loadModule replaces the loaded imp2 module (if any) with the one in
 // file. The consumers of the previous load are closed by then; the kernel
-// may take a moment to release their sockets, so a busy module is retried.
-func loadModule(file string) error {
+// may take a moment to release their sockets, so a busy module is retried
+// (until ctx is done).
+func loadModule(ctx context.Context, file string) error {
 	for i := 0; ; i++ {
 		err := unix.DeleteModule(moduleName, unix.O_NONBLOCK)
 		if err == nil || errors.Is(err, unix.ENOENT) {
@@ -405,7 +484,9 @@ func loadModule(file string) error {
 		if !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.EAGAIN) || i == 50 {
 			return fmt.Errorf("rmmod %s: %w", moduleName, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
 	}
 	f, err := os.Open(file)
 	if err != nil {

@@ -81,7 +81,8 @@ threshold and the intervals do not overlap. Counts the kernel makes
 deterministic (burst-held) are compared exactly.
 
 Exit status: 0 no regression, 1 regression, 2 unusable input (unreadable,
-schema mismatch, too few samples to decide), each with a one-line reason.
+schema mismatch, a partial run, too few samples to decide), each with a
+one-line reason.
 
 `)
 		fs.PrintDefaults()

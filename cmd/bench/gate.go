@@ -36,7 +36,8 @@ func gateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, `usage: imp2-bench gate [flags]
 
 Runs the baseline's sweep again and compares it with the baseline (exit 0
-no regression, 1 regression, 2 unusable). Refresh the baseline on purpose
+no regression, 1 regression, 2 unusable; 130 interrupted: no verdict, the
+partial run is kept and named). Refresh the baseline on purpose
 with `+"`make baseline`"+`.
 
 `)
@@ -53,6 +54,7 @@ with `+"`make baseline`"+`.
 		return exitUsage
 	}
 	start := time.Now()
+	keep := false // the new run's directory, when it is a temporary one
 	if o.config == "" {
 		if p := filepath.Join(*baseline, gateConfigFile); fileExists(p) {
 			o.config = p
@@ -72,14 +74,25 @@ with `+"`make baseline`"+`.
 			fmt.Fprintln(stderr, "imp2-bench:", err)
 			return exitFailure
 		}
-		defer os.RemoveAll(dir)
+		// Kept when interrupted with samples in it: said below.
+		defer func() {
+			if !keep {
+				os.RemoveAll(dir)
+			}
+		}()
 	}
 	rc, err := parseRun(append(replayArgs(base), "-out", dir), stderr)
 	if err != nil {
 		return reportUnusable(stderr, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err))
 	}
 	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(rc.args, " "))
-	new, err := measureRun(rc, stderr)
+	it := notifyInterrupts()
+	defer it.stop()
+	new, err := measureRun(it, rc, stderr)
+	if errors.Is(err, errNothingCompleted) {
+		fmt.Fprintln(stderr, "imp2-bench gate:", err)
+		return exitInterrupted
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench gate:", err)
 		return exitFailure
@@ -87,6 +100,12 @@ with `+"`make baseline`"+`.
 	if err := results.Write(filepath.Join(dir, resultsFile), new); err != nil {
 		fmt.Fprintln(stderr, "imp2-bench gate:", err)
 		return exitFailure
+	}
+	if new.Partial {
+		// No verdict on part of a sweep; the samples stay for a look.
+		keep = true
+		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", new.Describe(), dir)
+		return exitInterrupted
 	}
 	note := exactOnSameKernel(base, new)
 	v, err := compare.Compare(base, new, *baseline, "this run", cfg)

@@ -8,8 +8,10 @@
 //	imp2-bench ab [flags]           two module builds benchmarked interleaved in one VM, compared
 //	imp2-bench gate [flags]         CI gate: a fixed short run against the committed baseline
 //
-// Exit status: 0 success, 1 failure, 2 bad usage. compare, ab and gate:
-// 0 no regression, 1 regression, 2 unusable input.
+// Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted (SIGINT
+// or SIGTERM: run writes the samples that completed, marked partial; ab
+// and gate keep them and give no verdict). compare, ab and gate: 0 no
+// regression, 1 regression, 2 unusable input (a partial run is unusable).
 package main
 
 import (

@@ -72,6 +72,9 @@ func writeSummary(w io.Writer, run *results.Run) {
 		fmt.Fprint(w, ", inside the VM: emulation timings")
 	}
 	fmt.Fprintln(w, ")")
+	if d := run.Describe(); d != "" {
+		fmt.Fprintln(w, d)
+	}
 	if run.Source.Emulated {
 		fmt.Fprintln(w, "source is a user-space EMULATION: no kernel overrun behaviour")
 	}

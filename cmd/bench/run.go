@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/imp2/imp2/internal/netns"
@@ -52,7 +50,7 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 	fs.StringVar(&rates, "rates", "1000,4000,16000", "offered ICMP rates, packets/s, comma-separated")
 	fs.StringVar(&rcvbufs, "rcvbufs", "212992,16K", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
-	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations, comma-separated")
+	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations up to "+maxDelay.String()+", comma-separated")
 	fs.DurationVar(&cfg.duration, "duration", 500*time.Millisecond, "flood duration of each sample")
 	fs.IntVar(&cfg.reps, "reps", 6, "samples per step (compare needs at least 6)")
 	fs.BoolVar(&cfg.noENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
@@ -76,6 +74,11 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	}
 	if cfg.delays, err = parseDurations("-delays", delays); err != nil {
 		return nil, err
+	}
+	for _, d := range cfg.delays {
+		if d > maxDelay {
+			return nil, fmt.Errorf("-delays %v: at most %v of busy work per event (a slower consumer is a stalled one: every sample's drain gives up %v after its flood)", d, maxDelay, drainLimit)
+		}
 	}
 	switch cfg.source {
 	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu:
@@ -103,6 +106,12 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	return cfg, nil
 }
 
+// maxDelay bounds -delays. The delay is busy work per event on the
+// consumer's thread; a second per event already makes a consumer that
+// reads at most drainLimit/maxDelay events after the flood before the
+// drain gives up, far fewer than the default buffer holds (277).
+const maxDelay = time.Second
+
 // runCmd is `imp2-bench run`.
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseRun(args, stderr)
@@ -112,7 +121,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	run, err := measureRun(cfg, stderr)
+	it := notifyInterrupts()
+	defer it.stop()
+	run, err := measureRun(it, cfg, stderr)
+	if errors.Is(err, errNothingCompleted) {
+		fmt.Fprintln(stderr, "imp2-bench:", err)
+		return exitInterrupted
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench:", err)
 		return exitFailure
@@ -121,33 +136,51 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imp2-bench:", err)
 		return exitFailure
 	}
+	if run.Partial {
+		fmt.Fprintln(stderr, "imp2-bench:", run.Describe())
+		return exitInterrupted
+	}
 	return exitOK
 }
 
 // measureRun runs cfg's sweep, inside the VM with -vm, until it ends or
-// SIGINT/SIGTERM arrives (the topology is removed either way).
-func measureRun(cfg *runConfig, stderr io.Writer) (*results.Run, error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// SIGINT/SIGTERM arrives: then the run holds the samples that completed
+// and is marked partial, or the error is errNothingCompleted. The
+// topology is removed either way.
+func measureRun(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
 	if cfg.vm {
-		return runInVM(ctx, cfg, stderr)
+		return runInVM(it, cfg, stderr)
 	}
-	return sweep(ctx, cfg, newProgress(stderr))
+	return sweep(it.ctx, cfg, newProgress(stderr))
+}
+
+// removeLeftovers removes what killed runs left (namespaces with their
+// veth and nft table) and says so, one line each.
+func removeLeftovers(prog *progress) error {
+	left, err := netns.RemoveLeftovers(netns.DefaultPrefix)
+	for _, l := range left {
+		prog.note("removed leftover %s", l)
+	}
+	return err
 }
 
 // sweep runs every step of cfg in a topology it builds and always removes.
+// Cancelling ctx stops it at a sample boundary: the sample in progress is
+// dropped and the run returned holds the rest, marked partial.
 func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, error) {
-	if removed, err := netns.Cleanup(netns.DefaultPrefix); err != nil {
+	if err := removeLeftovers(prog); err != nil {
 		return nil, err
-	} else if len(removed) > 0 {
-		prog.note("removed namespaces left by an earlier run: %v", removed)
 	}
 	topo, err := benchTopology(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errNothingCompleted
+		}
 		return nil, err
 	}
 	defer topo.Close()
-	// A second signal must not leave namespaces behind either.
+	// Removed at the signal already, so that a kill following it leaves
+	// nothing behind either.
 	go func() {
 		<-ctx.Done()
 		topo.Close()
@@ -155,6 +188,9 @@ func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, e
 
 	src, err := openSource(ctx, cfg, topo)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errNothingCompleted
+		}
 		return nil, err
 	}
 	defer src.close()
@@ -178,53 +214,81 @@ func sweep(ctx context.Context, cfg *runConfig, prog *progress) (*results.Run, e
 		run.Params.NFLOGQThreshold = int(cfg.qthresh)
 	}
 
-	steps := stepsOf(cfg)
-	prog.begin(len(steps) * cfg.reps)
+	run.Steps = stepsOf(cfg)
+	prog.begin(len(run.Steps) * cfg.reps)
 	var capt *capture
 	if cfg.traceFrames > 0 && cfg.source != results.SourceNFLOG {
 		capt = newCapture(cfg.traceFrames, src.family())
 	}
-	for i := range steps {
-		st := &steps[i]
+	// interrupted ends the sweep when ctx is done: whatever failed then
+	// (a sample cut short, a namespace removed under it) is the signal's
+	// doing, not a measurement's.
+	interrupted := func(running *results.StepKey, rep int) (*results.Run, error) {
+		prog.note("%s: stopping; the sample in progress is dropped, what completed is written", signalName(ctx))
+		run.MarkPartial(signalName(ctx), running, rep)
+		if len(run.Steps) == 0 {
+			return nil, errNothingCompleted
+		}
+		return run, run.Validate()
+	}
+	for i := range run.Steps {
+		st := &run.Steps[i]
 		// Interleave nothing across steps: each step's samples run back to
 		// back so its queue and drop figures belong to one setting.
 		for rep := 0; rep < cfg.reps; rep++ {
-			prog.sample(st.Key(), rep)
+			key := st.Key()
+			if ctx.Err() != nil {
+				return interrupted(nil, 0)
+			}
+			prog.sample(key, rep)
 			spec := sampleSpec{
 				rate: st.RatePPS, duration: cfg.duration, rcvbuf: st.RcvBuf, delay: st.ConsumerDelay,
 				noENOBUFS: cfg.noENOBUFS, latency: true, probe: true,
 			}
 			// The trace keeps the first sample of the last step: the
 			// highest rate, smallest buffer and longest delay asked for.
-			if capt != nil && i == len(steps)-1 && rep == 0 {
+			if capt != nil && i == len(run.Steps)-1 && rep == 0 {
 				spec.capture = capt
 			}
 			s, _, err := measure(ctx, topo, src, spec)
+			if ctx.Err() != nil {
+				return interrupted(&key, rep)
+			}
 			if err != nil {
-				return nil, fmt.Errorf("step %s, sample %d: %w", st.Key(), rep, err)
+				return nil, fmt.Errorf("step %s, sample %d: %w", key, rep, err)
 			}
 			s.Rep = rep
 			st.Samples = append(st.Samples, s)
 			prog.done(&s)
+			// Written at once, so that an interrupted run keeps it too.
+			if spec.capture != nil {
+				if err := writeTrace(cfg, capt, key); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	run.Steps = steps
 	if cfg.overhead {
 		prog.note("measuring the consumer's own overhead")
-		if run.Overhead, err = measureOverhead(ctx, topo, src); err != nil {
-			return nil, err
+		run.Overhead, err = measureOverhead(ctx, topo, src)
+		if ctx.Err() != nil {
+			run.Overhead = nil
+			return interrupted(nil, 0)
 		}
-	}
-	if capt != nil {
-		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-			return nil, err
-		}
-		k := steps[len(steps)-1].Key()
-		if err := capt.write(filepath.Join(cfg.out, traceFile), "imp2-bench "+cfg.source+" "+k.String()+" sample 0"); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
 	return run, run.Validate()
+}
+
+// writeTrace writes the captured sample's frames into the result
+// directory as trace.pcapng.zst.
+func writeTrace(cfg *runConfig, capt *capture, k results.StepKey) error {
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	return capt.write(filepath.Join(cfg.out, traceFile), "imp2-bench "+cfg.source+" "+k.String()+" sample 0")
 }
 
 // benchTopology builds the namespaces and turns off echo replies in the
@@ -376,7 +440,11 @@ func writeOutputs(cfg *runConfig, run *results.Run, stdout io.Writer) error {
 		}
 	}
 	writeSummary(stdout, run)
-	fmt.Fprintf(stdout, "\nresults: %s (%s, %s", cfg.out, resultsFile, benchFile)
+	fmt.Fprintf(stdout, "\nresults: %s (%s", cfg.out, resultsFile)
+	if run.Partial {
+		fmt.Fprint(stdout, " marked partial")
+	}
+	fmt.Fprintf(stdout, ", %s", benchFile)
 	if _, err := os.Stat(filepath.Join(cfg.out, traceFile)); err == nil {
 		fmt.Fprintf(stdout, ", %s", traceFile)
 	}

@@ -33,7 +33,13 @@ type sampleSpec struct {
 }
 
 const (
-	drainIdle      = 200 * time.Millisecond // no event for this long after the flood: done
+	drainIdle = 200 * time.Millisecond // no event for this long after the flood: done
+	// drainLimit ends a drain this long after the flood's planned end,
+	// drained or not.
+	drainLimit = 30 * time.Second
+	// pollEvery bounds each wait of a loop that must notice a cancelled
+	// context (a signal) while it waits for the kernel.
+	pollEvery      = 50 * time.Millisecond
 	queueEvery     = time.Millisecond
 	maxQueuePoints = 10000
 	// Latencies from 1 ns to a minute at 3 significant digits.
@@ -150,7 +156,10 @@ func probeBurst(ctx context.Context, topo *netns.Topology, src source, spec samp
 	}
 	var held int64
 	for {
-		err := c.read(time.Now().Add(50*time.Millisecond), func(*event) { held++ })
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		err := c.read(time.Now().Add(pollEvery), func(*event) { held++ })
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if queueEmpty(c) {
 				return held, nil
@@ -185,7 +194,9 @@ func burst(ctx context.Context, topo *netns.Topology, c consumer, n int) (flood.
 	var last imp2.MemInfo
 	same := 0
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && same < settled; {
-		time.Sleep(20 * time.Millisecond)
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return r, nil, err
+		}
 		mi, err := c.memInfo()
 		if err != nil {
 			return r, nil, err
@@ -247,7 +258,13 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		finished bool
 		now      int64
 	)
+	cancelled := ctx.Done()
 	onEvent := func(e *event) {
+		select {
+		case <-cancelled:
+			return // the sample is dropped: do not spin through the batch
+		default:
+		}
 		st.received++
 		st.seq(e.seq)
 		if st.latency {
@@ -264,10 +281,10 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 			spec.capture.add(now, e.raw)
 		}
 		if spec.delay > 0 {
-			spin(spec.delay)
+			spin(ctx, spec.delay)
 		}
 	}
-	hard := time.Now().Add(spec.duration + 30*time.Second)
+	hard := time.Now().Add(spec.duration + drainLimit)
 	for {
 		if !finished {
 			select {
@@ -335,18 +352,24 @@ func (st *stats) sentinel(ctx context.Context, topo *netns.Topology, c consumer)
 		return err
 	}
 	got := false
-	deadline := time.Now().Add(2 * time.Second)
-	for !got {
-		err := c.read(deadline, func(e *event) {
+	for deadline := time.Now().Add(2 * time.Second); !got; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("the sentinel packet's event did not arrive")
+		}
+		wait := time.Now().Add(pollEvery)
+		if wait.After(deadline) {
+			wait = deadline
+		}
+		err := c.read(wait, func(e *event) {
 			if !got {
 				st.seq(e.seq)
 				got = true
 			}
 		})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("the sentinel packet's event did not arrive")
-		}
-		if err != nil && !errors.Is(err, imp2.ErrOverrun) {
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, imp2.ErrOverrun) {
 			return err
 		}
 	}
@@ -380,10 +403,29 @@ func (st *stats) fillDrops(ctx context.Context, c consumer, d *results.Drops, no
 	return nil
 }
 
-// spin busy-waits: a model of per-message work, which sleeping is not.
-func spin(d time.Duration) {
-	end := flood.Now() + int64(d)
-	for flood.Now() < end {
+// spin busy-waits: a model of per-message work, which sleeping is not. It
+// ends early when ctx is done, so that a signal during a long delay stops
+// the sample at once.
+func spin(ctx context.Context, d time.Duration) {
+	done := ctx.Done()
+	for end := flood.Now() + int64(d); flood.Now() < end; {
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
+}
+
+// sleepCtx sleeps for d or until ctx is done, then with its error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,9 @@ import (
 // loaded for kmod; with nf_tables and nfnetlink_log for nflog, so the peer
 // runs under the same emulation), then reads the results back from the
 // shared folder. The guest only measures; plots and files are made here.
-func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
+// An interrupt is forwarded into the guest (bootGuest), which stops at a
+// sample boundary and writes a partial run like a run on the host.
+func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
 	co, err := vm.PrepareCheckout("imp2-bench-vm-")
 	if err != nil {
 		return nil, err
@@ -28,9 +31,12 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 	if err != nil {
 		return nil, err
 	}
+	if it.ctx.Err() != nil { // while building: nothing ran
+		return nil, errNothingCompleted
+	}
 
 	args := append(guestArgs(cfg.args), "-out", "/share/out", "-plot=false")
-	script := fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, vm.ShellQuote(args))
+	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, vm.ShellQuote(args)))
 	modules, bins := []string{"veth"}, []string{"ip"}
 	switch cfg.source {
 	case results.SourceKmod:
@@ -40,7 +46,7 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 		bins = append(bins, "nft")
 	}
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.source)
-	res, err := vm.Run(ctx, vm.Config{
+	res, err := bootGuest(it, vm.Config{
 		Kernel:        k,
 		KernelModules: modules,
 		HostBinaries:  bins,
@@ -53,18 +59,32 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 		Memory:   "2G",
 		Timeout:  vmTimeout(cfg),
 		Console:  stderr,
-	})
+	}, stderr)
+	out := filepath.Join(share, "out")
+	if errors.Is(err, errNothingCompleted) && fileExists(filepath.Join(out, resultsFile)) {
+		// Stopped after the guest wrote its results (atomically): keep them.
+		fmt.Fprintln(stderr, "imp2-bench: the VM was stopped; the guest had written its results")
+		return readGuestRun(cfg, out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if len(res.Dmesg) > 0 {
 		return nil, fmt.Errorf("the guest kernel logged problems during the sweep:\n  %s", strings.Join(res.Dmesg, "\n  "))
 	}
-	if res.ExitCode != 0 {
+	switch {
+	case res.ExitCode == exitInterrupted && !fileExists(filepath.Join(out, resultsFile)):
+		return nil, errNothingCompleted
+	case res.ExitCode != 0 && res.ExitCode != exitInterrupted:
 		return nil, fmt.Errorf("the sweep inside the VM failed (status %d)", res.ExitCode)
 	}
 	fmt.Fprintf(stderr, "VM boot to result: %.1f s\n", res.Elapsed.Seconds())
-	out := filepath.Join(share, "out")
+	return readGuestRun(cfg, out)
+}
+
+// readGuestRun reads the guest's results and trace from its out folder
+// in the share, and copies the trace into cfg.out.
+func readGuestRun(cfg *runConfig, out string) (*results.Run, error) {
 	run, err := results.Read(filepath.Join(out, resultsFile))
 	if err != nil {
 		return nil, err
@@ -78,6 +98,57 @@ func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Ru
 		}
 	}
 	return run, nil
+}
+
+// stopFile is what the host creates in the share to interrupt the guest.
+const stopFile = "stop"
+
+// guestGrace is how long an interrupted guest has to drop its sample,
+// write what completed over 9p and power off before the VM is stopped.
+const guestGrace = 2 * time.Minute
+
+// guestScript runs cmd (an imp2-bench command) in the background and
+// forwards the host's interrupt into it: once the host creates
+// /share/stop, cmd gets SIGINT and stops at a sample boundary, writing what
+// completed exactly as on the host. The script's status is cmd's.
+func guestScript(cmd string) string {
+	return cmd + ` &
+pid=$!
+(while [ ! -e /share/` + stopFile + ` ]; do kill -0 $pid 2>/dev/null || exit 0; sleep 0.2; done; kill -INT $pid) &
+wait $pid
+`
+}
+
+// bootGuest boots the VM of cfg (whose Script is a guestScript). The first
+// SIGINT or SIGTERM asks the guest to stop after its current sample; a
+// second one, or guestGrace without the guest powering off, stops the VM
+// at once, and then the error says whether the guest wrote its results.
+func bootGuest(it *interrupts, cfg vm.Config, stderr io.Writer) (*vm.Result, error) {
+	ctx, cancel := context.WithCancel(it.hard)
+	defer cancel()
+	go func() {
+		select {
+		case <-it.ctx.Done():
+		case <-ctx.Done():
+			return
+		}
+		if err := os.WriteFile(filepath.Join(cfg.ShareDir, stopFile), nil, 0o644); err != nil {
+			fmt.Fprintf(stderr, "imp2-bench: cannot ask the guest to stop (%v): stopping the VM\n", err)
+			cancel()
+			return
+		}
+		fmt.Fprintf(stderr, "imp2-bench: %s: the guest drops its current sample and writes what completed (interrupt again to stop the VM at once)\n", signalName(it.ctx))
+		select {
+		case <-time.After(guestGrace):
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	res, err := vm.Run(ctx, cfg)
+	if err != nil && ctx.Err() != nil && it.ctx.Err() != nil {
+		return res, fmt.Errorf("%w (the VM was stopped before the guest finished writing)", errNothingCompleted)
+	}
+	return res, err
 }
 
 // guestArgs drops the flags that mean something else in the guest.

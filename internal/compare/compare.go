@@ -101,11 +101,21 @@ func MinSamples(alpha float64) int {
 
 // Compare compares new against base step by step. It fails with an error
 // wrapping ErrUnusable when the runs cannot be compared at all (other
-// source, no step in common, bad config); rows that cannot be decided are
+// source, no step in common, bad config, a partial run); rows that cannot be decided are
 // marked TooFew or Unstable instead.
 func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Verdict, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
+	}
+	// A partial run's steps are whatever finished before the signal: a
+	// verdict on them would pass or fail a sweep nobody ran.
+	for _, r := range []struct {
+		name string
+		run  *results.Run
+	}{{baseName, base}, {newName, new}} {
+		if r.run.Partial {
+			return nil, fmt.Errorf("%w: %s is a partial run (%s); compare only complete sweeps", ErrUnusable, r.name, r.run.Describe())
+		}
 	}
 	if base.Source.Kind != new.Source.Kind {
 		return nil, fmt.Errorf("%w: %s comes from source %s and %s from source %s; compare runs of one source", ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)

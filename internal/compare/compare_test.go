@@ -324,3 +324,26 @@ func TestErrUnusableIsWrapped(t *testing.T) {
 		t.Errorf("error %v does not wrap ErrUnusable", err)
 	}
 }
+
+// TestPartialRunRefused: a run stopped by a signal is no sweep to pass or
+// fail, on either side, even where the steps it has would match.
+func TestPartialRunRefused(t *testing.T) {
+	for _, side := range []string{"base", "new"} {
+		base, new := run(t, opts(1)), run(t, opts(2))
+		p := new
+		if side == "base" {
+			p = base
+		}
+		p.Steps = p.Steps[:3]
+		p.Overhead = nil
+		p.MarkPartial("SIGINT", nil, 0)
+		_, err := compare.Compare(base, new, "base", "new", compare.DefaultConfig())
+		want := side + " is a partial run (PARTIAL: stopped by SIGINT after 18 of 48 samples, 3 of 8 steps complete); compare only complete sweeps"
+		if !errors.Is(err, compare.ErrUnusable) || !strings.Contains(err.Error(), want) {
+			t.Errorf("partial %s: error %v\nwant ErrUnusable with %q", side, err, want)
+		}
+		if code, _ := compare.ExitStatus(nil, err); code != 2 {
+			t.Errorf("partial %s: exit %d, want 2", side, code)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -245,10 +246,49 @@ func remove(name string) error {
 }
 
 // Cleanup removes the namespaces named <prefix>-<pid>-… whose process is
-// gone: what crashed or killed runs left behind. Namespaces of live
-// processes (concurrent runs, this one) are kept. It returns the names it
-// removed.
+// gone and returns their names; RemoveLeftovers says more about each.
 func Cleanup(prefix string) ([]string, error) {
+	left, err := RemoveLeftovers(prefix)
+	names := make([]string, len(left))
+	for i, l := range left {
+		names[i] = l.Name
+	}
+	return names, err
+}
+
+// Leftover is a namespace a killed run left behind, removed by
+// RemoveLeftovers with what it held.
+type Leftover struct {
+	Name string
+	PID  int // the run that made it, gone
+	// Links and NFTTables are the devices (the run's veth end) and the
+	// nftables tables ("ip imp2bench") inside: they lived only in the
+	// namespace and went with it.
+	Links     []string
+	NFTTables []string
+}
+
+// String is the line a run prints about it.
+func (l Leftover) String() string {
+	s := fmt.Sprintf("netns %s of a killed run (pid %d)", l.Name, l.PID)
+	var with []string
+	for _, n := range l.Links {
+		with = append(with, "link "+n)
+	}
+	for _, t := range l.NFTTables {
+		with = append(with, "nft table "+t)
+	}
+	if len(with) > 0 {
+		s += ", with its " + strings.Join(with, " and ")
+	}
+	return s
+}
+
+// RemoveLeftovers removes the namespaces named <prefix>-<pid>-… whose
+// process is gone: what crashed or killed runs left behind (SIGKILL runs
+// no cleanup). Namespaces of live processes (concurrent runs, this one)
+// are kept.
+func RemoveLeftovers(prefix string) ([]Leftover, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
@@ -259,20 +299,52 @@ func Cleanup(prefix string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netns: %w", err)
 	}
-	var removed []string
+	var removed []Leftover
 	var errs []error
 	for _, e := range ents {
 		pid, ok := ownerPID(e.Name(), prefix)
 		if !ok || alive(pid) {
 			continue
 		}
+		l := Leftover{Name: e.Name(), PID: pid}
+		l.Links, l.NFTTables = contents(NS{e.Name()})
 		if err := remove(e.Name()); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		removed = append(removed, e.Name())
+		removed = append(removed, l)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// contents lists the devices other than lo and the nftables tables in ns,
+// for the report only: what cannot be listed (no nft installed, a
+// namespace half made) is left out.
+func contents(ns NS) (links, tables []string) {
+	ns.Do(func() error {
+		ifs, err := net.Interfaces()
+		for _, i := range ifs {
+			if i.Flags&net.FlagLoopback == 0 {
+				links = append(links, i.Name)
+			}
+		}
+		return err
+	})
+	if _, err := exec.LookPath("nft"); err != nil {
+		return links, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := ns.Command(ctx, "nft", "list", "tables").Output()
+	if err != nil {
+		return links, nil
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(l), "table "); ok {
+			tables = append(tables, t)
+		}
+	}
+	return links, tables
 }
 
 // ownerPID parses the pid out of <prefix>-<pid>-<rest>.

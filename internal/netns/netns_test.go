@@ -191,6 +191,12 @@ func TestCleanupAfterKill(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("child said %q", line)
 	}
+	// What a bench run of nflog adds: an nft table, inside the namespace.
+	if out, err := (NS{names[1]}).Command(context.Background(), "nft", "add", "table", "ip", "imp2bench").CombinedOutput(); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("nft add table: %v: %s", err, out)
+	}
 	// A live run's namespaces survive Cleanup.
 	if removed, err := Cleanup(prefix); err != nil || len(removed) > 0 {
 		t.Errorf("Cleanup with the owner alive: removed %v, %v", removed, err)
@@ -204,14 +210,23 @@ func TestCleanupAfterKill(t *testing.T) {
 			t.Fatalf("namespace %s gone before Cleanup: the test proves nothing", n)
 		}
 	}
-	removed, err := Cleanup(prefix)
+	left, err := RemoveLeftovers(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(removed)
-	slices.Sort(names)
-	if !slices.Equal(removed, names) {
-		t.Errorf("Cleanup removed %v, want %v", removed, names)
+	var lines []string
+	for _, l := range left {
+		lines = append(lines, l.String())
+	}
+	pid := cmd.Process.Pid
+	want := []string{ // names: source, destination
+		fmt.Sprintf("netns %s of a killed run (pid %d), with its link veth0", names[0], pid),
+		fmt.Sprintf("netns %s of a killed run (pid %d), with its link veth0 and nft table ip imp2bench", names[1], pid),
+	}
+	slices.Sort(lines)
+	slices.Sort(want)
+	if !slices.Equal(lines, want) {
+		t.Errorf("RemoveLeftovers said\n  %s\nwant\n  %s", strings.Join(lines, "\n  "), strings.Join(want, "\n  "))
 	}
 	for _, n := range names {
 		if slices.Contains(namespaces(t), n) {

@@ -128,6 +128,9 @@ func sourceLabel(run *results.Run) string {
 	if run.Environment.InVM {
 		s += ", in VM (emulated CPU: timings are not hardware timings)"
 	}
+	if d := run.Describe(); d != "" {
+		s += "\n" + d
+	}
 	return s
 }
 

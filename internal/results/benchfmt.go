@@ -75,6 +75,11 @@ func WriteBenchfmt(w io.Writer, run *Run) error {
 		{Key: "no-enobufs", Value: []byte(strconv.FormatBool(run.Params.NoENOBUFS)), File: true},
 		{Key: "tool", Value: []byte(run.ToolVersion), File: true},
 	}
+	if run.Partial {
+		// benchstat keeps runs with other configurations apart, so a
+		// partial run is never merged with a complete one unnoticed.
+		cfg = append(cfg, benchfmt.Config{Key: "partial", Value: []byte("true"), File: true})
+	}
 	for i := range run.Steps {
 		st := &run.Steps[i]
 		for j := range st.Samples {

@@ -15,8 +15,8 @@ import (
 
 // SchemaVersion is "major.minor". A reader accepts any minor of its own major
 // (minor versions only add fields, which older readers ignore) and refuses
-// other majors.
-const SchemaVersion = "1.0"
+// other majors. 1.1 added partial and interruption.
+const SchemaVersion = "1.1"
 
 // SchemaMajor is the major version this package reads and writes.
 const SchemaMajor = 1
@@ -33,6 +33,70 @@ type Run struct {
 	// Overhead is the cost of measuring, reported so a reader can tell the
 	// measurement did not distort the result; nil when not measured.
 	Overhead *Overhead `json:"consumer_overhead,omitempty"`
+	// Partial marks a run stopped by SIGINT or SIGTERM before its sweep
+	// ended: Steps holds only the samples that completed (a step appears
+	// once it has one), and Interruption says what is missing. Its figures
+	// are worth reading, not gating on: compare refuses a partial run.
+	Partial      bool          `json:"partial,omitempty"`
+	Interruption *Interruption `json:"interruption,omitempty"`
+}
+
+// Interruption describes where a partial run stopped.
+type Interruption struct {
+	Signal string `json:"signal"` // "SIGINT" or "SIGTERM"
+	// CompletedSamples of PlannedSamples (every step times the
+	// repetitions) are in Steps.
+	PlannedSamples   int `json:"planned_samples"`
+	CompletedSamples int `json:"completed_samples"`
+	// CompletedSteps are the steps (StepKey.String) that have all their
+	// repetitions.
+	CompletedSteps []string `json:"completed_steps"`
+	// InterruptedStep and InterruptedRep name the sample that was running
+	// and was dropped: a sample is kept whole or not at all. Empty when the
+	// signal came between samples or while the consumer overhead was being
+	// measured (Overhead is then nil).
+	InterruptedStep string `json:"interrupted_step,omitempty"`
+	InterruptedRep  int    `json:"interrupted_rep,omitempty"`
+}
+
+// Describe is one line about what a partial run holds, for summaries and
+// figure titles; "" for a complete run.
+func (r *Run) Describe() string {
+	in := r.Interruption
+	if !r.Partial || in == nil {
+		return ""
+	}
+	s := fmt.Sprintf("PARTIAL: stopped by %s after %d of %d samples, %d of %d steps complete",
+		in.Signal, in.CompletedSamples, in.PlannedSamples, len(in.CompletedSteps), in.PlannedSamples/max(r.Params.Repetitions, 1))
+	if in.InterruptedStep != "" {
+		s += fmt.Sprintf("; the sample in progress (%s rep %d) was dropped", in.InterruptedStep, in.InterruptedRep+1)
+	}
+	return s
+}
+
+// MarkPartial turns r into the partial run of an interrupted sweep: it
+// drops the steps that have no sample yet and fills Interruption from what
+// is left. running is the step whose sample rep was in progress, nil when
+// the signal came outside a sample.
+func (r *Run) MarkPartial(signal string, running *StepKey, rep int) {
+	planned := len(r.Params.RatesPPS) * len(r.Params.RcvBufs) * len(r.Params.ConsumerDelays) * r.Params.Repetitions
+	in := &Interruption{Signal: signal, PlannedSamples: planned, CompletedSteps: []string{}}
+	kept := r.Steps[:0]
+	for _, st := range r.Steps {
+		if len(st.Samples) == 0 {
+			continue
+		}
+		in.CompletedSamples += len(st.Samples)
+		if len(st.Samples) == r.Params.Repetitions {
+			in.CompletedSteps = append(in.CompletedSteps, st.Key().String())
+		}
+		kept = append(kept, st)
+	}
+	r.Steps = kept
+	if running != nil {
+		in.InterruptedStep, in.InterruptedRep = running.String(), rep
+	}
+	r.Partial, r.Interruption = true, in
 }
 
 // Environment says where the numbers come from; absolute times only compare

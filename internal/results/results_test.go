@@ -257,3 +257,84 @@ func TestHostEnvironment(t *testing.T) {
 		t.Errorf("no kernel release or machine on linux: %+v", env)
 	}
 }
+
+// partialRun is the synthetic sweep cut after 8 samples, as a run stopped
+// by SIGINT during rep 3 (index 2) of its second step would be.
+func partialRun(t *testing.T) *results.Run {
+	t.Helper()
+	run := synthetic(t)
+	run.Steps[1].Samples = run.Steps[1].Samples[:2]
+	for i := 2; i < len(run.Steps); i++ {
+		run.Steps[i].Samples = nil
+	}
+	k := run.Steps[1].Key()
+	run.Overhead = nil
+	run.MarkPartial("SIGINT", &k, 2)
+	return run
+}
+
+func TestPartialRunRoundTrip(t *testing.T) {
+	run := partialRun(t)
+	in := run.Interruption
+	if !run.Partial || len(run.Steps) != 2 || in.CompletedSamples != 8 || in.PlannedSamples != 48 ||
+		len(in.CompletedSteps) != 1 || in.CompletedSteps[0] != run.Steps[0].Key().String() ||
+		in.InterruptedStep != run.Steps[1].Key().String() || in.InterruptedRep != 2 {
+		t.Fatalf("MarkPartial made partial=%v, %d steps, %+v", run.Partial, len(run.Steps), in)
+	}
+	path := filepath.Join(t.TempDir(), results.FileName)
+	if err := results.Write(path, run); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.Contains(b, []byte(`"partial":true`)) || !bytes.Contains(b, []byte(`"interrupted_step":"rate=10000/rcvbuf=32768/delay=0"`)) {
+		t.Errorf("results.json does not carry the marker: %.300s", b)
+	}
+	got, err := results.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, run) {
+		t.Error("partial run changed in a write/read round trip")
+	}
+	want := "PARTIAL: stopped by SIGINT after 8 of 48 samples, 1 of 8 steps complete; the sample in progress (rate=10000/rcvbuf=32768/delay=0 rep 3) was dropped"
+	if d := got.Describe(); d != want {
+		t.Errorf("Describe = %q\nwant       %q", d, want)
+	}
+	var bench bytes.Buffer
+	if err := results.WriteBenchfmt(&bench, run); err != nil || !strings.Contains(bench.String(), "partial: true") {
+		t.Errorf("bench.txt does not say partial (%v):\n%.400s", err, bench.String())
+	}
+}
+
+func TestPartialValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(r *results.Run)
+		want   string
+	}{
+		{"marker without interruption", func(r *results.Run) { r.Interruption = nil },
+			"partial: true with interruption false"},
+		{"interruption without marker", func(r *results.Run) { r.Partial = false },
+			"partial: false with interruption true"},
+		{"count", func(r *results.Run) { r.Interruption.CompletedSamples = 9 },
+			"interruption.completed_samples: 9, but steps hold 8 samples"},
+		{"planned", func(r *results.Run) { r.Interruption.PlannedSamples = 47 },
+			"interruption.planned_samples: 47, but the parameters make 48"},
+		{"incomplete step listed", func(r *results.Run) {
+			r.Interruption.CompletedSteps = append(r.Interruption.CompletedSteps, r.Steps[1].Key().String())
+		},
+			"interruption.completed_steps[1]: rate=10000/rcvbuf=32768/delay=0 is not a step with all 6 repetitions"},
+		{"complete step missing", func(r *results.Run) { r.Interruption.CompletedSteps = nil },
+			"interruption.completed_steps: misses 1 step(s)"},
+		{"no signal", func(r *results.Run) { r.Interruption.Signal = "" }, "interruption.signal: empty"},
+	} {
+		run := partialRun(t)
+		tc.break_(run)
+		var buf bytes.Buffer
+		json.NewEncoder(&buf).Encode(run)
+		_, err := results.Decode(&buf, "results.json")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v\nwant %q", tc.name, err, tc.want)
+		}
+	}
+}

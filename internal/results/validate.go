@@ -100,6 +100,9 @@ func (r *Run) Validate() error {
 			return err
 		}
 	}
+	if err := r.validatePartial(); err != nil {
+		return err
+	}
 	if r.Overhead != nil && (r.Overhead.Without < 0 || r.Overhead.With < 0 || r.Overhead.Method == "" || r.Overhead.Unit == "") {
 		return errorf("consumer_overhead", "needs method, unit and non-negative with/without")
 	}
@@ -224,6 +227,49 @@ func (q *Queue) validate() error {
 		if s.RmemAlloc > q.PeakBytes {
 			return errorf(fmt.Sprintf("samples[%d]", i), "rmem_alloc %d exceeds peak_rmem_alloc_bytes %d", s.RmemAlloc, q.PeakBytes)
 		}
+	}
+	return nil
+}
+
+// validatePartial checks that the partial marker and the interruption come
+// together and that the interruption's counts are those of Steps.
+func (r *Run) validatePartial() error {
+	in := r.Interruption
+	if r.Partial != (in != nil) {
+		return errorf("partial", "%v with interruption %v: a partial run needs an interruption, and only a partial run has one", r.Partial, in != nil)
+	}
+	if in == nil {
+		return nil
+	}
+	if in.Signal == "" {
+		return errorf("interruption.signal", "empty")
+	}
+	p := &r.Params
+	planned := len(p.RatesPPS) * len(p.RcvBufs) * len(p.ConsumerDelays) * p.Repetitions
+	if in.PlannedSamples != planned {
+		return errorf("interruption.planned_samples", "%d, but the parameters make %d", in.PlannedSamples, planned)
+	}
+	have, full := 0, map[string]bool{}
+	for i := range r.Steps {
+		have += len(r.Steps[i].Samples)
+		if len(r.Steps[i].Samples) == p.Repetitions {
+			full[r.Steps[i].Key().String()] = true
+		}
+	}
+	if in.CompletedSamples != have || have > planned {
+		return errorf("interruption.completed_samples", "%d, but steps hold %d samples (of %d planned)", in.CompletedSamples, have, planned)
+	}
+	for i, k := range in.CompletedSteps {
+		if !full[k] {
+			return errorf(fmt.Sprintf("interruption.completed_steps[%d]", i), "%s is not a step with all %d repetitions", k, p.Repetitions)
+		}
+		delete(full, k)
+	}
+	if len(full) > 0 {
+		return errorf("interruption.completed_steps", "misses %d step(s) that have all their repetitions", len(full))
+	}
+	if in.InterruptedRep < 0 || in.InterruptedRep >= p.Repetitions || (in.InterruptedStep == "" && in.InterruptedRep != 0) {
+		return errorf("interruption.interrupted_rep", "%d with step %q (repetitions %d)", in.InterruptedRep, in.InterruptedStep, p.Repetitions)
 	}
 	return nil
 }
