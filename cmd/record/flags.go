@@ -20,6 +20,7 @@ type config struct {
 	family       int
 	peer         uint32
 	out          string
+	force        bool
 	compression  pcapnl.Compression
 	zstdLevel    zstd.EncoderLevel
 	rcvbuf       int
@@ -115,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
 	fs.Uint64Var(&peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
 	fs.StringVar(&c.out, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
+	fs.BoolVar(&c.force, "force", false, "overwrite PATH if it is an existing file (refused without it, exit status 2: a trace may be the only copy of an incident)")
 	fs.StringVar(&compress, "compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
 	fs.StringVar(&level, "zstd-level", defaultZstdLevel, "zstd level: fastest, default (about zstd -3), better or best")
 	fs.Var(&rcvbuf, "rcvbuf", "socket receive buffer in bytes (K/M/G suffixes), forced past rmem_max with CAP_NET_ADMIN; the kernel doubles it; 0 keeps the system default")
