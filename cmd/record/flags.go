@@ -93,11 +93,19 @@ func (s *size) Set(v string) error {
 const usageText = `usage: imp2-record -o PATH [flags]
 
 Record every frame an imp2 producer sends into a pcapng trace (zstd-compressed
-unless PATH ends in .pcapng). Stops after -count frames, after -duration, or
-on SIGINT/SIGTERM; unregisters (IMP2_CLOSE) on every way out.
+unless PATH ends in .pcapng). An existing file is overwritten only with
+-force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
+unregisters (IMP2_CLOSE) on every way out.
 
-Exit status: 0 complete, nothing lost; 1 failed midway (trace valid up to the
-last flush); 2 bad flags; 3 complete but frames were lost; 4 could not start.
+Sequence gaps are losses of this recording (the peer's self_dropped,
+SO_MEMINFO, ENOBUFS; every gap from the module) or inherited from the source
+(a replayed trace's own gaps); without the peer's counters they are
+unexplained and counted as lost for the exit status.
+
+Exit status: 0 complete, nothing lost by this recording; 1 failed midway
+(trace valid up to the last flush); 2 bad flags or an existing -o without
+-force; 3 complete but frames were lost (or gaps unexplained); 4 could not
+start.
 
 flags:
 `

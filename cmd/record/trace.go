@@ -58,8 +58,8 @@ type accounting struct {
 
 	// source: the peer is the module, which numbers this consumer's events
 	// from 1 itself; its numbering has no gaps of its own, so every gap is
-	// a loss of this recording. Other peers (imp2-replay) forward numbers
-	// made upstream, gaps included.
+	// a loss of this recording (the summary counts them so). Other peers
+	// (imp2-replay) forward numbers made upstream, gaps included.
 	source      bool
 	haveSeq     bool
 	firstSeq    uint32
@@ -135,17 +135,16 @@ func (tw *traceWriter) write(b batch) error {
 }
 
 // drops accounts one datagram from the peer and returns the losses of this
-// recording just before it, its pcapng drop count: the module's gaps
-// whole; of another peer's, what the local evidence covers (sample asks
-// SO_MEMINFO for more when it falls short), since the rest of such a gap
-// was missing before the peer sent to us. An unnumbered stream gets the
-// drops of an overrun on its next frame.
+// recording just before it, its pcapng drop count: as much of the gap
+// before it as the socket's own drops cover (sample asks SO_MEMINFO for
+// more when the evidence falls short). The rest of a gap leaves no mark
+// here: a user-space peer's drops to us (its EAGAIN) or a gap upstream of
+// it, or the module's ENOMEM; the totals at the end tell them apart. An
+// unnumbered stream gets the drops of an overrun on its next frame.
 func (a *accounting) drops(data []byte, sample func() uint64) uint64 {
 	gap, numbered := a.sequence(data)
 	var d uint64
 	switch {
-	case gap > 0 && a.source:
-		d = gap
 	case gap > 0:
 		if gap > a.credit {
 			a.credit += sample()
@@ -154,7 +153,7 @@ func (a *accounting) drops(data []byte, sample func() uint64) uint64 {
 	case !numbered && !a.haveSeq:
 		d = a.credit
 	}
-	a.credit -= min(d, a.credit)
+	a.credit -= d
 	return d
 }
 
