@@ -18,6 +18,9 @@ type stage struct {
 	zw            *zstd.Encoder
 	dst           io.Writer // zw, or out when uncompressed
 	framePerFlush bool
+	// framesOut counts the frames before the last flush that succeeded:
+	// those the underlying writer has accepted whole (Writer.FramesOut).
+	framesOut atomic.Uint64
 }
 
 func (s *stage) write(b []byte) error {
@@ -98,8 +101,15 @@ type queue struct {
 
 type chunk struct {
 	b       []byte
-	flushes []int         // offsets in b after which the stage flushes
+	flushes []flushMark   // where in b the stage flushes
 	written chan struct{} // if not nil, closed once the chunk is out
+}
+
+// flushMark is a flush point in a chunk: after its first off bytes, which
+// end the Writer's first frames frames.
+type flushMark struct {
+	off    int
+	frames uint64
 }
 
 // newQueue makes a queue of about size bytes whose chunks also hold one
@@ -110,7 +120,7 @@ func newQueue(st *stage, size, maxBlock int) *queue {
 	q := &queue{st: st, free: make(chan *chunk, n), full: make(chan *chunk, n), done: make(chan struct{}), chunkSize: cs}
 	q.stats.Bytes = n * cs
 	for range n {
-		q.free <- &chunk{b: make([]byte, 0, cs+maxBlock), flushes: make([]int, 0, 16)}
+		q.free <- &chunk{b: make([]byte, 0, cs+maxBlock), flushes: make([]flushMark, 0, 16)}
 	}
 	go q.run()
 	return q
@@ -134,9 +144,9 @@ func (q *queue) take(b []byte) []byte {
 }
 
 // markFlush asks the goroutine to flush after the first n bytes of the
-// current chunk.
-func (q *queue) markFlush(n int) {
-	q.cur.flushes = append(q.cur.flushes, n)
+// current chunk, which end the Writer's first frames frames.
+func (q *queue) markFlush(n int, frames uint64) {
+	q.cur.flushes = append(q.cur.flushes, flushMark{n, frames})
 }
 
 // handOver queues the current chunk, holding b, and returns the buffer of
@@ -194,14 +204,15 @@ func (q *queue) run() {
 
 func (q *queue) emit(c *chunk) error {
 	start := 0
-	for _, end := range c.flushes {
-		if err := q.st.write(c.b[start:end]); err != nil {
+	for _, m := range c.flushes {
+		if err := q.st.write(c.b[start:m.off]); err != nil {
 			return err
 		}
 		if err := q.st.flush(); err != nil {
 			return err
 		}
-		start = end
+		q.st.framesOut.Store(m.frames)
+		start = m.off
 	}
 	if start < len(c.b) {
 		return q.st.write(c.b[start:])

@@ -371,7 +371,7 @@ func (w *Writer) drain() error {
 // written so far; with a queue it only marks the place for the goroutine.
 func (w *Writer) flushLocked() error {
 	if w.q != nil {
-		w.q.markFlush(len(w.buf))
+		w.q.markFlush(len(w.buf), w.frames)
 		w.pending = 0
 		return nil
 	}
@@ -382,6 +382,7 @@ func (w *Writer) flushLocked() error {
 		w.err = err
 		return err
 	}
+	w.st.framesOut.Store(w.frames)
 	w.pending = 0
 	return nil
 }
@@ -415,12 +416,21 @@ func (w *Writer) SetInterfaceStats(received, dropped uint64) {
 }
 
 // Frames returns the number of frames written and the sum of their drop
-// counts.
+// counts. After an output error some of them never reached the output:
+// FramesOut tells how many did.
 func (w *Writer) Frames() (frames, drops uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.frames, w.drops
 }
+
+// FramesOut returns how many of the frames written the underlying writer
+// has accepted, as of the last flush that succeeded (all of them once Close
+// succeeded). After an output error it is what a reader finds in a zstd
+// stream (cut after its last complete block); an uncompressed output may
+// hold a few frames more, written after that flush. Safe to call at any
+// time.
+func (w *Writer) FramesOut() uint64 { return w.st.framesOut.Load() }
 
 // QueueStats reports on the queue of WriterOptions.Queue (zero without
 // one).
@@ -472,6 +482,7 @@ func (w *Writer) Close() error {
 		w.err = err
 		return err
 	}
+	w.st.framesOut.Store(w.frames)
 	w.err = ErrClosed
 	return nil
 }

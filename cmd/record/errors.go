@@ -40,6 +40,9 @@ func dialError(cfg *config, err error) error {
 
 // outputError describes a failure to create or write the trace.
 func outputError(cfg *config, err error, midway bool) error {
+	if errors.Is(err, errExists) {
+		return fmt.Errorf("-o %s: the file exists; add -force to overwrite it", cfg.out)
+	}
 	name := cfg.out
 	if name == "-" {
 		name = "stdout"

@@ -20,6 +20,7 @@ type config struct {
 	family       int
 	peer         uint32
 	out          string
+	force        bool
 	compression  pcapnl.Compression
 	zstdLevel    zstd.EncoderLevel
 	rcvbuf       int
@@ -92,11 +93,19 @@ func (s *size) Set(v string) error {
 const usageText = `usage: imp2-record -o PATH [flags]
 
 Record every frame an imp2 producer sends into a pcapng trace (zstd-compressed
-unless PATH ends in .pcapng). Stops after -count frames, after -duration, or
-on SIGINT/SIGTERM; unregisters (IMP2_CLOSE) on every way out.
+unless PATH ends in .pcapng). An existing file is overwritten only with
+-force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
+unregisters (IMP2_CLOSE) on every way out.
 
-Exit status: 0 complete, nothing lost; 1 failed midway (trace valid up to the
-last flush); 2 bad flags; 3 complete but frames were lost; 4 could not start.
+Sequence gaps are losses of this recording (the peer's self_dropped,
+SO_MEMINFO, ENOBUFS; every gap from the module) or inherited from the source
+(a replayed trace's own gaps); without the peer's counters they are
+unexplained and counted as lost for the exit status.
+
+Exit status: 0 complete, nothing lost by this recording; 1 failed midway
+(trace valid up to the last flush); 2 bad flags or an existing -o without
+-force; 3 complete but frames were lost (or gaps unexplained); 4 could not
+start.
 
 flags:
 `
@@ -115,6 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
 	fs.Uint64Var(&peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
 	fs.StringVar(&c.out, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
+	fs.BoolVar(&c.force, "force", false, "overwrite PATH if it is an existing file (refused without it, exit status 2: a trace may be the only copy of an incident)")
 	fs.StringVar(&compress, "compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
 	fs.StringVar(&level, "zstd-level", defaultZstdLevel, "zstd level: fastest, default (about zstd -3), better or best")
 	fs.Var(&rcvbuf, "rcvbuf", "socket receive buffer in bytes (K/M/G suffixes), forced past rmem_max with CAP_NET_ADMIN; the kernel doubles it; 0 keeps the system default")

@@ -19,8 +19,10 @@ import (
 )
 
 // recordBin is the imp2-record binary the tests run: signals, exit codes
-// and stdout are the product, so the tests exec the real thing.
-var recordBin string
+// and stdout are the product, so the tests exec the real thing. replayBin
+// is imp2-replay, the user-space peer that replays committed traces into
+// it.
+var recordBin, replayBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "imp2-record-test-")
@@ -29,9 +31,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	recordBin = filepath.Join(dir, "imp2-record")
-	if out, err := exec.Command("go", "build", "-o", recordBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building imp2-record: %v\n%s", err, out)
-		os.Exit(1)
+	replayBin = filepath.Join(dir, "imp2-replay")
+	for bin, pkg := range map[string]string{recordBin: ".", replayBin: "../replay"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

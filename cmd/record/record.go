@@ -52,7 +52,7 @@ type recorder struct {
 	received atomic.Uint64 // datagrams read before the end
 	batches  uint64        // successful reads of the receive loop
 	overruns atomic.Uint64 // ENOBUFS notifications
-	lastMem  uint32        // SO_MEMINFO drops at the last overrun
+	lastMem  uint32        // SO_MEMINFO drops when last asked (memGrowth)
 
 	recvErr   error
 	peerStats *imp2.Stats
@@ -161,24 +161,20 @@ func (r *recorder) write(b batch) {
 // control writes a frame of the conversation with the peer, sent or
 // received at t.
 func (r *recorder) control(t int64, dir pcapnl.Direction, b []byte) {
-	r.write(batch{msgs: []imp2.Message{{Buf: b, N: len(b)}}, keep: 1, t: t, dir: dir})
+	r.write(batch{msgs: []imp2.Message{{Buf: b, N: len(b)}}, keep: 1, t: t, dir: dir, ctrl: true})
 }
 
 // receive is the hot loop: one recvmmsg per batch, one clock read per
 // batch, no allocation; the frames are encoded here and compressed and
 // written on the trace writer's queue goroutine.
 func (r *recorder) receive() {
-	var (
-		memDrops uint64
-		count    = r.cfg.count
-	)
+	count := r.cfg.count
 	for {
 		n, err := r.conn.ReadBatch(r.msgs)
 		if err != nil {
 			switch {
 			case errors.Is(err, imp2.ErrOverrun):
-				r.overruns.Add(1)
-				memDrops += r.memDropsSince()
+				r.overrun()
 				continue
 			case errors.Is(err, os.ErrDeadlineExceeded) && r.stopping.Load():
 			default:
@@ -187,8 +183,7 @@ func (r *recorder) receive() {
 			}
 			return
 		}
-		b := batch{msgs: r.msgs[:n], keep: n, t: time.Now().UnixNano(), dir: pcapnl.ToUser, memDrops: memDrops}
-		memDrops = 0
+		b := batch{msgs: r.msgs[:n], keep: n, t: time.Now().UnixNano(), dir: pcapnl.ToUser}
 		r.batches++
 		got := r.received.Add(uint64(n))
 		if count > 0 && got >= count {
@@ -203,16 +198,28 @@ func (r *recorder) receive() {
 	}
 }
 
-// memDropsSince returns how much the socket's SO_MEMINFO drop count grew
-// since the last call (used only right after an ENOBUFS).
-func (r *recorder) memDropsSince() uint64 {
+// overrun counts an ENOBUFS and gives the drops SO_MEMINFO counted since
+// it was last asked to the trace writer, as local evidence for the gaps
+// to come (at least one event was lost).
+func (r *recorder) overrun() {
+	r.overruns.Add(1)
+	d, ok := r.memGrowth()
+	if !ok {
+		d = 1
+	}
+	r.tw.overrun(d)
+}
+
+// memGrowth returns how much the socket's SO_MEMINFO drop count grew since
+// the last call, and false if it cannot be read.
+func (r *recorder) memGrowth() (uint64, bool) {
 	mi, err := r.conn.MemInfo()
 	if err != nil {
-		return 1 // at least one event was lost
+		return 0, false
 	}
 	d := mi.Drops - r.lastMem
 	r.lastMem = mi.Drops
-	return uint64(d)
+	return uint64(d), true
 }
 
 // finish ends the conversation: the peer's counters, SO_MEMINFO, and
@@ -248,7 +255,7 @@ func (r *recorder) drainQueued() {
 		r.mu.Unlock()
 		n, err := r.conn.ReadBatch(r.msgs)
 		if errors.Is(err, imp2.ErrOverrun) {
-			r.overruns.Add(1)
+			r.overrun()
 			continue
 		}
 		if err != nil {
@@ -296,7 +303,7 @@ func (r *recorder) drainLate() {
 		n, err := r.conn.ReadBatch(r.msgs)
 		if errors.Is(err, imp2.ErrOverrun) {
 			// Met while Stats waited; the frames after it are still to come.
-			r.overruns.Add(1)
+			r.overrun()
 			continue
 		}
 		if err != nil || n == 0 {

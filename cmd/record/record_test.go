@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -242,9 +243,11 @@ func TestWriterFallsBehind(t *testing.T) {
 
 // TestProducerDropsCounted: a tiny receive buffer makes the producer's
 // sends fail with EAGAIN. The recorder sees them as sequence gaps, the
-// producer reports them as self_dropped, and the two agree; exit status 3.
-// A user-space sender's drops never reach SO_MEMINFO (DESIGN §3), so that
-// count stays 0 here; the VM test checks all three against the module.
+// producer reports them as self_dropped, and the two agree: losses of this
+// recording, exit status 3, the trace's isb_ifdrop. A user-space sender's
+// drops never reach SO_MEMINFO or ENOBUFS (DESIGN §3), so no frame can be
+// said to follow one and none carries a drop count; the VM test checks all
+// three and the per-frame counts against the module.
 func TestProducerDropsCounted(t *testing.T) {
 	p := newProducer(t)
 	out := filepath.Join(t.TempDir(), "t.pcapng.zst")
@@ -264,8 +267,8 @@ func TestProducerDropsCounted(t *testing.T) {
 	if code != exitLost {
 		t.Errorf("exit status %d, want %d (frames lost)", code, exitLost)
 	}
-	if s.Drops.SeqGaps != cs.EAGAIN || s.PeerStats.SelfDropped != cs.EAGAIN || s.Drops.Lost != cs.EAGAIN ||
-		s.Events != uint64(sent) || s.Events+s.Drops.SeqGaps != n || s.Drops.MemInfo != 0 || s.Drops.ENOBUFS != 0 {
+	if s.Drops.SeqGaps != cs.EAGAIN || s.PeerStats.SelfDropped != cs.EAGAIN || s.Drops.Lost != cs.EAGAIN || s.Drops.Inherited != 0 ||
+		s.Events != uint64(sent) || s.Events+s.Drops.SeqGaps != n || s.Drops.MemInfo != 0 || s.Drops.ENOBUFS != 0 || s.Drops.InTrace != 0 {
 		t.Errorf("accountings disagree: events %d, %+v, producer eagain %d sent %d", s.Events, s.Drops, cs.EAGAIN, sent)
 	}
 	frames, rd, _ := readTraceFile(t, out, false)
@@ -273,8 +276,8 @@ func TestProducerDropsCounted(t *testing.T) {
 	for _, f := range frames {
 		dropCounts += f.DropCount
 	}
-	if dropCounts != s.Drops.SeqGaps-s.Drops.SeqTrailing {
-		t.Errorf("drop counts in the trace sum to %d, want %d (gaps before the last event)", dropCounts, s.Drops.SeqGaps-s.Drops.SeqTrailing)
+	if dropCounts != 0 {
+		t.Errorf("drop counts in the trace sum to %d, want 0 (nothing this socket saw)", dropCounts)
 	}
 	if st := rd.Stats(); len(st) != 1 || st[0].Dropped != cs.EAGAIN {
 		t.Errorf("interface statistics %+v; want dropped %d", st, cs.EAGAIN)
@@ -311,7 +314,9 @@ func TestBadFlags(t *testing.T) {
 }
 
 // TestStartErrors: a missing module, a missing peer and an output that
-// cannot be created are plain messages with exit status 4.
+// cannot be created are plain messages with exit status 4. The output is
+// opened before the registration: the peer never sees a consumer that was
+// not going to record, and a failed start leaves no file behind.
 func TestStartErrors(t *testing.T) {
 	p := newProducer(t)
 	dir := t.TempDir()
@@ -322,68 +327,133 @@ func TestStartErrors(t *testing.T) {
 	}{
 		{"module not loaded", []string{"-o", filepath.Join(dir, "a.zst")}, "imp2-record: the imp2 module is not loaded for family 31\n"},
 		{"no peer", []string{"-family", "2", "-peer", "4000000001", "-o", filepath.Join(dir, "b.zst")}, "nothing is listening on port 4000000001 of netlink family 2"},
-		{"output", p.args("-o", filepath.Join(dir, "no", "such", "dir.zst")), "cannot create " + filepath.Join(dir, "no", "such", "dir.zst") + ": no such file or directory"},
+		{"output", p.args("-o", filepath.Join(dir, "no", "such", "dir.zst")), "imp2-record: cannot create " + filepath.Join(dir, "no", "such", "dir.zst") + ": no such file or directory\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, _ := exec.Command(recordBin, c.args...).CombinedOutput()
+			cmd := exec.Command(recordBin, c.args...)
+			out, _ := cmd.CombinedOutput()
 			if c.name == "module not loaded" && !bytes.Contains(out, []byte("not loaded")) {
 				t.Skipf("family 31 is served on this host: %s", out)
 			}
-			if !bytes.Contains(out, []byte(c.want)) {
-				t.Errorf("output %q, want %q", out, c.want)
+			if code := cmd.ProcessState.ExitCode(); code != exitStart || !bytes.Contains(out, []byte(c.want)) {
+				t.Errorf("exit status %d, output %q; want %d and %q", code, out, exitStart, c.want)
 			}
 		})
 	}
-	// No consumer is left registered. (A registration whose sender has
-	// already exited is refused by imp2.Server, which can no longer check
-	// it, so the producer may list none.)
-	if cs := p.Consumers(); len(cs) > 1 || len(cs) == 1 && cs[0].Active {
-		t.Errorf("after the output error the producer has %+v; want the consumer closed", cs)
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the failed starts left %d files in %s", len(ents), dir)
+	}
+	if cs := p.Consumers(); len(cs) != 0 {
+		t.Errorf("after the output error the producer has seen %+v; want no registration", cs)
+	}
+}
+
+// TestOverwrite: -o over an existing file is refused (exit status 2, one
+// line naming the file and -force), before any registration and without
+// touching the file; -force overwrites it, but only once the recording
+// starts (a failed start leaves it as it was); devices such as /dev/null
+// are written without it.
+func TestOverwrite(t *testing.T) {
+	p := newProducer(t)
+	out := filepath.Join(t.TempDir(), "incident.pcapng.zst")
+	old := []byte("the only copy of an incident")
+	if err := os.WriteFile(out, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a recorder that does not refuse waits for an event
+	defer cancel()
+	cmd := exec.CommandContext(ctx, recordBin, p.args("-o", out, "-count", "1")...)
+	msg, _ := cmd.CombinedOutput()
+	if want := "imp2-record: -o " + out + ": the file exists; add -force to overwrite it\n"; cmd.ProcessState.ExitCode() != exitUsage || string(msg) != want {
+		t.Errorf("exit status %d, output %q; want %d and %q", cmd.ProcessState.ExitCode(), msg, exitUsage, want)
+	}
+	if cs := p.Consumers(); len(cs) != 0 {
+		t.Errorf("the refused run registered: %+v", cs)
+	}
+	cmd = exec.Command(recordBin, "-family", "2", "-peer", "4000000001", "-o", out, "-force")
+	if msg, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != exitStart {
+		t.Errorf("-force with no peer: exit status %d (%s), want %d", cmd.ProcessState.ExitCode(), msg, exitStart)
+	}
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, old) {
+		t.Fatalf("the file holds %q after the refused and the failed run; want it untouched", b)
+	}
+
+	const n = 10
+	r := startRecord(t, p.args("-o", out, "-force", "-count", fmt.Sprint(n), "-json", "-q")...)
+	p.waitConsumers(t, 1)
+	p.send(t, n)
+	if code := r.wait(t); code != exitOK {
+		t.Fatalf("-force: exit status %d; stderr:\n%s", code, r.stderr.String())
+	}
+	frames, _, _ := readTraceFile(t, out, false)
+	checkConversation(t, frames, r.summary(t).Port, n)
+
+	r = startRecord(t, p.args("-o", os.DevNull, "-count", fmt.Sprint(n), "-q")...)
+	p.waitConsumers(t, 1) // the first recorder has unregistered
+	p.send(t, n)
+	if code := r.wait(t); code != exitOK {
+		t.Errorf("-o /dev/null: exit status %d; stderr:\n%s", code, r.stderr.String())
 	}
 }
 
 // TestDiskFull records onto a 256 KiB tmpfs until it is full: exit status
-// 1, a plain message, IMP2_CLOSE at the producer, and a trace that reads
-// cleanly up to its last flush (events in order from 1).
+// 1, a plain message, IMP2_CLOSE at the producer, a trace that reads
+// cleanly up to its last flush (events in order from 1), and a summary
+// that counts as written only the frames in the file (zstd: exactly those
+// a reader finds; uncompressed: at most, a cut write may hold a few more)
+// and the rest as lost to the write error.
 func TestDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() }) // after the trace is closed
-	p := newProducer(t)
-	out := filepath.Join(dir, "t.pcapng") // uncompressed: fills the disk quickly
-	r := startRecord(t, p.args("-o", out, "-flush", "20ms", "-q")...)
-	p.waitConsumers(t, 1)
-	sent := 0
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		select {
-		case <-r.done:
-		default:
-			if time.Now().After(deadline) {
-				t.Fatal("imp2-record did not fail on a full disk")
+	for _, name := range []string{"t.pcapng.zst", "t.pcapng"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+				t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
 			}
-			sent += p.send(t, 200)
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		break
-	}
-	msg := r.stderr.String()
-	if r.code != exitError || !strings.Contains(msg, "writing "+out+": no space left on device; the trace is valid up to its last flush") {
-		t.Fatalf("exit status %d, stderr %q; want %d and the disk-full message", r.code, msg, exitError)
-	}
-	frames, _, err := readTraceFile(t, out, true)
-	t.Logf("%d events sent; the full disk kept %d frames, then %v", sent, len(frames), err)
-	if len(frames) < 100 {
-		t.Errorf("only %d frames readable", len(frames))
-	}
-	for i, f := range frames[1:] {
-		if h := header(t, f); h.Type != imp2.TypeEvent || h.Seq != uint32(i+1) {
-			t.Fatalf("frame %d: %+v, want event seq %d", i+1, h, i+1)
-		}
-	}
-	if cs := p.Consumers(); len(cs) != 1 || cs[0].Active {
-		t.Errorf("producer's consumers %+v; want the recorder closed (IMP2_CLOSE)", cs)
+			t.Cleanup(func() { exec.Command("umount", dir).Run() }) // after the trace is closed
+			p := newProducer(t)
+			out := filepath.Join(dir, name)
+			r := startRecord(t, p.args("-o", out, "-flush", "20ms", "-json")...)
+			p.waitConsumers(t, 1)
+			sent := 0
+			for deadline := time.Now().Add(20 * time.Second); ; {
+				select {
+				case <-r.done:
+				default:
+					if time.Now().After(deadline) {
+						t.Fatal("imp2-record did not fail on a full disk")
+					}
+					sent += p.send(t, 200)
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				break
+			}
+			msg := r.stderr.String()
+			if r.code != exitError || !strings.Contains(msg, "writing "+out+": no space left on device; the trace is valid up to its last flush") {
+				t.Fatalf("exit status %d, stderr %q; want %d and the disk-full message", r.code, msg, exitError)
+			}
+			s := r.summary(t)
+			frames, _, err := readTraceFile(t, out, true)
+			t.Logf("%d events sent; the full disk kept %d frames, then %v; summary: written %d, write lost %d, received %d", sent, len(frames), err, s.Frames, s.WriteLost, s.Received)
+			if len(frames) < 100 {
+				t.Errorf("only %d frames readable", len(frames))
+			}
+			for i, f := range frames[1:] {
+				if h := header(t, f); h.Type != imp2.TypeEvent || h.Seq != uint32(i+1) {
+					t.Fatalf("frame %d: %+v, want event seq %d", i+1, h, i+1)
+				}
+			}
+			exact := strings.HasSuffix(name, ".zst")
+			if s.Frames > uint64(len(frames)) || (exact && s.Frames != uint64(len(frames))) || s.WriteLost == 0 ||
+				s.Frames+s.WriteLost < s.Received {
+				t.Errorf("summary: written %d, lost to the write error %d, received %d; the file holds %d frames", s.Frames, s.WriteLost, s.Received, len(frames))
+			}
+			if want := fmt.Sprintf("written   %d frames, %d bytes on disk; %d frames read or sent never reached the trace (write error)", s.Frames, s.FileBytes, s.WriteLost); !strings.Contains(msg, want) {
+				t.Errorf("text summary does not say %q:\n%s", want, msg)
+			}
+			if cs := p.Consumers(); len(cs) != 1 || cs[0].Active {
+				t.Errorf("producer's consumers %+v; want the recorder closed (IMP2_CLOSE)", cs)
+			}
+		})
 	}
 }

@@ -24,8 +24,9 @@ type summary struct {
 	Received    uint64  `json:"received"`       // datagrams read before the end
 	Rate        float64 `json:"rate"`           // received per second
 	Batches     uint64  `json:"batches"`        // recvmmsg calls that returned frames
-	Frames      uint64  `json:"frames"`         // written, both directions
-	ToUser      uint64  `json:"frames_to_user"` // written, received
+	Frames      uint64  `json:"frames"`         // in the trace: accepted by the output, both directions
+	WriteLost   uint64  `json:"write_lost"`     // read or sent, but cut off by a write error (never in the trace)
+	ToUser      uint64  `json:"frames_to_user"` // given to the trace writer, received (= in the trace when write_lost is 0)
 	ToKernel    uint64  `json:"frames_to_kernel"`
 	Events      uint64  `json:"events"` // IMP2_K_MSG from the peer, written or not
 	DataBytes   uint64  `json:"netlink_bytes"`
@@ -43,7 +44,17 @@ type summary struct {
 		SeqGaps     uint64 `json:"seq_gaps"`     // missing nlmsg_seq numbers, trailing ones included
 		SeqTrailing uint64 `json:"seq_trailing"` // of which after the last event read
 		MemInfo     uint64 `json:"meminfo"`      // SO_MEMINFO drops
-		Lost        uint64 `json:"lost"`         // best estimate: the largest count (written to the trace)
+		// Lost is what this recording lost (the isb_ifdrop of the trace):
+		// the largest of the peer's self_dropped, the local evidence
+		// (SO_MEMINFO, ENOBUFS) and, from the module, the gaps.
+		Lost uint64 `json:"lost"`
+		// Inherited: gaps already in the numbering the peer sent (a replay
+		// of a lossy recording), seq_gaps - lost; needs the peer's counters.
+		Inherited uint64 `json:"inherited"`
+		// Unexplained: gaps beyond the local evidence when the peer's
+		// counters are missing; counted as losses for the exit status.
+		Unexplained uint64 `json:"unexplained"`
+		InTrace     uint64 `json:"in_trace"` // sum of the pcapng drop counts written, losses of this recording placed on the frame after them
 	} `json:"drops"`
 	PeerStats *peerStats `json:"peer_stats,omitempty"`
 	PeerError string     `json:"peer_stats_error,omitempty"`
@@ -100,17 +111,21 @@ func (s *summary) writeText(w io.Writer) {
 	p("imp2-record: %s after %.3f s (%s)\n", s.Output, s.Seconds, s.Stop)
 	p("  received  %d frames from family %d peer %d on port %d, %.0f/s, %.1f per recvmmsg (rcvbuf %d)\n",
 		s.Received, s.Family, s.Peer, s.Port, s.Rate, float64(s.Received)/float64(max(s.Batches, 1)), s.RcvBuf)
-	p("  written   %d frames (%d to user, %d to kernel), %d netlink bytes, %d bytes on disk\n",
-		s.Frames, s.ToUser, s.ToKernel, s.DataBytes, s.FileBytes)
+	if s.WriteLost > 0 {
+		p("  written   %d frames, %d bytes on disk; %d frames read or sent never reached the trace (write error)\n",
+			s.Frames, s.FileBytes, s.WriteLost)
+	} else {
+		p("  written   %d frames (%d to user, %d to kernel), %d netlink bytes, %d bytes on disk\n",
+			s.Frames, s.ToUser, s.ToKernel, s.DataBytes, s.FileBytes)
+	}
 	if s.Late > 0 || s.NotRecorded > 0 {
 		p("  end       %d frames read while fetching the final statistics were written, %d past -count were not\n", s.Late, s.NotRecorded)
 	}
 	if s.Truncated > 0 {
 		p("  truncated %d frames longer than -snaplen\n", s.Truncated)
 	}
-	d := s.Drops
-	p("  drops     enobufs %d (notifications)  seq gaps %d (%d after the last event)  meminfo %d  => lost %d\n",
-		d.ENOBUFS, d.SeqGaps, d.SeqTrailing, d.MemInfo, d.Lost)
+	p("  drops     seq gaps %d (%s)  enobufs %d (notifications)  meminfo %d  => lost %d\n",
+		s.Drops.SeqGaps, s.gapsText(), s.Drops.ENOBUFS, s.Drops.MemInfo, s.Drops.Lost)
 	if ps := s.PeerStats; ps != nil {
 		p("  peer      self: registered %v, sent %d, dropped %d, last seq %d; namespace: events %d, unicast ok %d, eagain %d, econnrefused %d, enomem %d, consumers %d\n",
 			ps.SelfRegistered, ps.SelfSent, ps.SelfDropped, ps.SelfLastSeq, ps.Events, ps.UnicastOK, ps.EAGAIN, ps.ECONNREFUSED, ps.ENOMEM, ps.Consumers)
@@ -128,6 +143,22 @@ func (s *summary) writeText(w io.Writer) {
 		p("  error     %s\n", s.Error)
 	}
 	io.WriteString(w, b.String())
+}
+
+// gapsText says what the sequence gaps are: losses of this recording,
+// gaps inherited from the source, or, without the peer's counters,
+// unexplained.
+func (s *summary) gapsText() string {
+	d := s.Drops
+	var parts []string
+	switch {
+	case s.Peer != 0 && s.PeerStats != nil && s.PeerStats.SelfRegistered:
+		parts = append(parts, fmt.Sprintf("%d inherited from the source: the peer dropped %d", d.Inherited, s.PeerStats.SelfDropped))
+	case d.Unexplained > 0:
+		parts = append(parts, fmt.Sprintf("%d unexplained: no counters from the peer; counted as lost for the exit status", d.Unexplained))
+	}
+	parts = append(parts, fmt.Sprintf("%d after the last event", d.SeqTrailing))
+	return strings.Join(parts, "; ")
 }
 
 // progress prints a status line on a terminal once a second until stop is

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -54,36 +55,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
+	// Everything that can refuse the command line or the output does so
+	// before the registration: a peer never counts a consumer that is not
+	// going to record (imp2-replay -min-consumers waits for real ones).
+	o, err := openOutput(cfg, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "imp2-record: %v\n", outputError(cfg, err, false))
+		if errors.Is(err, errExists) {
+			return exitUsage
+		}
+		return exitStart
+	}
 	reg, ack, tReg, tAck, err := r.dial()
 	if err != nil {
+		o.abandon()
 		fmt.Fprintf(stderr, "imp2-record: %v\n", dialError(cfg, err))
 		return exitStart
 	}
-	out, closeOut, err := openOutput(cfg, stdout)
-	if err != nil {
-		r.conn.Close()
-		fmt.Fprintf(stderr, "imp2-record: %v\n", outputError(cfg, err, false))
-		return exitStart
+	cw := &countingWriter{w: o.w}
+	var w *pcapnl.Writer
+	if err = o.empty(); err == nil {
+		w, err = pcapnl.NewWriter(cw, pcapnl.WriterOptions{
+			Compression:   cfg.compression,
+			ZstdLevel:     cfg.zstdLevel,
+			FlushInterval: cfg.flush,
+			Application:   "imp2-record",
+			Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, cfg.peer),
+			Family:        uint16(cfg.family),
+			SnapLen:       cfg.snaplen + pcapnl.PseudoHeaderLen,
+			Queue:         cfg.buffer,
+		})
 	}
-	cw := &countingWriter{w: out}
-	w, err := pcapnl.NewWriter(cw, pcapnl.WriterOptions{
-		Compression:   cfg.compression,
-		ZstdLevel:     cfg.zstdLevel,
-		FlushInterval: cfg.flush,
-		Application:   "imp2-record",
-		Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, cfg.peer),
-		Family:        uint16(cfg.family),
-		SnapLen:       cfg.snaplen + pcapnl.PseudoHeaderLen,
-		Queue:         cfg.buffer,
-	})
 	if err != nil {
 		r.conn.Close()
-		closeOut()
+		o.abandon()
 		fmt.Fprintf(stderr, "imp2-record: %v\n", outputError(cfg, err, false))
 		return exitStart
 	}
 
-	r.tw, r.msgs = newTraceWriter(w, cfg), newBatch(cfg)
+	r.tw, r.msgs = newTraceWriter(w, cfg, func() uint64 { d, _ := r.memGrowth(); return d }), newBatch(cfg)
 	r.control(tReg, pcapnl.ToKernel, reg)
 	if ack != nil {
 		r.control(tAck, pcapnl.ToUser, ack)
@@ -105,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	s := r.summarize()
-	w.SetInterfaceStats(s.Frames+s.Drops.Lost, s.Drops.Lost)
+	w.SetInterfaceStats(s.ToUser+s.ToKernel+s.Drops.Lost, s.Drops.Lost)
 	var errs []error
 	writeErr := r.tw.err
 	if err := w.Close(); writeErr == nil {
@@ -115,7 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		errs = append(errs, outputError(cfg, writeErr, true))
 	}
 	s.setWriter(w.QueueStats())
-	if err := closeOut(); err != nil && writeErr == nil {
+	s.setWritten(w.FramesOut(), &r.tw.acct)
+	if err := o.close(); err != nil && writeErr == nil {
 		errs = append(errs, outputError(cfg, err, true))
 	}
 	if r.recvErr != nil {
@@ -126,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case len(errs) > 0:
 		s.Error = errors.Join(errs...).Error()
 		s.ExitCode = exitError
-	case s.Drops.Lost > 0:
+	case s.Drops.Lost > 0 || s.Drops.Unexplained > 0:
 		s.ExitCode = exitLost
 	default:
 		s.ExitCode = exitOK
@@ -172,7 +183,10 @@ func (r *recorder) summarize() *summary {
 	d := &s.Drops
 	d.ENOBUFS = r.overruns.Load()
 	d.SeqGaps = a.seqGaps
-	if ps := r.peerStats; ps != nil && ps.SelfRegistered && (a.haveSeq || a.fromOne) {
+	d.InTrace = a.dropCounts
+	ps := r.peerStats
+	peerKnown := ps != nil && ps.SelfRegistered
+	if peerKnown && (a.haveSeq || a.source) {
 		if t := int32(ps.SelfLastSeq - a.lastSeq); t > 0 {
 			d.SeqTrailing = uint64(t)
 			d.SeqGaps += d.SeqTrailing
@@ -181,12 +195,30 @@ func (r *recorder) summarize() *summary {
 	if r.memErr == nil {
 		d.MemInfo = uint64(r.memInfo.Drops)
 	}
-	d.Lost = max(d.SeqGaps, d.MemInfo)
-	if r.peerStats != nil && r.peerStats.SelfRegistered {
-		d.Lost = max(d.Lost, r.peerStats.SelfDropped)
-	}
+	// What this socket saw itself; an ENOBUFS means at least one drop.
+	local := max(d.MemInfo, d.InTrace)
 	if d.ENOBUFS > 0 {
-		d.Lost = max(d.Lost, 1)
+		local = max(local, 1)
+	}
+	switch {
+	case a.source:
+		// The module numbers our events: every gap is ours.
+		d.Lost = max(d.SeqGaps, local)
+		if peerKnown {
+			d.Lost = max(d.Lost, ps.SelfDropped)
+		}
+	case peerKnown:
+		// The peer's drops to us (EAGAIN at a user-space sender, which
+		// this socket never sees) are ours; the rest of the gaps were in
+		// the numbering before the peer sent it.
+		d.Lost = max(ps.SelfDropped, local)
+		d.Inherited = d.SeqGaps - min(d.Lost, d.SeqGaps)
+	default:
+		// No counters from the peer: gaps beyond the local evidence may
+		// be the peer's drops to us or upstream ones; they are reported
+		// as unexplained and, to be safe, fail the run like losses.
+		d.Lost = local
+		d.Unexplained = d.SeqGaps - min(d.Lost, d.SeqGaps)
 	}
 	s.PeerStats = newPeerStats(r.peerStats)
 	switch {
@@ -198,6 +230,15 @@ func (r *recorder) summarize() *summary {
 	return s
 }
 
+// setWritten counts as written only the frames that reached the output
+// (all of them unless a write error cut it); the rest the recorder read or
+// sent were lost to the write error.
+func (s *summary) setWritten(out uint64, a *accounting) {
+	given := a.toUser + a.toKernel
+	s.Frames = min(out, given)
+	s.WriteLost = given - s.Frames + a.discarded
+}
+
 // setWriter reports how the trace writer's queue fared.
 func (s *summary) setWriter(q pcapnl.QueueStats) {
 	wr := &s.Writer
@@ -206,16 +247,73 @@ func (s *summary) setWriter(q pcapnl.QueueStats) {
 	wr.FellBehind = wr.Stalls > 0
 }
 
-// openOutput opens the trace destination; closeOut flushes and closes it.
-func openOutput(cfg *config, stdout io.Writer) (io.Writer, func() error, error) {
+// errExists refuses to overwrite an existing file without -force.
+var errExists = errors.New("the file exists (-force overwrites it)")
+
+// output is the trace destination, opened before the registration.
+type output struct {
+	w       io.Writer
+	f       *os.File // nil for stdout
+	path    string
+	created bool // by this run: removed again if the recording never starts
+	clear   bool // an existing regular file, emptied only once registered (-force)
+}
+
+// openOutput opens the trace destination. Like a shell's noclobber, it
+// refuses an existing regular file unless -force (the recorder may be
+// about to hold the only copy of an incident, and so may that file);
+// devices and FIFOs (/dev/null, a pipe to a reader) are written as they
+// are.
+func openOutput(cfg *config, stdout io.Writer) (*output, error) {
 	if cfg.out == "-" {
-		return stdout, func() error { return nil }, nil
+		return &output{w: stdout}, nil
 	}
-	f, err := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, nil, err
+	f, err := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		return &output{w: f, f: f, path: cfg.out, created: true}, nil
 	}
-	return f, f.Close, nil
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	st, err := os.Stat(cfg.out)
+	regular := err == nil && st.Mode().IsRegular()
+	if regular && !cfg.force {
+		return nil, errExists
+	}
+	if f, err = os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE, 0o644); err != nil {
+		return nil, err
+	}
+	return &output{w: f, f: f, path: cfg.out, clear: regular}, nil
+}
+
+// empty truncates a file that -force overwrites, once the recording is
+// sure to start, so that a failed start leaves the old trace as it was.
+func (o *output) empty() error {
+	if !o.clear {
+		return nil
+	}
+	return o.f.Truncate(0)
+}
+
+// abandon closes an output the recording never used; a file this run
+// created goes too, so that a failed start leaves nothing behind (and no
+// file for the next try to need -force for).
+func (o *output) abandon() {
+	if o.f == nil {
+		return
+	}
+	o.f.Close()
+	if o.created {
+		os.Remove(o.path)
+	}
+}
+
+// close closes the trace file at the end (nothing for stdout).
+func (o *output) close() error {
+	if o.f == nil {
+		return nil
+	}
+	return o.f.Close()
 }
 
 func isTerminal(f *os.File) bool {

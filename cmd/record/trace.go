@@ -14,9 +14,7 @@ type batch struct {
 	t    int64 // receive time of the batch, ns since the epoch
 	dir  pcapnl.Direction
 	late bool // read after the end (while fetching the final statistics)
-	// SO_MEMINFO drops the receive loop saw grow at ENOBUFS notifications
-	// just before this batch.
-	memDrops uint64
+	ctrl bool // the recorder's own conversation: no event accounting
 }
 
 // traceWriter writes what the recorder reads and sends into the trace, in
@@ -31,6 +29,9 @@ type traceWriter struct {
 	peer   uint32
 	err    error // first write error; later frames are discarded
 	frame  pcapnl.Frame
+	// memDrops returns how much the socket's SO_MEMINFO drop count grew
+	// since it was last asked (0 when it cannot tell).
+	memDrops func() uint64
 
 	// Read by the progress line.
 	written      atomic.Uint64 // frames written
@@ -48,8 +49,18 @@ type accounting struct {
 	lateFrames       uint64 // frames read while fetching the final statistics
 	truncated        uint64 // datagrams longer than -snaplen
 	dropCounts       uint64 // sum of the pcapng drop counts written
+	discarded        uint64 // frames not given to the trace after a write error
 
-	fromOne     bool // the peer numbers our events from 1 (the module)
+	// credit is local overrun evidence (SO_MEMINFO drops, ENOBUFS) not yet
+	// placed on a sequence gap: a gap of a user-space peer's stream is a
+	// loss of this recording only as far as this socket saw drops.
+	credit uint64
+
+	// source: the peer is the module, which numbers this consumer's events
+	// from 1 itself; its numbering has no gaps of its own, so every gap is
+	// a loss of this recording (the summary counts them so). Other peers
+	// (imp2-replay) forward numbers made upstream, gaps included.
+	source      bool
 	haveSeq     bool
 	firstSeq    uint32
 	lastSeq     uint32
@@ -58,11 +69,15 @@ type accounting struct {
 	unnumbered  uint64 // events with nlmsg_seq 0
 }
 
-func newTraceWriter(w *pcapnl.Writer, cfg *config) *traceWriter {
-	tw := &traceWriter{w: w, family: uint16(cfg.family), peer: cfg.peer}
-	tw.acct.fromOne = cfg.peer == 0
+func newTraceWriter(w *pcapnl.Writer, cfg *config, memDrops func() uint64) *traceWriter {
+	tw := &traceWriter{w: w, family: uint16(cfg.family), peer: cfg.peer, memDrops: memDrops}
+	tw.acct.source = cfg.peer == 0
 	return tw
 }
+
+// overrun adds the drops of an overrun the socket reported (ENOBUFS) to
+// the local evidence.
+func (tw *traceWriter) overrun(drops uint64) { tw.acct.credit += drops }
 
 // write writes and accounts one batch; it returns the first write error,
 // after which frames are only accounted.
@@ -70,16 +85,23 @@ func (tw *traceWriter) write(b batch) error {
 	a := &tw.acct
 	f := &tw.frame
 	f.Time, f.Direction, f.Family = b.t, b.dir, tw.family
-	pendingMem := b.memDrops
+	sampled := false
 	for i := range b.msgs {
 		m := &b.msgs[i]
 		if m.Truncated {
 			a.truncated++
 		}
-		var gap uint64
-		numbered := false
-		if b.dir == pcapnl.ToUser && m.PortID == tw.peer {
-			gap, numbered = a.sequence(m.Data())
+		var drops uint64
+		if !b.ctrl && b.dir == pcapnl.ToUser && m.PortID == tw.peer {
+			drops = a.drops(m.Data(), func() uint64 {
+				// Once per batch is enough: every drop that precedes a
+				// frame of this batch happened before it was read.
+				if sampled {
+					return 0
+				}
+				sampled = true
+				return tw.memDrops()
+			})
 		}
 		if i >= b.keep {
 			a.notRecorded++
@@ -88,21 +110,17 @@ func (tw *traceWriter) write(b batch) error {
 		if b.late {
 			a.lateFrames++
 		}
-		if !numbered && pendingMem > 0 {
-			// An unnumbered stream: the drops SO_MEMINFO counted at the
-			// overrun go on the next frame. Numbered streams place their
-			// drops exactly, by their gaps.
-			gap, pendingMem = pendingMem, 0
-		}
 		if tw.err != nil {
+			a.discarded++
 			continue
 		}
-		f.DropCount, f.Data = gap, m.Data()
+		f.DropCount, f.Data = drops, m.Data()
 		if err := tw.w.WriteFrame(f); err != nil {
 			tw.err = err
+			a.discarded++
 			continue
 		}
-		a.dropCounts += gap
+		a.dropCounts += drops
 		a.dataBytes += uint64(m.N)
 		if b.dir == pcapnl.ToUser {
 			a.toUser++
@@ -114,6 +132,29 @@ func (tw *traceWriter) write(b batch) error {
 	tw.written.Store(a.toUser + a.toKernel)
 	tw.seqGapsShown.Store(a.seqGaps)
 	return tw.err
+}
+
+// drops accounts one datagram from the peer and returns the losses of this
+// recording just before it, its pcapng drop count: as much of the gap
+// before it as the socket's own drops cover (sample asks SO_MEMINFO for
+// more when the evidence falls short). The rest of a gap leaves no mark
+// here: a user-space peer's drops to us (its EAGAIN) or a gap upstream of
+// it, or the module's ENOMEM; the totals at the end tell them apart. An
+// unnumbered stream gets the drops of an overrun on its next frame.
+func (a *accounting) drops(data []byte, sample func() uint64) uint64 {
+	gap, numbered := a.sequence(data)
+	var d uint64
+	switch {
+	case gap > 0:
+		if gap > a.credit {
+			a.credit += sample()
+		}
+		d = min(gap, a.credit)
+	case !numbered && !a.haveSeq:
+		d = a.credit
+	}
+	a.credit -= d
+	return d
 }
 
 // sequence walks the netlink messages of one datagram from the peer and
@@ -148,7 +189,7 @@ func (a *accounting) next(seq uint32) uint64 {
 	}
 	if !a.haveSeq {
 		a.haveSeq, a.firstSeq, a.lastSeq = true, seq, seq
-		if a.fromOne && seq > 1 {
+		if a.source && seq > 1 {
 			a.seqGaps += uint64(seq - 1)
 			return uint64(seq - 1)
 		}
