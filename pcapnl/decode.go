@@ -19,36 +19,12 @@ func (f *Frame) Header() (imp2.Header, error) {
 }
 
 // Messages iterates over the netlink messages of the frame (nlmon captures
-// may batch several in one frame): each header with its payload (the bytes
-// after the header up to nlmsg_len). Iteration stops after the first error,
-// which is yielded with a zero header. Messages are aligned to 4 bytes
-// (NLMSG_ALIGN) as the kernel lays them out.
-func (f *Frame) Messages() iter.Seq2[Message, error] {
-	return func(yield func(Message, error) bool) {
-		b := f.Data
-		for len(b) > 0 {
-			h, err := imp2.ParseHeader(b)
-			if err != nil {
-				yield(Message{}, err)
-				return
-			}
-			if !yield(Message{Header: h, Payload: b[imp2.HeaderLen:h.Len]}, nil) {
-				return
-			}
-			next := (int(h.Len) + 3) &^ 3
-			if next >= len(b) {
-				return
-			}
-			b = b[next:]
-		}
-	}
-}
+// may batch several in one frame); see imp2.Messages.
+func (f *Frame) Messages() iter.Seq2[Message, error] { return imp2.Messages(f.Data) }
 
-// Message is one netlink message inside a frame.
-type Message struct {
-	Header  imp2.Header
-	Payload []byte // aliases Frame.Data
-}
+// Message is one netlink message inside a frame; its Payload aliases
+// Frame.Data.
+type Message = imp2.Msg
 
 // IsIMP2 reports whether the frame belongs to the imp2 protocol on the given
 // netlink family (imp2.DefaultFamily = 31 unless the module was loaded with
