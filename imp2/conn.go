@@ -52,7 +52,27 @@ type Config struct {
 	// imp2-bench, whose flood pacer spins in the same process, lost more
 	// events with it in 16 KiB buffers and keeps the poller.
 	Blocking bool
+	// OnControl, if set, is called with every frame of the conversation
+	// with the peer that Conn has on its own: each control message it
+	// sends (IMP2_U_PID, IMP2_GET_STATS, IMP2_CLOSE), once the kernel has
+	// taken it, and each reply it consumes instead of returning it from
+	// ReadBatch (the registration acknowledgement, the IMP2_STATS reply
+	// that Stats read itself). With what ReadBatch returns, that is every
+	// datagram the socket sent or received, byte for byte, in the order
+	// they went over it: a recorder writes its trace from the two without
+	// knowing Conn's sequence numbers. It runs on the goroutine of the
+	// Dial, Stats or Close call, which waits for it; frame is valid only
+	// during the call, and the function must not call the Conn.
+	OnControl func(dir ControlDir, frame []byte)
 }
+
+// ControlDir says which way a frame passed to Config.OnControl went.
+type ControlDir uint8
+
+const (
+	ControlSent     ControlDir = iota + 1 // from this socket to the peer
+	ControlReceived                       // from the peer, consumed by Conn
+)
 
 // Message is one received datagram. The caller owns Buf and keeps its
 // length: ReadBatch receives into Buf[:len(Buf)] and sets the other fields.
