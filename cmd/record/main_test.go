@@ -16,6 +16,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 )
 
 // recordBin is the imp2-record binary the tests run: signals, exit codes
@@ -90,6 +91,9 @@ func (r *recording) wait(t *testing.T) int {
 	}
 	return r.code
 }
+
+// summary is imp2-record's -json summary, the engine's.
+type summary = record.Summary
 
 func (r *recording) summary(t *testing.T) summary {
 	t.Helper()

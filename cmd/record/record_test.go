@@ -14,6 +14,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 )
 
 // checkConversation checks a trace of a recording that ended with the
@@ -94,7 +95,7 @@ func TestRecordFromServer(t *testing.T) {
 		t.Errorf("interface statistics %+v; want one block, received %d, dropped 0", st, n+4)
 	}
 	checkClosed(t, p, n)
-	if s.Stop != stopCount || s.Events != n || s.Received != n || s.Frames != n+4 || s.Drops.Lost != 0 ||
+	if s.Stop != record.StopCount || s.Events != n || s.Received != n || s.Frames != n+4 || s.Drops.Lost != 0 ||
 		s.PeerStats == nil || s.PeerStats.SelfSent != n || s.NotRecorded != 0 || s.FileBytes == 0 {
 		t.Errorf("summary %+v", s)
 	}
