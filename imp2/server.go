@@ -34,6 +34,10 @@ type ServerConfig struct {
 	// module's max_consumers does: one more is refused with ENOSPC.
 	// 0 means DefaultMaxConsumers.
 	MaxConsumers int
+	// OnStats, if set, may change the counters of each IMP2_STATS reply
+	// before it goes to port: a test scripts what its consumer is told
+	// (imp2test). It runs on the Server's control goroutine.
+	OnStats func(port uint32, st *Stats)
 }
 
 // SendCounts are the outcomes of the frames a Server offered to one

@@ -39,7 +39,8 @@ type Server struct {
 	s       *sock
 	family  int
 	maxCons int
-	open    bool     // AllowUnprivileged
+	open    bool // AllowUnprivileged
+	onStats func(uint32, *Stats)
 	owner   []userNS // user namespace owning the socket's netns, and its ancestors
 	procNet *os.File // /proc/net/netlink of the socket's netns; nil if /proc is missing
 
@@ -59,6 +60,8 @@ type Server struct {
 	iovs    []unix.Iovec
 	one     [1][]byte
 	batch   [][]byte
+	number  bool   // SendNumbered
+	copies  []byte // the frames numbered for one consumer
 	sent    int
 	sendErr error
 	sendFn  func(fd uintptr) // s.sendAll, bound once
@@ -93,7 +96,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{s: so, family: cfg.Family, maxCons: cfg.MaxConsumers, open: cfg.AllowUnprivileged,
+	s := &Server{s: so, family: cfg.Family, maxCons: cfg.MaxConsumers, open: cfg.AllowUnprivileged, onStats: cfg.OnStats,
 		changed: make(chan struct{}), done: make(chan struct{})}
 	if err := s.setup(cfg.NetNS); err != nil {
 		so.Close()
@@ -164,6 +167,18 @@ func (s *Server) SendBatch(frames [][]byte) (int, error) {
 	return s.sendLocked(frames)
 }
 
+// SendNumbered is SendBatch with the module's numbering: each consumer
+// gets copies of the frames whose nlmsg_seq continues its own count, one
+// past the last frame offered to it (1 after its registration), and a
+// frame it drops uses its number too, so that its losses show as gaps.
+func (s *Server) SendNumbered(frames [][]byte) (int, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.number = true
+	defer func() { s.number = false }()
+	return s.sendLocked(frames)
+}
+
 func (s *Server) sendLocked(frames [][]byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
@@ -201,12 +216,37 @@ func (s *Server) sendAll(fd uintptr) {
 		seq = ne.Uint32(last[8:12])
 	}
 	for _, c := range *s.set.Load() {
-		c.lastSeq.Store(seq)
+		if s.number {
+			s.numberFor(c)
+		} else {
+			c.lastSeq.Store(seq)
+		}
 		for i := range s.batch {
 			s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&c.name))
 		}
 		s.sendTo(fd, c)
 	}
+}
+
+// numberFor points the batch's iovecs at copies of its frames numbered
+// for c (SendNumbered).
+func (s *Server) numberFor(c *consumer) {
+	s.copies = s.copies[:0]
+	for _, f := range s.batch {
+		s.copies = append(s.copies, f...)
+	}
+	seq, b := c.lastSeq.Load(), s.copies
+	for i, f := range s.batch {
+		seq++
+		if len(f) >= HeaderLen {
+			ne.PutUint32(b[8:12], seq)
+		}
+		if len(f) > 0 {
+			s.iovs[i].Base = &b[0]
+		}
+		b = b[len(f):]
+	}
+	c.lastSeq.Store(seq)
 }
 
 func (s *Server) sendTo(fd uintptr, c *consumer) {
@@ -485,6 +525,9 @@ func (s *Server) replyStats(port uint32, req Header) {
 			cs := c.counts()
 			st.SelfRegistered, st.SelfSent, st.SelfDropped, st.SelfLastSeq = true, cs.Sent, cs.Failed(), c.lastSeq.Load()
 		}
+	}
+	if s.onStats != nil {
+		s.onStats(port, &st)
 	}
 	b := make([]byte, HeaderLen, HeaderLen+StatsLen)
 	PutHeader(b, Header{Len: HeaderLen + StatsLen, Type: TypeStats, Seq: req.Seq, PID: port})

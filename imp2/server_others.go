@@ -14,6 +14,7 @@ func Listen(ServerConfig) (*Server, error) { return nil, errUnsupported }
 func (*Server) PortID() uint32                           { return 0 }
 func (*Server) Send([]byte) (int, error)                 { return 0, errUnsupported }
 func (*Server) SendBatch([][]byte) (int, error)          { return 0, errUnsupported }
+func (*Server) SendNumbered([][]byte) (int, error)       { return 0, errUnsupported }
 func (*Server) WaitConsumers(context.Context, int) error { return errUnsupported }
 func (*Server) Registered() int                          { return 0 }
 func (*Server) Consumers() []ConsumerStats               { return nil }
