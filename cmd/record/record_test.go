@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/record"
 )
@@ -38,7 +39,7 @@ func checkConversation(t *testing.T, frames []pcapnl.Frame, port uint32, events 
 	evs := frames[1 : events+1]
 	var last int64
 	for i, f := range evs {
-		want := imp2.AppendEventMessage(nil, uint32(i+1), event(uint32(i+1)))
+		want := imp2.AppendEventMessage(nil, uint32(i+1), imp2test.Event(uint32(i+1)))
 		if f.Direction != pcapnl.ToUser || !bytes.Equal(f.Data, want) || f.DropCount != 0 {
 			t.Fatalf("event frame %d: %v drops %d %x; want to-user, no drops, %x", i, f.Direction, f.DropCount, f.Data[:16], want[:16])
 		}
