@@ -297,10 +297,11 @@ func raceRegister(port uint32, end time.Time) (raceRegisterResult, error) {
 			continue
 		}
 		if err == nil {
-			// Room for a second of the flood: a reply the module
-			// finds no room for is lost (MSG_DONTWAIT), and this
-			// goroutine shares the CPUs with the flood.
-			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+			// Room for longer than a reply is awaited: the module
+			// drops a reply it finds no room for (MSG_DONTWAIT),
+			// and this goroutine shares the CPUs with the flood
+			// (16 MiB hold ~20k events, 2-3 s of it in the VM).
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 			if err != nil {
 				unix.Close(fd)
 			}
