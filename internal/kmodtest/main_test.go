@@ -4,9 +4,7 @@
 // the legacy C consumer, boots the installed Debian kernel with them
 // (internal/vm) and relays the guest's test output and status: `go test
 // ./internal/kmodtest` runs the module's tests. Inside the guest
-// (IMP2_GUEST=1) the same binary loads imp2.ko and runs the tests; started
-// by a test with IMP2_HELPER set, it plays a child process of that test
-// instead (runHelper).
+// (IMP2_GUEST=1) the same binary loads imp2.ko and runs the tests.
 package kmodtest
 
 import (
@@ -31,9 +29,6 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(helperEnv); role != "" {
-		os.Exit(runHelper(role))
-	}
 	if os.Getenv(guestEnv) == "" {
 		os.Exit(runInVM())
 	}

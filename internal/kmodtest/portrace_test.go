@@ -17,56 +17,44 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/childproc"
 )
 
-// Child processes: TestMain hands a copy of this binary started with
-// helperEnv set to runHelper instead of running tests: the race needs a
-// process of another user.
+// raceBindEnv makes the test binary the unprivileged racer of
+// TestPortReuseRace on the port it names (raceBind).
+const raceBindEnv = "IMP2_TEST_RACE_BIND"
+
 const (
-	helperEnv      = "IMP2_HELPER" // role: helperBindRace
-	helperPortEnv  = "IMP2_HELPER_PORT"
-	helperForEnv   = "IMP2_HELPER_FOR" // how long to run, time.ParseDuration
-	helperBindRace = "bind-race"
-
-	nobody = 65534 // uid and gid of the unprivileged racer
+	nobody = 65534            // uid and gid of the unprivileged racer
+	racing = 16 * time.Second // how long TestPortReuseRace races
 )
 
-// runHelper runs the role named by helperEnv and returns the exit status.
-func runHelper(role string) int {
-	var err error
-	switch role {
-	case helperBindRace:
-		err = helperRaceBind()
-	default:
-		err = fmt.Errorf("unknown role %q", role)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "helper %s: %v\n", role, err)
-		return 1
-	}
-	return 0
+func init() {
+	childproc.Dispatch(raceBindEnv, func(arg string) {
+		port, err := strconv.ParseUint(arg, 10, 32)
+		if err == nil {
+			err = raceBind(uint32(port), racing)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "racer: %v\n", err)
+			os.Exit(1)
+		}
+	})
 }
 
-// startHelper starts a copy of this binary in role; cred, if set, is the
-// user it runs as.
-func startHelper(t *testing.T, role string, cred *syscall.Credential, env ...string) (*exec.Cmd, *bufio.Scanner) {
+// startChild starts cmd (from childproc.Command) and returns a scanner of
+// its standard output.
+func startChild(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+role)...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the %s helper: %v", role, err)
+		t.Fatal(err)
 	}
-	return cmd, bufio.NewScanner(out)
+	return bufio.NewScanner(out)
 }
 
 // bindPort opens a netlink socket of unit bound to port (0: the kernel
@@ -225,19 +213,11 @@ type raceBindResult struct {
 	SelfRegistered int   // IMP2_STATS replies with self_registered = 1
 }
 
-// helperRaceBind is the unprivileged racer: until its time is up it binds
-// the contested port as often as it can, asks for IMP2_STATS and keeps the
-// port a moment, counting every event and every claim that it is
-// registered. It prints one JSON raceBindResult.
-func helperRaceBind() error {
-	port, err := strconv.ParseUint(os.Getenv(helperPortEnv), 10, 32)
-	if err != nil {
-		return fmt.Errorf("%s: %w", helperPortEnv, err)
-	}
-	d, err := time.ParseDuration(os.Getenv(helperForEnv))
-	if err != nil {
-		return fmt.Errorf("%s: %w", helperForEnv, err)
-	}
+// raceBind is the unprivileged racer: for d it binds port as often
+// as it can, asks for IMP2_STATS and keeps the port a moment, counting
+// every event and every claim that it is registered. It prints one JSON
+// raceBindResult.
+func raceBind(port uint32, d time.Duration) error {
 	var res raceBindResult
 	// First show that this process may not register at all.
 	fd, err := bindPort(imp2.DefaultFamily, 0)
@@ -251,7 +231,7 @@ func helperRaceBind() error {
 		return err
 	}
 	for end := time.Now().Add(d); time.Now().Before(end); {
-		fd, err := bindPort(imp2.DefaultFamily, uint32(port))
+		fd, err := bindPort(imp2.DefaultFamily, port)
 		if errors.Is(err, unix.EADDRINUSE) {
 			res.Busy++
 			continue
@@ -355,15 +335,15 @@ func raceRegister(port uint32, end time.Time) (raceRegisterResult, error) {
 // it).
 func TestPortReuseRace(t *testing.T) {
 	const port = 0x494d5032 // "IMP2": no process of the guest has this pid
-	const racing = 16 * time.Second
 	base := stats(t, dial(t, imp2.Config{Ack: true}))
 	gated := pfmemallocDrops(t)
 
 	stop := make(chan struct{})
 	flooded := make(chan int)
 	go flood(stop, flooded)
-	cmd, out := startHelper(t, helperBindRace, &syscall.Credential{Uid: nobody, Gid: nobody},
-		helperPortEnv+"="+strconv.Itoa(port), helperForEnv+"="+racing.String())
+	cmd := childproc.Command(t, raceBindEnv, strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out := startChild(t, cmd)
 	root, rootErr := raceRegister(port, time.Now().Add(racing))
 	var other raceBindResult
 	var otherErr error
