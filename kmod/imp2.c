@@ -47,6 +47,9 @@
  * check).  IMP2_CLOSE only ever removes the sender itself, and
  * IMP2_GET_STATS only returns counters that /proc/net/imp2 shows to
  * everyone, so neither needs a capability.
+ *
+ * Units: any unit nobody else has registered; NETLINK_USERSOCK is refused
+ * at load, because its user sockets do not pin the module (imp2_init()).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -612,20 +615,15 @@ static void __net_exit imp2_net_exit(struct net *net)
 	in->nlsk = NULL;
 
 	/*
-	 * Nothing else changes the list now: the hook is gone (pre_exit),
-	 * so is every input callback (user sockets pin the module), and no
-	 * NETLINK_URELEASE can come for this namespace (at unload the
-	 * notifier is gone; a namespace being dismantled has no user sockets
-	 * left).  A consumer's socket may outlive the module: take its mark
-	 * back.
+	 * Every consumer's socket is closed by now, and its NETLINK_URELEASE
+	 * has normally emptied the list: at unload because user sockets of
+	 * the unit pin the module (see imp2_init()), in a namespace being
+	 * dismantled because it has no user sockets left.
 	 */
-	list_for_each_entry_safe(c, tmp, &in->consumers, node) {
-		if (!sock_flag(c->sk, SOCK_DEAD))
-			imp2_untag(c->sk);
-		spin_lock_bh(&in->lock);
+	spin_lock_bh(&in->lock);
+	list_for_each_entry_safe(c, tmp, &in->consumers, node)
 		imp2_unlink_locked(in, c);
-		spin_unlock_bh(&in->lock);
-	}
+	spin_unlock_bh(&in->lock);
 }
 
 static struct pernet_operations imp2_net_ops = {
@@ -671,6 +669,29 @@ static int __init imp2_init(void)
 
 	if (unit < 0 || unit >= MAX_LINKS) {
 		pr_err("unit %d out of range 0..%d\n", unit, MAX_LINKS - 1);
+		return -EINVAL;
+	}
+	/*
+	 * The module's state may go only when no input callback can run,
+	 * which the core guarantees on a unit this module registers: each
+	 * user socket of it holds a module reference.  Every unit the kernel
+	 * itself uses has a kernel socket in the initial namespace, so
+	 * loading on it fails in imp2_net_init(), except NETLINK_USERSOCK:
+	 * registered at boot with no kernel socket, its user sockets exist
+	 * without the module, hold no reference to it and may send to port 0
+	 * at any time.  Such a message during rmmod ran imp2_rcv() after the
+	 * per-net state was gone; one during insmod can hit the core between
+	 * netlink_insert() and NETLINK_F_KERNEL_SOCKET in
+	 * __netlink_kernel_create(), where it is queued as to a user socket
+	 * and netlink_data_ready() calls BUG().  Refuse it.  (That window of
+	 * the core also opens on a registered unit while insmod creates the
+	 * kernel sockets of the other namespaces, to a process there that
+	 * opened a socket of the unit in the instant before; the module
+	 * cannot close it.)
+	 */
+	if (unit == NETLINK_USERSOCK) {
+		pr_err("unit %d (NETLINK_USERSOCK) refused: its sockets do not hold the module, so loading and unloading would race their messages; use a unit no one has registered (default %d)\n",
+		       unit, NL_IMP2);
 		return -EINVAL;
 	}
 
