@@ -17,23 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a registered imp2 consumer.
-//
-// It is built on golang.org/x/sys/unix rather than github.com/mdlayher/netlink:
-// that Conn reads one datagram per call into buffers it allocates and sends
-// only to port 0, not to a Server. BenchmarkReceive (48-byte events over
-// NETLINK_USERSOCK from a flooding sender goroutine / process; 2 cores,
-// loaded; median of 3) measured per message:
-//
-//	ReadBatch, 64 buffers (recvmmsg)    354k / 293k msgs/s   0 allocs
-//	ReadBatch, 1 buffer                 229k / 218k msgs/s   0 allocs
-//	mdlayher Receive                     44k /  53k msgs/s  36 allocs, 1572 B
-//	mdlayher, MessageBufferSize 4096     69k / 105k msgs/s  25 allocs,  984 B
-//
-// so the batch path is 2.8-5x the best mdlayher figure.
-//
-// Its methods are safe for concurrent use; reads are serialized.
-type Conn struct {
+// conn is Conn on Linux.
+type conn struct {
 	s      *sock
 	r      *receiver
 	family int
@@ -70,7 +55,7 @@ func Dial(cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, onCtl: cfg.OnControl, statsCh: make(chan Stats, 1)}
+	c := &Conn{conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, onCtl: cfg.OnControl, statsCh: make(chan Stats, 1)}}
 	if err := c.setup(cfg); err != nil {
 		s.Close()
 		return nil, err

@@ -4,9 +4,8 @@ package imp2
 
 import "context"
 
-// Server is the user-space stand-in for the module; on this platform Listen
-// always fails.
-type Server struct{}
+// server is Server where there is no netlink: Listen always fails.
+type server struct{}
 
 // Listen fails: netlink exists only on Linux.
 func Listen(ServerConfig) (*Server, error) { return nil, errUnsupported }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package imp2test_test
 
 import (
