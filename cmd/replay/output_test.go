@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/replay"
 )
 
 // text2pcapTrace converts testdata/events.hex with text2pcap -l 253 (a
@@ -199,7 +200,7 @@ func TestCutAndRetime(t *testing.T) {
 	}
 	base := time.Unix(0, times[0]).UTC()
 	for i, s := range ts {
-		if w := base.Add(time.Duration(i) * 250 * time.Millisecond).Format(timeFormat); s != w {
+		if w := base.Add(time.Duration(i) * 250 * time.Millisecond).Format(replay.TimeFormat); s != w {
 			t.Errorf("-pps 4 frame %d at %s, want %s", i, s, w)
 		}
 	}

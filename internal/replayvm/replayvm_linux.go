@@ -1,6 +1,10 @@
 //go:build linux
 
-package main
+// Package replayvm is imp2-replay's -vm: the same replay, run inside the
+// qemu harness (internal/vm) against the module built from the checkout.
+// It passes imp2-replay's own command line into the guest, so it knows
+// the flags that the host side handles.
+package replayvm
 
 import (
 	"context"
@@ -11,17 +15,19 @@ import (
 	"strings"
 
 	"github.com/imp2/imp2/internal/vm"
+	"github.com/imp2/imp2/replay"
 )
 
-// runVM is -to icmp -vm: it builds the module and a static imp2-replay from
-// the checkout, boots the qemu harness with them and the traces (in the 9p
-// share), runs the same replay inside against the real module and brings
-// the summary, the log and the consumer's output back. The guest's exit
-// status is ours.
-func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(string, ...any)) int {
+// Run builds the module and a static imp2-replay from the checkout, boots
+// the qemu harness with them and the traces (in the 9p share), runs the
+// same replay inside against the real module and brings the summary, the
+// log and the consumer's output back. The guest's exit status is the
+// result.
+func Run(c Config) int {
+	logf := c.Log
 	fail := func(err error) int {
 		logf("-vm: %v", err)
-		return exitError
+		return replay.ExitError
 	}
 	co, err := vm.PrepareCheckout("imp2-replay-vm-")
 	if err != nil {
@@ -34,15 +40,15 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 		return fail(err)
 	}
 	var guestIn []string
-	for i, name := range c.in {
+	for i, name := range c.Inputs {
 		g := fmt.Sprintf("in-%d", i)
-		if err := copyInput(name, filepath.Join(share, g), stdin); err != nil {
+		if err := copyInput(name, filepath.Join(share, g), c.Stdin); err != nil {
 			return fail(err)
 		}
 		guestIn = append(guestIn, "-i", "/share/"+g)
 	}
 
-	args := append(guestIn, vmGuestArgs(c.args)...)
+	args := append(guestIn, GuestArgs(c.Args)...)
 	files := []vm.File{
 		{Guest: "/imp2-replay", Host: bin},
 		{Guest: "/imp2.ko", Host: ko, Mode: 0o644},
@@ -51,19 +57,19 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 	// Paths, not names: busybox sh prefers its own applets (ip) to PATH.
 	var script strings.Builder
 	script.WriteString("insmod /imp2.ko || exit 1\n")
-	if c.vmConsumer != "" {
-		f := strings.Fields(c.vmConsumer)
+	if c.Consumer != "" {
+		f := strings.Fields(c.Consumer)
 		files = append(files, vm.File{Guest: "/consumer", Host: f[0]})
 		modules, bins = append(modules, "nf_tables"), append(bins, "nft")
 		args = append(args, "-netns-dst", "imp2vm")
-		if !c.flagsSet["min-consumers"] {
+		if !c.MinConsumersSet {
 			args = append(args, "-min-consumers", "1")
 		}
 		fmt.Fprintf(&script, "/usr/bin/ip netns add imp2vm || exit 1\n"+
 			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", vm.ShellQuote(f[1:]))
 	}
 	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", vm.ShellQuote(args))
-	if c.vmConsumer != "" {
+	if c.Consumer != "" {
 		script.WriteString("sleep 0.2; kill -INT $cpid 2>/dev/null; sleep 0.2; kill -KILL $cpid 2>/dev/null; wait $cpid\n")
 	}
 	script.WriteString("exit $rc\n")
@@ -71,23 +77,23 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 	logf("-vm: booting %s under qemu (software emulation)", k.Version)
 	res, err := vm.Run(context.Background(), vm.Config{
 		Kernel: k, KernelModules: modules, HostBinaries: bins, Files: files,
-		ShareDir: share, Script: script.String(), Memory: "1G", Timeout: c.vmTimeout,
+		ShareDir: share, Script: script.String(), Memory: "1G", Timeout: c.Timeout,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(share, "log")); err == nil {
-		stderr.Write(b)
+		c.Stderr.Write(b)
 	}
 	if b, err := os.ReadFile(filepath.Join(share, "summary")); err == nil {
-		stdout.Write(b)
+		c.Stdout.Write(b)
 	} else {
 		logf("-vm: the replay did not run in the guest (status %d); console:\n%s", res.ExitCode, res.ConsoleTail(30))
 	}
-	if c.vmConsumerOut != "" {
+	if c.ConsumerOut != "" {
 		b, err := os.ReadFile(filepath.Join(share, "consumer.out"))
 		if err == nil {
-			err = os.WriteFile(c.vmConsumerOut, b, 0o644)
+			err = os.WriteFile(c.ConsumerOut, b, 0o644)
 		}
 		if err != nil {
 			return fail(fmt.Errorf("consumer output: %w", err))
@@ -96,8 +102,8 @@ func runVM(c *config, stdin io.Reader, stdout, stderr io.Writer, logf func(strin
 	logf("-vm: boot to result %.1f s, guest status %d", res.Elapsed.Seconds(), res.ExitCode)
 	if len(res.Dmesg) > 0 {
 		logf("-vm: the guest kernel logged problems:\n  %s", strings.Join(res.Dmesg, "\n  "))
-		if res.ExitCode == exitOK {
-			return exitError
+		if res.ExitCode == replay.ExitOK {
+			return replay.ExitError
 		}
 	}
 	return res.ExitCode
@@ -122,26 +128,4 @@ func copyInput(name, dst string, stdin io.Reader) error {
 		return err
 	}
 	return out.Close()
-}
-
-// vmGuestArgs drops the flags the host handles: -i (the inputs are passed
-// from the share) and the -vm ones.
-func vmGuestArgs(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		switch name {
-		case "vm":
-			if !hasValue && i+1 < len(args) && (args[i+1] == "true" || args[i+1] == "false") {
-				i++ // never: a bool flag takes no separate value, but be safe
-			}
-		case "i", "vm-consumer", "vm-consumer-out", "vm-timeout":
-			if !hasValue {
-				i++
-			}
-		default:
-			out = append(out, args[i])
-		}
-	}
-	return out
 }
