@@ -195,7 +195,7 @@ func inRanges(rs []numRange, v uint64) bool {
 
 // isIMP2 reports whether frames of this family are decoded as imp2: 31
 // (the module's unit) and 2 (NETLINK_USERSOCK, used by user-space
-// emulations such as imp2-replay itself and imp2-record -family 2).
+// emulations such as the netlink output and a recorder on family 2).
 func isIMP2(family uint16) bool {
 	return family == imp2.DefaultFamily || family == imp2.UserSockFamily
 }

@@ -20,8 +20,8 @@ import (
 // that would pass the bound is read only when nothing else is queued, so a
 // frame larger than the whole bound goes through alone. A sender that
 // finds the queue empty takes the chunk being filled, however small: a
-// live stream (imp2-record -o - | imp2-replay -i -) is replayed as it
-// arrives, not a chunk at a time.
+// live stream (a recorder writing into the pipe that is the input) is
+// replayed as it arrives, not a chunk at a time.
 
 const (
 	chunkBytes  = 256 << 10

@@ -9,22 +9,11 @@
 //
 //	imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
 //
-// Exit codes:
-//
-//	0  replay complete
-//	1  runtime or output error (cannot open the netlink socket, write failed)
-//	2  usage error (bad flag or -filter, an output that is an input)
-//	3  input error: unreadable, malformed or truncated trace; every complete
-//	   frame before the problem has been replayed and the summary printed
-//	4  no consumer: none registered within -wait (-to netlink, -to icmp), or
-//	   nothing was delivered (-to netlink: frames were sent to -dest or to
-//	   -min-consumers registered consumers and none took one); the summary
-//	   says why for each
-//	5  -verify: the module's events differ from the replayed ones (missing
-//	   or extra events beyond -verify-tolerate)
-//	130 interrupted (SIGINT/SIGTERM); the summary is printed
-//
-// See -help for the options and the filter syntax, and the README.
+// It parses the flags into the engines' options, runs the replay and
+// exits with the code the replay reports (0 done, 1 runtime error, 2
+// usage, 3 bad input, 4 no consumer, 5 -verify found differences, 130
+// interrupted); -help prints the options, the filter syntax and the exit
+// codes, and the README says more.
 package main
 
 import (
@@ -126,12 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (*cli, error) {
 
 func uint32Var(fs *flag.FlagSet, p *uint32, name, usage string) {
 	fs.Func(name, usage, func(v string) error {
-		n, err := strconv.ParseUint(v, 0, 32)
-		if err != nil {
-			return errors.New("want a 32-bit port id")
-		}
+		n, err := strconv.ParseUint(v, 0, 32) // a 32-bit port id
 		*p = uint32(n)
-		return nil
+		return err
 	})
 }
 
@@ -167,8 +153,8 @@ an input); 3 bad or truncated input (complete frames were replayed); 4 no consum
 within -wait, or nothing delivered to -dest or the registered consumers; 5 -verify
 found missing or extra events; 130 interrupted.`
 
-// flagRules are the combinations of flags that make no sense: each flag
-// of a rule given while its condition fails.
+// check refuses flag values and combinations that make no sense: a rule
+// with flags fails when one of them is given while ok is false.
 func (c *cli) check() error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
 	for _, r := range []struct {
@@ -243,8 +229,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return s.ExitCode
 }
 
-// validate checks what the engines would refuse, before anything starts:
-// all of it is a usage error.
+// validate sets the options that depend on others and checks what the
+// engines would refuse, before anything starts: all of it is a usage
+// error.
 func (c *cli) validate(stdin io.Reader, stdout io.Writer) error {
 	f, err := replay.ParseFilter(c.filter)
 	if err != nil {
@@ -253,8 +240,18 @@ func (c *cli) validate(stdin io.Reader, stdout io.Writer) error {
 	c.o.Filter = f
 	switch c.to {
 	case "netlink":
+		if c.nl.Dest != 0 && !c.set["min-consumers"] {
+			c.nl.MinConsumers = 0 // -dest alone needs no registration
+		}
 		err = c.nl.Validate()
 	case "icmp":
+		c.ic.TopSpeed, c.ic.Batch, c.ic.Wait = c.o.Timing.TopSpeed, c.o.Timing.Batch, c.nl.Wait
+		if c.set["min-consumers"] { // packets can be sent without any consumer
+			c.ic.MinConsumers = c.nl.MinConsumers
+		}
+		if c.set["family"] {
+			c.ic.Family = c.nl.Family
+		}
 		err = c.ic.Validate()
 	default:
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
@@ -266,18 +263,9 @@ func (c *cli) validate(stdin io.Reader, stdout io.Writer) error {
 func (c *cli) output(stdout io.Writer, logf func(string, ...any)) (replay.Output, error) {
 	switch c.to {
 	case "icmp":
-		c.ic.TopSpeed, c.ic.Batch, c.ic.Wait, c.ic.Log = c.o.Timing.TopSpeed, c.o.Timing.Batch, c.nl.Wait, logf
-		if c.set["min-consumers"] { // packets can be sent without any consumer
-			c.ic.MinConsumers = c.nl.MinConsumers
-		}
-		if c.set["family"] {
-			c.ic.Family = c.nl.Family
-		}
+		c.ic.Log = logf
 		return icmp.New(c.ic)
 	case "netlink":
-		if c.nl.Dest != 0 && !c.set["min-consumers"] {
-			c.nl.MinConsumers = 0 // -dest alone needs no registration
-		}
 		c.nl.Log = logf
 		return replay.NewNetlink(c.nl)
 	}

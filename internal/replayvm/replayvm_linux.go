@@ -48,36 +48,15 @@ func Run(c Config) int {
 		guestIn = append(guestIn, "-i", "/share/"+g)
 	}
 
-	args := append(guestIn, GuestArgs(c.Args)...)
 	files := []vm.File{
 		{Guest: "/imp2-replay", Host: bin},
 		{Guest: "/imp2.ko", Host: ko, Mode: 0o644},
 	}
-	modules, bins := []string{"veth"}, []string{"ip"}
-	// Paths, not names: busybox sh prefers its own applets (ip) to PATH.
-	var script strings.Builder
-	script.WriteString("insmod /imp2.ko || exit 1\n")
-	if c.Consumer != "" {
-		f := strings.Fields(c.Consumer)
-		files = append(files, vm.File{Guest: "/consumer", Host: f[0]})
-		modules, bins = append(modules, "nf_tables"), append(bins, "nft")
-		args = append(args, "-netns-dst", "imp2vm")
-		if !c.MinConsumersSet {
-			args = append(args, "-min-consumers", "1")
-		}
-		fmt.Fprintf(&script, "/usr/bin/ip netns add imp2vm || exit 1\n"+
-			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", vm.ShellQuote(f[1:]))
-	}
-	fmt.Fprintf(&script, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", vm.ShellQuote(args))
-	if c.Consumer != "" {
-		script.WriteString("sleep 0.2; kill -INT $cpid 2>/dev/null; sleep 0.2; kill -KILL $cpid 2>/dev/null; wait $cpid\n")
-	}
-	script.WriteString("exit $rc\n")
-
+	script, files, modules, bins := c.guest(guestIn, files)
 	logf("-vm: booting %s under qemu (software emulation)", k.Version)
 	res, err := vm.Run(context.Background(), vm.Config{
 		Kernel: k, KernelModules: modules, HostBinaries: bins, Files: files,
-		ShareDir: share, Script: script.String(), Memory: "1G", Timeout: c.Timeout,
+		ShareDir: share, Script: script, Memory: "1G", Timeout: c.Timeout,
 	})
 	if err != nil {
 		return fail(err)
@@ -107,6 +86,33 @@ func Run(c Config) int {
 		}
 	}
 	return res.ExitCode
+}
+
+// guest returns the guest's script and what it needs besides files: the
+// module, imp2-replay on the inputs in the share, and the consumer if any.
+func (c *Config) guest(inputs []string, files []vm.File) (script string, _ []vm.File, modules, bins []string) {
+	args := append(inputs, GuestArgs(c.Args)...)
+	modules, bins = []string{"veth"}, []string{"ip"}
+	// Paths, not names: busybox sh prefers its own applets (ip) to PATH.
+	var b strings.Builder
+	b.WriteString("insmod /imp2.ko || exit 1\n")
+	if c.Consumer != "" {
+		f := strings.Fields(c.Consumer)
+		files = append(files, vm.File{Guest: "/consumer", Host: f[0]})
+		modules, bins = append(modules, "nf_tables"), append(bins, "nft")
+		args = append(args, "-netns-dst", "imp2vm")
+		if !c.MinConsumersSet {
+			args = append(args, "-min-consumers", "1")
+		}
+		fmt.Fprintf(&b, "/usr/bin/ip netns add imp2vm || exit 1\n"+
+			"/usr/bin/ip netns exec imp2vm /consumer %s >/share/consumer.out 2>&1 &\ncpid=$!\n", vm.ShellQuote(f[1:]))
+	}
+	fmt.Fprintf(&b, "/imp2-replay %s >/share/summary 2>/share/log\nrc=$?\n", vm.ShellQuote(args))
+	if c.Consumer != "" {
+		b.WriteString("sleep 0.2; kill -INT $cpid 2>/dev/null; sleep 0.2; kill -KILL $cpid 2>/dev/null; wait $cpid\n")
+	}
+	b.WriteString("exit $rc\n")
+	return b.String(), files, modules, bins
 }
 
 func copyInput(name, dst string, stdin io.Reader) error {

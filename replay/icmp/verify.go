@@ -205,7 +205,7 @@ type Summary struct {
 	NoTrack   bool   `json:"notrack,omitempty"`
 
 	Packets         uint64 `json:"packets_sent"`
-	NotEvents       uint64 `json:"frames_not_events"` // kernel→user frames that are not IMP2_K_MSG (or another -family)
+	NotEvents       uint64 `json:"frames_not_events"` // kernel→user frames that are not IMP2_K_MSG (or of another Options.Family)
 	LengthDefaulted uint64 `json:"length_defaulted"`  // extended events whose ip_len could not be sent (< 28 or > 1500)
 	Fragments       uint64 `json:"fragments"`         // events without ICMP fields, sent as non-first fragments
 	SendErrors      uint64 `json:"send_errors"`
