@@ -150,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	src, closeIn, err := openInputs(o.Inputs, o.Stdin)
 	if err != nil {
+		o.Output.Close()
 		return nil, err
 	}
 	defer closeIn()
@@ -158,6 +159,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	t := timing{Timing: o.Timing, wait: o.Output.FollowsClock() || o.Timing.Realtime}
 	if t.RT > 0 && t.wait && !t.TopSpeed {
 		if err := checkRealtime(t.RT); err != nil {
+			o.Output.Close()
 			return nil, fmt.Errorf("Timing.RT %d: SCHED_FIFO: %w", t.RT, err)
 		}
 	}

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/netip"
 	"strconv"
@@ -35,6 +36,7 @@ func NewText(w io.Writer, c io.Closer, asJSON, live bool) Output {
 
 type textOut struct {
 	fileOut
+	dst  io.Writer
 	json bool
 	w    *bufio.Writer
 	live bool
@@ -42,9 +44,16 @@ type textOut struct {
 }
 
 func newTextOut(w io.Writer, c io.Closer, json, live bool) *textOut {
-	o := &textOut{json: json, w: bufio.NewWriterSize(w, 64<<10), live: live}
+	o := &textOut{dst: w, json: json, w: bufio.NewWriterSize(w, 64<<10), live: live}
 	o.fileOut = fileOut{flush: o.w.Flush, c: c}
 	return o
+}
+
+// Start makes sure the destination exists (an OutputFile is created on
+// its first write), as for a replay that writes no line.
+func (o *textOut) Start(context.Context) error {
+	_, err := o.dst.Write(nil)
+	return err
 }
 
 func (o *textOut) Send(frames []pcapnl.Frame, ts []int64) error {

@@ -271,11 +271,8 @@ func (c *cli) output(stdout io.Writer, logf func(string, ...any)) (replay.Output
 	}
 	w, closer := stdout, io.Closer(nil)
 	if c.out != "-" {
-		fh, err := os.Create(c.out)
-		if err != nil {
-			return nil, fmt.Errorf("output: %w", err)
-		}
-		w, closer = fh, fh
+		f := &replay.OutputFile{Path: c.out} // created as the replay starts
+		w, closer = f, f
 	}
 	if c.to != "pcapng" {
 		return replay.NewText(w, closer, c.to == "json", c.o.Timing.Realtime), nil
@@ -284,9 +281,5 @@ func (c *cli) output(stdout io.Writer, logf func(string, ...any)) (replay.Output
 	if c.zip == "none" {
 		opts.Compression = pcapnl.None
 	}
-	o, err := replay.NewPcapng(w, closer, opts)
-	if err != nil && closer != nil {
-		closer.Close()
-	}
-	return o, err
+	return replay.NewPcapng(w, closer, opts), nil
 }

@@ -351,3 +351,20 @@ func TestLimitOnLiveStream(t *testing.T) {
 		t.Fatal("imp2-replay waited for more input after -limit")
 	}
 }
+
+// An input that cannot be read is found before the output file is
+// created: the file named by -o is left as it was.
+func TestBadInputKeepsOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "keep.pcapng")
+	if err := os.WriteFile(out, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"pcapng", "text"} {
+		if code, _, errOut := runInProcess("-i", "/nonexistent/trace", "-to", to, "-o", out); code != exitInput {
+			t.Errorf("-to %s: exit %d, want %d: %s", to, code, exitInput, errOut)
+		}
+		if b, _ := os.ReadFile(out); string(b) != "keep" {
+			t.Errorf("-to %s: -o file now %q", to, b)
+		}
+	}
+}
