@@ -45,8 +45,6 @@ type cli struct {
 	nl                   replay.NetlinkOptions
 	ic                   icmp.Options
 	to, out, filter, zip string
-	stats                time.Duration
-	json                 bool
 	vm                   replayvm.Config
 	set                  map[string]bool
 }
@@ -82,8 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (*cli, error) {
 	fs.DurationVar(&t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
 	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
 	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
-	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
-	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
+	fs.DurationVar(&c.o.Progress, "stats", 0, "print progress every interval (0: only the summary)")
+	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.zip, "compress", "zstd", "pcapng: zstd or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
@@ -110,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (*cli, error) {
 	if *vm {
 		c.vm.Args = args
 	}
-	return c, c.check()
+	return c, nil
 }
 
 func uint32Var(fs *flag.FlagSet, p *uint32, name, usage string) {
@@ -153,9 +151,11 @@ an input); 3 bad or truncated input (complete frames were replayed); 4 no consum
 within -wait, or nothing delivered to -dest or the registered consumers; 5 -verify
 found missing or extra events; 130 interrupted.`
 
-// check refuses flag values and combinations that make no sense: a rule
-// with flags fails when one of them is given while ok is false.
-func (c *cli) check() error {
+// check refuses flag values and combinations that make no sense (a rule
+// with flags fails when one of them is given while ok is false), sets the
+// options that depend on others and checks what the engines would refuse,
+// before anything starts: all of it is a usage error.
+func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
 	for _, r := range []struct {
 		ok    bool
@@ -183,61 +183,12 @@ func (c *cli) check() error {
 			return errors.New(r.what)
 		}
 	}
-	return nil
-}
-
-// run is main without os.Exit, for tests.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
-	c, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return replay.ExitOK
-	}
-	if err == nil {
-		err = c.validate(stdin, stdout)
-	}
-	if err != nil {
-		logf("%v", err)
-		return replay.ExitUsage
-	}
-	if c.vm.Args != nil {
-		c.vm.Inputs, c.vm.Stdin, c.vm.Stdout, c.vm.Stderr, c.vm.Log = c.o.Inputs, stdin, stdout, stderr, logf
-		c.vm.MinConsumersSet = c.set["min-consumers"]
-		return replayvm.Run(c.vm)
-	}
-	sumW := stdout
-	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
-		sumW = stderr // the data goes to stdout
-	}
-	c.o.Stdin, c.o.Progress, c.o.ProgressTo, c.o.ProgressJSON = stdin, c.stats, sumW, c.json
-	if c.o.Output, err = c.output(stdout, logf); err != nil {
-		logf("%v", err)
-		return replay.ExitError
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s, err := replay.Run(ctx, c.o)
-	if err != nil {
-		logf("%v", err)
-		return replay.Code(err)
-	}
-	s.Output = c.to
-	s.Write(sumW, c.json)
-	for _, m := range s.Problems {
-		logf("%s", m)
-	}
-	return s.ExitCode
-}
-
-// validate sets the options that depend on others and checks what the
-// engines would refuse, before anything starts: all of it is a usage
-// error.
-func (c *cli) validate(stdin io.Reader, stdout io.Writer) error {
 	f, err := replay.ParseFilter(c.filter)
 	if err != nil {
 		return fmt.Errorf("-filter: %w", err)
 	}
 	c.o.Filter = f
+
 	switch c.to {
 	case "netlink":
 		if c.nl.Dest != 0 && !c.set["min-consumers"] {
@@ -257,6 +208,49 @@ func (c *cli) validate(stdin io.Reader, stdout io.Writer) error {
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
 	}
 	return errors.Join(err, c.o.Validate())
+}
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return replay.ExitOK
+	}
+	if err == nil {
+		err = c.check(stdin, stdout)
+	}
+	if err != nil {
+		logf("%v", err)
+		return replay.ExitUsage
+	}
+	if c.vm.Args != nil {
+		c.vm.Inputs, c.vm.Stdin, c.vm.Stdout, c.vm.Stderr, c.vm.Log = c.o.Inputs, stdin, stdout, stderr, logf
+		c.vm.MinConsumersSet = c.set["min-consumers"]
+		return replayvm.Run(c.vm)
+	}
+	sumW := stdout
+	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
+		sumW = stderr // the data goes to stdout
+	}
+	c.o.Stdin, c.o.ProgressTo = stdin, sumW
+	if c.o.Output, err = c.output(stdout, logf); err != nil {
+		logf("%v", err)
+		return replay.ExitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := replay.Run(ctx, c.o)
+	if err != nil {
+		logf("%v", err)
+		return replay.Code(err)
+	}
+	s.Output = c.to
+	s.Write(sumW, c.o.ProgressJSON)
+	for _, m := range s.Problems {
+		logf("%s", m)
+	}
+	return s.ExitCode
 }
 
 // output makes the -to output: its options from the flags, and the -o file.
