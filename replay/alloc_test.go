@@ -60,3 +60,23 @@ func TestPlayNoAlloc(t *testing.T) {
 		t.Errorf("json format: %v allocations per frame", n)
 	}
 }
+
+// BenchmarkPlay is the send loop's cost per frame at top speed into an
+// output that does nothing.
+func BenchmarkPlay(b *testing.B) {
+	c := &chunk{}
+	for i := range 256 {
+		c.frames = append(c.frames, pcapnl.Frame{Time: t0 + int64(i), Family: 31, Data: eventFrame(uint32(i))})
+	}
+	tm := DefaultTiming()
+	tm.TopSpeed, tm.Spin = true, -1
+	r := newReplayer(timing{Timing: tm, wait: true}, &input{}, &nullOut{}, new(atomic.Bool))
+	r.clock = pace.NewClock()
+	r.w = pace.NewWaiter(r.clock, -1)
+	r.t0 = t0
+	b.ReportAllocs()
+	for b.Loop() {
+		r.play(c)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(c.frames)), "ns/frame")
+}
