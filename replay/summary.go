@@ -19,6 +19,8 @@ import (
 // object: these fields, with the output's Report's fields after
 // TimingError.
 type Summary struct {
+	// Output names the output for the reader; Run leaves it to the
+	// caller, which chose it (imp2-replay: its -to value).
 	Output string `json:"output"`
 	Timing string `json:"timing"`
 
