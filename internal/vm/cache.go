@@ -82,6 +82,7 @@ func (m MatrixKernel) Fetch() (Kernel, error) {
 	if err != nil {
 		return Kernel{}, err
 	}
+	k.SingleThreadTCG = m.SingleThreadTCG
 	if m.BuildRoot != "" {
 		if k.BuildRoot, err = EnsureBuildRoot(m.BuildRoot); err != nil {
 			return Kernel{}, err

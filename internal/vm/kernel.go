@@ -32,6 +32,17 @@ type Kernel struct {
 	// when the headers need another suite's compiler; "" builds on the
 	// host.
 	BuildRoot string
+	// SingleThreadTCG runs both vCPUs on one qemu thread (MatrixKernel
+	// says why).
+	SingleThreadTCG bool
+}
+
+// accel is qemu's -accel for k.
+func (k Kernel) accel() string {
+	if k.SingleThreadTCG {
+		return "tcg,thread=single"
+	}
+	return "tcg"
 }
 
 // Label names the kernel in messages: its matrix name and release.

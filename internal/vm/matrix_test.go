@@ -119,7 +119,9 @@ func TestResolveModulesSkipsBuiltin(t *testing.T) {
 // TestMatrixKernelsBootWithModule fetches each kernel IMP2_KERNELS names
 // (by default the first, Debian 12's 6.1, which is the installed one),
 // builds imp2.ko against its headers (in its build root where it has
-// one), and boots it with the module, the 9p share and veth loaded.
+// one), boots it with the module, the 9p share and veth loaded, and
+// reloads the module 150 times under ping traffic without a kernel
+// problem.
 func TestMatrixKernelsBootWithModule(t *testing.T) {
 	if err := CheckHost(); err != nil {
 		t.Fatal(err)
@@ -156,11 +158,17 @@ func TestMatrixKernelsBootWithModule(t *testing.T) {
 				HostBinaries:  []string{"ip"},
 				ShareDir:      co.Share,
 				Files:         []File{{Guest: "/imp2.ko", Host: co.Module, Mode: 0o644}},
+				// The reloads flip the netfilter hook's static key while
+				// ping keeps ip_rcv busy: the code patching that needs
+				// SingleThreadTCG on newer kernels.
 				Script: `insmod /imp2.ko || exit 10
 grep -q '^imp2 ' /proc/modules || exit 11
 /usr/bin/ip link add va type veth peer name vb || exit 12
+ping -A -q 127.0.0.1 >/dev/null & ping -A -q 127.0.0.2 >/dev/null &
+i=0; while [ $i -lt 150 ]; do rmmod imp2 && insmod /imp2.ko || exit 13; i=$((i+1)); done
+kill %1 %2
 uname -r > /share/uname`,
-				Timeout: 4 * time.Minute,
+				Timeout: 6 * time.Minute,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	args := []string{
-		"-accel", "tcg", "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
+		"-accel", cfg.Kernel.accel(), "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", cfg.Kernel.Image, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet rdinit=/init",
