@@ -18,7 +18,7 @@ import (
 // runs under the same emulation), then reads the results back from the
 // shared folder. The guest only measures; plots and files are made here.
 func runInVM(ctx context.Context, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
-	co, err := vm.PrepareCheckout("imp2-bench-vm-")
+	co, err := vm.PrepareCheckoutKernel("imp2-bench-vm-", cfg.kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func guestArgs(args []string) []string {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		switch name {
 		case "vm", "plot":
-		case "out":
+		case "out", "kernel":
 			if !hasValue {
 				i++ // its value
 			}

@@ -91,7 +91,13 @@ type Checkout struct {
 // PrepareCheckout finds the checkout and the kernel (FindKernel), builds
 // the module and makes the scratch folder, named after prefix.
 func PrepareCheckout(prefix string) (*Checkout, error) {
-	k, err := FindKernel()
+	return PrepareCheckoutKernel(prefix, "")
+}
+
+// PrepareCheckoutKernel is PrepareCheckout on the matrix kernel called
+// name (fetched when needed); "" means FindKernel's.
+func PrepareCheckoutKernel(prefix, name string) (*Checkout, error) {
+	k, err := kernelNamed(name)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +110,17 @@ func PrepareCheckout(prefix string) (*Checkout, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func kernelNamed(name string) (Kernel, error) {
+	if name == "" {
+		return FindKernel()
+	}
+	m, err := LookupKernel(name)
+	if err != nil {
+		return Kernel{}, err
+	}
+	return m.Fetch()
 }
 
 // NewCheckout finds the checkout and makes the scratch folder, with no
