@@ -50,6 +50,15 @@ func buildModule(dir string, k Kernel) (string, error) {
 		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
 			`set -e; mount --bind "$1" "$3$1"; mount --bind "$2" "$3$2"; mount -t proc proc "$3/proc"; exec chroot "$3" make -s -C "$2" KDIR="$4"`,
 			"sh", k.Root, dir, k.BuildRoot, k.Headers)
+		// The mounts ended with the namespace: drop the empty mount
+		// point of this build folder (and its scratch parent when empty),
+		// so the build root does not collect one per build.
+		defer func() {
+			// A top-level parent (the root's own /tmp) stays.
+			if os.Remove(filepath.Join(k.BuildRoot, dir)) == nil && strings.Count(filepath.Dir(dir), "/") > 1 {
+				os.Remove(filepath.Join(k.BuildRoot, filepath.Dir(dir)))
+			}
+		}()
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		where := ""
