@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 )
 
 // emuSource is a user-space stand-in for the module: a raw ICMP socket in
@@ -134,7 +134,7 @@ func (h *emuHook) run() {
 				continue
 			}
 			seq++
-			ev.TimeNs = uint64(flood.Now())
+			ev.TimeNs = uint64(pace.Monotonic())
 			frames = append(frames, imp2.AppendEventMessage(out[len(frames)][:0], seq, ev))
 		}
 		if len(frames) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -299,7 +300,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		}
 		err := c.read(time.Now().Add(wait), func(e *event) {
 			if now == 0 {
-				now = flood.Now()
+				now = pace.Monotonic()
 			}
 			onEvent(e)
 		})
@@ -408,7 +409,7 @@ func (st *stats) fillDrops(ctx context.Context, c consumer, d *results.Drops, no
 // the sample at once.
 func spin(ctx context.Context, d time.Duration) {
 	done := ctx.Done()
-	for end := flood.Now() + int64(d); flood.Now() < end; {
+	for end := pace.Monotonic() + int64(d); pace.Monotonic() < end; {
 		select {
 		case <-done:
 			return

@@ -31,6 +31,7 @@ import (
 	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/nlsock"
+	"github.com/imp2/imp2/internal/pace"
 	"golang.org/x/sys/unix"
 )
 
@@ -308,7 +309,7 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	default:
 		return 0, os.NewSyscallError("recvmmsg", err)
 	}
-	c.pkt.Recv, c.pkt.RecvWall = flood.Now(), time.Now().UnixNano()
+	c.pkt.Recv, c.pkt.RecvWall = pace.Monotonic(), time.Now().UnixNano()
 	before := c.stats.Packets
 	for i := range n {
 		c.stats.Datagrams++
