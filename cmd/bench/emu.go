@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/pace"
 )
@@ -143,27 +143,22 @@ func (h *emuHook) run() {
 	}
 }
 
-// parseICMP builds the event the module would send for an IPv4 packet.
-func parseICMP(p []byte) (imp2.Event, bool) {
-	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_ICMP {
+// parseICMP builds the event the module would send for an IPv4 packet:
+// ICMP packets only, and the ICMP fields only where the module reads them
+// (not in a later fragment).
+func parseICMP(b []byte) (imp2.Event, bool) {
+	p, err := icmp.ParseIPv4(b)
+	if err != nil {
 		return imp2.Event{}, false
 	}
-	ihl := int(p[0]&0x0f) * 4
-	if len(p) < ihl+8 {
-		return imp2.Event{}, false
+	ev := imp2.Event{Src: p.Src, Dest: p.Dst, Extended: true, IPLen: p.TotalLen}
+	if p.ICMP != nil {
+		ev.ICMPType, ev.ICMPCode = p.ICMP[0], p.ICMP[1]
+		ev.ICMPID = binary.BigEndian.Uint16(p.ICMP[4:6])
+		ev.ICMPSeq = binary.BigEndian.Uint16(p.ICMP[6:8])
+		ev.Flags = imp2.EventFlagICMP
 	}
-	icmp := p[ihl:]
-	return imp2.Event{
-		Src:      netip.AddrFrom4([4]byte(p[12:16])),
-		Dest:     netip.AddrFrom4([4]byte(p[16:20])),
-		Extended: true,
-		ICMPType: icmp[0],
-		ICMPCode: icmp[1],
-		ICMPID:   binary.BigEndian.Uint16(icmp[4:6]),
-		ICMPSeq:  binary.BigEndian.Uint16(icmp[6:8]),
-		Flags:    imp2.EventFlagICMP,
-		IPLen:    binary.BigEndian.Uint16(p[2:4]),
-	}, true
+	return ev, true
 }
 
 func (h *emuHook) close() {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/nlsock"
 	"github.com/imp2/imp2/internal/pace"
@@ -378,14 +379,11 @@ func (c *Conn) packet(b []byte, fn func(*Packet)) {
 
 // parseIPv4ICMP decodes a flood packet from an IPv4 packet.
 func parseIPv4ICMP(b []byte) (flood.Packet, error) {
-	if len(b) < 20 || b[0]>>4 != 4 || b[9] != unix.IPPROTO_ICMP {
+	p, err := icmp.ParseIPv4(b)
+	if err != nil || p.ICMP == nil {
 		return flood.Packet{}, flood.ErrNotFlood
 	}
-	ihl := int(b[0]&0xf) * 4
-	if ihl < 20 || ihl > len(b) {
-		return flood.Packet{}, flood.ErrNotFlood
-	}
-	return flood.Parse(b[ihl:])
+	return flood.Parse(p.ICMP)
 }
 
 func (c *Conn) publish() {
