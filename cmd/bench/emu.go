@@ -3,15 +3,17 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/nlsock"
 	"github.com/imp2/imp2/internal/pace"
 )
 
@@ -31,14 +33,14 @@ func (s *emuSource) close() error   { return nil }
 // open starts a fresh emulator for each consumer, so that its sequence
 // numbers start at 1 like the module's per-consumer numbers.
 func (s *emuSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
-	h := &emuHook{stop: make(chan struct{})}
+	h := &emuHook{}
 	var c *imp2.Conn
 	err := s.dst.Do(func() error {
 		var err error
 		if h.srv, err = imp2.Listen(imp2.ServerConfig{}); err != nil {
 			return err
 		}
-		if h.fd, err = rawICMP(); err != nil {
+		if h.sock, err = rawICMP(); err != nil {
 			return err
 		}
 		c, err = imp2.Dial(imp2.Config{Family: imp2.UserSockFamily, Peer: h.srv.PortID(),
@@ -75,26 +77,20 @@ func (e *emuConsumer) close() error {
 
 // rawICMP opens a raw socket that receives every ICMP packet delivered to
 // the namespace, with a buffer large enough that bursts are not lost
-// before the emulated hook, and a timeout so the hook can stop.
-func rawICMP() (int, error) {
+// before the emulated hook, read blocking like the module's consumers.
+func rawICMP() (*nlsock.Sock, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 	if err != nil {
-		return -1, fmt.Errorf("raw ICMP socket: %w", err)
+		return nil, fmt.Errorf("raw ICMP socket: %w", err)
 	}
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
-	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return nlsock.New(fd, true)
 }
 
 // emuHook turns received echo requests into imp2 events.
 type emuHook struct {
 	srv  *imp2.Server
-	fd   int
-	stop chan struct{}
+	sock *nlsock.Sock
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -118,14 +114,12 @@ func (h *emuHook) run() {
 		hdrs[i].Hdr.Iovlen = 1
 	}
 	for {
-		select {
-		case <-h.stop:
+		n, err := h.sock.Read(hdrs[:])
+		if errors.Is(err, os.ErrClosed) {
 			return
-		default:
 		}
-		n, err := recvmmsg(h.fd, hdrs[:])
 		if err != nil {
-			continue // timeout or EINTR: look at stop again
+			continue
 		}
 		frames = frames[:0]
 		for i := 0; i < n; i++ {
@@ -163,11 +157,10 @@ func parseICMP(b []byte) (imp2.Event, bool) {
 
 func (h *emuHook) close() {
 	h.once.Do(func() {
-		close(h.stop)
-		h.wg.Wait()
-		if h.fd > 0 {
-			unix.Close(h.fd)
+		if h.sock != nil {
+			h.sock.Close() // the reader returns within nlsock.Poll
 		}
+		h.wg.Wait()
 		if h.srv != nil {
 			h.srv.Close()
 		}

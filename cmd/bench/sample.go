@@ -220,9 +220,7 @@ type stats struct {
 	unicast, e2e *hdrhistogram.Histogram
 	received     int64
 	overruns     int64
-	haveSeq      bool
-	lastSeq      uint32
-	gaps         int64
+	seqs         imp2.SeqTracker
 	unmatched    int64 // events whose packet number the flood never scheduled
 }
 
@@ -267,7 +265,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		default:
 		}
 		st.received++
-		st.seq(e.seq)
+		st.seqs.Observe(e.seq)
 		if st.latency {
 			if e.unicastNs > 0 {
 				st.unicast.RecordValue(max(now-e.unicastNs, 1))
@@ -332,14 +330,6 @@ func queueEmpty(c consumer) bool {
 	return err != nil || mi.RmemAlloc == 0
 }
 
-// seq counts the sequence numbers skipped before s.
-func (st *stats) seq(s uint32) {
-	if st.haveSeq {
-		st.gaps += int64(s - st.lastSeq - 1) // wraps like the senders' counters
-	}
-	st.haveSeq, st.lastSeq = true, s
-}
-
 // sentinel sends one packet after the queue drained and reads its event:
 // its sequence number reveals events lost after the last one read, which
 // no later event would show as a gap.
@@ -366,7 +356,7 @@ func (st *stats) sentinel(ctx context.Context, topo *netns.Topology, c consumer)
 		}
 		err := c.read(wait, func(e *event) {
 			if !got {
-				st.seq(e.seq)
+				st.seqs.Observe(e.seq)
 				got = true
 			}
 		})
@@ -388,7 +378,8 @@ func (st *stats) fillDrops(ctx context.Context, c consumer, d *results.Drops, no
 	if ok {
 		d.ModuleEAGAIN = &dropped
 	}
-	d.SeqGaps = &st.gaps
+	gaps := int64(st.seqs.Missing())
+	d.SeqGaps = &gaps
 	if c.kernelQueue() {
 		mi, err := c.memInfo()
 		if err != nil {
