@@ -8,10 +8,31 @@
  * For every ICMP packet the hook sees, each registered consumer of that
  * namespace gets its own IMP2_K_MSG, unicast with MSG_DONTWAIT.
  *
+ * A registration belongs to the socket that sent IMP2_U_PID, held by
+ * reference, not to its port id: the netlink core gives a closing socket's
+ * port back (netlink_remove) before it marks the socket SOCK_DEAD and long
+ * before NETLINK_URELEASE, so for a while the port may belong to a new
+ * socket while the old registration is still listed.  Three rules keep
+ * that from mattering (see imp2_tag() and imp2_add()):
+ *  - the hook sends to no consumer whose socket is dead, and
+ *    NETLINK_URELEASE removes only registrations of dead sockets, never a
+ *    fresh registration of a new socket that has the same port id;
+ *  - an event can only be queued to a registered socket, whichever socket
+ *    holds the port when netlink_unicast() looks it up: event skbs are
+ *    marked pfmemalloc and only registered sockets carry SOCK_MEMALLOC,
+ *    and the core's sk_filter() drops such an skb at any other socket;
+ *  - a socket that registers with the port of a stale registration gets
+ *    its mark only after that registration is gone and an RCU grace
+ *    period has passed, so no registered socket gets another's events.
+ *
  * Locking:
  *  - imp2_net.lock (BH-safe spinlock) serialises changes to the consumer
  *    list; the hook walks the list under RCU (nf_hook holds rcu_read_lock)
- *    and entries are freed with kfree_rcu().
+ *    and entries are freed, and their socket reference dropped, after a
+ *    grace period (imp2_consumer_free).
+ *  - imp2_net.reg_mutex serialises IMP2_U_PID and IMP2_CLOSE, which may
+ *    sleep (grace periods, the socket lock) and keep a socket's mark in
+ *    step with its registration.
  *  - imp2_consumer.tx_lock makes "take the next sequence number" and
  *    "queue the skb on the consumer's socket" one step, so a consumer's
  *    queue is always in nlmsg_seq order even when the hook runs on several
@@ -26,6 +47,9 @@
  * check).  IMP2_CLOSE only ever removes the sender itself, and
  * IMP2_GET_STATS only returns counters that /proc/net/imp2 shows to
  * everyone, so neither needs a capability.
+ *
+ * Units: any unit nobody else has registered; NETLINK_USERSOCK is refused
+ * at load, because its user sockets do not pin the module (imp2_init()).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -37,6 +61,7 @@
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netlink.h>
@@ -75,7 +100,8 @@ MODULE_PARM_DESC(allow_unprivileged,
 struct imp2_consumer {
 	struct list_head node;		/* in imp2_net.consumers, RCU */
 	struct rcu_head rcu;
-	u32 portid;			/* kernel-verified port of the socket */
+	struct sock *sk;		/* the registered socket; a reference */
+	u32 portid;			/* its port id, where events are sent */
 	bool linked;			/* on the list; under imp2_net.lock */
 	spinlock_t tx_lock;		/* orders seq and enqueue */
 	u32 seq;			/* last nlmsg_seq used; under tx_lock */
@@ -85,6 +111,7 @@ struct imp2_consumer {
 
 struct imp2_net {
 	struct sock *nlsk;
+	struct mutex reg_mutex;		/* IMP2_U_PID and IMP2_CLOSE */
 	spinlock_t lock;		/* writers of @consumers */
 	struct list_head consumers;
 	unsigned int nconsumers;	/* under @lock */
@@ -103,6 +130,18 @@ static inline struct imp2_net *imp2_pernet(const struct net *net)
 	return net_generic(net, imp2_net_id);
 }
 
+static void imp2_consumer_free(struct rcu_head *head)
+{
+	struct imp2_consumer *c = container_of(head, struct imp2_consumer, rcu);
+
+	/*
+	 * Often the last reference of a closed socket, as in netlink's own
+	 * deferred_put_nlk_sk(): sk_free() is fine in this context.
+	 */
+	sock_put(c->sk);
+	kfree(c);
+}
+
 /* Caller holds in->lock. */
 static void imp2_unlink_locked(struct imp2_net *in, struct imp2_consumer *c)
 {
@@ -111,24 +150,74 @@ static void imp2_unlink_locked(struct imp2_net *in, struct imp2_consumer *c)
 	c->linked = false;
 	list_del_rcu(&c->node);
 	in->nconsumers--;
-	kfree_rcu(c, rcu);
+	call_rcu(&c->rcu, imp2_consumer_free);
 }
 
 /* Caller holds in->lock or rcu_read_lock(). */
-static struct imp2_consumer *imp2_find(struct imp2_net *in, u32 portid)
+static struct imp2_consumer *imp2_find(struct imp2_net *in,
+				       const struct sock *sk)
 {
 	struct imp2_consumer *c;
 
 	list_for_each_entry_rcu(c, &in->consumers, node,
 				lockdep_is_held(&in->lock))
-		if (c->portid == portid)
+		if (c->sk == sk)
 			return c;
 	return NULL;
 }
 
-static int imp2_add(struct imp2_net *in, u32 portid)
+/*
+ * The mark that lets a socket receive events.  The exported netlink API
+ * can only unicast to a port id, and the socket holding it is looked up
+ * inside netlink_unicast(); what it does with the socket it finds before
+ * queueing is sk_filter(), which drops an skb marked pfmemalloc (taken from
+ * the memory reserves) unless the socket has SOCK_MEMALLOC.  So event skbs
+ * carry that mark, registered sockets, and no others, carry the flag, and
+ * whichever socket holds a consumer's port at the moment of the lookup, an
+ * event reaches it only if it is registered.  A dropped skb makes
+ * netlink_unicast() return as if it had been queued, and the core counts it
+ * in LINUX_MIB_PFMEMALLOCDROP.
+ *
+ * Only the flag is set, not with sk_set_memalloc(), which would also let
+ * the socket allocate from the reserves (netlink does not allocate with
+ * sk_allocation) and switch on the memalloc receive paths of the whole
+ * stack.  On a netlink socket the flag does nothing else: it also accepts
+ * pfmemalloc skbs of other kernel senders, which the unit does not have.
+ * The skb's mark does nothing else either, but let its clones (an nlmon
+ * tap on NETLINK_USERSOCK) be allocated from the reserves.
+ *
+ * set_bit()/clear_bit() are atomic, so they never lose a flag that others
+ * set without a lock (sock_orphan() under sk_callback_lock); the socket
+ * lock keeps setsockopt(), which changes sk_flags non-atomically, from
+ * losing ours.  Process context.
+ */
+static void imp2_tag(struct sock *sk)
 {
-	struct imp2_consumer *c;
+	lock_sock(sk);
+	set_bit(SOCK_MEMALLOC, &sk->sk_flags);
+	release_sock(sk);
+}
+
+static void imp2_untag(struct sock *sk)
+{
+	lock_sock(sk);
+	clear_bit(SOCK_MEMALLOC, &sk->sk_flags);
+	release_sock(sk);
+}
+
+/*
+ * Register @sk, the sender of an IMP2_U_PID, which holds @portid while it
+ * sends.  A port id belongs to one socket at a time, so a registration
+ * with @portid for another socket is stale: that socket has given the port
+ * back and is being released, and its NETLINK_URELEASE is yet to come.  It
+ * is removed here, and @sk is marked only after an RCU grace period, once
+ * no hook call can still be sending that registration's events, which
+ * would now reach @sk.  Process context.
+ */
+static int imp2_add(struct imp2_net *in, struct sock *sk, u32 portid)
+{
+	struct imp2_consumer *c, *old, *tmp;
+	bool stale = false;
 	int err = 0;
 
 	c = kzalloc(sizeof(*c), GFP_KERNEL);
@@ -139,42 +228,70 @@ static int imp2_add(struct imp2_net *in, u32 portid)
 	atomic64_set(&c->sent, 0);
 	atomic64_set(&c->dropped, 0);
 
+	mutex_lock(&in->reg_mutex);
 	spin_lock_bh(&in->lock);
-	if (imp2_find(in, portid)) {
+	if (imp2_find(in, sk)) {
 		/* Already registered: keep its sequence and counters. */
 		spin_unlock_bh(&in->lock);
-		kfree(c);
-		return 0;
+		goto out;
 	}
-	if (in->nconsumers >= READ_ONCE(max_consumers)) {
+	list_for_each_entry_safe(old, tmp, &in->consumers, node) {
+		if (old->portid == portid) {
+			imp2_unlink_locked(in, old);
+			stale = true;
+		}
+	}
+	/* Only registrations, under reg_mutex, make the count grow. */
+	if (in->nconsumers >= READ_ONCE(max_consumers))
 		err = -ENOSPC;
-	} else {
-		c->linked = true;
-		list_add_tail_rcu(&c->node, &in->consumers);
-		in->nconsumers++;
-		c = NULL;
-	}
 	spin_unlock_bh(&in->lock);
+	if (err)
+		goto out;
+
+	if (stale)
+		synchronize_rcu();
+	imp2_tag(sk);
+	sock_hold(sk);
+	c->sk = sk;
+	spin_lock_bh(&in->lock);
+	c->linked = true;
+	list_add_tail_rcu(&c->node, &in->consumers);
+	in->nconsumers++;
+	spin_unlock_bh(&in->lock);
+	c = NULL;
+out:
+	mutex_unlock(&in->reg_mutex);
 	kfree(c);
 	return err;
 }
 
-static int imp2_del(struct imp2_net *in, u32 portid)
+/*
+ * Unregister @sk.  The mark is cleared after a grace period, when no hook
+ * call is sending to @sk any more: an event in flight is still delivered
+ * and counted, and none follows the acknowledgement.  Process context.
+ */
+static int imp2_del(struct imp2_net *in, struct sock *sk)
 {
 	struct imp2_consumer *c;
 	int err = -ENOENT;
 
+	mutex_lock(&in->reg_mutex);
 	spin_lock_bh(&in->lock);
-	c = imp2_find(in, portid);
+	c = imp2_find(in, sk);
 	if (c) {
 		imp2_unlink_locked(in, c);
 		err = 0;
 	}
 	spin_unlock_bh(&in->lock);
+	if (!err) {
+		synchronize_rcu();
+		imp2_untag(sk);
+	}
+	mutex_unlock(&in->reg_mutex);
 	return err;
 }
 
-static void imp2_fill_stats(struct imp2_net *in, u32 portid,
+static void imp2_fill_stats(struct imp2_net *in, const struct sock *sk,
 			    struct imp2_stats *st)
 {
 	struct imp2_consumer *c;
@@ -189,7 +306,7 @@ static void imp2_fill_stats(struct imp2_net *in, u32 portid,
 	st->consumers = READ_ONCE(in->nconsumers);
 
 	rcu_read_lock();
-	c = imp2_find(in, portid);
+	c = imp2_find(in, sk);
 	if (c) {
 		st->self_registered = 1;
 		st->self_sent = atomic64_read(&c->sent);
@@ -218,7 +335,7 @@ static void imp2_send_stats(struct imp2_net *in, struct sk_buff *in_skb,
 		kfree_skb(skb);
 		return;
 	}
-	imp2_fill_stats(in, portid, nlmsg_data(nlh));
+	imp2_fill_stats(in, NETLINK_CB(in_skb).sk, nlmsg_data(nlh));
 	/* netlink_unicast() consumes the skb on every path. */
 	err = netlink_unicast(in->nlsk, skb, portid, MSG_DONTWAIT);
 	if (err < 0)
@@ -228,6 +345,7 @@ static void imp2_send_stats(struct imp2_net *in, struct sk_buff *in_skb,
 static void imp2_rcv_msg(struct imp2_net *in, struct sk_buff *skb,
 			 struct nlmsghdr *nlh)
 {
+	struct sock *sk = NETLINK_CB(skb).sk;
 	u32 portid = NETLINK_CB(skb).portid;
 	int err;
 
@@ -244,11 +362,11 @@ static void imp2_rcv_msg(struct imp2_net *in, struct sk_buff *skb,
 					      portid);
 			err = -EPERM;
 		} else {
-			err = imp2_add(in, portid);
+			err = imp2_add(in, sk, portid);
 		}
 		break;
 	case IMP2_CLOSE:
-		err = imp2_del(in, portid);
+		err = imp2_del(in, sk);
 		break;
 	case IMP2_GET_STATS:
 		imp2_send_stats(in, skb, nlh);
@@ -297,6 +415,8 @@ static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 
 	skb = nlmsg_new(sizeof(*ev), GFP_ATOMIC);
 	if (skb) {
+		/* Only a registered socket accepts it: see imp2_tag(). */
+		skb->pfmemalloc = 1;
 		nlh = nlmsg_put(skb, 0, 0, IMP2_K_MSG, sizeof(*ev), 0);
 		if (nlh) {
 			ev = nlmsg_data(nlh);
@@ -335,7 +455,12 @@ static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 		atomic64_inc(&in->enomem);
 		break;
 	case -ECONNREFUSED:
-		/* The socket is gone: stop sending to it. */
+		/*
+		 * Nobody holds the port, or the socket connect()ed to another
+		 * port: stop sending to it.  A live socket keeps its mark,
+		 * harmlessly: no other registration can have its port id
+		 * (see imp2_add()).
+		 */
 		atomic64_inc(&in->econnrefused);
 		spin_lock_bh(&in->lock);
 		imp2_unlink_locked(in, c);
@@ -385,8 +510,12 @@ static unsigned int imp2_hook(void *priv, struct sk_buff *skb,
 	}
 
 	/* nf_hook() holds rcu_read_lock() around every hook. */
-	list_for_each_entry_rcu(c, &in->consumers, node)
+	list_for_each_entry_rcu(c, &in->consumers, node) {
+		/* Released, NETLINK_URELEASE to come: the port is not its. */
+		if (sock_flag(c->sk, SOCK_DEAD))
+			continue;
 		imp2_send_event(in, c, &tmpl);
+	}
 
 	return NF_ACCEPT;
 }
@@ -430,6 +559,7 @@ static int __net_init imp2_net_init(struct net *net)
 	};
 	int err;
 
+	mutex_init(&in->reg_mutex);
 	spin_lock_init(&in->lock);
 	INIT_LIST_HEAD(&in->consumers);
 	in->nconsumers = 0;
@@ -484,6 +614,12 @@ static void __net_exit imp2_net_exit(struct net *net)
 	netlink_kernel_release(in->nlsk);
 	in->nlsk = NULL;
 
+	/*
+	 * Every consumer's socket is closed by now, and its NETLINK_URELEASE
+	 * has normally emptied the list: at unload because user sockets of
+	 * the unit pin the module (see imp2_init()), in a namespace being
+	 * dismantled because it has no user sockets left.
+	 */
 	spin_lock_bh(&in->lock);
 	list_for_each_entry_safe(c, tmp, &in->consumers, node)
 		imp2_unlink_locked(in, c);
@@ -500,17 +636,26 @@ static struct pernet_operations imp2_net_ops = {
 
 /*
  * A consumer killed without IMP2_CLOSE: drop it when its socket is
- * released, before a later socket can reuse the port id.  Called from
- * netlink_release() through a notifier chain; must not sleep.
+ * released.  netlink_release() calls this after sock_orphan() and gives
+ * only the port id, which by now may belong to a new socket with a
+ * registration of its own: remove only registrations whose socket is
+ * dead.
  */
 static int imp2_netlink_event(struct notifier_block *nb, unsigned long event,
 			      void *ptr)
 {
 	struct netlink_notify *n = ptr;
+	struct imp2_consumer *c, *tmp;
+	struct imp2_net *in;
 
 	if (event != NETLINK_URELEASE || n->protocol != unit || !n->portid)
 		return NOTIFY_DONE;
-	imp2_del(imp2_pernet(n->net), n->portid);
+	in = imp2_pernet(n->net);
+	spin_lock_bh(&in->lock);
+	list_for_each_entry_safe(c, tmp, &in->consumers, node)
+		if (c->portid == n->portid && sock_flag(c->sk, SOCK_DEAD))
+			imp2_unlink_locked(in, c);
+	spin_unlock_bh(&in->lock);
 	return NOTIFY_DONE;
 }
 
@@ -524,6 +669,29 @@ static int __init imp2_init(void)
 
 	if (unit < 0 || unit >= MAX_LINKS) {
 		pr_err("unit %d out of range 0..%d\n", unit, MAX_LINKS - 1);
+		return -EINVAL;
+	}
+	/*
+	 * The module's state may go only when no input callback can run,
+	 * which the core guarantees on a unit this module registers: each
+	 * user socket of it holds a module reference.  Every unit the kernel
+	 * itself uses has a kernel socket in the initial namespace, so
+	 * loading on it fails in imp2_net_init(), except NETLINK_USERSOCK:
+	 * registered at boot with no kernel socket, its user sockets exist
+	 * without the module, hold no reference to it and may send to port 0
+	 * at any time.  Such a message during rmmod ran imp2_rcv() after the
+	 * per-net state was gone; one during insmod can hit the core between
+	 * netlink_insert() and NETLINK_F_KERNEL_SOCKET in
+	 * __netlink_kernel_create(), where it is queued as to a user socket
+	 * and netlink_data_ready() calls BUG().  Refuse it.  (That window of
+	 * the core also opens on a registered unit while insmod creates the
+	 * kernel sockets of the other namespaces, to a process there that
+	 * opened a socket of the unit in the instant before; the module
+	 * cannot close it.)
+	 */
+	if (unit == NETLINK_USERSOCK) {
+		pr_err("unit %d (NETLINK_USERSOCK) refused: its sockets do not hold the module, so loading and unloading would race their messages; use a unit no one has registered (default %d)\n",
+		       unit, NL_IMP2);
 		return -EINVAL;
 	}
 
@@ -546,6 +714,8 @@ static void __exit imp2_exit(void)
 	/* No notifier call may run once the per-net state is gone. */
 	netlink_unregister_notifier(&imp2_netlink_nb);
 	unregister_pernet_subsys(&imp2_net_ops);
+	/* imp2_consumer_free() is code of this module. */
+	rcu_barrier();
 }
 
 module_init(imp2_init);

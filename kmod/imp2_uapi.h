@@ -13,10 +13,12 @@
  *   IMP2_U_PID       register the sending socket as a consumer (bare header)
  *   IMP2_CLOSE       unregister the sending socket (bare header)
  *   IMP2_GET_STATS   ask for counters; answered with IMP2_STATS
- * The module identifies the sender by the kernel-verified port id of the
- * sending socket, never by nlmsg_pid.  With NLM_F_ACK set, IMP2_U_PID and
- * IMP2_CLOSE are acknowledged with NLMSG_ERROR (error 0 on success); legacy
- * consumers send flags 0 and get no acknowledgement.
+ * A registration belongs to the sending socket itself (events go to its
+ * kernel-verified port id), never to nlmsg_pid, and ends with the socket:
+ * another socket that later binds the same port id inherits nothing.  With
+ * NLM_F_ACK set, IMP2_U_PID and IMP2_CLOSE are acknowledged with
+ * NLMSG_ERROR (error 0 on success; no event follows the acknowledgement of
+ * IMP2_CLOSE); legacy consumers send flags 0 and get no acknowledgement.
  *
  * Kernel -> user:
  *   IMP2_K_MSG       one event per ICMP packet seen by the hook, unicast with
