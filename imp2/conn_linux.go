@@ -17,28 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a registered imp2 consumer.
-//
-// It is built on golang.org/x/sys/unix rather than github.com/mdlayher/netlink:
-// that Conn reads one datagram per call into buffers it allocates and sends
-// only to port 0, not to a Server. BenchmarkReceive (48-byte events over
-// NETLINK_USERSOCK from a flooding sender goroutine / process; 2 cores,
-// loaded; median of 3) measured per message:
-//
-//	ReadBatch, 64 buffers (recvmmsg)    354k / 293k msgs/s   0 allocs
-//	ReadBatch, 1 buffer                 229k / 218k msgs/s   0 allocs
-//	mdlayher Receive                     44k /  53k msgs/s  36 allocs, 1572 B
-//	mdlayher, MessageBufferSize 4096     69k / 105k msgs/s  25 allocs,  984 B
-//
-// so the batch path is 2.8-5x the best mdlayher figure.
-//
-// Its methods are safe for concurrent use; reads are serialized.
-type Conn struct {
+// conn is Conn on Linux.
+type conn struct {
 	s      *sock
 	r      *receiver
 	family int
 	peer   uint32
 	seq    atomic.Uint32
+	onCtl  func(ControlDir, []byte) // Config.OnControl
 
 	readMu  sync.Mutex // serializes reads
 	pending []Message  // datagrams read while waiting for a reply, delivered first
@@ -69,7 +55,7 @@ func Dial(cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, statsCh: make(chan Stats, 1)}
+	c := &Conn{conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, onCtl: cfg.OnControl, statsCh: make(chan Stats, 1)}}
 	if err := c.setup(cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -93,7 +79,7 @@ func (c *Conn) setup(cfg Config) error {
 	if cfg.Ack {
 		flags = FlagRequest | FlagAck
 	}
-	if err := c.s.sendTo(AppendControl(nil, TypeRegister, flags, seq, c.s.port), c.peer); err != nil {
+	if err := c.sendControl(TypeRegister, flags, seq); err != nil {
 		return fmt.Errorf("imp2: register with port %d of family %d: %w", c.peer, c.family, err)
 	}
 	if !cfg.Ack {
@@ -214,10 +200,26 @@ func (c *Conn) readUntil(ctx context.Context, match func(Header) bool) ([]byte, 
 		}
 		b := bytes.Clone(msg[0].Data())
 		if h, err := ParseHeader(b); err == nil && match(h) {
+			if c.onCtl != nil {
+				c.onCtl(ControlReceived, b)
+			}
 			return b, nil
 		}
 		c.pending = append(c.pending, Message{Buf: b, N: len(b), PortID: msg[0].PortID})
 	}
+}
+
+// sendControl sends one control message of this consumer to the peer and
+// shows it to Config.OnControl once the kernel has taken it.
+func (c *Conn) sendControl(typ, flags uint16, seq uint32) error {
+	b := AppendControl(nil, typ, flags, seq, c.s.port)
+	if err := c.s.sendTo(b, c.peer); err != nil {
+		return err
+	}
+	if c.onCtl != nil {
+		c.onCtl(ControlSent, b)
+	}
+	return nil
 }
 
 // passStats hands the reply to a waiting Stats call; it stays in the batch.
@@ -266,7 +268,7 @@ func (c *Conn) Stats(ctx context.Context) (Stats, error) {
 	}
 	c.statsSeq.Store(seq)
 	defer c.statsSeq.Store(0)
-	if err := c.s.sendTo(AppendControl(nil, TypeGetStats, FlagRequest, seq, c.s.port), c.peer); err != nil {
+	if err := c.sendControl(TypeGetStats, FlagRequest, seq); err != nil {
 		return Stats{}, fmt.Errorf("imp2: stats request: %w", err)
 	}
 	// Read the reply ourselves whenever no ReadBatch is running; while one
@@ -323,7 +325,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		err := c.s.sendTo(AppendControl(nil, TypeClose, 0, c.seq.Add(1), c.s.port), c.peer)
+		err := c.sendControl(TypeClose, 0, c.seq.Add(1))
 		if errors.Is(err, unix.ECONNREFUSED) {
 			err = nil // the peer is gone: nothing to unregister from
 		}

@@ -697,3 +697,83 @@ func inRuntimePoller(t *testing.T, fd int) bool {
 	}
 	return false
 }
+
+// TestOnControl: the hook sees every control frame Conn sends, numbered
+// as the peer received them, and every reply it consumes, byte for byte,
+// in order; events Stats read on its way to the reply still come from
+// ReadBatch and not from the hook, and a Close the peer never got (it is
+// gone) is not shown as sent.
+func TestOnControl(t *testing.T) {
+	type ctl struct {
+		dir ControlDir
+		b   []byte
+	}
+	var got []ctl
+	s := listen(t, ServerConfig{})
+	c := dial(t, Config{Peer: s.PortID(), Ack: true, OnControl: func(dir ControlDir, b []byte) {
+		got = append(got, ctl{dir, append([]byte(nil), b...)})
+	}})
+	waitConsumers(t, s, 1)
+	ev := eventFrame(1)
+	if _, err := s.Send(ev); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Receive()
+	if err != nil || string(b) != string(ev) {
+		t.Fatalf("Receive after Stats: %x, %v; want the event %x", b, err, ev)
+	}
+	s.Close()
+	c.Close()
+
+	port := c.PortID()
+	reg := AppendControl(nil, TypeRegister, FlagRequest|FlagAck, 1, port)
+	ack := make([]byte, HeaderLen+4, 2*HeaderLen+4)
+	PutHeader(ack, Header{Len: 2*HeaderLen + 4, Type: unix.NLMSG_ERROR, Flags: 0x100, Seq: 1, PID: port})
+	ack = append(ack, reg[:HeaderLen]...)
+	stats := make([]byte, HeaderLen, HeaderLen+StatsLen)
+	PutHeader(stats, Header{Len: HeaderLen + StatsLen, Type: TypeStats, Seq: 2, PID: port})
+	stats = AppendStats(stats, st)
+	want := []ctl{
+		{ControlSent, reg},
+		{ControlReceived, ack},
+		{ControlSent, AppendControl(nil, TypeGetStats, FlagRequest, 2, port)},
+		{ControlReceived, stats},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("OnControl saw %d frames, want %d: %x", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i].dir != want[i].dir || string(got[i].b) != string(want[i].b) {
+			t.Errorf("frame %d: %d %x; want %d %x", i, got[i].dir, got[i].b, want[i].dir, want[i].b)
+		}
+	}
+	if !st.SelfRegistered || st.SelfSent != 1 {
+		t.Errorf("stats %+v; want this consumer registered, sent 1", st)
+	}
+}
+
+// TestOnControlClose: IMP2_CLOSE is shown once the peer has it.
+func TestOnControlClose(t *testing.T) {
+	var got [][]byte
+	s := listen(t, ServerConfig{})
+	c := dial(t, Config{Peer: s.PortID(), OnControl: func(dir ControlDir, b []byte) {
+		if dir == ControlSent {
+			got = append(got, append([]byte(nil), b...))
+		}
+	}})
+	waitConsumers(t, s, 1)
+	c.Close()
+	want := [][]byte{
+		AppendControl(nil, TypeRegister, 0, 1, c.PortID()),
+		AppendControl(nil, TypeClose, 0, 2, c.PortID()),
+	}
+	if len(got) != 2 || string(got[0]) != string(want[0]) || string(got[1]) != string(want[1]) {
+		t.Errorf("sent %x; want %x", got, want)
+	}
+}

@@ -5,13 +5,15 @@ package imp2
 import (
 	"context"
 	"errors"
+	"runtime"
 	"time"
 )
 
-var errUnsupported = errors.New("imp2: netlink is only available on Linux")
+// errUnsupported is what Dial, Listen and their methods return here.
+var errUnsupported = errors.New("imp2: unsupported on " + runtime.GOOS + ": netlink exists only on Linux")
 
-// Conn is a registered imp2 consumer; on this platform Dial always fails.
-type Conn struct{}
+// conn is Conn where there is no netlink: Dial always fails.
+type conn struct{}
 
 // Dial fails: netlink exists only on Linux.
 func Dial(Config) (*Conn, error) { return nil, errUnsupported }

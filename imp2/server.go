@@ -34,6 +34,32 @@ type ServerConfig struct {
 	// module's max_consumers does: one more is refused with ENOSPC.
 	// 0 means DefaultMaxConsumers.
 	MaxConsumers int
+	// OnStats, if set, may change the counters of each IMP2_STATS reply
+	// before it goes to port: a test scripts what its consumer is told
+	// (imp2test). It runs on the Server's control goroutine.
+	OnStats func(port uint32, st *Stats)
+}
+
+// Server is a user-space stand-in for the module's side of the protocol,
+// for emulation over NETLINK_USERSOCK: consumers register with it as with
+// the module, and it sends them whole netlink frames with MSG_DONTWAIT,
+// counting what their full queues refuse. Unlike the module's, its drops do
+// not raise ENOBUFS at the consumer: a user-space sender gets EAGAIN itself
+// and the receiver sees nothing.
+//
+// It admits consumers as the module does: CAP_NET_ADMIN unless
+// AllowUnprivileged (see cred_linux.go for how user space can tell), at
+// most MaxConsumers at once, and a consumer is the sender address of its
+// IMP2_U_PID, never the nlmsg_pid it claims. Control datagrams are walked
+// message by message as the module walks an skb, whatever their length.
+// Control messages are served on a goroutine.
+//
+// A consumer killed without IMP2_CLOSE stays registered until a send to it
+// fails (ECONNREFUSED) or the Server looks for its socket (WaitConsumers,
+// Registered, a registration finding the set full): the module learns of
+// it from NETLINK_URELEASE, user space only by looking.
+type Server struct {
+	server // the platform's state: server_linux.go
 }
 
 // SendCounts are the outcomes of the frames a Server offered to one

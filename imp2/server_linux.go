@@ -17,29 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Server is a user-space stand-in for the module's side of the protocol,
-// for emulation over NETLINK_USERSOCK: consumers register with it as with
-// the module, and it sends them whole netlink frames with MSG_DONTWAIT,
-// counting what their full queues refuse. Unlike the module's, its drops do
-// not raise ENOBUFS at the consumer: a user-space sender gets EAGAIN itself
-// and the receiver sees nothing.
-//
-// It admits consumers as the module does: CAP_NET_ADMIN unless
-// AllowUnprivileged (see cred_linux.go for how user space can tell), at
-// most MaxConsumers at once, and a consumer is the sender address of its
-// IMP2_U_PID, never the nlmsg_pid it claims. Control datagrams are walked
-// message by message as the module walks an skb, whatever their length.
-// Control messages are served on a goroutine.
-//
-// A consumer killed without IMP2_CLOSE stays registered until a send to it
-// fails (ECONNREFUSED) or the Server looks for its socket (WaitConsumers,
-// Registered, a registration finding the set full): the module learns of
-// it from NETLINK_URELEASE, user space only by looking.
-type Server struct {
+// server is Server on Linux.
+type server struct {
 	s       *sock
 	family  int
 	maxCons int
-	open    bool     // AllowUnprivileged
+	open    bool // AllowUnprivileged
+	onStats func(uint32, *Stats)
 	owner   []userNS // user namespace owning the socket's netns, and its ancestors
 	procNet *os.File // /proc/net/netlink of the socket's netns; nil if /proc is missing
 
@@ -59,6 +43,8 @@ type Server struct {
 	iovs    []unix.Iovec
 	one     [1][]byte
 	batch   [][]byte
+	number  bool   // SendNumbered
+	copies  []byte // the frames numbered for one consumer
 	sent    int
 	sendErr error
 	sendFn  func(fd uintptr) // s.sendAll, bound once
@@ -93,8 +79,8 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{s: so, family: cfg.Family, maxCons: cfg.MaxConsumers, open: cfg.AllowUnprivileged,
-		changed: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{server{s: so, family: cfg.Family, maxCons: cfg.MaxConsumers, open: cfg.AllowUnprivileged, onStats: cfg.OnStats,
+		changed: make(chan struct{}), done: make(chan struct{})}}
 	if err := s.setup(cfg.NetNS); err != nil {
 		so.Close()
 		return nil, err
@@ -164,6 +150,18 @@ func (s *Server) SendBatch(frames [][]byte) (int, error) {
 	return s.sendLocked(frames)
 }
 
+// SendNumbered is SendBatch with the module's numbering: each consumer
+// gets copies of the frames whose nlmsg_seq continues its own count, one
+// past the last frame offered to it (1 after its registration), and a
+// frame it drops uses its number too, so that its losses show as gaps.
+func (s *Server) SendNumbered(frames [][]byte) (int, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.number = true
+	defer func() { s.number = false }()
+	return s.sendLocked(frames)
+}
+
 func (s *Server) sendLocked(frames [][]byte) (int, error) {
 	if len(frames) == 0 {
 		return 0, nil
@@ -201,12 +199,37 @@ func (s *Server) sendAll(fd uintptr) {
 		seq = ne.Uint32(last[8:12])
 	}
 	for _, c := range *s.set.Load() {
-		c.lastSeq.Store(seq)
+		if s.number {
+			s.numberFor(c)
+		} else {
+			c.lastSeq.Store(seq)
+		}
 		for i := range s.batch {
 			s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&c.name))
 		}
 		s.sendTo(fd, c)
 	}
+}
+
+// numberFor points the batch's iovecs at copies of its frames numbered
+// for c (SendNumbered).
+func (s *Server) numberFor(c *consumer) {
+	s.copies = s.copies[:0]
+	for _, f := range s.batch {
+		s.copies = append(s.copies, f...)
+	}
+	seq, b := c.lastSeq.Load(), s.copies
+	for i, f := range s.batch {
+		seq++
+		if len(f) >= HeaderLen {
+			ne.PutUint32(b[8:12], seq)
+		}
+		if len(f) > 0 {
+			s.iovs[i].Base = &b[0]
+		}
+		b = b[len(f):]
+	}
+	c.lastSeq.Store(seq)
 }
 
 func (s *Server) sendTo(fd uintptr, c *consumer) {
@@ -485,6 +508,9 @@ func (s *Server) replyStats(port uint32, req Header) {
 			cs := c.counts()
 			st.SelfRegistered, st.SelfSent, st.SelfDropped, st.SelfLastSeq = true, cs.Sent, cs.Failed(), c.lastSeq.Load()
 		}
+	}
+	if s.onStats != nil {
+		s.onStats(port, &st)
 	}
 	b := make([]byte, HeaderLen, HeaderLen+StatsLen)
 	PutHeader(b, Header{Len: HeaderLen + StatsLen, Type: TypeStats, Seq: req.Seq, PID: port})

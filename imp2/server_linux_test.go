@@ -329,3 +329,77 @@ func TestSendCountsByClass(t *testing.T) {
 		t.Errorf("fixed destination with nobody bound: %+v, want ECONNREFUSED 6", cs)
 	}
 }
+
+// TestSendNumbered: each consumer's frames are numbered from 1 at its
+// registration, whatever the frames carried, and a frame its full queue
+// drops uses its number, so its losses are the gaps, as with the module.
+func TestSendNumbered(t *testing.T) {
+	s := listen(t, ServerConfig{})
+	a := dial(t, Config{Peer: s.PortID(), RcvBuf: 4096})
+	waitConsumers(t, s, 1)
+	frames := make([][]byte, 64)
+	for i := range frames {
+		frames[i] = eventFrame(7) // the number the frames carry is not used
+	}
+	var sent int
+	for range 8 {
+		n, err := s.SendNumbered(frames)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	b := dial(t, Config{Peer: s.PortID()})
+	waitConsumers(t, s, 2)
+	if _, err := s.SendNumbered(frames[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if string(frames[0]) != string(eventFrame(7)) {
+		t.Fatal("SendNumbered changed the caller's frame")
+	}
+	read := func(c *Conn) (seqs []uint32) {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			m, err := c.Receive()
+			if err != nil {
+				return seqs
+			}
+			h, _ := ParseHeader(m)
+			seqs = append(seqs, h.Seq)
+		}
+	}
+	var st SeqTracker
+	st.FromOne = true
+	got := read(a)
+	for _, seq := range got {
+		st.Observe(seq)
+	}
+	ca := s.Consumers()[0]
+	t.Logf("consumer a: %d frames read, %d sent, %d EAGAIN", len(got), ca.Sent, ca.EAGAIN)
+	if ca.EAGAIN == 0 {
+		t.Skip("the 8 KiB queue never filled")
+	}
+	st.ObserveLast(ca.LastSeq)
+	if uint64(len(got)) != ca.Sent || st.Missing() != ca.EAGAIN || ca.Sent+ca.EAGAIN != 8*64+2 {
+		t.Errorf("a: read %d, gaps %d; the server sent %d and dropped %d of %d", len(got), st.Missing(), ca.Sent, ca.EAGAIN, 8*64+2)
+	}
+	if ca.LastSeq != 8*64+2 {
+		t.Errorf("a's last number %d, want %d", ca.LastSeq, 8*64+2)
+	}
+	if got := read(b); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("b, registered later, got numbers %v; want [1 2]", got)
+	}
+}
+
+// TestOnStats: the hook rewrites the counters a consumer is told.
+func TestOnStats(t *testing.T) {
+	s := listen(t, ServerConfig{OnStats: func(port uint32, st *Stats) { st.SelfDropped, st.EAGAIN = 5, 5 }})
+	c := dial(t, Config{Peer: s.PortID()})
+	waitConsumers(t, s, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.Stats(ctx)
+	if err != nil || !st.SelfRegistered || st.SelfDropped != 5 || st.EAGAIN != 5 {
+		t.Errorf("Stats %+v, %v; want registered, self dropped 5, eagain 5", st, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -249,7 +250,7 @@ func TestGapsWithoutPeerCounters(t *testing.T) {
 			var frames [][]byte
 			for seq := uint32(1); seq <= 200; seq++ {
 				if seq <= 100 || seq > 150 {
-					frames = append(frames, imp2.AppendEventMessage(nil, seq, event(seq)))
+					frames = append(frames, imp2.AppendEventMessage(nil, seq, imp2test.Event(seq)))
 				}
 			}
 			if sent, err := p.SendBatch(frames); err != nil || sent != len(frames) {

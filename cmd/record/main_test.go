@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,9 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 )
 
 // recordBin is the imp2-record binary the tests run: signals, exit codes
@@ -91,6 +92,9 @@ func (r *recording) wait(t *testing.T) int {
 	return r.code
 }
 
+// summary is imp2-record's -json summary, the engine's.
+type summary = record.Summary
+
 func (r *recording) summary(t *testing.T) summary {
 	t.Helper()
 	var s summary
@@ -130,16 +134,6 @@ func (p *producer) waitConsumers(t *testing.T, n int) {
 	}
 }
 
-// event is the payload of event number seq: addresses derived from seq.
-func event(seq uint32) imp2.Event {
-	return imp2.Event{
-		Src:      netipFrom(0xc6120000 | seq&0xffff),
-		Dest:     netipFrom(0xc6130000 | seq&0xffff),
-		Extended: true, TimeNs: uint64(seq) * 1000, IfIndex: 2, ICMPType: 8,
-		ICMPID: 0x4242, ICMPSeq: uint16(seq), Flags: imp2.EventFlagICMP, IPLen: 84,
-	}
-}
-
 // send sends n numbered events in batches of 64 and returns how many were
 // queued to the consumers.
 func (p *producer) send(t *testing.T, n int) int {
@@ -152,7 +146,7 @@ func (p *producer) send(t *testing.T, n int) int {
 		k := min(n, 64)
 		for i := range k {
 			p.seq++
-			p.frames[i] = imp2.AppendEventMessage(p.frames[i][:0], p.seq, event(p.seq))
+			p.frames[i] = imp2.AppendEventMessage(p.frames[i][:0], p.seq, imp2test.Event(p.seq))
 		}
 		sent, err := p.SendBatch(p.frames[:k])
 		if err != nil {
@@ -206,10 +200,6 @@ func header(t *testing.T, f pcapnl.Frame) imp2.Header {
 		t.Fatalf("frame header: %v", err)
 	}
 	return h
-}
-
-func netipFrom(v uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 )
 
 // checkConversation checks a trace of a recording that ended with the
@@ -37,7 +39,7 @@ func checkConversation(t *testing.T, frames []pcapnl.Frame, port uint32, events 
 	evs := frames[1 : events+1]
 	var last int64
 	for i, f := range evs {
-		want := imp2.AppendEventMessage(nil, uint32(i+1), event(uint32(i+1)))
+		want := imp2.AppendEventMessage(nil, uint32(i+1), imp2test.Event(uint32(i+1)))
 		if f.Direction != pcapnl.ToUser || !bytes.Equal(f.Data, want) || f.DropCount != 0 {
 			t.Fatalf("event frame %d: %v drops %d %x; want to-user, no drops, %x", i, f.Direction, f.DropCount, f.Data[:16], want[:16])
 		}
@@ -94,7 +96,7 @@ func TestRecordFromServer(t *testing.T) {
 		t.Errorf("interface statistics %+v; want one block, received %d, dropped 0", st, n+4)
 	}
 	checkClosed(t, p, n)
-	if s.Stop != stopCount || s.Events != n || s.Received != n || s.Frames != n+4 || s.Drops.Lost != 0 ||
+	if s.Stop != record.StopCount || s.Events != n || s.Received != n || s.Frames != n+4 || s.Drops.Lost != 0 ||
 		s.PeerStats == nil || s.PeerStats.SelfSent != n || s.NotRecorded != 0 || s.FileBytes == 0 {
 		t.Errorf("summary %+v", s)
 	}

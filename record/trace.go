@@ -1,4 +1,4 @@
-package main
+package record
 
 import (
 	"sync/atomic"
@@ -20,9 +20,9 @@ type batch struct {
 // traceWriter writes what the recorder reads and sends into the trace, in
 // order, and keeps the accounting. It runs on the receive goroutine:
 // encoding a frame costs less there than handing it to another goroutine
-// did (measured against the C sink, see bench_test.go), and the
-// compression and the output run on the goroutine of the pcapnl.Writer's
-// queue, the -buffer bytes between the two.
+// did (measured against the C sink, see cmd/record's bench_test.go), and
+// the compression and the output run on the goroutine of the
+// pcapnl.Writer's queue, the Options.Buffer bytes between the two.
 type traceWriter struct {
 	w      *pcapnl.Writer
 	family uint16
@@ -33,7 +33,7 @@ type traceWriter struct {
 	// since it was last asked (0 when it cannot tell).
 	memDrops func() uint64
 
-	// Read by the progress line.
+	// Read by Recorder.Progress.
 	written      atomic.Uint64 // frames written
 	seqGapsShown atomic.Uint64
 
@@ -45,9 +45,9 @@ type accounting struct {
 	toUser, toKernel uint64 // frames written per direction
 	events           uint64 // IMP2_K_MSG messages from the peer (written or not)
 	dataBytes        uint64 // netlink bytes written
-	notRecorded      uint64 // frames read after -count was reached
+	notRecorded      uint64 // frames read after the count was reached
 	lateFrames       uint64 // frames read while fetching the final statistics
-	truncated        uint64 // datagrams longer than -snaplen
+	truncated        uint64 // datagrams longer than the snap length
 	dropCounts       uint64 // sum of the pcapng drop counts written
 	discarded        uint64 // frames not given to the trace after a write error
 
@@ -56,22 +56,20 @@ type accounting struct {
 	// loss of this recording only as far as this socket saw drops.
 	credit uint64
 
-	// source: the peer is the module, which numbers this consumer's events
-	// from 1 itself; its numbering has no gaps of its own, so every gap is
-	// a loss of this recording (the summary counts them so). Other peers
-	// (imp2-replay) forward numbers made upstream, gaps included.
-	source      bool
-	haveSeq     bool
-	firstSeq    uint32
-	lastSeq     uint32
-	seqGaps     uint64
-	seqBackward uint64 // sequence numbers that went back (producer restarted)
-	unnumbered  uint64 // events with nlmsg_seq 0
+	// seq follows the peer's numbering. From the module (Peer 0), which
+	// numbers this consumer's events from 1 itself, it is FromOne and
+	// every gap is a loss of this recording (the summary counts them so);
+	// other peers (imp2-replay) forward numbers made upstream, gaps
+	// included.
+	seq imp2.SeqTracker
 }
 
-func newTraceWriter(w *pcapnl.Writer, cfg *config, memDrops func() uint64) *traceWriter {
-	tw := &traceWriter{w: w, family: uint16(cfg.family), peer: cfg.peer, memDrops: memDrops}
-	tw.acct.source = cfg.peer == 0
+// source reports that the peer is the module, the source of the numbering.
+func (a *accounting) source() bool { return a.seq.FromOne }
+
+func newTraceWriter(w *pcapnl.Writer, o *Options, memDrops func() uint64) *traceWriter {
+	tw := &traceWriter{w: w, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
+	tw.acct.seq.FromOne = o.Peer == 0
 	return tw
 }
 
@@ -130,7 +128,7 @@ func (tw *traceWriter) write(b batch) error {
 	}
 	f.Data = nil
 	tw.written.Store(a.toUser + a.toKernel)
-	tw.seqGapsShown.Store(a.seqGaps)
+	tw.seqGapsShown.Store(a.seq.Missing())
 	return tw.err
 }
 
@@ -144,13 +142,14 @@ func (tw *traceWriter) write(b batch) error {
 func (a *accounting) drops(data []byte, sample func() uint64) uint64 {
 	gap, numbered := a.sequence(data)
 	var d uint64
+	_, _, started := a.seq.Span()
 	switch {
 	case gap > 0:
 		if gap > a.credit {
 			a.credit += sample()
 		}
 		d = min(gap, a.credit)
-	case !numbered && !a.haveSeq:
+	case !numbered && !started:
 		d = a.credit
 	}
 	a.credit -= d
@@ -159,50 +158,17 @@ func (a *accounting) drops(data []byte, sample func() uint64) uint64 {
 
 // sequence walks the netlink messages of one datagram from the peer and
 // returns the number of events missing before it, by nlmsg_seq, and
-// whether it held a numbered event. The module numbers each consumer's
-// events from 1; other producers may start anywhere, so for them the first
-// event sets the base.
+// whether it held a numbered event.
 func (a *accounting) sequence(b []byte) (gap uint64, numbered bool) {
-	for len(b) >= imp2.HeaderLen {
-		h, err := imp2.ParseHeader(b)
+	for m, err := range imp2.Messages(b) {
 		if err != nil {
 			break
 		}
-		if h.Type == imp2.TypeEvent {
+		if m.Header.Type == imp2.TypeEvent {
 			a.events++
-			gap += a.next(h.Seq)
-			numbered = numbered || h.Seq != 0
+			gap += a.seq.Observe(m.Header.Seq)
+			numbered = numbered || m.Header.Seq != 0
 		}
-		adv := (int(h.Len) + 3) &^ 3
-		if adv >= len(b) {
-			break
-		}
-		b = b[adv:]
 	}
 	return gap, numbered
-}
-
-func (a *accounting) next(seq uint32) uint64 {
-	if seq == 0 {
-		a.unnumbered++
-		return 0
-	}
-	if !a.haveSeq {
-		a.haveSeq, a.firstSeq, a.lastSeq = true, seq, seq
-		if a.source && seq > 1 {
-			a.seqGaps += uint64(seq - 1)
-			return uint64(seq - 1)
-		}
-		return 0
-	}
-	d := int32(seq - a.lastSeq)
-	a.lastSeq = seq
-	switch {
-	case d > 1:
-		a.seqGaps += uint64(d - 1)
-		return uint64(d - 1)
-	case d <= 0:
-		a.seqBackward++
-	}
-	return 0
 }

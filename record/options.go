@@ -1,0 +1,170 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// Options are the recorder's settings. Start from DefaultOptions: the zero
+// value of a field means what its comment says, not the default.
+type Options struct {
+	// Family is the netlink unit, 0 to 31: imp2.DefaultFamily (31) for the
+	// module, imp2.UserSockFamily (2) for a user-space producer.
+	Family int
+	// Peer is the port the control messages go to: 0 is the module, any
+	// other a user-space producer (an imp2.Server, imp2-replay).
+	Peer uint32
+	// Ack waits for the peer to acknowledge the registration; the module
+	// and imp2.Server do, the original module never does.
+	Ack bool
+	// RcvBuf is the socket receive buffer in bytes (see imp2.Config);
+	// 0 keeps the system default.
+	RcvBuf Size
+	// NoENOBUFS sets NETLINK_NO_ENOBUFS: overruns drop silently, still
+	// seen as sequence gaps and SO_MEMINFO drops.
+	NoENOBUFS bool
+
+	// Path is the trace file to create. An existing regular file is
+	// refused (ErrExists) unless Force; devices and FIFOs are written as
+	// they are. When Output is set, Path only names it in the summary and
+	// in errors ("-" reads as stdout).
+	Path   string
+	Output io.Writer
+	// Force overwrites an existing file, emptied only once the
+	// registration succeeded, so that a failed start leaves it as it was.
+	Force bool
+	// Compression and ZstdLevel are the trace's (pcapnl.WriterOptions).
+	Compression pcapnl.Compression
+	ZstdLevel   zstd.EncoderLevel
+	// Flush is the longest a frame waits in memory before it is flushed to
+	// the output: a killed recorder loses at most this much. Positive.
+	Flush time.Duration
+	// Buffer is the queue, in bytes of encoded frames, between the receive
+	// loop and the goroutine that compresses and writes them; at least
+	// MinBuffer.
+	Buffer Size
+
+	// Count stops the recording after this many frames from the peer;
+	// 0 means no limit.
+	Count uint64
+	// Duration stops the recording after this long; 0 means no limit.
+	Duration time.Duration
+	// SnapLen is the receive buffer per datagram, imp2.HeaderLen to 65536
+	// bytes; longer datagrams are truncated and counted.
+	SnapLen int
+	// Batch is the number of datagrams one recvmmsg may return, 1 to 1024.
+	Batch int
+	// StatsTimeout bounds the wait for the peer's counters at the end;
+	// 0 does not ask for them (their gaps are then unexplained).
+	StatsTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultRcvBuf       = 16 << 20 // the kernel doubles it: ~40k events of 832 bytes truesize
+	DefaultBuffer       = 32 << 20
+	MinBuffer           = 128 << 10
+	DefaultSnapLen      = 256 // imp2 frames are 36-96 bytes
+	DefaultBatch        = 128
+	DefaultStatsTimeout = time.Second
+)
+
+// DefaultOptions returns the settings imp2-record uses unless told
+// otherwise, recording from the module into path.
+func DefaultOptions(path string) Options {
+	return Options{
+		Family: imp2.DefaultFamily, Ack: true, RcvBuf: DefaultRcvBuf, Path: path,
+		Compression: CompressionFor(path), ZstdLevel: zstd.SpeedFastest, Flush: pcapnl.DefaultFlushInterval,
+		Buffer: DefaultBuffer, SnapLen: DefaultSnapLen, Batch: DefaultBatch, StatsTimeout: DefaultStatsTimeout,
+	}
+}
+
+// CompressionFor is the compression of a trace named path unless told
+// otherwise: none when it ends in .pcapng or .pcap, zstd otherwise.
+func CompressionFor(path string) pcapnl.Compression {
+	if strings.HasSuffix(path, ".pcapng") || strings.HasSuffix(path, ".pcap") {
+		return pcapnl.None
+	}
+	return pcapnl.Zstd
+}
+
+// OptionError is a setting Run refuses, named by its Options field.
+type OptionError struct {
+	Field  string // the Options field
+	Value  any    // its value
+	Reason string // what is wrong with it
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("record: Options.%s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// validate checks the settings; the first bad one is the error.
+func (o *Options) validate() error {
+	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
+	switch {
+	case o.Family < 0 || o.Family > 31:
+		return bad("Family", o.Family, "netlink units are 0-31")
+	case o.Path == "" && o.Output == nil:
+		return bad("Path", `""`, "the trace needs a path or an Output")
+	case o.Duration < 0:
+		return bad("Duration", o.Duration, "must not be negative")
+	case o.Flush <= 0:
+		return bad("Flush", o.Flush, "must be positive")
+	case o.StatsTimeout < 0:
+		return bad("StatsTimeout", o.StatsTimeout, "must not be negative")
+	case o.SnapLen < imp2.HeaderLen || o.SnapLen > 1<<16:
+		return bad("SnapLen", o.SnapLen, fmt.Sprintf("want %d to 65536 bytes", imp2.HeaderLen))
+	case o.Batch < 1 || o.Batch > 1024:
+		return bad("Batch", o.Batch, "want 1 to 1024")
+	case o.Buffer < MinBuffer:
+		return bad("Buffer", int(o.Buffer), fmt.Sprintf("want at least %d bytes", MinBuffer))
+	case o.RcvBuf < 0:
+		return bad("RcvBuf", int(o.RcvBuf), "must not be negative")
+	}
+	return nil
+}
+
+// Size is a byte count; as a flag.Value it accepts K, M and G suffixes
+// (powers of 1024).
+type Size int
+
+func (s *Size) String() string {
+	switch n := int(*s); {
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "M"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "K"
+	default:
+		return strconv.Itoa(n)
+	}
+}
+
+// Set parses a size such as 8388608, 512K or 16M.
+func (s *Size) Set(v string) error {
+	mult := 1
+	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v), "B"), "I")
+	switch {
+	case strings.HasSuffix(num, "K"):
+		mult, num = 1<<10, strings.TrimSuffix(num, "K")
+	case strings.HasSuffix(num, "M"):
+		mult, num = 1<<20, strings.TrimSuffix(num, "M")
+	case strings.HasSuffix(num, "G"):
+		mult, num = 1<<30, strings.TrimSuffix(num, "G")
+	}
+	n, err := strconv.ParseUint(num, 10, 31)
+	if err != nil || int64(n)*int64(mult) > 1<<31-1 {
+		return errors.New("want a size in bytes below 2G, such as 8388608, 512K or 16M")
+	}
+	*s = Size(int(n) * mult)
+	return nil
+}

@@ -1,0 +1,137 @@
+package record_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
+	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
+)
+
+// flagLike matches a command-line flag such as -snaplen.
+var flagLike = regexp.MustCompile(`(^|\s)-[a-z]`)
+
+// TestOptionErrors: a bad setting is an *OptionError naming its field,
+// in the engine's terms (no command-line flag), before anything is opened.
+func TestOptionErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		field string
+		set   func(*record.Options)
+	}{
+		{"Family", func(o *record.Options) { o.Family = 40 }},
+		{"Path", func(o *record.Options) { o.Path = "" }},
+		{"Duration", func(o *record.Options) { o.Duration = -time.Second }},
+		{"Flush", func(o *record.Options) { o.Flush = 0 }},
+		{"StatsTimeout", func(o *record.Options) { o.StatsTimeout = -1 }},
+		{"SnapLen", func(o *record.Options) { o.SnapLen = 8 }},
+		{"Batch", func(o *record.Options) { o.Batch = 0 }},
+		{"Buffer", func(o *record.Options) { o.Buffer = 1024 }},
+		{"RcvBuf", func(o *record.Options) { o.RcvBuf = -1 }},
+	} {
+		o := record.DefaultOptions(filepath.Join(dir, "t.pcapng.zst"))
+		c.set(&o)
+		s, err := record.Run(context.Background(), o)
+		var oe *record.OptionError
+		if s != nil || !errors.As(err, &oe) || oe.Field != c.field || !strings.Contains(err.Error(), "Options."+c.field) || flagLike.MatchString(err.Error()) {
+			t.Errorf("%s: %v, %v; want an *OptionError naming Options.%s and no flag", c.field, s, err, c.field)
+		}
+	}
+}
+
+// recordFrom runs a recording from k into a buffer while send feeds it.
+func recordFrom(t *testing.T, k *imp2test.Kernel, o record.Options, send func()) (*record.Summary, error, []pcapnl.Frame) {
+	t.Helper()
+	var out bytes.Buffer
+	o.Family, o.Peer, o.Path, o.Output = imp2.UserSockFamily, k.PortID(), "buffer", &out
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		if k.WaitConsumers(ctx, 1) == nil {
+			send()
+		}
+	}()
+	s, err := record.Run(ctx, o)
+	if s == nil {
+		t.Fatalf("Run: %v", err)
+	}
+	rd, rerr := pcapnl.NewReader(&out)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	defer rd.Close()
+	var frames []pcapnl.Frame
+	for {
+		f, rerr := rd.Next()
+		if rerr == io.EOF {
+			return s, err, frames
+		}
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		f.Data = bytes.Clone(f.Data)
+		frames = append(frames, f)
+	}
+}
+
+// TestScriptedPeerDrops: the peer says it dropped 3 events to us (its
+// self_dropped, which no gap or socket counter shows): they are this
+// recording's losses, a *LossError, and the statistics reply in the trace
+// is the one the peer sent, scripted counters included.
+func TestScriptedPeerDrops(t *testing.T) {
+	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	k.ScriptStats(func(_ uint32, st imp2.Stats) imp2.Stats { st.SelfDropped = 3; return st })
+	o := record.DefaultOptions("")
+	o.Count = 10
+	s, err, frames := recordFrom(t, k, o, func() {
+		for n := uint32(1); n <= 10; n++ {
+			k.SendEvents(imp2test.Event(n))
+		}
+	})
+	var le *record.LossError
+	if !errors.As(err, &le) || le.Lost != 3 || s.Drops.Lost != 3 || s.Drops.SeqGaps != 0 || s.Events != 10 {
+		t.Errorf("Run: %v, drops %+v, events %d; want a LossError of 3, no gaps, 10 events", err, s.Drops, s.Events)
+	}
+	if len(frames) != 15 {
+		t.Fatalf("%d frames; want 15: register, ack, 10 events, stats request and reply, close", len(frames))
+	}
+	st, err := imp2.ParseStats(frames[13].Data[imp2.HeaderLen:])
+	if err != nil || frames[13].Direction != pcapnl.ToUser || st.SelfDropped != 3 || st.SelfSent != 10 {
+		t.Errorf("the stats reply in the trace: %+v, %v; want to user, self dropped 3, sent 10", st, err)
+	}
+}
+
+// TestInheritedGaps: a replayed trace's own gaps, with the peer's
+// counters saying nothing was dropped to us, are inherited, not lost.
+func TestInheritedGaps(t *testing.T) {
+	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	evs := imp2test.Events(1, 30)
+	evs = append(evs[:10], evs[15:]...) // 11-15 lost upstream
+	var trace bytes.Buffer
+	if err := imp2test.WriteTrace(&trace, evs); err != nil {
+		t.Fatal(err)
+	}
+	o := record.DefaultOptions("")
+	o.Count = 25
+	s, err, _ := recordFrom(t, k, o, func() { k.Replay(&trace) })
+	if err != nil || s.Drops.SeqGaps != 5 || s.Drops.Inherited != 5 || s.Drops.Lost != 0 || s.FirstSeq != 1 || s.LastSeq != 30 {
+		t.Errorf("Run: %v, drops %+v, seq %d-%d; want no error, 5 gaps all inherited, seq 1-30", err, s.Drops, s.FirstSeq, s.LastSeq)
+	}
+}
