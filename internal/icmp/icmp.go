@@ -1,4 +1,4 @@
-// Package icmp builds and parses the IPv4 ICMP packets that drive the imp2
+// Package icmp builds, sends and parses the IPv4 ICMP packets that drive the imp2
 // hook in tests, floods and emulation: the one parser of them, which reads
 // the fields the module reads and by the module's rules.
 package icmp
