@@ -21,8 +21,6 @@ import (
 	"errors"
 	"io"
 	"time"
-
-	"github.com/imp2/imp2/internal/results"
 )
 
 // Options is one sweep.
@@ -73,13 +71,13 @@ const GuestOut = "/share/out"
 
 // MaxDelay bounds Options.Delays. The delay is busy work per event on the
 // consumer's thread; a second per event already makes a consumer that
-// reads at most drainLimit/MaxDelay events after the flood before the
+// reads at most DrainLimit/MaxDelay events after the flood before the
 // drain gives up, far fewer than the default buffer holds (277).
 const MaxDelay = time.Second
 
-// DrainLimit is how long a sample's drain waits after its flood before it
-// gives up on a stalled consumer.
-const DrainLimit = drainLimit
+// DrainLimit ends a sample's drain this long after the flood's planned
+// end, drained or not: a stalled consumer does not hold the sweep.
+const DrainLimit = 30 * time.Second
 
 // ErrNothingCompleted ends a run interrupted before its first sample
 // completed: there is nothing to write.
@@ -101,16 +99,23 @@ func signalName(ctx context.Context) string {
 	return in.Signal
 }
 
-// Run runs the sweep of o, inside the VM with o.VM, until it ends or ctx
-// is cancelled: then the run holds the samples that completed and is
-// marked partial, or the error is ErrNothingCompleted. The topology is
-// removed either way.
-func Run(ctx context.Context, o Options) (*results.Run, error) {
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
-	if o.VM {
-		return runInVM(ctx, &o)
-	}
-	return sweep(ctx, &o, newProgress(o.Progress))
+// ABOptions is an interleaved benchmark of two module builds.
+type ABOptions struct {
+	// Sweep is the kmod sweep each build runs; its Out holds base/ and
+	// new/, its Progress gets the notes.
+	Sweep Options
+	// Base is the base build: a git revision of the checkout (its kmod/
+	// is built in a temporary folder) or a .ko file. New is a .ko file,
+	// or "" for the working tree's kmod/.
+	Base, New string
+	// GuestArgs makes the imp2-bench command line (without the program)
+	// of the guest's side: ABGuest on the two module files, their labels
+	// and the sweep, writing into GuestOut.
+	GuestArgs func(kos, labels [2]string) []string
 }
+
+// The folders of an ab result directory, one run each.
+const (
+	ABBaseDir = "base"
+	ABNewDir  = "new"
+)

@@ -35,29 +35,8 @@ import (
 	"github.com/imp2/imp2/internal/vm"
 )
 
-// The folders of an ab result directory, one run each.
-const (
-	ABBaseDir = "base"
-	ABNewDir  = "new"
-)
-
 // moduleName is the module that ab loads and unloads.
 const moduleName = "imp2"
-
-// ABOptions is an interleaved benchmark of two module builds.
-type ABOptions struct {
-	// Sweep is the kmod sweep each build runs; its Out holds base/ and
-	// new/, its Progress gets the notes.
-	Sweep Options
-	// Base is the base build: a git revision of the checkout (its kmod/
-	// is built in a temporary folder) or a .ko file. New is a .ko file,
-	// or "" for the working tree's kmod/.
-	Base, New string
-	// GuestArgs makes the imp2-bench command line (without the program)
-	// of the guest's side: ABGuest on the two module files, their labels
-	// and the sweep, writing into GuestOut.
-	GuestArgs func(kos, labels [2]string) []string
-}
 
 // AB builds both modules, runs the interleaved sweep in one VM, writes
 // the base and new runs into o.Sweep.Out (ABBaseDir, ABNewDir) and

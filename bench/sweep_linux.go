@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,15 +10,8 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/internal/netns"
-	"github.com/imp2/imp2/internal/plots"
 	"github.com/imp2/imp2/internal/results"
 )
-
-// toolVersion goes into every results.json.
-const toolVersion = "0.1.0"
-
-// guestEnv is set by -vm inside the VM, so results say where they ran.
-const guestEnv = "IMP2_BENCH_GUEST"
 
 // removeLeftovers removes what killed runs left (namespaces with their
 // veth and nft table) and says so, one line each.
@@ -261,63 +253,4 @@ func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bo
 		return 0, fmt.Errorf("only %d of %d events queued", cost.events, overheadEvents)
 	}
 	return float64(cost.cpu.Nanoseconds()) / float64(cost.events), nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// Files of a result directory: the run, its benchstat export, the trace
-// of one sample and the plots.
-const (
-	ResultsFile = "results.json"
-	BenchFile   = "bench.txt"
-	TraceFile   = "trace.pcapng.zst"
-	PlotsDir    = "plots"
-)
-
-// WriteOutputs writes run into the result directory o.Out: results.json,
-// the benchstat file and, with o.Plot, the plots; then it prints the
-// summary table and the files on stdout.
-func WriteOutputs(o Options, run *results.Run, stdout io.Writer) error {
-	cfg := &o
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return err
-	}
-	if err := results.Write(filepath.Join(cfg.Out, ResultsFile), run); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(cfg.Out, BenchFile))
-	if err != nil {
-		return err
-	}
-	if err := results.WriteBenchfmt(f, run); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	var files []string
-	if cfg.Plot {
-		if files, err = plots.WriteAll(run, filepath.Join(cfg.Out, PlotsDir)); err != nil {
-			return err
-		}
-	}
-	writeSummary(stdout, run)
-	fmt.Fprintf(stdout, "\nresults: %s (%s", cfg.Out, ResultsFile)
-	if run.Partial {
-		fmt.Fprint(stdout, " marked partial")
-	}
-	fmt.Fprintf(stdout, ", %s", BenchFile)
-	if _, err := os.Stat(filepath.Join(cfg.Out, TraceFile)); err == nil {
-		fmt.Fprintf(stdout, ", %s", TraceFile)
-	}
-	fmt.Fprintf(stdout, ", %d plots)\n", len(files))
-	return nil
 }

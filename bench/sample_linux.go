@@ -34,10 +34,8 @@ type sampleSpec struct {
 }
 
 const (
-	drainIdle = 200 * time.Millisecond // no event for this long after the flood: done
-	// drainLimit ends a drain this long after the flood's planned end,
-	// drained or not.
-	drainLimit = 30 * time.Second
+	drainIdle  = 200 * time.Millisecond // no event for this long after the flood: done
+	drainLimit = DrainLimit
 	// pollEvery bounds each wait of a loop that must notice a cancelled
 	// context (a signal) while it waits for the kernel.
 	pollEvery      = 50 * time.Millisecond
