@@ -12,7 +12,7 @@ import (
 // toolVersion goes into every results.json.
 const toolVersion = "0.1.0"
 
-// guestEnv is set by -vm inside the VM, so results say where they ran.
+// guestEnv is set inside the VM (Options.VM), so results say where they ran.
 const guestEnv = "IMP2_BENCH_GUEST"
 
 // Files of a result directory: the run, its benchstat export, the trace
