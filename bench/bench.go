@@ -29,8 +29,11 @@ type Options struct {
 	// SourceNFLOG (the kernel's NFLOG path) or SourceEmu (a user-space
 	// emulation of the module).
 	Source string
-	// VM runs the sweep inside the qemu VM harness (kmod or nflog).
-	VM bool
+	// VM runs the sweep inside the qemu VM harness (kmod or nflog), on
+	// Kernel: a kernel of the matrix (internal/vm/matrix.go), or "" for
+	// the installed one.
+	VM     bool
+	Kernel string
 	// Rates are the offered ICMP rates in packets/s; RcvBufs the consumer
 	// receive buffers (effective bytes); Delays the busy work per event on
 	// the consumer's thread, each at most MaxDelay.

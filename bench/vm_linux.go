@@ -22,7 +22,7 @@ import (
 // sample boundary and writes a partial run like a run on the host.
 func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 	stderr := cfg.Progress
-	co, err := vm.PrepareCheckout("imp2-bench-vm-")
+	co, err := vm.PrepareCheckoutKernel("imp2-bench-vm-", cfg.Kernel)
 	if err != nil {
 		return nil, err
 	}

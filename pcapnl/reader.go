@@ -456,174 +456,203 @@ func (r *Reader) step() (Frame, bool, error) {
 	body := b[8 : blen-4]
 	switch typ {
 	case blockEPB:
-		if len(body) < 20 {
-			return Frame{}, false, r.formatErr(start, "enhanced packet block of %d bytes", blen)
-		}
-		id := bo.Uint32(body)
-		if id >= uint32(len(r.ifaces)) {
-			return Frame{}, false, r.formatErr(start, "packet for undeclared interface %d", id)
-		}
-		if r.ifaces[id].LinkType != LinkTypeNetlink {
-			return Frame{}, false, r.foreign(start, id)
-		}
-		ts := uint64(bo.Uint32(body[4:]))<<32 | uint64(bo.Uint32(body[8:]))
-		caplen, orig := bo.Uint32(body[12:]), bo.Uint32(body[16:])
-		rest := body[20:]
-		if uint64(caplen) > uint64(len(rest)) {
-			return Frame{}, false, r.formatErr(start, "captured length %d exceeds the block", caplen)
-		}
-		if caplen < PseudoHeaderLen {
-			return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", caplen)
-		}
-		data := rest[:caplen]
-		var drops uint64
-		var flags uint32
-		opts := rest[min(len(rest), int(caplen+3)&^3):]
-		err := walkOptions(bo, opts, func(code uint16, v []byte) {
-			switch {
-			case code == 2 && len(v) == 4:
-				flags = bo.Uint32(v)
-			case code == 4 && len(v) == 8:
-				drops = bo.Uint64(v)
-			}
-		})
-		if err != nil {
-			return Frame{}, false, r.formatErr(start, "enhanced packet block options: %v", err)
-		}
-		r.frames++
-		return r.makeFrame(r.ifaces[id].ns(ts), data, orig, drops, flags), true, nil
+		return r.enhancedPacket(start, blen, bo, body)
 	case blockSPB:
-		if len(r.ifaces) == 0 {
-			return Frame{}, false, r.formatErr(start, "simple packet block without an interface")
-		}
-		if r.ifaces[0].LinkType != LinkTypeNetlink {
-			return Frame{}, false, r.foreign(start, 0)
-		}
-		if len(body) < 4 {
-			return Frame{}, false, r.formatErr(start, "simple packet block of %d bytes", blen)
-		}
-		orig := bo.Uint32(body)
-		data := body[4:]
-		if uint32(len(data)) > orig {
-			data = data[:orig]
-		}
-		if snap := r.ifaces[0].SnapLen; snap != 0 && uint32(len(data)) > snap {
-			data = data[:snap]
-		}
-		if len(data) < PseudoHeaderLen {
-			return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", len(data))
-		}
-		r.frames++
-		return r.makeFrame(0, data, orig, 0, 0), true, nil
+		return r.simplePacket(start, blen, bo, body)
 	case blockIDB:
-		if len(body) < 8 {
-			return Frame{}, false, r.formatErr(start, "interface description block of %d bytes", blen)
-		}
-		if len(r.ifaces) >= MaxInterfaces {
-			return Frame{}, false, r.formatErr(start, "more than %d interfaces", MaxInterfaces)
-		}
-		ifc := Interface{LinkType: bo.Uint16(body), SnapLen: bo.Uint32(body[4:]), TSResol: 6, mul: 1000}
-		if ifc.LinkType != LinkTypeNetlink {
-			// Kept so that the interface ids of the others stay right;
-			// its options are not ours to judge.
-			r.ifaces = append(r.ifaces, ifc)
-			break
-		}
-		var bad error
-		err := walkOptions(bo, body[8:], func(code uint16, v []byte) {
-			switch code {
-			case 2:
-				ifc.Name = string(v)
-			case 3:
-				ifc.Description = string(v)
-			case optComment:
-				if ifc.Comment == "" {
-					ifc.Comment = string(v)
-				}
-			case 9:
-				if len(v) == 1 {
-					ifc.TSResol = v[0]
-					if e := ifc.setResol(v[0]); e != nil {
-						bad = e
-					}
-				}
-			case 14:
-				if len(v) == 8 {
-					ifc.offset = int64(bo.Uint64(v)) * 1e9
-				}
-			}
-		})
-		if err == nil {
-			err = bad
-		}
-		if err != nil {
-			return Frame{}, false, r.formatErr(start, "interface description block: %v", err)
-		}
-		r.ifaces = append(r.ifaces, ifc)
+		err = r.interfaceDescription(start, blen, bo, body)
 	case blockISB:
-		if len(body) < 12 {
-			return Frame{}, false, r.formatErr(start, "interface statistics block of %d bytes", blen)
-		}
-		id := bo.Uint32(body)
-		if id >= uint32(len(r.ifaces)) {
-			return Frame{}, false, r.formatErr(start, "statistics for undeclared interface %d", id)
-		}
-		if r.ifaces[id].LinkType != LinkTypeNetlink {
-			break // statistics of a skipped interface
-		}
-		ifc := &r.ifaces[id]
-		ts := func(v []byte) int64 { return ifc.ns(uint64(bo.Uint32(v))<<32 | uint64(bo.Uint32(v[4:]))) }
-		s := Stats{Interface: int(id), Time: ts(body[4:])}
-		err := walkOptions(bo, body[12:], func(code uint16, v []byte) {
-			if len(v) != 8 {
-				return
-			}
-			switch code {
-			case 2:
-				s.Start = ts(v)
-			case 3:
-				s.End = ts(v)
-			case 4:
-				s.Received, s.HasRecv = bo.Uint64(v), true
-			case 5:
-				s.Dropped, s.HasDropped = bo.Uint64(v), true
-			}
-		})
-		if err != nil {
-			return Frame{}, false, r.formatErr(start, "interface statistics block: %v", err)
-		}
-		if len(r.stats) < MaxInterfaces {
-			r.stats = append(r.stats, s)
-		}
+		err = r.interfaceStatistics(start, blen, bo, body)
 	case blockSHB:
-		if len(body) < 16 {
-			return Frame{}, false, r.formatErr(start, "section header block of %d bytes", blen)
+		err = r.sectionHeader(start, blen, bo, body)
+	}
+	return Frame{}, false, err
+}
+
+// enhancedPacket decodes an EPB at offset start into a frame.
+func (r *Reader) enhancedPacket(start int64, blen uint32, bo binary.ByteOrder, body []byte) (Frame, bool, error) {
+	if len(body) < 20 {
+		return Frame{}, false, r.formatErr(start, "enhanced packet block of %d bytes", blen)
+	}
+	id := bo.Uint32(body)
+	if id >= uint32(len(r.ifaces)) {
+		return Frame{}, false, r.formatErr(start, "packet for undeclared interface %d", id)
+	}
+	if r.ifaces[id].LinkType != LinkTypeNetlink {
+		return Frame{}, false, r.foreign(start, id)
+	}
+	ts := uint64(bo.Uint32(body[4:]))<<32 | uint64(bo.Uint32(body[8:]))
+	caplen, orig := bo.Uint32(body[12:]), bo.Uint32(body[16:])
+	rest := body[20:]
+	if uint64(caplen) > uint64(len(rest)) {
+		return Frame{}, false, r.formatErr(start, "captured length %d exceeds the block", caplen)
+	}
+	if caplen < PseudoHeaderLen {
+		return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", caplen)
+	}
+	data := rest[:caplen]
+	var drops uint64
+	var flags uint32
+	opts := rest[min(len(rest), int(caplen+3)&^3):]
+	err := walkOptions(bo, opts, func(code uint16, v []byte) {
+		switch {
+		case code == 2 && len(v) == 4:
+			flags = bo.Uint32(v)
+		case code == 4 && len(v) == 8:
+			drops = bo.Uint64(v)
 		}
-		if major := bo.Uint16(body[4:]); major != 1 {
-			return Frame{}, false, r.formatErr(start, "pcapng major version %d", major)
-		}
-		s := Section{BigEndian: bo == binary.BigEndian}
-		err := walkOptions(bo, body[16:], func(code uint16, v []byte) {
-			switch code {
-			case 2:
-				s.Hardware = string(v)
-			case 3:
-				s.OS = string(v)
-			case 4:
-				s.Application = string(v)
-			case optComment:
-				if s.Comment == "" {
-					s.Comment = string(v)
+	})
+	if err != nil {
+		return Frame{}, false, r.formatErr(start, "enhanced packet block options: %v", err)
+	}
+	r.frames++
+	return r.makeFrame(r.ifaces[id].ns(ts), data, orig, drops, flags), true, nil
+}
+
+// simplePacket decodes an SPB (always interface 0) into a frame.
+func (r *Reader) simplePacket(start int64, blen uint32, bo binary.ByteOrder, body []byte) (Frame, bool, error) {
+	if len(r.ifaces) == 0 {
+		return Frame{}, false, r.formatErr(start, "simple packet block without an interface")
+	}
+	if r.ifaces[0].LinkType != LinkTypeNetlink {
+		return Frame{}, false, r.foreign(start, 0)
+	}
+	if len(body) < 4 {
+		return Frame{}, false, r.formatErr(start, "simple packet block of %d bytes", blen)
+	}
+	orig := bo.Uint32(body)
+	data := body[4:]
+	if uint32(len(data)) > orig {
+		data = data[:orig]
+	}
+	if snap := r.ifaces[0].SnapLen; snap != 0 && uint32(len(data)) > snap {
+		data = data[:snap]
+	}
+	if len(data) < PseudoHeaderLen {
+		return Frame{}, false, r.formatErr(start, "packet of %d bytes is shorter than the netlink pseudo-header", len(data))
+	}
+	r.frames++
+	return r.makeFrame(0, data, orig, 0, 0), true, nil
+}
+
+// interfaceDescription adds an IDB's interface; one of another link type is
+// kept, so that the ids of the others stay right, and used by no frame.
+func (r *Reader) interfaceDescription(start int64, blen uint32, bo binary.ByteOrder, body []byte) error {
+	if len(body) < 8 {
+		return r.formatErr(start, "interface description block of %d bytes", blen)
+	}
+	if len(r.ifaces) >= MaxInterfaces {
+		return r.formatErr(start, "more than %d interfaces", MaxInterfaces)
+	}
+	ifc := Interface{LinkType: bo.Uint16(body), SnapLen: bo.Uint32(body[4:]), TSResol: 6, mul: 1000}
+	if ifc.LinkType != LinkTypeNetlink {
+		// Kept so that the interface ids of the others stay right;
+		// its options are not ours to judge.
+		r.ifaces = append(r.ifaces, ifc)
+		return nil
+	}
+	var bad error
+	err := walkOptions(bo, body[8:], func(code uint16, v []byte) {
+		switch code {
+		case 2:
+			ifc.Name = string(v)
+		case 3:
+			ifc.Description = string(v)
+		case optComment:
+			if ifc.Comment == "" {
+				ifc.Comment = string(v)
+			}
+		case 9:
+			if len(v) == 1 {
+				ifc.TSResol = v[0]
+				if e := ifc.setResol(v[0]); e != nil {
+					bad = e
 				}
 			}
-		})
-		if err != nil {
-			return Frame{}, false, r.formatErr(start, "section header block: %v", err)
+		case 14:
+			if len(v) == 8 {
+				ifc.offset = int64(bo.Uint64(v)) * 1e9
+			}
 		}
-		r.section = s
-		r.ifaces = r.ifaces[:0]
+	})
+	if err == nil {
+		err = bad
 	}
-	return Frame{}, false, nil
+	if err != nil {
+		return r.formatErr(start, "interface description block: %v", err)
+	}
+	r.ifaces = append(r.ifaces, ifc)
+	return nil
+}
+
+// interfaceStatistics keeps an ISB of a netlink interface.
+func (r *Reader) interfaceStatistics(start int64, blen uint32, bo binary.ByteOrder, body []byte) error {
+	if len(body) < 12 {
+		return r.formatErr(start, "interface statistics block of %d bytes", blen)
+	}
+	id := bo.Uint32(body)
+	if id >= uint32(len(r.ifaces)) {
+		return r.formatErr(start, "statistics for undeclared interface %d", id)
+	}
+	if r.ifaces[id].LinkType != LinkTypeNetlink {
+		return nil // statistics of a skipped interface
+	}
+	ifc := &r.ifaces[id]
+	ts := func(v []byte) int64 { return ifc.ns(uint64(bo.Uint32(v))<<32 | uint64(bo.Uint32(v[4:]))) }
+	s := Stats{Interface: int(id), Time: ts(body[4:])}
+	err := walkOptions(bo, body[12:], func(code uint16, v []byte) {
+		if len(v) != 8 {
+			return
+		}
+		switch code {
+		case 2:
+			s.Start = ts(v)
+		case 3:
+			s.End = ts(v)
+		case 4:
+			s.Received, s.HasRecv = bo.Uint64(v), true
+		case 5:
+			s.Dropped, s.HasDropped = bo.Uint64(v), true
+		}
+	})
+	if err != nil {
+		return r.formatErr(start, "interface statistics block: %v", err)
+	}
+	if len(r.stats) < MaxInterfaces {
+		r.stats = append(r.stats, s)
+	}
+	return nil
+}
+
+// sectionHeader starts a new section: its interfaces start again.
+func (r *Reader) sectionHeader(start int64, blen uint32, bo binary.ByteOrder, body []byte) error {
+	if len(body) < 16 {
+		return r.formatErr(start, "section header block of %d bytes", blen)
+	}
+	if major := bo.Uint16(body[4:]); major != 1 {
+		return r.formatErr(start, "pcapng major version %d", major)
+	}
+	s := Section{BigEndian: bo == binary.BigEndian}
+	err := walkOptions(bo, body[16:], func(code uint16, v []byte) {
+		switch code {
+		case 2:
+			s.Hardware = string(v)
+		case 3:
+			s.OS = string(v)
+		case 4:
+			s.Application = string(v)
+		case optComment:
+			if s.Comment == "" {
+				s.Comment = string(v)
+			}
+		}
+	})
+	if err != nil {
+		return r.formatErr(start, "section header block: %v", err)
+	}
+	r.section = s
+	r.ifaces = r.ifaces[:0]
+	return nil
 }
 
 // walkOptions calls fn for each option until opt_endofopt or the end.

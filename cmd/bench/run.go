@@ -22,6 +22,7 @@ func parseRun(args []string, stderr io.Writer) (*bench.Options, error) {
 	var rates, rcvbufs, delays string
 	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
 	fs.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
+	fs.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
 	fs.StringVar(&rates, "rates", "1000,4000,16000", "offered ICMP rates, packets/s, comma-separated")
 	fs.StringVar(&rcvbufs, "rcvbufs", "212992,16K", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
 	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations up to "+bench.MaxDelay.String()+", comma-separated")
@@ -75,6 +76,9 @@ func checkRun(o *bench.Options) error {
 	if o.VM && o.Source == results.SourceEmu {
 		return fmt.Errorf("-vm runs kmod or nflog; emu runs on the host")
 	}
+	if o.Kernel != "" && !o.VM {
+		return fmt.Errorf("-kernel %s needs -vm: the host runs its own kernel", o.Kernel)
+	}
 	if o.Duration <= 0 || o.Duration > 10*time.Minute {
 		return fmt.Errorf("-duration %v: want more than 0 and at most 10m", o.Duration)
 	}
@@ -96,7 +100,7 @@ func guestArgs(args []string) []string {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		switch name {
 		case "vm", "plot":
-		case "out":
+		case "out", "kernel":
 			if !hasValue {
 				i++ // its value
 			}

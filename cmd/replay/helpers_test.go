@@ -19,6 +19,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/replay"
 )
 
 // replayBin is imp2-replay built once for the tests that need it in its own
@@ -230,3 +231,21 @@ func drain(t testing.TB, c *imp2.Conn, want int, timeout time.Duration) []receiv
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// summary is the JSON summary, as the tests read it.
+type summary struct {
+	replay.Summary
+	replay.NetlinkReport
+}
+
+type consumerSummary = replay.ConsumerSummary
+
+var us = replay.US
+
+const (
+	exitError       = replay.ExitError
+	exitUsage       = replay.ExitUsage
+	exitInput       = replay.ExitInput
+	exitNoConsumer  = replay.ExitNoConsumer
+	exitInterrupted = replay.ExitInterrupted
+)

@@ -1,29 +1,19 @@
-// Command imp2-replay plays a recorded trace back: into imp2 consumers over
-// a real netlink socket (it acts as the kernel side), through the real
-// module by regenerating the ICMP packets behind each event (-to icmp), or
-// as text, JSON or a new pcapng trace, with timing from the recording, a
-// speed factor, a fixed rate or top speed.
+// Command imp2-replay plays a recorded trace back (package replay): into
+// imp2 consumers over a real netlink socket (it acts as the kernel side),
+// through the real module by regenerating the ICMP packets behind each
+// event (-to icmp, package replay/icmp), or as text, JSON or a new pcapng
+// trace, with timing from the recording, a speed factor, a fixed rate or
+// top speed.
 //
 // Usage:
 //
 //	imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
 //
-// Exit codes:
-//
-//	0  replay complete
-//	1  runtime or output error (cannot open the netlink socket, write failed)
-//	2  usage error (bad flag or -filter, an output that is an input)
-//	3  input error: unreadable, malformed or truncated trace; every complete
-//	   frame before the problem has been replayed and the summary printed
-//	4  no consumer: none registered within -wait (-to netlink, -to icmp), or
-//	   nothing was delivered (-to netlink: frames were sent to -dest or to
-//	   -min-consumers registered consumers and none took one); the summary
-//	   says why for each
-//	5  -verify: the module's events differ from the replayed ones (missing
-//	   or extra events beyond -verify-tolerate)
-//	130 interrupted (SIGINT/SIGTERM); the summary is printed
-//
-// See -help for the options and the filter syntax, and the README.
+// It parses the flags into the engines' options, runs the replay and
+// exits with the code the replay reports (0 done, 1 runtime error, 2
+// usage, 3 bad input, 4 no consumer, 5 -verify found differences, 130
+// interrupted); -help prints the options, the filter syntax and the exit
+// codes, and the README says more.
 package main
 
 import (
@@ -34,114 +24,78 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/pace"
+	"github.com/imp2/imp2/internal/replayvm"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/replay"
+	"github.com/imp2/imp2/replay/icmp"
 )
 
-const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInput       = 3
-	exitNoConsumer  = 4
-	exitVerify      = 5
-	exitInterrupted = 130
-)
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+// cli is the command line: the engines' options, bound to flags, and what
+// only the command decides (which output, where the summary goes, -vm).
+type cli struct {
+	o                    replay.Options
+	nl                   replay.NetlinkOptions
+	ic                   icmp.Options
+	to, out, filter, zip string
+	vm                   replayvm.Config
+	set                  map[string]bool
 }
 
-type config struct {
-	in                  inputList
-	to, out, filter     string
-	family              int
-	bind, dest          uint
-	netns               string
-	wait                time.Duration
-	minConsumers        int
-	maxConsumers        int
-	allowUnprivileged   bool
-	linger              time.Duration
-	speed, pps          float64
-	topspeed, realtime  bool
-	loops               int
-	loopDelay, duration time.Duration
-	limit               int64
-	batch               int
-	spin                time.Duration
-	rt                  int
-	readahead           int
-	stats               time.Duration
-	json                bool
-	compress            string
-	flagsSet            map[string]bool
-
-	// -to icmp
-	netnsDst      string
-	verify        bool
-	verifyRcvBuf  int
-	verifyWait    time.Duration
-	tolerate      int64
-	vm            bool
-	vmConsumer    string
-	vmConsumerOut string
-	vmTimeout     time.Duration
-	args          []string // as given, for -vm
-}
-
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	c := &config{}
+func parseFlags(args []string, stderr io.Writer) (*cli, error) {
+	c := &cli{o: replay.Options{Timing: replay.DefaultTiming()}}
+	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
 	fs := flag.NewFlagSet("imp2-replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Var(&c.in, "i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp")
+	fs.Func("i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp",
+		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
 	fs.StringVar(&c.filter, "filter", "", "replay only matching frames (see below)")
-	fs.IntVar(&c.family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
-	fs.UintVar(&c.bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
-	fs.UintVar(&c.dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
-	fs.StringVar(&c.netns, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
-	fs.DurationVar(&c.wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
-	fs.IntVar(&c.minConsumers, "min-consumers", 1, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
-	fs.IntVar(&c.maxConsumers, "max-consumers", imp2.DefaultMaxConsumers, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
-	fs.BoolVar(&c.allowUnprivileged, "allow-unprivileged", false, "netlink: let consumers without CAP_NET_ADMIN register (the module's allow_unprivileged=1); by default they are refused with EPERM")
-	fs.DurationVar(&c.linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
-	fs.Float64Var(&c.speed, "speed", 1, "replay the recorded timing this many times faster")
-	fs.Float64Var(&c.pps, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
-	fs.BoolVar(&c.topspeed, "topspeed", false, "replay as fast as possible")
-	fs.BoolVar(&c.realtime, "realtime", false, "text, json, pcapng: follow the clock (default: write at once, re-timed)")
-	fs.IntVar(&c.loops, "loop", 1, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
-	fs.DurationVar(&c.loopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
-	fs.Int64Var(&c.limit, "limit", 0, "stop after N frames (0: no limit)")
-	fs.DurationVar(&c.duration, "duration", 0, "stop after this much replay time (0: no limit)")
-	fs.IntVar(&c.batch, "batch", 64, "most frames per send (sendmmsg); paced replays batch only frames already due")
-	fs.DurationVar(&c.spin, "spin", pace.DefaultSpin, "spin instead of sleeping for the last part of each wait")
-	fs.IntVar(&c.rt, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
-	fs.IntVar(&c.readahead, "readahead", 64<<20, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
-	fs.DurationVar(&c.stats, "stats", 0, "print progress every interval (0: only the summary)")
-	fs.BoolVar(&c.json, "json", false, "summary and progress as JSON")
-	fs.StringVar(&c.compress, "compress", "zstd", "pcapng: zstd or none")
-	fs.StringVar(&c.netnsDst, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
-	fs.BoolVar(&c.verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
-	fs.IntVar(&c.verifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
-	fs.DurationVar(&c.verifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
-	fs.Int64Var(&c.tolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
-	fs.BoolVar(&c.vm, "vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
-	fs.StringVar(&c.vmConsumer, "vm-consumer", "", "icmp -vm: a static host program (and its arguments) started as a consumer in the destination namespace inside the VM")
-	fs.StringVar(&c.vmConsumerOut, "vm-consumer-out", "", "icmp -vm: write the -vm-consumer's output to this file")
-	fs.DurationVar(&c.vmTimeout, "vm-timeout", 10*time.Minute, "icmp -vm: bound on the whole VM run")
+	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
+	uint32Var(fs, &nl.Bind, "bind", "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
+	uint32Var(fs, &nl.Dest, "dest", "netlink: also send to this fixed port id, without waiting for a registration")
+	fs.StringVar(&nl.NetNS, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
+	fs.DurationVar(&nl.Wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
+	fs.IntVar(&nl.MinConsumers, "min-consumers", 1, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
+	fs.IntVar(&nl.MaxConsumers, "max-consumers", imp2.DefaultMaxConsumers, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
+	fs.BoolVar(&nl.AllowUnprivileged, "allow-unprivileged", false, "netlink: let consumers without CAP_NET_ADMIN register (the module's allow_unprivileged=1); by default they are refused with EPERM")
+	fs.DurationVar(&nl.Linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
+	fs.Float64Var(&t.Speed, "speed", 1, "replay the recorded timing this many times faster")
+	fs.Float64Var(&t.PPS, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
+	fs.BoolVar(&t.TopSpeed, "topspeed", false, "replay as fast as possible")
+	fs.BoolVar(&t.Realtime, "realtime", false, "text, json, pcapng: follow the clock (default: write at once, re-timed)")
+	fs.IntVar(&t.Loops, "loop", 1, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
+	fs.DurationVar(&t.LoopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
+	fs.Int64Var(&t.Limit, "limit", 0, "stop after N frames (0: no limit)")
+	fs.DurationVar(&t.Duration, "duration", 0, "stop after this much replay time (0: no limit)")
+	fs.IntVar(&t.Batch, "batch", t.Batch, "most frames per send (sendmmsg); paced replays batch only frames already due")
+	fs.DurationVar(&t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
+	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
+	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
+	fs.DurationVar(&c.o.Progress, "stats", 0, "print progress every interval (0: only the summary)")
+	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
+	fs.StringVar(&c.zip, "compress", "zstd", "pcapng: zstd or none")
+	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
+	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
+	fs.IntVar(&ic.VerifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
+	fs.DurationVar(&ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
+	fs.Int64Var(&ic.VerifyTolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
+	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
+	fs.StringVar(&c.vm.Consumer, "vm-consumer", "", "icmp -vm: a static host program (and its arguments) started as a consumer in the destination namespace inside the VM")
+	fs.StringVar(&c.vm.ConsumerOut, "vm-consumer-out", "", "icmp -vm: write the -vm-consumer's output to this file")
+	fs.DurationVar(&c.vm.Timeout, "vm-timeout", 10*time.Minute, "icmp -vm: bound on the whole VM run")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usageHead)
+		fmt.Fprintf(stderr, "%s", usageHead)
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n\n%s\n", filterSyntax, exitCodesHelp)
+		fmt.Fprintf(stderr, "\n%s\n\n%s\n", replay.FilterSyntax, exitCodesHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -149,10 +103,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	c.flagsSet = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
-	c.args = args
-	return c, c.check()
+	c.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
+	if *vm {
+		c.vm.Args = args
+	}
+	return c, nil
+}
+
+func uint32Var(fs *flag.FlagSet, p *uint32, name, usage string) {
+	fs.Func(name, usage, func(v string) error {
+		n, err := strconv.ParseUint(v, 0, 32) // a 32-bit port id
+		*p = uint32(n)
+		return err
+	})
 }
 
 const usageHead = `usage: imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
@@ -182,346 +146,134 @@ stderr when the data does.
 
 `
 
-// inputList is the repeatable -i flag.
-type inputList []string
-
-func (l *inputList) String() string     { return strings.Join(*l, ",") }
-func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
-
 const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage (or an output that is
 an input); 3 bad or truncated input (complete frames were replayed); 4 no consumer
 within -wait, or nothing delivered to -dest or the registered consumers; 5 -verify
 found missing or extra events; 130 interrupted.`
 
-func (c *config) check() error {
-	switch {
-	case len(c.in) == 0:
-		return errors.New("-i is required")
-	case len(c.in) > 1 && slices.Contains(c.in, "-"):
-		return errors.New("-i - (stdin) cannot be merged with other inputs")
-	case c.to != "netlink" && c.to != "icmp" && c.to != "text" && c.to != "json" && c.to != "pcapng":
-		return fmt.Errorf("-to %q: want netlink, icmp, text, json or pcapng", c.to)
-	case c.speed <= 0:
-		return errors.New("-speed must be positive")
-	case c.pps < 0:
-		return errors.New("-pps must be positive")
-	case c.batch < 1 || c.batch > 1024:
-		return errors.New("-batch must be 1..1024")
-	case c.loops < 0 || c.limit < 0 || c.duration < 0 || c.loopDelay < 0 || c.linger < 0:
-		return errors.New("-loop, -limit, -duration, -loop-delay and -linger cannot be negative")
-	case c.bind > 1<<32-1 || c.dest > 1<<32-1:
-		return errors.New("-bind and -dest are 32-bit port ids")
-	case c.rt < 0 || c.rt > 99:
-		return errors.New("-rt is a SCHED_FIFO priority, 1..99 (0: off)")
-	case c.minConsumers < 0:
-		return errors.New("-min-consumers cannot be negative")
-	case c.maxConsumers < 1:
-		return errors.New("-max-consumers must be at least 1")
-	case c.to == "netlink" && c.minConsumers > c.maxConsumers:
-		return fmt.Errorf("-min-consumers %d can never register with -max-consumers %d", c.minConsumers, c.maxConsumers)
-	case c.compress != "zstd" && c.compress != "none":
-		return fmt.Errorf("-compress %q: want zstd or none", c.compress)
-	}
-	n := 0
-	for _, f := range []string{"speed", "pps", "topspeed"} {
-		if c.flagsSet[f] {
-			n++
+// check refuses flag values and combinations that make no sense (a rule
+// with flags fails when one of them is given while ok is false), sets the
+// options that depend on others and checks what the engines would refuse,
+// before anything starts: all of it is a usage error.
+func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
+	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
+	for _, r := range []struct {
+		ok    bool
+		what  string
+		flags string
+	}{
+		{icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""},
+		{c.zip == "zstd" || c.zip == "none", fmt.Sprintf("-compress %q: want zstd or none", c.zip), ""},
+		{!(c.set["speed"] && c.set["pps"] || c.set["speed"] && c.set["topspeed"] || c.set["pps"] && c.set["topspeed"]), "-speed, -pps and -topspeed are exclusive", ""},
+		{file, "is for file outputs; -to " + c.to + " always follows the clock", "realtime"},
+		{icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"},
+		{!icmpTo, "is not for -to icmp", "netns bind dest linger o compress"},
+		{c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"},
+		{c.vm.Args != nil, "needs -vm", "vm-consumer vm-consumer-out vm-timeout"},
+		{c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"},
+		{c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"},
+		{c.vm.Timeout > 0, "-vm-timeout must be positive", ""},
+	} {
+		for _, f := range strings.Fields(r.flags) {
+			if c.set[f] && !r.ok {
+				return fmt.Errorf("-%s %s", f, r.what)
+			}
+		}
+		if r.flags == "" && !r.ok {
+			return errors.New(r.what)
 		}
 	}
-	if n > 1 {
-		return errors.New("-speed, -pps and -topspeed are exclusive")
+	f, err := replay.ParseFilter(c.filter)
+	if err != nil {
+		return fmt.Errorf("-filter: %w", err)
 	}
-	if (c.to == "netlink" || c.to == "icmp") && c.flagsSet["realtime"] {
-		return fmt.Errorf("-realtime is for file outputs; -to %s always follows the clock", c.to)
+	c.o.Filter = f
+
+	switch c.to {
+	case "netlink":
+		if c.nl.Dest != 0 && !c.set["min-consumers"] {
+			c.nl.MinConsumers = 0 // -dest alone needs no registration
+		}
+		err = c.nl.Validate()
+	case "icmp":
+		c.ic.TopSpeed, c.ic.Batch, c.ic.Wait = c.o.Timing.TopSpeed, c.o.Timing.Batch, c.nl.Wait
+		if c.set["min-consumers"] { // packets can be sent without any consumer
+			c.ic.MinConsumers = c.nl.MinConsumers
+		}
+		if c.set["family"] {
+			c.ic.Family = c.nl.Family
+		}
+		err = c.ic.Validate()
+	default:
+		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
 	}
-	return c.checkICMP()
+	return errors.Join(err, c.o.Validate())
 }
 
 // run is main without os.Exit, for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return replay.ExitOK
+	}
+	if err == nil {
+		err = c.check(stdin, stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "imp2-replay: %v\n", err)
-		return exitUsage
-	}
-	f, err := parseFilter(c.filter)
-	if err != nil {
-		fmt.Fprintf(stderr, "imp2-replay: -filter: %v\n", err)
-		return exitUsage
-	}
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
-	if err := c.checkInOut(stdin, stdout); err != nil {
 		logf("%v", err)
-		return exitUsage
+		return replay.ExitUsage
 	}
-
-	if c.vm {
-		return runVM(c, stdin, stdout, stderr, logf)
+	if c.vm.Args != nil {
+		c.vm.Inputs, c.vm.Stdin, c.vm.Stdout, c.vm.Stderr, c.vm.Log = c.o.Inputs, stdin, stdout, stderr, logf
+		c.vm.MinConsumersSet = c.set["min-consumers"]
+		return replayvm.Run(c.vm)
 	}
-
-	// Input.
-	var readers []*pcapnl.Reader
-	defer func() {
-		for _, r := range readers {
-			r.Close()
-		}
-	}()
-	for _, name := range c.in {
-		var src io.Reader = stdin
-		if name != "-" {
-			fh, err := os.Open(name)
-			if err != nil {
-				logf("input: %v", err)
-				return exitInput
-			}
-			defer fh.Close()
-			src = fh
-		}
-		rd, err := pcapnl.NewReader(src)
-		if err != nil {
-			logf("input %s: %v", name, err)
-			return exitInput
-		}
-		rd.SetIMP2Families(imp2.DefaultFamily, imp2.UserSockFamily) // as isIMP2
-		readers = append(readers, rd)
-	}
-	var source frameSource = readers[0]
-	if len(readers) > 1 {
-		source = newMerger(c.in, readers)
-	}
-
-	// Everything that can fail is tried before the output binds its port,
-	// so that no consumer registers with a replay that cannot run.
-	if c.rt > 0 && !c.topspeed && (c.to == "netlink" || c.to == "icmp" || c.realtime) {
-		if err := checkRealtime(c.rt); err != nil {
-			logf("-rt %d: SCHED_FIFO: %v", c.rt, err)
-			return exitError
-		}
-	}
-
-	// Output; the summary goes to stdout unless the data does.
 	sumW := stdout
-	stop := new(atomic.Bool)
-	out, err := c.newOutput(stdout, stop, logf)
+	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
+		sumW = stderr // the data goes to stdout
+	}
+	c.o.Stdin, c.o.ProgressTo = stdin, sumW
+	if c.o.Output, err = c.output(stdout, logf); err != nil {
+		logf("%v", err)
+		return replay.ExitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := replay.Run(ctx, c.o)
 	if err != nil {
 		logf("%v", err)
-		return exitError
+		return replay.Code(err)
 	}
-	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
-		sumW = stderr
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		select {
-		case <-sig:
-			stop.Store(true)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	in := newInput(source, f, c.readahead, c.loops != 1, out.skipKernel())
-	defer in.close()
-	if err := out.start(ctx); err != nil {
-		out.close()
-		logf("%v", err)
-		switch {
-		case errors.Is(err, errNoConsumer):
-			return exitNoConsumer
-		case ctx.Err() != nil:
-			return exitInterrupted
-		}
-		return exitError
-	}
-	in.waitPrimed()
-
-	t := timing{
-		speed: c.speed, pps: c.pps, topspeed: c.topspeed, loops: c.loops, loopDelay: c.loopDelay,
-		limit: c.limit, duration: c.duration, batch: c.batch, spin: c.spin, rt: c.rt,
-		wait: out.realtime() || c.realtime,
-	}
-	r := newReplayer(t, in, out, stop)
-	done := make(chan struct{})
-	if c.stats > 0 {
-		go progress(sumW, c.json, c.stats, r, out, done)
-	}
-	sendErr := r.run()
-	close(done)
-	stopped := stop.Load()
-	in.close()
-	closeErr := out.close()
-
-	s := summary{Output: c.to}
-	r.summarize(&s)
-	nl, _ := out.(*netlinkOut)
-	if nl != nil {
-		s.netlinkSummary(nl)
-	}
-	if o, ok := out.(interface{ summary() *icmpSummary }); ok {
-		s.ICMP = o.summary()
-		s.SendErrors = s.ICMP.SendErrors
-	}
-	var msgs []string
-	code := exitOK
-	switch {
-	case sendErr != nil:
-		msgs, code = append(msgs, sendErr.Error()), exitError
-	case closeErr != nil:
-		msgs, code = append(msgs, fmt.Sprintf("output: %v", closeErr)), exitError
-	}
-	// An input error is reported when the replay reached it: not when
-	// -limit or -duration stopped it first (the reader had read ahead).
-	if in.err != nil && r.drained {
-		msgs = append(msgs, inputError(c.in, in.err))
-		if code == exitOK {
-			code = exitInput
-		}
-	}
-	if v := s.verifyReport(); v != nil && !v.OK && code == exitOK {
-		msgs = append(msgs, fmt.Sprintf("-verify: %d missing and %d extra event(s), more than -verify-tolerate %d", v.Missing, v.Extra, v.Tolerance))
-		code = exitVerify
-	}
-	if nl != nil {
-		if why := nl.undelivered(s.FramesSent); why != "" {
-			msgs = append(msgs, why)
-			if code == exitOK {
-				code = exitNoConsumer
-			}
-		}
-	}
-	if stopped && code == exitOK {
-		msgs, code = append(msgs, "interrupted"), exitInterrupted
-	}
-	s.Error, s.ExitCode = strings.Join(msgs, "; "), code
-	s.write(sumW, c.json)
-	for _, m := range msgs {
+	s.Output = c.to
+	s.Write(sumW, c.o.ProgressJSON)
+	for _, m := range s.Problems {
 		logf("%s", m)
 	}
-	return code
+	return s.ExitCode
 }
 
-func inputError(names inputList, err error) string {
-	name := names[0]
-	var ie *inputErr
-	if errors.As(err, &ie) {
-		name = ie.name
-	}
-	var pe *pcapnl.Error
-	if errors.As(err, &pe) {
-		what := "malformed"
-		if errors.Is(err, pcapnl.ErrTruncated) {
-			what = "truncated"
-		}
-		return fmt.Sprintf("input %s is %s: replayed the %d complete frame(s) before offset %d, then stopped: %v",
-			name, what, pe.Frames, pe.Offset, pe)
-	}
-	return fmt.Sprintf("input %s: %v", name, err)
-}
-
-func (c *config) newOutput(stdout io.Writer, stop *atomic.Bool, logf func(string, ...any)) (output, error) {
-	if c.to == "icmp" {
-		ic := icmpConfig{
-			netnsDst: c.netnsDst, wait: c.wait, verify: c.verify, verifyRcvBuf: c.verifyRcvBuf,
-			verifyWait: c.verifyWait, tolerate: c.tolerate, topspeed: c.topspeed, batch: c.batch,
-		}
-		// Packets can be sent without any consumer: wait only when asked.
-		if c.flagsSet["min-consumers"] {
-			ic.minConsumers = c.minConsumers
-		}
-		if c.flagsSet["family"] {
-			ic.family = c.family
-		}
-		return newICMPOut(ic, stop, logf)
-	}
-	if c.to == "netlink" {
-		minConsumers := c.minConsumers
-		if c.dest != 0 && !c.flagsSet["min-consumers"] {
-			minConsumers = 0 // -dest alone needs no registration
-		}
-		return &netlinkOut{
-			family: c.family, bind: uint32(c.bind), dest: uint32(c.dest), netns: c.netns,
-			wait: c.wait, minConsumers: minConsumers, maxConsumers: c.maxConsumers,
-			allowUnprivileged: c.allowUnprivileged, linger: c.linger, stop: stop, log: logf,
-		}, nil
+// output makes the -to output: its options from the flags, and the -o file.
+func (c *cli) output(stdout io.Writer, logf func(string, ...any)) (replay.Output, error) {
+	switch c.to {
+	case "icmp":
+		c.ic.Log = logf
+		return icmp.New(c.ic)
+	case "netlink":
+		c.nl.Log = logf
+		return replay.NewNetlink(c.nl)
 	}
 	w, closer := stdout, io.Closer(nil)
 	if c.out != "-" {
-		fh, err := os.Create(c.out)
-		if err != nil {
-			return nil, fmt.Errorf("output: %w", err)
-		}
-		w, closer = fh, fh
+		f := &replay.OutputFile{Path: c.out} // created as the replay starts
+		w, closer = f, f
 	}
-	switch c.to {
-	case "text", "json":
-		return newTextOut(w, closer, c.to == "json", c.realtime), nil
-	default: // pcapng
-		opts := pcapnl.WriterOptions{Application: "imp2-replay"}
-		if c.compress == "none" {
-			opts.Compression = pcapnl.None
-		}
-		o, err := newPcapngOut(w, closer, opts)
-		if err != nil && closer != nil {
-			closer.Close()
-		}
-		return o, err
+	if c.to != "pcapng" {
+		return replay.NewText(w, closer, c.to == "json", c.o.Timing.Realtime), nil
 	}
-}
-
-// checkInOut refuses an output file that is one of the inputs (the same
-// device and inode, as cp and cat check): creating it would truncate the
-// input before it is read. An output that does not exist yet, or that is
-// not a regular file (a pipe, a terminal, /dev/null), is fine.
-func (c *config) checkInOut(stdin io.Reader, stdout io.Writer) error {
-	if c.to != "text" && c.to != "json" && c.to != "pcapng" {
-		return nil
+	opts := pcapnl.WriterOptions{Application: "imp2-replay"}
+	if c.zip == "none" {
+		opts.Compression = pcapnl.None
 	}
-	outName, out := "-o "+c.out, os.FileInfo(nil)
-	if c.out == "-" {
-		outName = "standard output"
-		if f, ok := stdout.(*os.File); ok {
-			out, _ = f.Stat()
-		}
-	} else {
-		out, _ = os.Stat(c.out)
-	}
-	if out == nil || !out.Mode().IsRegular() {
-		return nil
-	}
-	for _, name := range c.in {
-		var in os.FileInfo
-		if name == "-" {
-			if f, ok := stdin.(*os.File); ok {
-				in, _ = f.Stat()
-			}
-		} else {
-			in, _ = os.Stat(name)
-		}
-		if in != nil && os.SameFile(in, out) {
-			return fmt.Errorf("-i %s and %s are the same file: writing it would destroy the input", name, outName)
-		}
-	}
-	return nil
-}
-
-// checkRealtime tries SCHED_FIFO at prio on a thread of its own and puts
-// it back, so that a replay that may not use -rt says so before any
-// consumer registers.
-func checkRealtime(prio int) error {
-	errc := make(chan error, 1)
-	go func() {
-		w := pace.NewWaiter(pace.Clock{}, 0)
-		w.Lock()
-		defer w.Unlock()
-		errc <- w.Realtime(prio)
-	}()
-	return <-errc
+	return replay.NewPcapng(w, closer, opts), nil
 }

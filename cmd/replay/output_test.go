@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/replay"
 )
 
 // text2pcapTrace converts testdata/events.hex with text2pcap -l 253 (a
@@ -199,7 +200,7 @@ func TestCutAndRetime(t *testing.T) {
 	}
 	base := time.Unix(0, times[0]).UTC()
 	for i, s := range ts {
-		if w := base.Add(time.Duration(i) * 250 * time.Millisecond).Format(timeFormat); s != w {
+		if w := base.Add(time.Duration(i) * 250 * time.Millisecond).Format(replay.TimeFormat); s != w {
 			t.Errorf("-pps 4 frame %d at %s, want %s", i, s, w)
 		}
 	}
@@ -348,5 +349,22 @@ func TestLimitOnLiveStream(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("imp2-replay waited for more input after -limit")
+	}
+}
+
+// An input that cannot be read is found before the output file is
+// created: the file named by -o is left as it was.
+func TestBadInputKeepsOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "keep.pcapng")
+	if err := os.WriteFile(out, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"pcapng", "text"} {
+		if code, _, errOut := runInProcess("-i", "/nonexistent/trace", "-to", to, "-o", out); code != exitInput {
+			t.Errorf("-to %s: exit %d, want %d: %s", to, code, exitInput, errOut)
+		}
+		if b, _ := os.ReadFile(out); string(b) != "keep" {
+			t.Errorf("-to %s: -o file now %q", to, b)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func TestDestNobodyBound(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: n})
 	port := itoa(testPort()) // bound by nobody
 	res := startReplay(t, "-i", in, "-dest", port, "-topspeed")()
-	want := fmt.Sprintf("-dest port %s: connection refused for all %d frame(s): nobody bound there", port, n)
+	want := fmt.Sprintf("fixed destination port %s: connection refused for all %d frame(s): nobody bound there", port, n)
 	if res.code != exitNoConsumer || !strings.Contains(res.stderr, want) {
 		t.Errorf("exit %d, stderr %q; want %d and %q", res.code, res.stderr, exitNoConsumer, want)
 	}
@@ -122,7 +122,7 @@ func TestMinConsumersCountsLive(t *testing.T) {
 	unix.Close(rawRegister(t, port)) // gone, no IMP2_CLOSE
 	dialWhenUp(t, port, 0)
 	res := wait()
-	want := fmt.Sprintf("1 of 2 consumer(s) registered with netlink family 2 port %d within -wait 1s (1 registered and left)", port)
+	want := fmt.Sprintf("1 of 2 consumer(s) registered with netlink family 2 port %d within the wait of 1s (1 registered and left)", port)
 	if res.code != exitNoConsumer || !strings.Contains(res.stderr, want) || res.summary.FramesSent != 0 {
 		t.Errorf("exit %d, sent %d, stderr %q; want %d, 0 and %q", res.code, res.summary.FramesSent, res.stderr, exitNoConsumer, want)
 	}
@@ -174,7 +174,7 @@ func TestAdmissionAndChurn(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(out)) != fmt.Sprintf("refused %d", int(unix.EPERM)) {
 			t.Errorf("consumer as nobody: %v: %q, want refused with EPERM", err, out)
 		}
-		want := "(1 refused without CAP_NET_ADMIN (-allow-unprivileged admits them))"
+		want := "(1 refused without CAP_NET_ADMIN (allowing unprivileged consumers admits them))"
 		if res.code != exitNoConsumer || !strings.Contains(res.stderr, want) {
 			t.Errorf("replay: exit %d, stderr %q; want %d and %q", res.code, res.stderr, exitNoConsumer, want)
 		}
@@ -240,7 +240,7 @@ func TestOutputIsInput(t *testing.T) {
 	}
 	for _, out := range []string{in, link} {
 		res := startReplay(t, "-i", in, "-to", "pcapng", "-o", out)()
-		want := fmt.Sprintf("-i %s and -o %s are the same file", in, out)
+		want := fmt.Sprintf("input %s and output file %s are the same file", in, out)
 		if res.code != exitUsage || !strings.Contains(res.stderr, want) {
 			t.Errorf("-o %s: exit %d, stderr %q; want %d and %q", out, res.code, res.stderr, exitUsage, want)
 		}

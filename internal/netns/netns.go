@@ -162,8 +162,8 @@ func (t *Topology) build(ctx context.Context) error {
 			[]string{"-n", e.ns.Name, "link", "set", Link, "up"})
 	}
 	for _, args := range cmds {
-		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("netns: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		if err := IP(ctx, args...); err != nil {
+			return err
 		}
 	}
 	// The pair is on-link, so strict reverse-path filtering would pass,
@@ -222,20 +222,31 @@ func probe(ctx context.Context) error {
 	return fmt.Errorf("netns: %v does not answer after %v", DstAddr, probeTimeout)
 }
 
+// IP runs iproute2's ip with args; its error carries the command line and
+// what ip printed.
+func IP(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("netns: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // Close removes both namespaces, and with them the veth pair and any
 // nftables rules inside. It is safe to call more than once and from any
 // goroutine (a signal handler's); it does not fork. Sockets still open in
 // a namespace keep it alive, unnamed, until they are closed.
 func (t *Topology) Close() error {
 	t.once.Do(func() {
-		t.err = errors.Join(remove(t.Src.Name), remove(t.Dst.Name))
+		t.err = errors.Join(Remove(t.Src.Name), Remove(t.Dst.Name))
 	})
 	return t.err
 }
 
-// remove does what `ip netns del` does; a missing namespace is not an
-// error.
-func remove(name string) error {
+// Remove does what `ip netns del` does, without forking: it detaches and
+// deletes the name under /run/netns (a namespace made by `ip netns add`,
+// or a namespace file bound there). A missing name is not an error.
+func Remove(name string) error {
 	p := filepath.Join(runDir, name)
 	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
 		return fmt.Errorf("netns: unmount %s: %w", p, err)
@@ -309,7 +320,7 @@ func RemoveLeftovers(prefix string) ([]Leftover, error) {
 		}
 		l := Leftover{Name: e.Name(), PID: pid}
 		l.Links, l.NFTTables = contents(NS{e.Name()})
-		if err := remove(e.Name()); err != nil {
+		if err := Remove(e.Name()); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"bufio"
@@ -12,11 +12,11 @@ import (
 	"github.com/imp2/imp2/pcapnl"
 )
 
-// textOut writes one line per frame, readable (-to text) or JSON (-to
-// json). Both carry the same fields:
+// NewText returns an output that writes one line per frame to w, readable
+// or, with asJSON, one JSON object a line. Both carry the same fields:
 //
 //	time      the frame's time in the replayed schedule (RFC 3339, ns);
-//	          as recorded unless -speed, -pps or -loop re-time it
+//	          as recorded unless the Timing re-times it
 //	dir       user (kernel→user) or kernel (user→kernel)
 //	family    netlink family
 //	type      nlmsg_type of the first message, named on imp2 families
@@ -28,27 +28,35 @@ import (
 //	icmp_code icmp_id icmp_seq ip_len ev_flags: decoded imp2 event fields
 //
 // Lines are built by appending into one buffer; nothing is allocated per
-// frame.
+// frame. With live (a replay that follows the clock), every send is
+// flushed. Close closes c, if not nil, after the last line.
+func NewText(w io.Writer, c io.Closer, asJSON, live bool) Output {
+	return newTextOut(w, c, asJSON, live)
+}
+
 type textOut struct {
+	fileOut
+	dst  io.Writer
 	json bool
 	w    *bufio.Writer
-	c    io.Closer // nil for stdout
-	live bool      // -realtime: flush after every send
+	live bool
 	line []byte
 }
 
 func newTextOut(w io.Writer, c io.Closer, json, live bool) *textOut {
-	return &textOut{json: json, w: bufio.NewWriterSize(w, 64<<10), c: c, live: live}
+	o := &textOut{dst: w, json: json, w: bufio.NewWriterSize(w, 64<<10), live: live}
+	o.fileOut = fileOut{flush: o.w.Flush, c: c}
+	return o
 }
 
-func (o *textOut) start(context.Context) error { return nil }
-func (o *textOut) realtime() bool              { return false }
-func (o *textOut) skipKernel() bool            { return false }
-func (o *textOut) consumers() []imp2.ConsumerStats {
-	return nil
+// Start makes sure the destination exists (an OutputFile is created on
+// its first write), as for a replay that writes no line.
+func (o *textOut) Start(context.Context) error {
+	_, err := o.dst.Write(nil)
+	return err
 }
 
-func (o *textOut) send(frames []pcapnl.Frame, ts []int64) error {
+func (o *textOut) Send(frames []pcapnl.Frame, ts []int64) error {
 	for i := range frames {
 		o.line = o.format(o.line[:0], &frames[i], ts[i])
 		if _, err := o.w.Write(o.line); err != nil {
@@ -61,19 +69,9 @@ func (o *textOut) send(frames []pcapnl.Frame, ts []int64) error {
 	return nil
 }
 
-func (o *textOut) close() error {
-	err := o.w.Flush()
-	if o.c != nil {
-		if cerr := o.c.Close(); err == nil {
-			err = cerr
-		}
-	}
-	return err
-}
-
-// timeFormat is RFC 3339 with a fixed nanosecond field, so text columns
-// line up.
-const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+// TimeFormat is the time field of text and JSON lines: RFC 3339 with a
+// fixed nanosecond field, so text columns line up.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 var typeLabel = map[uint16]string{
 	imp2.TypeRegister: "IMP2_U_PID", imp2.TypeEvent: "IMP2_K_MSG", imp2.TypeClose: "IMP2_CLOSE",
@@ -136,7 +134,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 		b = append(b, '{')
 	}
 	var tb [40]byte
-	t := time.Unix(0, ts).UTC().AppendFormat(tb[:0], timeFormat)
+	t := time.Unix(0, ts).UTC().AppendFormat(tb[:0], TimeFormat)
 	if o.json {
 		b = o.field(b, "time", t, true)
 	} else {
@@ -197,17 +195,11 @@ func (o *textOut) end(b []byte) []byte {
 // first malformed header.
 func countMessages(b []byte) int {
 	n := 0
-	for len(b) >= imp2.HeaderLen {
-		h, err := imp2.ParseHeader(b)
+	for _, err := range imp2.Messages(b) {
 		if err != nil {
 			break
 		}
 		n++
-		adv := (int(h.Len) + 3) &^ 3
-		if adv >= len(b) {
-			break
-		}
-		b = b[adv:]
 	}
 	return n
 }

@@ -1,19 +1,19 @@
-package main
+package icmp
 
 import (
 	"encoding/binary"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/icmp"
+	inicmp "github.com/imp2/imp2/internal/icmp"
 )
 
-// Packets for -to icmp: one IPv4 packet per recorded event, built here to
+// Packets: one IPv4 packet per recorded event, built here to
 // the byte (header and ICMP checksums included) and sent on a packet
 // socket, so that the kernel changes nothing: not the source, not the
 // total length, not the IP id, and no route decides where it goes.
 const (
 	ipHeaderLen  = 20
-	minPacketLen = ipHeaderLen + icmp.HeaderLen // 28
+	minPacketLen = ipHeaderLen + inicmp.HeaderLen // 28
 	// maxPacketLen is the veth MTU: a recorded ip_len above it (a
 	// reassembled or GSO packet) cannot be sent as one frame.
 	maxPacketLen = 1500
@@ -47,7 +47,7 @@ type packetSpec struct {
 func specFor(e *imp2.Event, idx uint64) packetSpec {
 	p := packetSpec{src: e.Src.As4(), dst: e.Dest.As4(), ipID: uint16(idx), length: defaultPacketLen}
 	if !e.Extended {
-		p.typ, p.id, p.seq = icmp.TypeEchoRequest, legacyID, uint16(idx)
+		p.typ, p.id, p.seq = inicmp.TypeEchoRequest, legacyID, uint16(idx)
 		return p
 	}
 	if n := int(e.IPLen); n >= minPacketLen && n <= maxPacketLen {
@@ -59,6 +59,14 @@ func specFor(e *imp2.Event, idx uint64) packetSpec {
 	}
 	p.typ, p.code, p.id, p.seq = e.ICMPType, e.ICMPCode, e.ICMPID, e.ICMPSeq
 	return p
+}
+
+// AppendPacket appends the IPv4 packet that the output sends for event e,
+// the idx-th packet of a replay (numbered from 0): the IP id, and the echo
+// sequence of a legacy event, come from idx.
+func AppendPacket(b []byte, e *imp2.Event, idx uint64) []byte {
+	p := specFor(e, idx)
+	return appendPacket(b, &p)
 }
 
 // appendPacket appends the IPv4 packet described by p: a 20-byte header
@@ -80,7 +88,7 @@ func appendPacket(b []byte, p *packetSpec) []byte {
 	h[9] = protoICMP
 	copy(h[12:16], p.src[:])
 	copy(h[16:20], p.dst[:])
-	binary.BigEndian.PutUint16(h[10:], icmp.Checksum(h))
+	binary.BigEndian.PutUint16(h[10:], inicmp.Checksum(h))
 	if p.fragment {
 		return b
 	}
@@ -88,6 +96,6 @@ func appendPacket(b []byte, p *packetSpec) []byte {
 	m[0], m[1] = p.typ, p.code
 	binary.BigEndian.PutUint16(m[4:], p.id)
 	binary.BigEndian.PutUint16(m[6:], p.seq)
-	binary.BigEndian.PutUint16(m[2:], icmp.Checksum(m))
+	binary.BigEndian.PutUint16(m[2:], inicmp.Checksum(m))
 	return b
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package icmp
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The -to icmp topology. Packets with recorded (spoofed) addresses are
+// The topology. Packets with recorded (spoofed) addresses are
 // written by a packet socket onto veth0 of a source namespace this run
 // creates; the other end of the veth is in the destination namespace,
 // where the module's hook (PRE_ROUTING) reports them to the consumers
@@ -28,12 +28,12 @@ import (
 // puts every packet on the veth, whatever its destination (loopback and
 // the source namespace's own address included), and nowhere else.
 //
-// Fresh (no -netns-dst): the destination is a namespace of ours too
+// Fresh (no Options.DestNetNS): the destination is a namespace of ours too
 // (internal/netns: 198.18.0.1/30 ↔ .2, permanent neighbours, rp_filter 0).
 // It has no default route and forwards nothing, so the spoofed packets end
 // there after the hook, and replies to spoofed sources have no route out.
 //
-// Existing (-netns-dst NAME or a namespace file such as /proc/1/ns/net, the
+// Existing (DestNetNS a name in /run/netns or a namespace file such as /proc/1/ns/net, the
 // root namespace of a host or VM): the peer interface imp2r<pid> is
 // created inside that namespace with no address and IPv6 off, and an
 // nftables table there drops everything arriving on it at PRE_ROUTING
@@ -66,18 +66,10 @@ type icmpTopo struct {
 	notrack   bool
 }
 
-func runIP(ctx context.Context, args ...string) error {
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// newICMPTopo builds the topology; target is -netns-dst ("" for fresh).
+// newICMPTopo builds the topology; target is Options.DestNetNS ("" for fresh).
 func newICMPTopo(ctx context.Context, target string, logf func(string, ...any)) (*icmpTopo, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
-		return nil, fmt.Errorf("-to icmp builds its namespaces with iproute2: %w", err)
+		return nil, fmt.Errorf("icmp: the namespaces are built with iproute2: %w", err)
 	}
 	if removed, _ := netns.Cleanup(topoPrefix); len(removed) > 0 {
 		logf("icmp: removed namespaces left by dead runs: %s", strings.Join(removed, ", "))
@@ -107,7 +99,7 @@ func (t *icmpTopo) buildFresh(ctx context.Context) error {
 	}
 	// Kernel-built traffic of the source namespace (a tool run there with
 	// ip netns exec) goes into the veth too; the sender does not need it.
-	if err := runIP(ctx, "-n", t.src.Name, "route", "add", "default", "via", netns.DstAddr.String(), "dev", netns.Link, "onlink"); err != nil {
+	if err := netns.IP(ctx, "-n", t.src.Name, "route", "add", "default", "via", netns.DstAddr.String(), "dev", netns.Link, "onlink"); err != nil {
 		return err
 	}
 	return t.lookup()
@@ -115,7 +107,7 @@ func (t *icmpTopo) buildFresh(ctx context.Context) error {
 
 func (t *icmpTopo) buildExisting(ctx context.Context, target string) error {
 	if _, err := exec.LookPath("nft"); err != nil {
-		return fmt.Errorf("-netns-dst: nft (package nftables) is needed to keep the spoofed packets from being routed in %s: %w", target, err)
+		return fmt.Errorf("icmp: destination namespace: nft (package nftables) is needed to keep the spoofed packets from being routed in %s: %w", target, err)
 	}
 	pid := os.Getpid()
 	t.src = netns.NS{Name: fmt.Sprintf("%s-%d-src", topoPrefix, pid)}
@@ -130,7 +122,7 @@ func (t *icmpTopo) buildExisting(ctx context.Context, target string) error {
 	} else {
 		t.dst, t.dstPath = netns.NS{Name: target}, filepath.Join("/run/netns", target)
 		if _, err := os.Stat(t.dstPath); err != nil {
-			return fmt.Errorf("-netns-dst %s: no such namespace (ip netns list): %w", target, err)
+			return fmt.Errorf("icmp: destination namespace %s: no such namespace (ip netns list): %w", target, err)
 		}
 	}
 	t.peer = fmt.Sprintf("%s%d", topoPrefix, pid)
@@ -141,7 +133,7 @@ func (t *icmpTopo) buildExisting(ctx context.Context, target string) error {
 			"peer", "name", t.peer, "netns", t.dst.Name, "address", peerMAC},
 	}
 	for _, s := range steps {
-		if err := runIP(ctx, s...); err != nil {
+		if err := netns.IP(ctx, s...); err != nil {
 			return err
 		}
 	}
@@ -169,7 +161,7 @@ func (t *icmpTopo) buildExisting(ctx context.Context, target string) error {
 		{"-n", t.dst.Name, "link", "set", t.peer, "up"},
 		{"-n", t.src.Name, "route", "add", "default", "via", gw, "dev", netns.Link, "onlink"},
 	} {
-		if err := runIP(ctx, s...); err != nil {
+		if err := netns.IP(ctx, s...); err != nil {
 			return err
 		}
 	}
@@ -192,7 +184,7 @@ func (t *icmpTopo) guard(ctx context.Context) error {
 		return nil
 	}
 	if err := t.nft(ctx, drop+"}\n"); err != nil {
-		return fmt.Errorf("-netns-dst %s: installing the nftables guard: %w", t.dst.Name, err)
+		return fmt.Errorf("icmp: destination namespace %s: installing the nftables guard: %w", t.dst.Name, err)
 	}
 	return nil
 }
@@ -200,7 +192,7 @@ func (t *icmpTopo) guard(ctx context.Context) error {
 // removeStaleGuards deletes the tables of killed runs (their peers went
 // with their source namespaces, removed by netns.Cleanup).
 func (t *icmpTopo) removeStaleGuards(ctx context.Context) {
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", t.dst.Name, "nft", "list", "tables", "ip").Output()
+	out, err := t.dst.Command(ctx, "nft", "list", "tables", "ip").Output()
 	if err != nil {
 		return
 	}
@@ -218,7 +210,7 @@ func (t *icmpTopo) removeStaleGuards(ctx context.Context) {
 }
 
 func (t *icmpTopo) nft(ctx context.Context, rules string) error {
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", t.dst.Name, "nft", "-f", "-")
+	cmd := t.dst.Command(ctx, "nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("nft: %w: %s", err, strings.TrimSpace(string(out)))
@@ -278,31 +270,20 @@ func attach(path, name string) error {
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return fmt.Errorf("-netns-dst %s: %w", path, err)
+		return fmt.Errorf("icmp: destination namespace %s: %w", path, err)
 	}
 	if st.Type != unix.NSFS_MAGIC && st.Type != unix.PROC_SUPER_MAGIC {
-		return fmt.Errorf("-netns-dst %s: not a network namespace file", path)
+		return fmt.Errorf("icmp: destination namespace %s: not a network namespace file", path)
 	}
 	p := filepath.Join("/run/netns", name)
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0)
 	if err != nil {
-		return fmt.Errorf("-netns-dst: %w", err)
+		return fmt.Errorf("icmp: destination namespace: %w", err)
 	}
 	f.Close()
 	if err := unix.Mount(path, p, "", unix.MS_BIND, ""); err != nil {
 		os.Remove(p)
-		return fmt.Errorf("-netns-dst %s: bind mount: %w", path, err)
-	}
-	return nil
-}
-
-func detach(name string) error {
-	p := filepath.Join("/run/netns", name)
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-		return fmt.Errorf("unmount %s: %w", p, err)
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return fmt.Errorf("icmp: destination namespace %s: bind mount: %w", path, err)
 	}
 	return nil
 }
@@ -328,12 +309,12 @@ func (t *icmpTopo) close() error {
 		// The pair goes now, not whenever the kernel gets round to
 		// dismantling the namespace, and before the guard does.
 		if t.peerIndex != 0 {
-			if err := runIP(ctx, "-n", t.src.Name, "link", "del", netns.Link); err != nil {
+			if err := netns.IP(ctx, "-n", t.src.Name, "link", "del", netns.Link); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		cancel()
-		errs = append(errs, detach(t.src.Name)) // what ip netns del does
+		errs = append(errs, netns.Remove(t.src.Name))
 	}
 	if t.table != "" && t.dst.Name != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -344,7 +325,7 @@ func (t *icmpTopo) close() error {
 		cancel()
 	}
 	if t.attached != "" {
-		errs = append(errs, detach(t.attached))
+		errs = append(errs, netns.Remove(t.attached))
 	}
 	return errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	"github.com/imp2/imp2/pcapnl"
 )
 
-// filterSyntax is printed by -help.
-const filterSyntax = `Filter syntax: terms separated by spaces or commas, all of which must match.
+// FilterSyntax describes the expressions ParseFilter takes.
+const FilterSyntax = `Filter syntax: terms separated by spaces or commas, all of which must match.
 A term is KEY=VALUES or KEY!=VALUES, VALUES being alternatives separated by '|'.
   family=N           netlink family (unit) of the frame, e.g. family=31
   type=T             nlmsg_type of the frame's first message: a number or
@@ -22,10 +22,10 @@ A term is KEY=VALUES or KEY!=VALUES, VALUES being alternatives separated by '|'.
                      frames that are not imp2 events (IMP2_K_MSG on family
                      31 or 2) never match src= and always match src!=
   len=A-B            netlink bytes in the frame, a number or an inclusive range
-Example: -filter 'family=31 type=event dir=user src!=10.0.0.0/8'`
+Example: 'family=31 type=event dir=user src!=10.0.0.0/8'`
 
-// filter is a conjunction of terms, applied to every frame read.
-type filter struct {
+// Filter is a conjunction of terms, applied to every frame read.
+type Filter struct {
 	terms []term
 }
 
@@ -47,9 +47,10 @@ var typeNames = map[string]uint64{
 	"stats": imp2.TypeStats,
 }
 
-// parseFilter parses the -filter expression; the empty string matches all.
-func parseFilter(s string) (*filter, error) {
-	f := &filter{}
+// ParseFilter parses a filter expression (FilterSyntax); the empty
+// string matches all.
+func ParseFilter(s string) (*Filter, error) {
+	f := &Filter{}
 	for _, field := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
 		t, err := parseTerm(field)
 		if err != nil {
@@ -135,8 +136,12 @@ func parseRange(v string) (numRange, error) {
 	return numRange{a, b}, nil
 }
 
-// match reports whether the frame passes every term. It allocates nothing.
-func (f *filter) match(fr *pcapnl.Frame) bool {
+// Match reports whether the frame passes every term (a nil Filter passes
+// all). It allocates nothing.
+func (f *Filter) Match(fr *pcapnl.Frame) bool {
+	if f == nil {
+		return true
+	}
 	for i := range f.terms {
 		if f.terms[i].match(fr) == f.terms[i].negate {
 			return false
@@ -190,7 +195,7 @@ func inRanges(rs []numRange, v uint64) bool {
 
 // isIMP2 reports whether frames of this family are decoded as imp2: 31
 // (the module's unit) and 2 (NETLINK_USERSOCK, used by user-space
-// emulations such as imp2-replay itself and imp2-record -family 2).
+// emulations such as the netlink output and a recorder on family 2).
 func isIMP2(family uint16) bool {
 	return family == imp2.DefaultFamily || family == imp2.UserSockFamily
 }

@@ -1,8 +1,7 @@
-package main
+package replay
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/imp2/imp2/pcapnl"
@@ -14,7 +13,7 @@ type frameSource interface {
 	Next() (pcapnl.Frame, error)
 }
 
-// merger interleaves several traces by timestamp (-i given more than once),
+// merger interleaves several traces by timestamp (several Inputs),
 // stable: on equal times the earlier input goes first. The returned frame's
 // Data is valid until the next call, as with pcapnl.Reader. An input that
 // fails ends there; the others go on, and the first failure is returned
@@ -41,7 +40,7 @@ func (m *merger) advance(i int) {
 	if err != nil {
 		m.live[i] = false
 		if !errors.Is(err, io.EOF) && m.err == nil {
-			m.err = &inputErr{name: m.names[i], err: err}
+			m.err = &InputError{Name: m.names[i], Err: err}
 		}
 		return
 	}
@@ -68,12 +67,3 @@ func (m *merger) Next() (pcapnl.Frame, error) {
 	m.last = best
 	return m.cur[best], nil
 }
-
-// inputErr names the input of a merge that failed.
-type inputErr struct {
-	name string
-	err  error
-}
-
-func (e *inputErr) Error() string { return fmt.Sprintf("%s: %v", e.name, e.err) }
-func (e *inputErr) Unwrap() error { return e.err }

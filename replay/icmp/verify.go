@@ -1,4 +1,4 @@
-package main
+package icmp
 
 import (
 	"fmt"
@@ -8,9 +8,10 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/pace"
+	"github.com/imp2/imp2/replay"
 )
 
-// Verification (-to icmp -verify): the events the module emitted during the
+// Verification (Options.Verify): the events the module emitted during the
 // replay, read by a consumer of our own, compared with the events replayed.
 
 // evKey identifies an event: what the hook took from the packet.
@@ -59,8 +60,8 @@ func observedKey(e *imp2.Event) evKey {
 	return evKey{src: e.Src.As4(), dst: e.Dest.As4(), typ: e.ICMPType, code: e.ICMPCode, id: e.ICMPID, seq: e.ICMPSeq}
 }
 
-// verifyReport is the verification part of the summary.
-type verifyReport struct {
+// VerifyReport is the verification part of the summary.
+type VerifyReport struct {
 	Expected  int64 `json:"expected"`  // events replayed (packets sent)
 	Received  int64 `json:"received"`  // events read from the module for our interface
 	Foreign   int64 `json:"foreign"`   // events of other interfaces, left out of the comparison
@@ -99,7 +100,7 @@ const maxExamples = 5
 // each observed event takes the earliest unmatched expected event with its
 // key (all fields for an extended recording, the addresses for a legacy
 // one). origin is the replay clock's start on CLOCK_MONOTONIC.
-func compare(exp []expectedEvent, obs []observedEvent, origin int64, rep *verifyReport) {
+func compare(exp []expectedEvent, obs []observedEvent, origin int64, rep *VerifyReport) {
 	rep.Expected, rep.Received = int64(len(exp)), int64(len(obs))
 	queues := map[evKey][]int{}
 	for i := range exp {
@@ -167,7 +168,7 @@ func longestIncreasing(v []int) int {
 	return len(tails)
 }
 
-func (r *verifyReport) text() string {
+func (r *VerifyReport) text() string {
 	var b strings.Builder
 	verdict := "OK: the module emitted the replayed events"
 	if !r.OK {
@@ -183,7 +184,7 @@ func (r *verifyReport) text() string {
 	}
 	if e := r.EventTiming; e != nil {
 		fmt.Fprintf(&b, "    event timing error (%s time − scheduled): p50 %s p99 %s max %s\n",
-			r.TimeSource, us(e.P50), us(e.P99), us(e.Max))
+			r.TimeSource, replay.US(e.P50), replay.US(e.P99), replay.US(e.Max))
 	}
 	for _, m := range r.FirstMissing {
 		fmt.Fprintf(&b, "    missing %s\n", m)
@@ -194,8 +195,8 @@ func (r *verifyReport) text() string {
 	return b.String()
 }
 
-// icmpSummary is the -to icmp part of the summary.
-type icmpSummary struct {
+// Summary is the ICMP output's part of the summary (JSON: "icmp").
+type Summary struct {
 	Mode      string `json:"mode"`      // fresh or existing
 	SrcNS     string `json:"src_netns"` // the namespace the packets are sent from
 	Dest      string `json:"dest_netns"`
@@ -204,16 +205,16 @@ type icmpSummary struct {
 	NoTrack   bool   `json:"notrack,omitempty"`
 
 	Packets         uint64 `json:"packets_sent"`
-	NotEvents       uint64 `json:"frames_not_events"` // kernel→user frames that are not IMP2_K_MSG (or another -family)
+	NotEvents       uint64 `json:"frames_not_events"` // kernel→user frames that are not IMP2_K_MSG (or of another Options.Family)
 	LengthDefaulted uint64 `json:"length_defaulted"`  // extended events whose ip_len could not be sent (< 28 or > 1500)
 	Fragments       uint64 `json:"fragments"`         // events without ICMP fields, sent as non-first fragments
 	SendErrors      uint64 `json:"send_errors"`
 	LastError       string `json:"last_send_error,omitempty"`
 
-	Verify *verifyReport `json:"verify,omitempty"`
+	Verify *VerifyReport `json:"verify,omitempty"`
 }
 
-func (s *icmpSummary) text() string {
+func (s *Summary) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  icmp: %d packets from %s into %s on %s (%s)", s.Packets, s.SrcNS, s.Dest, s.Interface, s.Mode)
 	if s.NotEvents > 0 {

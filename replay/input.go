@@ -1,4 +1,4 @@
-package main
+package replay
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 
 // The input side: a goroutine decodes the trace into chunks (frames whose
 // Data point into the chunk's own buffer) and queues them for the sender.
-// Before the clock starts, the queue is filled up to -readahead bytes, so
+// Before the clock starts, the queue is filled up to Options.ReadAhead bytes, so
 // that a trace of that size is entirely in memory before the first send
 // and decompression never competes with the replay; a larger trace streams
 // in behind it. The bound is in bytes of chunk buffers, whatever the frame
@@ -20,8 +20,8 @@ import (
 // that would pass the bound is read only when nothing else is queued, so a
 // frame larger than the whole bound goes through alone. A sender that
 // finds the queue empty takes the chunk being filled, however small: a
-// live stream (imp2-record -o - | imp2-replay -i -) is replayed as it
-// arrives, not a chunk at a time.
+// live stream (a recorder writing into the pipe that is the input) is
+// replayed as it arrives, not a chunk at a time.
 
 const (
 	chunkBytes  = 256 << 10
@@ -36,12 +36,12 @@ type chunk struct {
 // input reads and filters a trace.
 type input struct {
 	r      frameSource
-	filter *filter
-	// keep: chunks are never recycled (the sender keeps them for -loop).
+	filter *Filter
+	// keep: chunks are never recycled (the sender keeps them for Loops).
 	keep bool
 	// skipKernel drops all but kernel→user frames (counted in skipped):
-	// -to netlink sends only what the kernel side sends, and a frame of
-	// unknown direction may not be that.
+	// the netlink output sends only what the kernel side sends, and a
+	// frame of unknown direction may not be that.
 	skipKernel bool
 	max        int // bytes of chunk buffers held (queue and cur) at most
 
@@ -62,7 +62,7 @@ type input struct {
 	read, filtered, skipped atomic.Int64
 }
 
-func newInput(r frameSource, f *filter, readahead int, keep, skipKernel bool) *input {
+func newInput(r frameSource, f *Filter, readahead int, keep, skipKernel bool) *input {
 	in := &input{
 		r: r, filter: f, keep: keep, skipKernel: skipKernel,
 		max:    max(readahead, 2*chunkBytes),
@@ -122,7 +122,7 @@ func (in *input) run() {
 			return
 		}
 		in.read.Add(1)
-		if !in.filter.match(&fr) {
+		if !in.filter.Match(&fr) {
 			in.filtered.Add(1)
 			continue
 		}

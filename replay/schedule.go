@@ -1,29 +1,20 @@
-package main
+package replay
 
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/pcapnl"
 )
 
-// timing says when each frame is due. Every deadline is an offset from one
-// start time, computed from the frame's recorded time or index alone, so
-// errors never accumulate (internal/pace).
+// timing is Timing with what the output adds: whether the replay follows
+// the clock. Every deadline is an offset from one start time, computed
+// from the frame's recorded time or index alone, so errors never
+// accumulate (internal/pace).
 type timing struct {
-	speed     float64 // as recorded, scaled (1 = as recorded)
-	pps       float64 // if > 0: a fixed rate, ignoring recorded gaps
-	topspeed  bool    // send as fast as possible (timestamps as recorded)
-	loops     int     // 0 = forever
-	loopDelay time.Duration
-	limit     int64 // frames; 0 = no limit
-	duration  time.Duration
-	wait      bool // follow the clock (netlink, or -realtime)
-	batch     int  // frames per send at most
-	spin      time.Duration
-	rt        int // SCHED_FIFO priority of the sending thread; 0 = normal
+	Timing
+	wait bool // follow the clock (the output does, or Timing.Realtime)
 }
 
 // replayer plays the input into the output. run is its only hot loop:
@@ -31,7 +22,7 @@ type timing struct {
 type replayer struct {
 	t    timing
 	in   *input
-	out  output
+	out  Output
 	stop *atomic.Bool
 
 	clock pace.Clock
@@ -54,21 +45,21 @@ type replayer struct {
 	sendErr                      error
 }
 
-func newReplayer(t timing, in *input, out output, stop *atomic.Bool) *replayer {
+func newReplayer(t timing, in *input, out Output, stop *atomic.Bool) *replayer {
 	r := &replayer{t: t, in: in, out: out, stop: stop, errs: pace.NewErrors(),
-		ts: make([]int64, t.batch), dls: make([]int64, t.batch)}
+		ts: make([]int64, t.Batch), dls: make([]int64, t.Batch)}
 	return r
 }
 
 // deadline returns frame f's due time on the clock (ns after start); i is
 // its index over all loops.
 func (r *replayer) deadline(f *pcapnl.Frame, i int64) int64 {
-	loopOff := int64(r.loop) * int64(r.t.loopDelay)
-	if r.t.pps > 0 {
-		return pace.RateOffset(i, r.t.pps) + loopOff
+	loopOff := int64(r.loop) * int64(r.t.LoopDelay)
+	if r.t.PPS > 0 {
+		return pace.RateOffset(i, r.t.PPS) + loopOff
 	}
-	speed := r.t.speed
-	if r.t.topspeed {
+	speed := r.t.Speed
+	if r.t.TopSpeed {
 		speed = 1
 	}
 	return int64(r.loop)*r.span + loopOff + pace.ScaleOffset(f.Time-r.t0, speed)
@@ -76,25 +67,23 @@ func (r *replayer) deadline(f *pcapnl.Frame, i int64) int64 {
 
 // run replays every pass and returns the first output error.
 func (r *replayer) run() error {
-	r.w = pace.NewWaiter(pace.Clock{}, r.t.spin)
+	r.w = pace.NewWaiter(pace.Clock{}, r.t.Spin)
 	r.w.Stop = r.stop
-	if r.t.wait && !r.t.topspeed {
+	if r.t.wait && !r.t.TopSpeed {
 		r.w.Lock()
 		defer r.w.Unlock()
-		if r.t.rt > 0 {
-			if err := r.w.Realtime(r.t.rt); err != nil {
-				return fmt.Errorf("-rt %d: SCHED_FIFO: %w", r.t.rt, err)
+		if r.t.RT > 0 {
+			if err := r.w.Realtime(r.t.RT); err != nil {
+				return fmt.Errorf("Timing.RT %d: SCHED_FIFO: %w", r.t.RT, err)
 			}
 		}
 	}
 	r.clock = pace.NewClock()
 	r.w.Clock = r.clock
-	if cs, ok := r.out.(interface{ setClock(pace.Clock) }); ok {
-		cs.setClock(r.clock) // -to icmp -verify times events against the schedule
-	}
+	r.out.Begin(r.clock)
 	var kept []*chunk
 	var last int64 // recorded time of the last frame of the first pass
-	for r.loop = 0; r.t.loops == 0 || r.loop < r.t.loops; r.loop++ {
+	for r.loop = 0; r.t.Loops == 0 || r.loop < r.t.Loops; r.loop++ {
 		next := r.source(r.loop, kept)
 		played := false
 		for c := next(); c != nil; c = next() {
@@ -125,8 +114,8 @@ func (r *replayer) run() error {
 		}
 		r.loopsRun = r.loop + 1
 		if r.loop == 0 {
-			speed := r.t.speed
-			if r.t.topspeed {
+			speed := r.t.Speed
+			if r.t.TopSpeed {
 				speed = 1
 			}
 			r.span = pace.ScaleOffset(last-r.t0, speed)
@@ -155,21 +144,21 @@ func (r *replayer) source(loop int, kept []*chunk) func() *chunk {
 // duration, interrupt).
 func (r *replayer) play(c *chunk) bool {
 	fr := c.frames
-	paced := r.t.wait && !r.t.topspeed
+	paced := r.t.wait && !r.t.TopSpeed
 	for i := 0; i < len(fr); {
 		if r.stop.Load() {
 			return true
 		}
 		sent := r.sentN.Load()
-		if r.t.limit > 0 && sent >= r.t.limit {
+		if r.t.Limit > 0 && sent >= r.t.Limit {
 			return true
 		}
-		maxN := min(r.t.batch, len(fr)-i)
-		if r.t.limit > 0 {
-			maxN = int(min(int64(maxN), r.t.limit-sent))
+		maxN := min(r.t.Batch, len(fr)-i)
+		if r.t.Limit > 0 {
+			maxN = int(min(int64(maxN), r.t.Limit-sent))
 		}
 		dl := r.deadline(&fr[i], r.idx)
-		if r.t.duration > 0 && r.overDuration(dl) {
+		if r.t.Duration > 0 && r.overDuration(dl) {
 			return true
 		}
 		now := int64(0)
@@ -180,7 +169,7 @@ func (r *replayer) play(c *chunk) bool {
 		n := 1
 		for n < maxN {
 			d := r.deadline(&fr[i+n], r.idx+int64(n))
-			if (paced && d > now) || (r.t.duration > 0 && !(r.t.wait && r.t.topspeed) && d >= int64(r.t.duration)) {
+			if (paced && d > now) || (r.t.Duration > 0 && !(r.t.wait && r.t.TopSpeed) && d >= int64(r.t.Duration)) {
 				break
 			}
 			r.dls[n] = d
@@ -190,7 +179,7 @@ func (r *replayer) play(c *chunk) bool {
 			r.ts[k] = r.t0 + r.dls[k]
 		}
 		start := r.clock.Now()
-		if err := r.out.send(fr[i:i+n], r.ts[:n]); err != nil {
+		if err := r.out.Send(fr[i:i+n], r.ts[:n]); err != nil {
 			r.sendErr = fmt.Errorf("output: %w", err)
 			return true
 		}
@@ -211,12 +200,12 @@ func (r *replayer) play(c *chunk) bool {
 	return false
 }
 
-// overDuration reports whether a frame due at dl falls outside -duration:
+// overDuration reports whether a frame due at dl falls outside Duration:
 // by its deadline when the replay follows a schedule, by the clock at top
 // speed.
 func (r *replayer) overDuration(dl int64) bool {
-	if r.t.wait && r.t.topspeed {
-		return r.clock.Now() >= int64(r.t.duration)
+	if r.t.wait && r.t.TopSpeed {
+		return r.clock.Now() >= int64(r.t.Duration)
 	}
-	return dl >= int64(r.t.duration)
+	return dl >= int64(r.t.Duration)
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package icmp
 
 import (
 	"context"
@@ -14,20 +14,15 @@ import (
 	"unsafe"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/replay"
 	"golang.org/x/sys/unix"
 )
 
-// icmpOut regenerates, for each recorded imp2 event, the ICMP packet that
-// caused it, and sends it across a veth into the namespace where the
-// module's hook and the consumers live (icmp_topo_linux.go). With -verify
-// a consumer of its own records what the module emits and compares it with
-// what was replayed (verify.go).
 type icmpOut struct {
-	cfg  icmpConfig
-	stop *atomic.Bool
-	log  func(format string, args ...any)
+	cfg Options
+	ctx context.Context
+	log func(format string, args ...any)
 
 	topo *icmpTopo
 	fd   int
@@ -45,31 +40,27 @@ type icmpOut struct {
 	spec     []packetSpec    // batch scratch
 	expB     []expectedEvent // batch scratch
 	sentOK   []bool          // batch scratch
-	stats    icmpSummary
+	stats    Summary
 	verifier *verifier
-	sum      *icmpSummary // at close
+	sum      *Summary // at close
 }
 
-// icmpConfig is what -to icmp takes from the flags.
-type icmpConfig struct {
-	netnsDst     string
-	family       int // -family when set: only events of that netlink family; 0 = any
-	minConsumers int
-	wait         time.Duration
-	verify       bool
-	verifyRcvBuf int
-	verifyWait   time.Duration
-	tolerate     int64
-	topspeed     bool
-	batch        int
+func newOutput(o Options) (replay.Output, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Batch < 1 {
+		o.Batch = replay.DefaultTiming().Batch
+	}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	return &icmpOut{cfg: o, log: o.Log, fd: -1}, nil
 }
 
-func newICMPOut(cfg icmpConfig, stop *atomic.Bool, logf func(string, ...any)) (output, error) {
-	return &icmpOut{cfg: cfg, stop: stop, log: logf, fd: -1}, nil
-}
-
-func (o *icmpOut) start(ctx context.Context) error {
-	t, err := newICMPTopo(ctx, o.cfg.netnsDst, o.log)
+func (o *icmpOut) Start(ctx context.Context) error {
+	o.ctx = ctx
+	t, err := newICMPTopo(ctx, o.cfg.DestNetNS, o.log)
 	if err != nil {
 		return err
 	}
@@ -78,7 +69,7 @@ func (o *icmpOut) start(ctx context.Context) error {
 	if err := o.openSocket(); err != nil {
 		return err
 	}
-	if o.cfg.verify {
+	if o.cfg.Verify {
 		v, err := newVerifier(t, o.cfg)
 		if err != nil {
 			return err
@@ -112,7 +103,7 @@ func (o *icmpOut) openSocket() error {
 	if err := unix.SetsockoptTimeval(o.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
 		return os.NewSyscallError("setsockopt SO_SNDTIMEO", err)
 	}
-	n := o.cfg.batch
+	n := o.cfg.Batch
 	o.hdrs, o.iovs, o.bufs = make([]unix.Mmsghdr, n), make([]unix.Iovec, n), make([][]byte, n)
 	o.spec, o.expB, o.sentOK = make([]packetSpec, n), make([]expectedEvent, n), make([]bool, 0, n)
 	slab := make([]byte, n*maxPacketLen)
@@ -129,10 +120,10 @@ func (o *icmpOut) openSocket() error {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// waitConsumers waits for -min-consumers consumers (besides our verifier)
+// waitConsumers waits for MinConsumers consumers (besides our verifier)
 // registered with the module in the destination namespace.
 func (o *icmpOut) waitConsumers(ctx context.Context) error {
-	want := o.cfg.minConsumers
+	want := o.cfg.MinConsumers
 	if want <= 0 {
 		return nil
 	}
@@ -148,10 +139,10 @@ func (o *icmpOut) waitConsumers(ctx context.Context) error {
 		defer c.Close()
 		conn, own = c, 1
 	}
-	o.log("icmp: waiting for %d consumer(s) in %s%s", want, o.topo.dstPath, waitNote(o.cfg.wait))
+	o.log("icmp: waiting for %d consumer(s) in %s%s", want, o.topo.dstPath, replay.WaitNote(o.cfg.Wait))
 	var end time.Time
-	if o.cfg.wait > 0 {
-		end = time.Now().Add(o.cfg.wait)
+	if o.cfg.Wait > 0 {
+		end = time.Now().Add(o.cfg.Wait)
 	}
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -168,8 +159,8 @@ func (o *icmpOut) waitConsumers(ctx context.Context) error {
 			return nil
 		}
 		if !end.IsZero() && time.Now().After(end) {
-			return fmt.Errorf("%w: %d of %d consumer(s) registered with the module in %s within -wait %v",
-				errNoConsumer, have, want, o.topo.dstPath, o.cfg.wait)
+			return fmt.Errorf("%w: %d of %d consumer(s) registered with the module in %s within the wait of %v",
+				replay.ErrNoConsumer, have, want, o.topo.dstPath, o.cfg.Wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -179,14 +170,14 @@ func (o *icmpOut) waitConsumers(ctx context.Context) error {
 	}
 }
 
-// setClock learns the replay clock (called by the replayer as it starts).
-func (o *icmpOut) setClock(c pace.Clock) {
+// Begin learns the replay clock: events are timed against the schedule.
+func (o *icmpOut) Begin(c replay.Clock) {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	o.origin = ts.Nano() - c.Now()
 }
 
-func (o *icmpOut) send(frames []pcapnl.Frame, ts []int64) error {
+func (o *icmpOut) Send(frames []pcapnl.Frame, ts []int64) error {
 	if !o.haveTS0 && len(ts) > 0 {
 		// The first frame of a replay is due at offset 0: ts − ts0 is each
 		// frame's deadline on the replay clock.
@@ -195,7 +186,7 @@ func (o *icmpOut) send(frames []pcapnl.Frame, ts []int64) error {
 	k := 0
 	for i := range frames {
 		f := &frames[i]
-		if o.cfg.family != 0 && int(f.Family) != o.cfg.family {
+		if o.cfg.Family != 0 && int(f.Family) != o.cfg.Family {
 			o.stats.NotEvents++
 			continue
 		}
@@ -262,7 +253,7 @@ func (o *icmpOut) sendBatch(k int) int {
 		if err == 0 || err == unix.EINTR {
 			continue
 		}
-		if err == unix.EAGAIN && !o.stop.Load() {
+		if err == unix.EAGAIN && o.ctx.Err() == nil {
 			continue // the device queue was full for SO_SNDTIMEO: try again
 		}
 		o.stats.SendErrors++
@@ -273,13 +264,13 @@ func (o *icmpOut) sendBatch(k int) int {
 	return ok
 }
 
-func (o *icmpOut) realtime() bool                  { return true }
-func (o *icmpOut) skipKernel() bool                { return true }
-func (o *icmpOut) consumers() []imp2.ConsumerStats { return nil }
+func (o *icmpOut) FollowsClock() bool              { return true }
+func (o *icmpOut) KernelOnly() bool                { return true }
+func (o *icmpOut) Consumers() []imp2.ConsumerStats { return nil }
 
 // close ends the verification (waiting for the last events), then removes
 // the topology.
-func (o *icmpOut) close() error {
+func (o *icmpOut) Close() error {
 	var errs []error
 	s := o.stats
 	if o.topo != nil {
@@ -289,8 +280,8 @@ func (o *icmpOut) close() error {
 		}
 	}
 	if o.verifier != nil {
-		rep := o.verifier.finish(o.exp, o.origin, o.cfg, o.stop)
-		if o.cfg.topspeed {
+		rep := o.verifier.finish(o.ctx, o.exp, o.origin, o.cfg)
+		if o.cfg.TopSpeed {
 			rep.EventTiming = nil // no schedule to compare with
 		}
 		s.Verify = rep
@@ -306,12 +297,12 @@ func (o *icmpOut) close() error {
 	return errors.Join(errs...)
 }
 
-func (o *icmpOut) summary() *icmpSummary {
-	if o.sum != nil {
-		return o.sum
+func (o *icmpOut) Report() replay.Report {
+	if o.sum == nil {
+		s := o.stats
+		o.sum = &s
 	}
-	s := o.stats
-	return &s
+	return report{o.sum}
 }
 
 // dialIn registers an imp2 consumer in the namespace file path.
@@ -338,23 +329,23 @@ type verifier struct {
 	mu       sync.Mutex
 	obs      []observedEvent
 	foreign  int64
-	legacy   int64 // events without tstamp_ns: timed on receipt
-	gaps     uint64
+	legacy   int64           // events without tstamp_ns: timed on receipt
+	seq      imp2.SeqTracker // FromOne: a registration with the module
 	enobufs  uint64
-	lastSeq  uint32
 	lastRecv time.Time
 	readErr  error
 	done     chan struct{}
 	quit     atomic.Bool
 }
 
-func newVerifier(t *icmpTopo, cfg icmpConfig) (*verifier, error) {
-	c, err := dialIn(t.dstPath, imp2.Config{RcvBuf: cfg.verifyRcvBuf})
+func newVerifier(t *icmpTopo, cfg Options) (*verifier, error) {
+	c, err := dialIn(t.dstPath, imp2.Config{RcvBuf: cfg.VerifyRcvBuf})
 	if err != nil {
-		return nil, fmt.Errorf("-verify: %w", err)
+		return nil, fmt.Errorf("icmp: verifying consumer: %w", err)
 	}
 	rb, _ := c.RcvBuf()
-	v := &verifier{conn: c, ifindex: int32(t.peerIndex), rcvbuf: rb, done: make(chan struct{}), lastRecv: time.Now()}
+	v := &verifier{conn: c, ifindex: int32(t.peerIndex), rcvbuf: rb, done: make(chan struct{}), lastRecv: time.Now(),
+		seq: imp2.SeqTracker{FromOne: true}}
 	go v.read()
 	return v, nil
 }
@@ -397,12 +388,7 @@ func (v *verifier) take(b []byte, now int64) {
 	if err != nil || h.Type != imp2.TypeEvent {
 		return // the stats reply, or junk
 	}
-	if h.Seq > v.lastSeq+1 {
-		v.gaps += uint64(h.Seq - v.lastSeq - 1)
-	}
-	if h.Seq > v.lastSeq {
-		v.lastSeq = h.Seq
-	}
+	v.seq.Observe(h.Seq)
 	e, err := imp2.ParseEvent(b[imp2.HeaderLen:h.Len])
 	if err != nil {
 		return
@@ -421,20 +407,20 @@ func (v *verifier) take(b []byte, now int64) {
 }
 
 // finish waits until every replayed event is accounted for (received or a
-// known loss) or nothing came for -verify-wait, asks the module for its
+// known loss) or nothing came for VerifyWait, asks the module for its
 // counters, unregisters and compares.
-func (v *verifier) finish(exp []expectedEvent, origin int64, cfg icmpConfig, stop *atomic.Bool) *verifyReport {
-	for !stop.Load() {
+func (v *verifier) finish(ctx context.Context, exp []expectedEvent, origin int64, cfg Options) *VerifyReport {
+	for ctx.Err() == nil {
 		v.mu.Lock()
-		accounted := int64(len(v.obs)) + int64(v.gaps)
+		accounted := int64(len(v.obs)) + int64(v.seq.Missing())
 		idle := time.Since(v.lastRecv)
 		v.mu.Unlock()
-		if accounted >= int64(len(exp)) || idle >= cfg.verifyWait {
+		if accounted >= int64(len(exp)) || idle >= cfg.VerifyWait {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	rep := &verifyReport{RcvBuf: v.rcvbuf, Tolerance: cfg.tolerate, TimeSource: "kernel"}
+	rep := &VerifyReport{RcvBuf: v.rcvbuf, Tolerance: cfg.VerifyTolerate, TimeSource: "kernel"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	st, err := v.conn.Stats(ctx)
 	cancel()
@@ -447,14 +433,12 @@ func (v *verifier) finish(exp []expectedEvent, origin int64, cfg icmpConfig, sto
 		rep.StatsError = err.Error()
 	} else {
 		rep.ModuleSent, rep.ModuleDropped = st.SelfSent, st.SelfDropped
-		if st.SelfLastSeq > v.lastSeq {
-			v.gaps += uint64(st.SelfLastSeq - v.lastSeq) // lost after the last one received
-		}
+		v.seq.ObserveLast(st.SelfLastSeq) // lost after the last one received
 	}
 	if v.readErr != nil {
 		rep.StatsError = errors.Join(errors.New(rep.StatsError), fmt.Errorf("read: %w", v.readErr)).Error()
 	}
-	rep.SeqGaps, rep.ENOBUFS, rep.Foreign = v.gaps, v.enobufs, v.foreign
+	rep.SeqGaps, rep.ENOBUFS, rep.Foreign = v.seq.Missing(), v.enobufs, v.foreign
 	if v.legacy > 0 {
 		rep.TimeSource = "receive"
 	}

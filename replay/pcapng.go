@@ -1,0 +1,106 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// NewPcapng returns an output that writes the replayed frames into a new
+// trace on w: filtered, cut (Limit, Duration), re-timed or looped, with
+// direction, family and drop counts kept. Nothing is written before
+// Start. Close closes c, if not nil, after the trace.
+func NewPcapng(w io.Writer, c io.Closer, opts pcapnl.WriterOptions) Output {
+	o := &pcapngOut{dst: w, opts: opts}
+	o.fileOut = fileOut{flush: o.flush, c: c}
+	return o
+}
+
+type pcapngOut struct {
+	fileOut
+	dst  io.Writer
+	opts pcapnl.WriterOptions
+	w    *pcapnl.Writer
+	f    pcapnl.Frame
+}
+
+func (o *pcapngOut) Start(context.Context) error {
+	w, err := pcapnl.NewWriter(o.dst, o.opts)
+	o.w = w
+	return err
+}
+
+func (o *pcapngOut) flush() error {
+	if o.w == nil {
+		return nil
+	}
+	return o.w.Close()
+}
+
+func (o *pcapngOut) Send(frames []pcapnl.Frame, ts []int64) error {
+	for i := range frames {
+		o.f = frames[i]
+		o.f.Time = ts[i]
+		if err := o.w.WriteFrame(&o.f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileOut is what the file outputs share: they write as fast as they can
+// with re-timed timestamps, keep every frame, have no consumers and
+// report nothing of their own.
+type fileOut struct {
+	flush func() error
+	c     io.Closer // nil for stdout
+}
+
+func (fileOut) Begin(Clock)                     {}
+func (fileOut) FollowsClock() bool              { return false }
+func (fileOut) KernelOnly() bool                { return false }
+func (fileOut) Consumers() []imp2.ConsumerStats { return nil }
+func (fileOut) Report() Report                  { return nil }
+
+// OutputFile is a file for an output, created (truncated) on its first
+// write: an output made before the replay starts destroys nothing when
+// the replay cannot start (a bad input, say).
+type OutputFile struct {
+	Path string
+	f    *os.File
+	err  error
+}
+
+func (f *OutputFile) Write(b []byte) (int, error) {
+	if f.f == nil && f.err == nil {
+		if f.f, f.err = os.Create(f.Path); f.err != nil {
+			f.err = fmt.Errorf("output: %w", f.err)
+		}
+	}
+	if f.err != nil {
+		return 0, f.err
+	}
+	return f.f.Write(b)
+}
+
+// Close closes the file, if it was created.
+func (f *OutputFile) Close() error {
+	if f.f == nil {
+		return nil
+	}
+	return f.f.Close()
+}
+
+func (o fileOut) Close() error {
+	err := o.flush()
+	if o.c != nil {
+		if cerr := o.c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
