@@ -90,27 +90,18 @@ with `+"`make baseline`"+`.
 	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(repeat, " "))
 	ctx, stop := notifyInterrupts(rc)
 	defer stop()
-	new, err := bench.Run(ctx, *rc)
+	new, v, err := bench.Gate(ctx, bench.GateOptions{Baseline: base, BaselineLabel: *baseline, Sweep: *rc, Compare: cfg})
+	if errors.Is(err, compare.ErrUnusable) {
+		return reportUnusable(stderr, err)
+	}
 	if code, failed := failure(stderr, "imp2-bench gate:", err); failed {
 		return code
 	}
-	if err := results.Write(filepath.Join(dir, bench.ResultsFile), new); err != nil {
-		fmt.Fprintln(stderr, "imp2-bench gate:", err)
-		return exitFailure
-	}
-	if new.Partial {
+	if v == nil {
 		// No verdict on part of a sweep; the samples stay for a look.
 		keep = true
 		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", new.Describe(), dir)
 		return exitInterrupted
-	}
-	note := bench.ExactOnSameKernel(base, new)
-	v, err := compare.Compare(base, new, *baseline, "this run", cfg)
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	if note != "" {
-		v.Notes = append(v.Notes, note)
 	}
 	code := writeVerdict(v, base, new, &o, stdout, stderr)
 	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
