@@ -75,7 +75,10 @@ func parseMatrix(args []string) (kernels []string, out string, rest []string, er
 	if list == "all" {
 		return vm.MatrixNames(), out, rest, nil
 	}
-	for _, k := range splitList(list) {
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
 		if _, err := vm.LookupKernel(k); err != nil {
 			return nil, "", nil, fmt.Errorf("-kernels %s: %w", list, err)
 		}
