@@ -413,32 +413,12 @@ func Write(dir string, rep *Report) ([]string, error) {
 			return paths, err
 		}
 		p := filepath.Join(dir, f.name)
-		if err := writeAtomic(p, buf.Bytes()); err != nil {
+		if err := results.WriteFileAtomic(p, buf.Bytes()); err != nil {
 			return paths, err
 		}
 		paths = append(paths, p)
 	}
 	return paths, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func burstBufs(rep *Report) []int {
