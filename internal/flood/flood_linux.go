@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/internal/mmsg"
 )
 
 const (
@@ -32,8 +33,7 @@ type Flood struct {
 	fd    int
 	sched Schedule
 	sa    unix.RawSockaddrInet4
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
+	batch mmsg.Batch
 	bufs  [][]byte
 	base  uint32        // ones' complement sum of the constant words of a packet
 	errno syscall.Errno // last send error; an error value would allocate
@@ -87,8 +87,8 @@ func (f *Flood) buffers() {
 	if c.Rate == 0 {
 		f.sched.times = make([]atomic.Int64, (c.Count+c.Batch-1)/c.Batch)
 	}
-	f.hdrs = make([]unix.Mmsghdr, c.Batch)
-	f.iovs = make([]unix.Iovec, c.Batch)
+	f.batch.Grow(c.Batch)
+	mmsg.SetAddr(&f.batch, c.Batch, &f.sa)
 	f.bufs = make([][]byte, c.Batch)
 	size := headerLen + c.PayloadLen
 	slab := make([]byte, size*c.Batch)
@@ -97,13 +97,7 @@ func (f *Flood) buffers() {
 		b[0] = 8 // echo request, code 0
 		binary.BigEndian.PutUint32(b[8:], c.Tag)
 		f.bufs[i] = b
-		f.iovs[i] = unix.Iovec{Base: &b[0]}
-		f.iovs[i].SetLen(size)
-		h := &f.hdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&f.sa))
-		h.Namelen = unix.SizeofSockaddrInet4
-		h.Iov = &f.iovs[i]
-		h.SetIovlen(1)
+		f.batch.Set(i, b)
 	}
 	f.base = 8<<8 + c.Tag>>16 + c.Tag&0xffff
 }
@@ -218,29 +212,15 @@ func (f *Flood) unpaced(r *Result, end int64, stop *atomic.Bool) {
 	}
 }
 
-// send sends batch slots [0, k). A refused packet is counted and skipped;
-// sendmmsg reports the error of a packet after the first only through
-// SO_ERROR, so a short count is followed by a look there.
+// send sends batch slots [0, k). A refused packet is counted and skipped.
 func (f *Flood) send(r *Result, k int, stop *atomic.Bool) {
 	for i := 0; i < k; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&f.hdrs[i])), uintptr(k-i), 0, 0, 0)
-		var err syscall.Errno
-		switch {
-		case e != 0:
-			err = e
-		case int(n) == k-i:
-			r.Sent += uint64(n)
-			return
-		default:
-			r.Sent += uint64(n)
-			i += int(n)
-			if v, gerr := unix.GetsockoptInt(f.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil {
-				err = syscall.Errno(v)
-			}
-		}
+		n, err := f.batch.Send(uintptr(f.fd), i, k, 0)
+		r.Sent += uint64(n)
+		i += n
 		switch err {
-		case 0, unix.EINTR:
-			continue
+		case 0:
+			return
 		case unix.EAGAIN: // send buffer full for SO_SNDTIMEO
 			if !stop.Load() {
 				continue
