@@ -2,7 +2,6 @@
 # both install what they need first (scripts/deps.sh, idempotent).
 
 GO      ?= go
-KDIR    ?= $(firstword $(wildcard /usr/src/linux-headers-*-amd64))
 CMDS    := $(notdir $(wildcard cmd/*))
 BINS    := $(addprefix bin/imp2-,$(CMDS))
 GOFLAGS_STATIC := CGO_ENABLED=0
@@ -19,8 +18,10 @@ build: $(BINS)
 $(BINS): bin/imp2-%:
 	$(GOFLAGS_STATIC) $(GO) build -trimpath -o $@ ./cmd/$*
 
+# kmod/Makefile picks KDIR (kbuild convention, see there); `make kmod
+# KDIR=...` reaches it through the command line.
 kmod:
-	$(MAKE) -C kmod KDIR=$(KDIR)
+	$(MAKE) -C kmod
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
@@ -55,4 +56,4 @@ bench: deps build kmod
 
 clean:
 	rm -rf bin
-	$(MAKE) -C kmod KDIR=$(KDIR) clean
+	$(MAKE) -C kmod clean

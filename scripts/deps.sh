@@ -10,6 +10,8 @@ pkgs=(
 	linux-image-amd64 linux-headers-amd64 # the kernel the VM boots, and its headers
 	qemu-system-x86 busybox-static cpio   # the VM harness (cpio checks our initramfs writer)
 	make gcc libc6-dev                    # the module build
+	dwarves                               # pahole: module BTF on headers that ship vmlinux (6.12 on)
+	mmdebstrap xz-utils debian-archive-keyring # kernel matrix: trixie build root, .ko.xz, suites' keys
 	tshark zstd                           # trace format checks
 	iproute2 nftables hping3 iputils-ping # topology, NFLOG peer, load peers
 	ca-certificates git

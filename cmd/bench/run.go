@@ -27,6 +27,7 @@ const guestEnv = "IMP2_BENCH_GUEST"
 type runConfig struct {
 	source      string
 	vm          bool
+	kernel      string // -vm: matrix kernel (internal/vm/matrix.go); "" the default
 	rates       []int
 	rcvbufs     []int
 	delays      []time.Duration
@@ -48,6 +49,7 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	var rates, rcvbufs, delays string
 	fs.StringVar(&cfg.source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
 	fs.BoolVar(&cfg.vm, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
+	fs.StringVar(&cfg.kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
 	fs.StringVar(&rates, "rates", "1000,4000,16000", "offered ICMP rates, packets/s, comma-separated")
 	fs.StringVar(&rcvbufs, "rcvbufs", "212992,16K", "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
 	fs.StringVar(&delays, "delays", "0", "artificial per-event consumer work (busy loop), Go durations up to "+maxDelay.String()+", comma-separated")
@@ -87,6 +89,9 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	}
 	if cfg.vm && cfg.source == results.SourceEmu {
 		return nil, fmt.Errorf("-vm runs kmod or nflog; emu runs on the host")
+	}
+	if cfg.kernel != "" && !cfg.vm {
+		return nil, fmt.Errorf("-kernel %s needs -vm: the host runs its own kernel", cfg.kernel)
 	}
 	if cfg.duration <= 0 || cfg.duration > 10*time.Minute {
 		return nil, fmt.Errorf("-duration %v: want more than 0 and at most 10m", cfg.duration)

@@ -21,7 +21,7 @@ import (
 // An interrupt is forwarded into the guest (bootGuest), which stops at a
 // sample boundary and writes a partial run like a run on the host.
 func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
-	co, err := vm.PrepareCheckout("imp2-bench-vm-")
+	co, err := vm.PrepareCheckoutKernel("imp2-bench-vm-", cfg.kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func guestArgs(args []string) []string {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
 		switch name {
 		case "vm", "plot":
-		case "out":
+		case "out", "kernel":
 			if !hasValue {
 				i++ // its value
 			}

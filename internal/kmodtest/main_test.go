@@ -40,43 +40,107 @@ func TestMain(m *testing.M) {
 }
 
 // runInVM is the host side: it returns the exit status for this process.
+// IMP2_KERNELS (all, or a list of matrix names) runs the suite on each of
+// those kernels in turn; otherwise on the one vm.FindKernel picks.
 func runInVM() int {
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "kmodtest: %v\n", err)
 		return 1
 	}
-	co, err := vm.PrepareCheckout("kmodtest-")
+	names, err := vm.SelectedKernels()
+	if err != nil {
+		return fail(err)
+	}
+	co, err := vm.NewCheckout("kmodtest-")
 	if err != nil {
 		return fail(err)
 	}
 	defer co.Close()
-	k, ko := co.Kernel, co.Module
-	bin, err := co.BuildGo("./internal/kmodtest", "kmodtest.test", true)
+	g, err := buildGuest(co)
 	if err != nil {
 		return fail(err)
 	}
-	record, err := co.BuildGo("./cmd/record", "imp2-record", false)
-	if err != nil {
-		return fail(err)
+	if names == nil {
+		k, err := vm.FindKernel()
+		if err != nil {
+			return fail(err)
+		}
+		if err := co.UseKernel(k); err != nil {
+			return fail(err)
+		}
+		return g.run(co)
 	}
-	replay, err := co.BuildGo("./cmd/replay", "imp2-replay", false)
-	if err != nil {
-		return fail(err)
+	var summary []string
+	status := 0
+	for _, name := range names {
+		start := time.Now()
+		verdict := func() string {
+			m, err := vm.LookupKernel(name)
+			if err != nil {
+				return fmt.Sprintf("FAIL: %v", err)
+			}
+			k, err := m.Fetch()
+			if err != nil {
+				return fmt.Sprintf("FAIL: fetch: %v", err)
+			}
+			if err := co.UseKernel(k); err != nil {
+				return fmt.Sprintf("FAIL: module build: %v", err)
+			}
+			if rc := g.run(co); rc != 0 {
+				return fmt.Sprintf("FAIL: suite status %d", rc)
+			}
+			return "ok"
+		}()
+		if verdict != "ok" {
+			status = 1
+			fmt.Fprintf(os.Stderr, "kmodtest: kernel %s: %s\n", name, verdict)
+		}
+		summary = append(summary, fmt.Sprintf("  %-7s %6.1f s  %s", name, time.Since(start).Seconds(), firstLine(verdict)))
 	}
-	legacy := filepath.Join(co.Dir, "legacy-consumer")
-	src := filepath.Join(co.Root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
-	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", legacy, src).CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("building the legacy consumer (packages gcc, libc6-dev): %v\n%s", err, out))
-	}
+	fmt.Printf("kmodtest: matrix (fetch, build, boot and suite per kernel):\n%s\n", strings.Join(summary, "\n"))
+	return status
+}
 
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// guest is what the guest runs besides the module, built once for every
+// kernel: this package's test binary, the Go tools, the legacy consumer.
+type guest struct{ bin, record, replay, legacy string }
+
+func buildGuest(co *vm.Checkout) (*guest, error) {
+	var g guest
+	var err error
+	if g.bin, err = co.BuildGo("./internal/kmodtest", "kmodtest.test", true); err != nil {
+		return nil, err
+	}
+	if g.record, err = co.BuildGo("./cmd/record", "imp2-record", false); err != nil {
+		return nil, err
+	}
+	if g.replay, err = co.BuildGo("./cmd/replay", "imp2-replay", false); err != nil {
+		return nil, err
+	}
+	g.legacy = filepath.Join(co.Dir, "legacy-consumer")
+	src := filepath.Join(co.Root, "internal", "kmodtest", "testdata", "legacy_consumer.c")
+	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", g.legacy, src).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the legacy consumer (packages gcc, libc6-dev): %v\n%s", err, out)
+	}
+	return &g, nil
+}
+
+// run boots co's kernel with co's module and runs the suite there.
+func (g *guest) run(co *vm.Checkout) int {
+	k := co.Kernel
 	res, err := vm.Run(context.Background(), vm.Config{
 		Kernel: k,
 		Files: []vm.File{
-			{Guest: "/kmodtest.test", Host: bin},
-			{Guest: guestModule, Host: ko, Mode: 0o644},
-			{Guest: guestLegacy, Host: legacy},
-			{Guest: guestRecord, Host: record},
-			{Guest: guestReplay, Host: replay},
+			{Guest: "/kmodtest.test", Host: g.bin},
+			{Guest: guestModule, Host: co.Module, Mode: 0o644},
+			{Guest: guestLegacy, Host: g.legacy},
+			{Guest: guestRecord, Host: g.record},
+			{Guest: guestReplay, Host: g.replay},
 		},
 		Script:  guestEnv + "=1 /kmodtest.test " + vm.ShellQuote(guestArgs(os.Args[1:])),
 		Timeout: 8 * time.Minute,
@@ -88,11 +152,12 @@ func runInVM() int {
 		HostBinaries:  []string{"ip", "nft"},
 	})
 	if err != nil {
-		return fail(err)
+		fmt.Fprintf(os.Stderr, "kmodtest: kernel %s: %v\n", k.Label(), err)
+		return 1
 	}
-	fmt.Printf("kmodtest: VM boot to result in %.1f s (kernel %s)\n", res.Elapsed.Seconds(), k.Version)
+	fmt.Printf("kmodtest: VM boot to result in %.1f s (kernel %s)\n", res.Elapsed.Seconds(), k.Label())
 	if len(res.Dmesg) > 0 {
-		fmt.Printf("kmodtest: the guest kernel logged problems:\n  %s\n", strings.Join(res.Dmesg, "\n  "))
+		fmt.Printf("kmodtest: the guest kernel %s logged problems:\n  %s\n", k.Label(), strings.Join(res.Dmesg, "\n  "))
 		return 1
 	}
 	return res.ExitCode

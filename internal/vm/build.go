@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // RepoRoot finds the checkout's top folder from the working directory.
@@ -27,14 +28,46 @@ func RepoRoot() (string, error) {
 
 // BuildModule builds kmod/imp2.ko against k's headers and returns its path.
 func BuildModule(root string, k Kernel) (string, error) {
+	return buildModule(filepath.Join(root, "kmod"), k)
+}
+
+// buildModule runs kmod/Makefile in dir (the kmod folder or a copy of it)
+// against k's headers: on the host, or chrooted into k.BuildRoot in a
+// mount namespace of its own where the kernel's unpacked tree and dir are
+// bound at their host paths (the headers name their paths absolutely) and
+// /proc is mounted (objtool reads it). The mounts end with the namespace.
+func buildModule(dir string, k Kernel) (string, error) {
 	if _, err := exec.LookPath("make"); err != nil {
 		return "", &MissingError{What: "make", Package: "make"}
 	}
-	cmd := exec.Command("make", "-s", "-C", filepath.Join(root, "kmod"), "KDIR="+k.Headers)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("vm: building imp2.ko against %s: %w\n%s", k.Headers, err, out)
+	cmd := exec.Command("make", "-s", "-C", dir, "KDIR="+k.Headers)
+	if k.BuildRoot != "" {
+		for _, p := range []string{k.Root, dir} {
+			if err := os.MkdirAll(filepath.Join(k.BuildRoot, p), 0o755); err != nil {
+				return "", err
+			}
+		}
+		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+			`set -e; mount --bind "$1" "$3$1"; mount --bind "$2" "$3$2"; mount -t proc proc "$3/proc"; exec chroot "$3" make -s -C "$2" KDIR="$4"`,
+			"sh", k.Root, dir, k.BuildRoot, k.Headers)
+		// The mounts ended with the namespace: drop the empty mount
+		// point of this build folder (and its scratch parent when empty),
+		// so the build root does not collect one per build.
+		defer func() {
+			// A top-level parent (the root's own /tmp) stays.
+			if os.Remove(filepath.Join(k.BuildRoot, dir)) == nil && strings.Count(filepath.Dir(dir), "/") > 1 {
+				os.Remove(filepath.Join(k.BuildRoot, filepath.Dir(dir)))
+			}
+		}()
 	}
-	return filepath.Join(root, "kmod", "imp2.ko"), nil
+	if out, err := cmd.CombinedOutput(); err != nil {
+		where := ""
+		if k.BuildRoot != "" {
+			where = " in the build root " + k.BuildRoot
+		}
+		return "", fmt.Errorf("vm: building imp2.ko against %s%s: %w\n%s", k.Headers, where, err, out)
+	}
+	return filepath.Join(dir, "imp2.ko"), nil
 }
 
 // BuildGo builds a static Go binary (CGO_ENABLED=0) for the guest. With
@@ -53,42 +86,104 @@ func BuildGo(root, pkg, out string, test bool) error {
 	return nil
 }
 
-// Checkout is what a VM run builds from the checkout: the host's kernel,
-// the module built against its headers, and a scratch folder for the
-// guest's binaries with an empty share folder in it (Config.ShareDir).
+// Checkout is what a VM run builds from the checkout: the kernel, the
+// module built against its headers, and a scratch folder for the guest's
+// binaries with an empty share folder in it (Config.ShareDir).
 type Checkout struct {
 	Root   string
 	Kernel Kernel
-	Module string // kmod/imp2.ko
+	Module string // imp2.ko, built in Dir
 	Dir    string // scratch; Close removes it
 	Share  string // Dir/share
 }
 
-// PrepareCheckout finds the checkout and the kernel, builds the module and
-// makes the scratch folder, named after prefix.
+// PrepareCheckout finds the checkout and the kernel (FindKernel), builds
+// the module and makes the scratch folder, named after prefix.
 func PrepareCheckout(prefix string) (*Checkout, error) {
+	return PrepareCheckoutKernel(prefix, "")
+}
+
+// PrepareCheckoutKernel is PrepareCheckout on the matrix kernel called
+// name (fetched when needed); "" means FindKernel's.
+func PrepareCheckoutKernel(prefix, name string) (*Checkout, error) {
+	k, err := kernelNamed(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewCheckout(prefix)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.UseKernel(k); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func kernelNamed(name string) (Kernel, error) {
+	if name == "" {
+		return FindKernel()
+	}
+	m, err := LookupKernel(name)
+	if err != nil {
+		return Kernel{}, err
+	}
+	return m.Fetch()
+}
+
+// NewCheckout finds the checkout and makes the scratch folder, with no
+// kernel chosen yet: a run over several kernels calls UseKernel for each.
+func NewCheckout(prefix string) (*Checkout, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, fmt.Errorf("vm: the module and the guest's binaries are built from the checkout: %w", err)
-	}
-	k, err := FindKernel()
-	if err != nil {
-		return nil, err
-	}
-	ko, err := BuildModule(root, k)
-	if err != nil {
-		return nil, err
 	}
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkout{Root: root, Kernel: k, Module: ko, Dir: dir, Share: filepath.Join(dir, "share")}
+	c := &Checkout{Root: root, Dir: dir, Share: filepath.Join(dir, "share")}
 	if err := os.Mkdir(c.Share, 0o777); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// UseKernel builds the module against k, in a copy of kmod/ in the scratch
+// folder (one per kernel: builds for several kernels, or a `make kmod` in
+// the checkout meanwhile, do not overwrite each other's objects), and
+// makes k the checkout's kernel.
+func (c *Checkout) UseKernel(k Kernel) error {
+	src := filepath.Join(c.Root, "kmod")
+	dst := filepath.Join(c.Dir, "kmod-"+k.Version)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || !(n == "Makefile" || n == "Kbuild" || strings.HasSuffix(n, ".h") || strings.HasSuffix(n, ".c") && !strings.HasSuffix(n, ".mod.c")) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, n))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, n), b, 0o644); err != nil {
+			return err
+		}
+	}
+	ko, err := buildModule(dst, k)
+	if err != nil {
+		return err
+	}
+	c.Kernel, c.Module = k, ko
+	return nil
 }
 
 // BuildGo builds pkg (its test binary with test) into the scratch folder

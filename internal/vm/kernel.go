@@ -1,5 +1,5 @@
-// Package vm boots the Debian kernel installed on this machine under qemu
-// (software emulation), with an initramfs holding busybox, the imp2 module,
+// Package vm boots a Debian kernel under qemu (software emulation): the one
+// installed on this machine, or any kernel of the matrix (matrix.go), with an initramfs holding busybox, the imp2 module,
 // the kernel modules a test needs and static binaries, and returns what the
 // guest printed, its exit status and the files it left in a shared folder.
 //
@@ -17,13 +17,40 @@ import (
 	"strings"
 )
 
-// Kernel is an installed Debian kernel with its matching headers and
-// modules: the image we boot and the tree we build imp2.ko against.
+// Kernel is a Debian kernel with its matching headers and modules: the
+// image we boot and the tree we build imp2.ko against. An installed one
+// lies in the system's folders; a matrix kernel fetched into the cache
+// lies under Root, in the same layout.
 type Kernel struct {
+	Name    string // matrix name (IMP2_KERNEL), "" for one picked by version
 	Version string // e.g. 6.1.0-56-amd64
 	Image   string // /boot/vmlinuz-<version>
 	Headers string // /usr/src/linux-headers-<version>
 	Modules string // /lib/modules/<version>
+	Root    string // the unpacked packages' root; "" for an installed kernel
+	// BuildRoot is the root folder the module is built in, chrooted,
+	// when the headers need another suite's compiler; "" builds on the
+	// host.
+	BuildRoot string
+	// SingleThreadTCG runs both vCPUs on one qemu thread (MatrixKernel
+	// says why).
+	SingleThreadTCG bool
+}
+
+// accel is qemu's -accel for k.
+func (k Kernel) accel() string {
+	if k.SingleThreadTCG {
+		return "tcg,thread=single"
+	}
+	return "tcg"
+}
+
+// Label names the kernel in messages: its matrix name and release.
+func (k Kernel) Label() string {
+	if k.Name == "" {
+		return k.Version
+	}
+	return k.Name + " (" + k.Version + ")"
 }
 
 // MissingError says which Debian package provides what was not found, so a
@@ -37,9 +64,18 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("vm: %s not found: install the Debian package %s (make deps)", e.What, e.Package)
 }
 
-// FindKernel returns the newest kernel that has an image, headers and
-// modules installed. IMP2_KERNEL_VERSION selects a particular one.
+// FindKernel returns the kernel to boot: the matrix kernel IMP2_KERNEL
+// names (fetched into the cache when not installed), else the installed
+// kernel IMP2_KERNEL_VERSION names, else the newest installed kernel that
+// has an image, headers and modules.
 func FindKernel() (Kernel, error) {
+	if name := os.Getenv("IMP2_KERNEL"); name != "" {
+		m, err := LookupKernel(name)
+		if err != nil {
+			return Kernel{}, fmt.Errorf("IMP2_KERNEL=%s: %w", name, err)
+		}
+		return m.Fetch()
+	}
 	versions := []string{}
 	if v := os.Getenv("IMP2_KERNEL_VERSION"); v != "" {
 		versions = append(versions, v)

@@ -2,8 +2,11 @@ package vm
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -41,6 +44,10 @@ func (k Kernel) resolveModules(names []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	builtin, err := k.builtinModules()
+	if err != nil {
+		return nil, err
+	}
 	var order []string
 	seen := map[string]bool{}
 	var visit func(string)
@@ -61,13 +68,67 @@ func (k Kernel) resolveModules(names []string) ([]string, error) {
 		order = append(order, p)
 	}
 	for _, n := range names {
-		p, ok := byName[strings.ReplaceAll(n, "-", "_")]
+		n = strings.ReplaceAll(n, "-", "_")
+		p, ok := byName[n]
+		if !ok && builtin[n] {
+			continue // built into the image: nothing to load
+		}
 		if !ok {
 			return nil, fmt.Errorf("vm: kernel module %q not found in %s/modules.dep", n, k.Modules)
 		}
 		visit(p)
 	}
 	return order, nil
+}
+
+// builtinModules reads modules.builtin: a module a config builds into the
+// image (virtio_pci from 6.18 on) needs no insmod.
+func (k Kernel) builtinModules() (map[string]bool, error) {
+	b, err := os.ReadFile(filepath.Join(k.Modules, "modules.builtin"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Fields(string(b)) {
+		names[moduleName(line)] = true
+	}
+	return names, nil
+}
+
+// moduleData returns the .ko at path uncompressed, with its name without
+// the compression suffix. Newer Debian kernels ship .ko.xz (trixie) or
+// .ko.zst, and the guest's busybox insmod passes the file to init_module
+// as it is, so the host decompresses (with the xz and zstd programs, from
+// xz-utils and zstd).
+func moduleData(path string) (name string, data []byte, err error) {
+	name = filepath.Base(path)
+	var tool string
+	switch {
+	case strings.HasSuffix(name, ".ko"):
+		data, err = os.ReadFile(path)
+		return name, data, err
+	case strings.HasSuffix(name, ".ko.xz"):
+		tool = "xz"
+	case strings.HasSuffix(name, ".ko.zst"):
+		tool = "zstd"
+	case strings.HasSuffix(name, ".ko.gz"):
+		tool = "gzip"
+	default:
+		return "", nil, fmt.Errorf("vm: kernel module %s: unknown compression", path)
+	}
+	name = name[:strings.LastIndex(name, ".ko")+3]
+	data, err = exec.Command(tool, "-dc", path).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return "", nil, fmt.Errorf("vm: decompressing kernel module %s with %s: %w", path, tool, err)
+	}
+	return name, data, nil
 }
 
 // moduleName turns kernel/net/netfilter/nf_tables.ko into nf_tables.

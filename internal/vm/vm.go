@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	args := []string{
-		"-accel", "tcg", "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
+		"-accel", cfg.Kernel.accel(), "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", cfg.Kernel.Image, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet rdinit=/init",
@@ -275,8 +275,11 @@ func (cfg *Config) writeInitramfs(path string) error {
 			continue
 		}
 		seen[m] = true
-		name := filepath.Base(m)
-		r.addFile("/lib/vm-modules/"+name, filepath.Join(cfg.Kernel.Modules, m), 0o644)
+		name, data, err := moduleData(filepath.Join(cfg.Kernel.Modules, m))
+		if err != nil {
+			return err
+		}
+		r.addData("/lib/vm-modules/"+name, data, 0o644)
 		list.WriteString(name + "\n")
 	}
 	r.addData("/etc/vm-modules", []byte(list.String()), 0o644)

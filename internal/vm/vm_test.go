@@ -39,7 +39,24 @@ func TestResolveModulesOrdersDependenciesFirst(t *testing.T) {
 		}
 		pos[name] = i
 	}
+	dep, err := os.ReadFile(filepath.Join(k.Modules, "modules.dep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadable := func(name string) bool {
+		for _, l := range strings.Split(string(dep), "\n") {
+			if p, _, ok := strings.Cut(l, ":"); ok && moduleName(p) == name {
+				return true
+			}
+		}
+		return false
+	}
 	for _, before := range [][2]string{{"9pnet", "9p"}, {"netfs", "9p"}, {"nfnetlink", "nf_tables"}, {"nf_tables", "nft_log"}, {"crc32c_generic", "libcrc32c"}} {
+		// A later kernel (IMP2_KERNEL) may build one of them in (7.3:
+		// nfnetlink) or lack one (7.3 has no libcrc32c).
+		if !loadable(before[0]) || !loadable(before[1]) {
+			continue
+		}
 		a, aok := pos[before[0]]
 		b, bok := pos[before[1]]
 		if !aok || !bok || a > b {
