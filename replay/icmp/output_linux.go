@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	inicmp "github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/mmsg"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/replay"
@@ -196,10 +197,10 @@ func (o *icmpOut) Send(frames []pcapnl.Frame, ts []int64) error {
 		if e.Extended && !p.lengthSet {
 			o.stats.LengthDefaulted++
 		}
-		if p.fragment {
+		if p.fragment() {
 			o.stats.Fragments++
 		}
-		o.bufs[k] = appendPacket(o.bufs[k][:0], p)
+		o.bufs[k] = inicmp.AppendPacket(o.bufs[k][:0], &p.Packet)
 		o.batch.Set(k, o.bufs[k])
 		if o.verifier != nil {
 			o.expB[k] = expectedFor(&e, p, ts[i]-o.ts0)

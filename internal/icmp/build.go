@@ -1,0 +1,77 @@
+package icmp
+
+import "encoding/binary"
+
+// Lengths of the IPv4 packets AppendPacket builds.
+const (
+	// IPv4HeaderLen is the length of an IPv4 header without options.
+	IPv4HeaderLen = 20
+	// MinPacketLen is the shortest IPv4 packet with an ICMP header.
+	MinPacketLen = IPv4HeaderLen + HeaderLen
+)
+
+// DefaultTTL is the TTL of a Packet that names none, Linux's default.
+const DefaultTTL = 64
+
+// Packet describes an IPv4 packet carrying one ICMP message, built to the
+// byte by AppendPacket for a socket that sends it as it is (a packet
+// socket, or a raw socket with IP_HDRINCL): the kernel then changes
+// nothing, neither the source, nor the total length, nor the IP id.
+type Packet struct {
+	Src, Dst [4]byte
+	// IPID is the IP header's identification.
+	IPID uint16
+	// TTL is the IP time to live; 0 means DefaultTTL.
+	TTL uint8
+	// Len is the total length; the ICMP message is padded with zeros up
+	// to it. Less than MinPacketLen means MinPacketLen.
+	Len int
+	// FragOffset is the fragment offset in 8-byte units. A packet with
+	// one is a later fragment: it carries zeros where the ICMP header
+	// would be, as such a fragment does for the module's hook.
+	FragOffset uint16
+	// Type, Code, ID and Seq are the ICMP message's first bytes (ID and
+	// Seq, bytes 4-7, are an echo's identifier and sequence number).
+	Type, Code uint8
+	ID, Seq    uint16
+}
+
+// AppendPacket appends the IPv4 packet p describes: a 20-byte header
+// (no options, protocol ICMP, header checksum filled in) and the ICMP
+// message (checksum filled in) or, for a later fragment, zeros.
+func AppendPacket(b []byte, p *Packet) []byte {
+	n := max(p.Len, MinPacketLen)
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	h := b[start : start+IPv4HeaderLen]
+	h[0] = 4<<4 | IPv4HeaderLen/4
+	binary.BigEndian.PutUint16(h[2:], uint16(n))
+	binary.BigEndian.PutUint16(h[4:], p.IPID)
+	binary.BigEndian.PutUint16(h[6:], p.FragOffset&0x1fff)
+	h[8] = ttl
+	h[9] = protocolICMP
+	copy(h[12:16], p.Src[:])
+	copy(h[16:20], p.Dst[:])
+	binary.BigEndian.PutUint16(h[10:], Checksum(h))
+	if p.FragOffset == 0 {
+		putMessage(b[start+IPv4HeaderLen:], p.Type, p.Code, p.ID, p.Seq)
+	}
+	return b
+}
+
+// putMessage writes an ICMP header into m, whose payload follows it
+// already, and fills in the checksum over the whole message.
+func putMessage(m []byte, typ, code uint8, id, seq uint16) {
+	m[0], m[1] = typ, code
+	binary.BigEndian.PutUint16(m[2:], 0)
+	binary.BigEndian.PutUint16(m[4:], id)
+	binary.BigEndian.PutUint16(m[6:], seq)
+	binary.BigEndian.PutUint16(m[2:], Checksum(m))
+}
+
+// protocolICMP is the IPv4 protocol number of ICMP.
+const protocolICMP = 1
