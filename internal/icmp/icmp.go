@@ -21,11 +21,9 @@ const HeaderLen = 8
 // payload, checksum filled in.
 func AppendEcho(b []byte, id, seq uint16, payload []byte) []byte {
 	start := len(b)
-	b = append(b, TypeEchoRequest, 0, 0, 0, 0, 0, 0, 0)
-	binary.BigEndian.PutUint16(b[start+4:], id)
-	binary.BigEndian.PutUint16(b[start+6:], seq)
+	b = append(b, make([]byte, HeaderLen)...)
 	b = append(b, payload...)
-	binary.BigEndian.PutUint16(b[start+2:], Checksum(b[start:]))
+	putMessage(b[start:], TypeEchoRequest, 0, id, seq)
 	return b
 }
 
