@@ -42,9 +42,6 @@ func (b *Batch) Grow(n int) {
 	}
 }
 
-// Len is the number of datagrams the batch has room for.
-func (b *Batch) Len() int { return len(b.hdrs) }
-
 // Set makes p the buffer of datagram i. The batch keeps a pointer to p
 // until Set or Release replaces it.
 func (b *Batch) Set(i int, p []byte) {

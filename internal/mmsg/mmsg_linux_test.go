@@ -58,7 +58,7 @@ func TestSendStopsAtFirstRefused(t *testing.T) {
 	for i, m := range msgs {
 		b.Set(i, m)
 	}
-	SetAddr(&b, b.Len(), &sa)
+	SetAddr(&b, len(msgs), &sa)
 	n, errno := b.Send(uintptr(tx), 0, 4, 0)
 	if n != 2 || errno != unix.EMSGSIZE {
 		t.Fatalf("Send = %d, %v; want 2, EMSGSIZE (the 70000-byte datagram)", n, errno)
@@ -77,7 +77,7 @@ func TestSendStopsAtFirstRefused(t *testing.T) {
 			t.Errorf("datagram %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-	b.Release(b.Len())
+	b.Release(len(msgs))
 	for i := range b.iovs {
 		if b.iovs[i].Base != nil {
 			t.Errorf("iovec %d still points at a caller's buffer after Release", i)
