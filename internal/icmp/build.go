@@ -73,5 +73,29 @@ func putMessage(m []byte, typ, code uint8, id, seq uint16) {
 	binary.BigEndian.PutUint16(m[2:], Checksum(m))
 }
 
+// Sum is the ones' complement sum of b's big-endian 16-bit words (an odd
+// last byte padded with zero), not yet folded. The sums of a message's
+// parts, each starting at an even offset, add up to the sum of the whole:
+// a sender that changes a few fields of a prepared packet sums only those
+// (RFC 1071's incremental update). Up to 128 KiB fit in the 32 bits.
+func Sum(b []byte) uint32 {
+	var sum uint32
+	for ; len(b) >= 2; b = b[2:] {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
+}
+
+// Fold folds a Sum into 16 bits and complements it: the checksum field.
+func Fold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
 // protocolICMP is the IPv4 protocol number of ICMP.
 const protocolICMP = 1

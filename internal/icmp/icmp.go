@@ -28,19 +28,7 @@ func AppendEcho(b []byte, id, seq uint16, payload []byte) []byte {
 }
 
 // Checksum is the Internet checksum (RFC 1071) of b.
-func Checksum(b []byte) uint16 {
-	var sum uint32
-	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
+func Checksum(b []byte) uint16 { return Fold(Sum(b)) }
 
 // ParseEcho reads type, id and sequence from an ICMP message.
 func ParseEcho(b []byte) (typ uint8, id, seq uint16, err error) {
