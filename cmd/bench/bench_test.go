@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -32,7 +33,7 @@ func runBench(t *testing.T, args ...string) (stdout, stderr string) {
 // checkRunDir asserts what every result directory must hold.
 func checkRunDir(t *testing.T, dir, kind string, kernelDrops bool) *results.Run {
 	t.Helper()
-	run, err := results.Read(filepath.Join(dir, resultsFile))
+	run, err := results.Read(filepath.Join(dir, bench.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +72,10 @@ func checkRunDir(t *testing.T, dir, kind string, kernelDrops bool) *results.Run 
 	if run.Overhead == nil || run.Overhead.With <= 0 || run.Overhead.Without <= 0 {
 		t.Errorf("overhead not measured: %+v", run.Overhead)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, benchFile)); err != nil || !bytes.Contains(b, []byte("BenchmarkImp2/")) {
-		t.Errorf("%s: %v, or no benchmark lines", benchFile, err)
+	if b, err := os.ReadFile(filepath.Join(dir, bench.BenchFile)); err != nil || !bytes.Contains(b, []byte("BenchmarkImp2/")) {
+		t.Errorf("%s: %v, or no benchmark lines", bench.BenchFile, err)
 	}
-	checkPlots(t, filepath.Join(dir, plotsDir))
+	checkPlots(t, filepath.Join(dir, bench.PlotsDir))
 	return run
 }
 
@@ -115,7 +116,7 @@ func TestRunEmu(t *testing.T) {
 	if !strings.Contains(out, "EMULATION") {
 		t.Errorf("summary does not label the emulation:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, traceFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, bench.TraceFile)); err != nil {
 		t.Error(err)
 	}
 }

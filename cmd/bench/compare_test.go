@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/internal/vm"
 )
@@ -29,7 +30,7 @@ func emuRun(t *testing.T, delay string) string {
 	dir := t.TempDir()
 	runBench(t, "run", "-source", "emu", "-rates", "2000", "-rcvbufs", "16K", "-delays", delay,
 		"-duration", "200ms", "-reps", "6", "-trace-frames", "0", "-plot=false", "-overhead=false", "-out", dir)
-	return filepath.Join(dir, resultsFile)
+	return filepath.Join(dir, bench.ResultsFile)
 }
 
 // relabel writes run with every consumer delay set to 0, so that a run
@@ -45,7 +46,7 @@ func relabel(t *testing.T, path string) string {
 		r.Steps[i].ConsumerDelay = 0
 	}
 	r.Params.ConsumerDelays = []time.Duration{0}
-	out := filepath.Join(t.TempDir(), resultsFile)
+	out := filepath.Join(t.TempDir(), bench.ResultsFile)
 	if err := results.Write(out, r); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,9 @@ func TestABDetectsSlowModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := filepath.Join(t.TempDir(), "base.ko")
-	if err := copyFile(baseKo, kept); err != nil {
+	if b, err := os.ReadFile(baseKo); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(kept, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var o, e bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/results"
 )
@@ -81,39 +82,26 @@ with `+"`make baseline`"+`.
 			}
 		}()
 	}
-	rc, err := parseRun(append(replayArgs(base), "-out", dir), stderr)
+	repeat := append(replayArgs(base), "-out", dir)
+	rc, err := parseRun(repeat, stderr)
 	if err != nil {
 		return reportUnusable(stderr, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err))
 	}
-	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(rc.args, " "))
-	it := notifyInterrupts()
-	defer it.stop()
-	new, err := measureRun(it, rc, stderr)
-	if errors.Is(err, errNothingCompleted) {
-		fmt.Fprintln(stderr, "imp2-bench gate:", err)
-		return exitInterrupted
+	fmt.Fprintf(stderr, "gate: imp2-bench run %s\n", strings.Join(repeat, " "))
+	ctx, stop := notifyInterrupts(rc)
+	defer stop()
+	new, v, err := bench.Gate(ctx, bench.GateOptions{Baseline: base, BaselineLabel: *baseline, Sweep: *rc, Compare: cfg})
+	if errors.Is(err, compare.ErrUnusable) {
+		return reportUnusable(stderr, err)
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "imp2-bench gate:", err)
-		return exitFailure
+	if code, failed := failure(stderr, "imp2-bench gate:", err); failed {
+		return code
 	}
-	if err := results.Write(filepath.Join(dir, resultsFile), new); err != nil {
-		fmt.Fprintln(stderr, "imp2-bench gate:", err)
-		return exitFailure
-	}
-	if new.Partial {
+	if v == nil {
 		// No verdict on part of a sweep; the samples stay for a look.
 		keep = true
 		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", new.Describe(), dir)
 		return exitInterrupted
-	}
-	note := exactOnSameKernel(base, new)
-	v, err := compare.Compare(base, new, *baseline, "this run", cfg)
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	if note != "" {
-		v.Notes = append(v.Notes, note)
 	}
 	code := writeVerdict(v, base, new, &o, stdout, stderr)
 	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
@@ -148,24 +136,6 @@ func replayArgs(base *results.Run) []string {
 		args = append(args, "-qthresh", strconv.Itoa(p.NFLOGQThreshold))
 	}
 	return args
-}
-
-// exactOnSameKernel removes the exact counts from both runs when their
-// kernels differ and says so: another kernel's truesize makes another
-// count, which is no regression of ours.
-func exactOnSameKernel(base, new *results.Run) string {
-	bk, nk := base.Environment.KernelRelease, new.Environment.KernelRelease
-	if bk == nk {
-		return ""
-	}
-	for _, r := range []*results.Run{base, new} {
-		for i := range r.Steps {
-			for j := range r.Steps[i].Samples {
-				r.Steps[i].Samples[j].BurstHeld = nil
-			}
-		}
-	}
-	return fmt.Sprintf("exact counts (burst-held) not compared: the baseline ran on kernel %s, this run on %s; refresh the baseline on this kernel (make baseline) to gate them", bk, nk)
 }
 
 func fileExists(p string) bool {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/results"
 )
@@ -120,7 +121,7 @@ func TestGateDetects(t *testing.T) {
 	}
 	// On another kernel the exact counts are left out, with a note.
 	fewer.Environment.KernelRelease = "6.1.0-99-amd64"
-	note := exactOnSameKernel(base, fewer)
+	note := bench.ExactOnSameKernel(base, fewer)
 	v, err = compare.Compare(base, fewer, "base", "other kernel", cfg)
 	if code, reason := compare.ExitStatus(v, err); code != compare.ExitOK || !strings.Contains(note, "not compared: the baseline ran on kernel 6.1.0-56-amd64, this run on 6.1.0-99-amd64") {
 		t.Errorf("other kernel: exit %d: %s; note %q", code, reason, note)
@@ -144,7 +145,7 @@ func TestGateReplayArgs(t *testing.T) {
 
 func TestGateUnusableBaseline(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, resultsFile), []byte(`{"schema_version": "2.0"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, bench.ResultsFile), []byte(`{"schema_version": "2.0"}`), 0o644)
 	var o, e strings.Builder
 	code := run([]string{"gate", "-baseline", dir}, &o, &e)
 	if code != 2 || !strings.Contains(e.String(), "exit 2: unusable input: ") || !strings.Contains(e.String(), "schema_version") {

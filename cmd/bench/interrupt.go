@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/imp2/imp2/bench"
 )
 
 // exitInterrupted is the status of a run stopped by SIGINT or SIGTERM
@@ -13,62 +14,38 @@ import (
 // had completed samples to write.
 const exitInterrupted = 130
 
-// errNothingCompleted ends a run interrupted before its first sample
-// completed: there is nothing to write.
-var errNothingCompleted = errors.New("interrupted before the first sample completed: nothing written")
-
-// interrupts turns the first SIGINT or SIGTERM into the cancellation of
-// ctx: the sweep drops the sample in progress, stops and writes what
-// completed. The second cancels hard: what cannot stop at a sample
-// boundary by itself (the VM, whose guest was asked to) is then stopped
-// at once.
-type interrupts struct {
-	ctx, hard context.Context
-	stop      func()
-}
-
-// signalError is ctx's cause: which signal stopped the run.
-type signalError struct{ sig os.Signal }
-
-func (e *signalError) Error() string { return "interrupted by " + e.sig.String() }
-
-func notifyInterrupts() *interrupts {
+// notifyInterrupts turns the first SIGINT or SIGTERM into the
+// cancellation of the returned context, with the signal as its cause: the
+// sweep drops the sample in progress, stops and writes what completed.
+// The second closes o.Hard: what cannot stop at a sample boundary by
+// itself (the VM, whose guest was asked to) is then stopped at once.
+func notifyInterrupts(o *bench.Options) (context.Context, func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	hard, cancelHard := context.WithCancel(context.Background())
-	quit := make(chan struct{})
+	hard, quit := make(chan struct{}), make(chan struct{})
+	o.Hard = hard
 	go func() {
 		for first := true; ; first = false {
 			select {
 			case s := <-ch:
-				if first {
-					cancel(&signalError{s})
-				} else {
-					cancelHard()
+				if !first {
+					close(hard)
+					return
 				}
+				name := "SIGINT"
+				if s == syscall.SIGTERM {
+					name = "SIGTERM"
+				}
+				cancel(&bench.Interrupt{Signal: name})
 			case <-quit:
 				return
 			}
 		}
 	}()
-	return &interrupts{ctx: ctx, hard: hard, stop: func() {
+	return ctx, func() {
 		signal.Stop(ch)
 		close(quit)
 		cancel(nil)
-		cancelHard()
-	}}
-}
-
-// signalName is the signal that cancelled ctx ("SIGINT", "SIGTERM"), or
-// "" when no signal did.
-func signalName(ctx context.Context) string {
-	var se *signalError
-	if !errors.As(context.Cause(ctx), &se) {
-		return ""
 	}
-	if se.sig == syscall.SIGTERM {
-		return "SIGTERM"
-	}
-	return "SIGINT"
 }

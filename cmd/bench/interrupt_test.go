@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/results"
 )
@@ -112,7 +113,7 @@ func (p *benchProc) wait(t *testing.T) int {
 // summary that says so.
 func checkPartial(t *testing.T, dir, signal string, p *benchProc) *results.Run {
 	t.Helper()
-	run, err := results.Read(filepath.Join(dir, resultsFile))
+	run, err := results.Read(filepath.Join(dir, bench.ResultsFile))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, p.errText())
 	}
@@ -134,11 +135,11 @@ func checkPartial(t *testing.T, dir, signal string, p *benchProc) *results.Run {
 			t.Errorf("step %s is both complete and interrupted", k)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, benchFile)); err != nil || !bytes.Contains(b, []byte("partial: true")) {
-		t.Errorf("%s: %v, or not marked partial", benchFile, err)
+	if b, err := os.ReadFile(filepath.Join(dir, bench.BenchFile)); err != nil || !bytes.Contains(b, []byte("partial: true")) {
+		t.Errorf("%s: %v, or not marked partial", bench.BenchFile, err)
 	}
-	checkPlots(t, filepath.Join(dir, plotsDir))
-	if svg, err := os.ReadFile(filepath.Join(dir, plotsDir, "rate.svg")); err != nil || !bytes.Contains(svg, []byte("PARTIAL")) {
+	checkPlots(t, filepath.Join(dir, bench.PlotsDir))
+	if svg, err := os.ReadFile(filepath.Join(dir, bench.PlotsDir, "rate.svg")); err != nil || !bytes.Contains(svg, []byte("PARTIAL")) {
 		t.Errorf("rate.svg does not say the run is partial (%v)", err)
 	}
 	if out := p.stdout.String(); !strings.Contains(out, "PARTIAL: stopped by "+signal) || !strings.Contains(out, "marked partial") {

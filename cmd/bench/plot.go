@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/plots"
 	"github.com/imp2/imp2/internal/results"
 )
@@ -21,14 +22,14 @@ func plotCmd(args []string, stdout, stderr io.Writer) int {
 	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
 		dir = filepath.Dir(path)
 	} else {
-		path = filepath.Join(dir, resultsFile)
+		path = filepath.Join(dir, bench.ResultsFile)
 	}
 	run, err := results.Read(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench:", err)
 		return exitFailure
 	}
-	files, err := plots.WriteAll(run, filepath.Join(dir, plotsDir))
+	files, err := plots.WriteAll(run, filepath.Join(dir, bench.PlotsDir))
 	if err != nil {
 		fmt.Fprintln(stderr, "imp2-bench:", err)
 		return exitFailure

@@ -183,7 +183,7 @@ func envNotes(base, new *results.Run) []string {
 func values(st *results.Step, m Metric) []float64 {
 	var vs []float64
 	for j := range st.Samples {
-		if v, ok := m.value(&st.Samples[j]); ok {
+		if v, ok := m.Value(&st.Samples[j]); ok {
 			vs = append(vs, v)
 		}
 	}
@@ -215,11 +215,11 @@ func compareRow(step string, m Metric, bv, nv []float64, cfg Config, need int) R
 	case p >= cfg.Alpha:
 		r.Status, r.Reason = Same, fmt.Sprintf("not significant (p=%.3f ≥ %v)", p, cfg.Alpha)
 	case math.Abs(r.Delta) <= r.Limit:
-		r.Status, r.Reason = Same, fmt.Sprintf("significant but within the threshold (%s ≤ %s)", r.deltaString(), m.format(r.Limit))
+		r.Status, r.Reason = Same, fmt.Sprintf("significant but within the threshold (%s ≤ %s)", r.deltaString(), m.Format(r.Limit))
 	case *r.New.Lo <= *r.Base.Hi && *r.Base.Lo <= *r.New.Hi:
 		r.Status, r.Reason = Same, fmt.Sprintf("%s, but the confidence intervals overlap", r.deltaString())
 	case worse:
-		r.Status, r.Reason = Worse, fmt.Sprintf("%s, beyond the threshold %s (p=%.3f)", r.deltaString(), m.format(r.Limit), p)
+		r.Status, r.Reason = Worse, fmt.Sprintf("%s, beyond the threshold %s (p=%.3f)", r.deltaString(), m.Format(r.Limit), p)
 	default:
 		r.Status, r.Reason = Better, fmt.Sprintf("%s (p=%.3f)", r.deltaString(), p)
 	}
@@ -252,7 +252,7 @@ func (r *Row) deltaString() string {
 	if r.Delta < 0 {
 		sign = "-"
 	}
-	return sign + r.metric.format(math.Abs(r.Delta))
+	return sign + r.metric.Format(math.Abs(r.Delta))
 }
 
 // exactRow compares a deterministic count: each side must hold one value.

@@ -33,7 +33,7 @@ func (v *Verdict) WriteTable(w io.Writer) error {
 			p = fmt.Sprintf("%.3f", *r.P)
 		}
 		if !r.Exact {
-			limit = r.metric.format(r.Limit)
+			limit = r.metric.Format(r.Limit)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", step, r.Metric, r.side(r.Base), r.side(r.New), delta, p, limit, r.verdict())
 	}
@@ -63,14 +63,14 @@ func (r *Row) verdict() string {
 
 // side is "12.3µs ±4%" as benchstat writes it.
 func (r *Row) side(s Summary) string {
-	v := r.metric.format(s.Median)
+	v := r.metric.Format(s.Median)
 	switch {
 	case r.Exact:
 		return v
 	case s.Lo == nil:
 		return v + " ±∞"
 	case s.Median == 0:
-		return v + " ±" + r.metric.format(max(*s.Hi-s.Median, s.Median-*s.Lo))
+		return v + " ±" + r.metric.Format(max(*s.Hi-s.Median, s.Median-*s.Lo))
 	}
 	return fmt.Sprintf("%s ±%.0f%%", v, 100*max(*s.Hi-s.Median, s.Median-*s.Lo)/math.Abs(s.Median))
 }

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // runtime.nanotime
 )
 
 // Payload layout: tag (4 bytes), scheduled send time (8 bytes, CLOCK_MONOTONIC
@@ -24,9 +23,6 @@ const (
 	headerLen  = 8 // ICMP echo header
 )
 
-// Split returns the ICMP id and sequence that carry packet number n.
-func Split(n uint32) (id, seq uint16) { return uint16(n >> 16), uint16(n) }
-
 // Number is the packet number an ICMP id and sequence carry.
 func Number(id, seq uint16) uint32 { return uint32(id)<<16 | uint32(seq) }
 
@@ -34,7 +30,7 @@ func Number(id, seq uint16) uint32 { return uint32(id)<<16 | uint32(seq) }
 type Packet struct {
 	Number uint32
 	Tag    uint32
-	Sched  int64 // scheduled send time, CLOCK_MONOTONIC ns
+	Sched  int64 // scheduled send time, pace.Monotonic ns
 }
 
 // ErrNotFlood reports an ICMP message that is not a flood packet.
@@ -51,13 +47,6 @@ func Parse(icmpMsg []byte) (Packet, error) {
 		Sched:  int64(binary.BigEndian.Uint64(icmpMsg[12:])),
 	}, nil
 }
-
-// Now is the CLOCK_MONOTONIC time in ns (the runtime's vDSO clock, about
-// 30 ns a call), the clock of Packet.Sched and of the imp2 extension.
-func Now() int64 { return nanotime() }
-
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
 
 // Offset is the scheduled time of packet n after the start at rate pps, in
 // ns: exact integer arithmetic, so every consumer computes the same value.

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,16 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/internal/mmsg"
+	"github.com/imp2/imp2/internal/pace"
 )
 
-const (
-	// spin is how long before a deadline the pacer stops sleeping and
-	// busy-waits: clock_nanosleep with 1 ns timer slack wakes a few to
-	// tens of µs late.
-	spin = 50 * time.Microsecond
-	// maxSleep bounds one sleep, so a cancelled context is noticed.
-	maxSleep = 20 * time.Millisecond
-)
+// spin is how long before a packet's time the pacer stops sleeping and
+// busy-waits: clock_nanosleep with 1 ns timer slack wakes a few to tens of
+// µs late. Shorter than pace.DefaultSpin: a flood's gaps are short and the
+// spinning thread competes with the consumer it measures.
+const spin = 50 * time.Microsecond
 
 // Flood is a prepared flood: a raw ICMP socket and the buffers of one
 // sendmmsg batch, allocated once so that sending allocates nothing.
@@ -129,26 +126,24 @@ func (f *Flood) Run(ctx context.Context) (Result, error) {
 	}
 	var stop atomic.Bool
 	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// Sleep precisely: the default 50 µs timer slack would add to every
-	// pacer sleep.
-	if slack, _, e := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0); e == 0 {
-		unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-		defer unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0)
-	}
+	// The waiter locks the thread and sets its timer slack to 1 ns: the
+	// default 50 µs would add to every pacer sleep.
+	w := pace.NewWaiter(pace.NewClock(), spin)
+	w.Stop = &stop
+	w.Lock()
+	defer w.Unlock()
 	var r Result
-	r.Start = nanotime()
+	r.Start = w.Clock.Mono()
 	f.sched.start.Store(r.Start)
 	end := r.Start + int64(f.cfg.Duration)
 	if f.cfg.Rate > 0 {
-		f.paced(&r, end, &stop)
+		f.paced(&r, end, w)
 	} else {
 		f.unpaced(&r, end, &stop)
 	}
 	// Packets are sent only before the end: a thread descheduled at the
 	// deadline must not stretch the window.
-	r.Elapsed = time.Duration(min(nanotime(), end) - r.Start)
+	r.Elapsed = time.Duration(min(pace.Monotonic(), end) - r.Start)
 	if f.errno != 0 {
 		r.LastErr = os.NewSyscallError("sendmmsg", f.errno)
 	}
@@ -159,13 +154,13 @@ func (f *Flood) Run(ctx context.Context) (Result, error) {
 }
 
 // paced sends every packet whose scheduled time has come (rate × elapsed −
-// sent, at most a batch per call), then sleeps until the next one is due,
-// spinning for the last µs.
-func (f *Flood) paced(r *Result, end int64, stop *atomic.Bool) {
+// sent, at most a batch per call), then waits on w until the next one is
+// due, sleeping and spinning for the last µs.
+func (f *Flood) paced(r *Result, end int64, w *pace.Waiter) {
 	count, rate := uint64(f.cfg.Count), f.cfg.Rate
 	var next uint64
-	for next < count && !stop.Load() {
-		now := nanotime()
+	for next < count && !w.Stop.Load() {
+		now := pace.Monotonic()
 		if now >= end {
 			return
 		}
@@ -183,14 +178,11 @@ func (f *Flood) paced(r *Result, end int64, stop *atomic.Bool) {
 			k++
 		}
 		if k > 0 {
-			f.send(r, k, stop)
+			f.send(r, k, w.Stop)
 			next += uint64(k)
 			continue
 		}
-		due := min(r.Start+Offset(uint32(next), rate), end)
-		if wake := due - int64(spin); wake > now {
-			sleepUntil(min(wake, now+int64(maxSleep)))
-		}
+		w.Until(min(r.Start+Offset(uint32(next), rate), end) - r.Start)
 	}
 }
 
@@ -198,7 +190,7 @@ func (f *Flood) paced(r *Result, end int64, stop *atomic.Bool) {
 func (f *Flood) unpaced(r *Result, end int64, stop *atomic.Bool) {
 	count, batch := uint64(f.cfg.Count), uint64(len(f.bufs))
 	for next := uint64(0); next < count && !stop.Load(); {
-		t := nanotime()
+		t := pace.Monotonic()
 		if t >= end {
 			return
 		}
@@ -234,12 +226,6 @@ func (f *Flood) send(r *Result, k int, stop *atomic.Bool) {
 		r.Errors++
 		f.errno = err
 		i++
-	}
-}
-
-func sleepUntil(t int64) {
-	ts := unix.NsecToTimespec(t)
-	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
 	}
 }
 

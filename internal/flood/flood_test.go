@@ -11,11 +11,10 @@ import (
 	"github.com/imp2/imp2/internal/icmp"
 )
 
-func TestNumberSplit(t *testing.T) {
+func TestNumber(t *testing.T) {
 	for _, n := range []uint32{0, 1, 0xffff, 0x10000, 0xdeadbeef, 0xffffffff} {
-		id, seq := Split(n)
-		if Number(id, seq) != n || uint32(id) != n>>16 || uint32(seq) != n&0xffff {
-			t.Errorf("Split(%#x) = %#x, %#x", n, id, seq)
+		if got := Number(uint16(n>>16), uint16(n)); got != n {
+			t.Errorf("Number(%#x, %#x) = %#x", n>>16, n&0xffff, got)
 		}
 	}
 }

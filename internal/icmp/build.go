@@ -53,7 +53,7 @@ func AppendPacket(b []byte, p *Packet) []byte {
 	binary.BigEndian.PutUint16(h[4:], p.IPID)
 	binary.BigEndian.PutUint16(h[6:], p.FragOffset&0x1fff)
 	h[8] = ttl
-	h[9] = protocolICMP
+	h[9] = ProtocolICMP
 	copy(h[12:16], p.Src[:])
 	copy(h[16:20], p.Dst[:])
 	binary.BigEndian.PutUint16(h[10:], Checksum(h))
@@ -96,6 +96,3 @@ func Fold(sum uint32) uint16 {
 	}
 	return ^uint16(sum)
 }
-
-// protocolICMP is the IPv4 protocol number of ICMP.
-const protocolICMP = 1

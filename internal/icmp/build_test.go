@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"golang.org/x/net/ipv4"
+	xipv4 "golang.org/x/net/ipv4"
 )
 
-// AppendPacket appends after what b holds a packet that x/net reads back
-// field by field, whose checksums verify and whose ICMP payload is zeros
+// AppendPacket appends after what b holds a packet that x/net and
+// ParseIPv4 read back field by field, whose checksums verify and whose ICMP payload is zeros
 // up to the total length; a later fragment carries no ICMP header.
 func TestAppendPacket(t *testing.T) {
 	for _, p := range []Packet{
@@ -27,7 +27,7 @@ func TestAppendPacket(t *testing.T) {
 		if wantTTL == 0 {
 			wantTTL = DefaultTTL
 		}
-		h, err := ipv4.ParseHeader(b)
+		h, err := xipv4.ParseHeader(b)
 		if err != nil {
 			t.Fatalf("%+v: %v", p, err)
 		}
@@ -38,6 +38,10 @@ func TestAppendPacket(t *testing.T) {
 		}
 		if c := Checksum(b[:IPv4HeaderLen]); c != 0 {
 			t.Errorf("%+v: IP header checksum does not verify (%#x)", p, c)
+		}
+		if r, err := ParseIPv4(b); err != nil || r.Src.As4() != p.Src || r.Dst.As4() != p.Dst ||
+			int(r.TotalLen) != wantLen || (r.ICMP == nil) != (p.FragOffset != 0) {
+			t.Errorf("%+v: ParseIPv4 reads %+v, %v", p, r, err)
 		}
 		m := b[IPv4HeaderLen:]
 		if p.FragOffset != 0 {

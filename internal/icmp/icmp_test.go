@@ -27,8 +27,42 @@ func TestChecksumKnownValue(t *testing.T) {
 	}
 }
 
+// ipv4 is a 20-byte IPv4 header for ICMP from 198.18.0.1 to 198.18.0.2
+// with the given fragment field, followed by msg.
+func ipv4(frag uint16, msg []byte) []byte {
+	b := []byte{0x45, 0, 0, 0, 0, 0, byte(frag >> 8), byte(frag), 64, ProtocolICMP, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}
+	total := len(b) + len(msg)
+	b[2], b[3] = byte(total>>8), byte(total)
+	return append(b, msg...)
+}
+
 func TestSenderRejectsIPv6(t *testing.T) {
 	if _, err := NewSender(netip.MustParseAddr("::1")); err == nil {
 		t.Error("NewSender(::1): no error")
+	}
+}
+
+func TestParseIPv4(t *testing.T) {
+	echo := AppendEcho(nil, 7, 9, []byte("x"))
+	p, err := ParseIPv4(ipv4(0x4000, echo)) // DF, offset 0
+	if err != nil || p.Src != netip.MustParseAddr("198.18.0.1") || p.Dst != netip.MustParseAddr("198.18.0.2") ||
+		p.TotalLen != uint16(20+len(echo)) || string(p.ICMP) != string(echo) {
+		t.Errorf("ParseIPv4 = %+v, %v", p, err)
+	}
+	// A later fragment (MF, offset 8 × 8 bytes) has no ICMP header.
+	if p, err := ParseIPv4(ipv4(0x2008, echo)); err != nil || p.ICMP != nil || p.TotalLen != uint16(20+len(echo)) {
+		t.Errorf("later fragment: %+v, %v; want the IP fields and no ICMP", p, err)
+	}
+	if p, err := ParseIPv4(ipv4(0, echo[:7])); err != nil || p.ICMP != nil {
+		t.Errorf("7 bytes of ICMP: %+v, %v; want no ICMP", p, err)
+	}
+	tcp := ipv4(0, echo)
+	tcp[9] = 6
+	long := ipv4(0, echo)
+	long[0] = 0x4f // 60-byte header in a 29-byte packet
+	for name, b := range map[string][]byte{"short": ipv4(0, nil)[:19], "IPv6": append([]byte{0x60}, make([]byte, 39)...), "TCP": tcp, "header length": long} {
+		if _, err := ParseIPv4(b); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }

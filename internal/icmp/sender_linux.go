@@ -17,8 +17,8 @@ type Sender struct {
 
 // NewSender opens a raw ICMP socket towards dst.
 func NewSender(dst netip.Addr) (*Sender, error) {
-	if err := checkIPv4(dst); err != nil {
-		return nil, err
+	if !dst.Is4() {
+		return nil, fmt.Errorf("icmp: %v is not an IPv4 address", dst)
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 	if err != nil {

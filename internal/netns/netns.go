@@ -224,10 +224,11 @@ func probe(ctx context.Context) error {
 			if err != nil {
 				break // timed out: send again
 			}
-			if n < 20 {
+			p, err := icmp.ParseIPv4(buf[:n])
+			if err != nil || p.ICMP == nil {
 				continue
 			}
-			typ, gotID, _, err := icmp.ParseEcho(buf[int(buf[0]&0xf)*4 : n])
+			typ, gotID, _, err := icmp.ParseEcho(p.ICMP)
 			if err == nil && typ == icmp.TypeEchoReply && gotID == id {
 				return nil
 			}

@@ -29,8 +29,10 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/nlsock"
+	"github.com/imp2/imp2/internal/pace"
 	"golang.org/x/sys/unix"
 )
 
@@ -308,7 +310,7 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	default:
 		return 0, os.NewSyscallError("recvmmsg", err)
 	}
-	c.pkt.Recv, c.pkt.RecvWall = flood.Now(), time.Now().UnixNano()
+	c.pkt.Recv, c.pkt.RecvWall = pace.Monotonic(), time.Now().UnixNano()
 	before := c.stats.Packets
 	for i := range n {
 		c.stats.Datagrams++
@@ -377,14 +379,11 @@ func (c *Conn) packet(b []byte, fn func(*Packet)) {
 
 // parseIPv4ICMP decodes a flood packet from an IPv4 packet.
 func parseIPv4ICMP(b []byte) (flood.Packet, error) {
-	if len(b) < 20 || b[0]>>4 != 4 || b[9] != unix.IPPROTO_ICMP {
+	p, err := icmp.ParseIPv4(b)
+	if err != nil || p.ICMP == nil {
 		return flood.Packet{}, flood.ErrNotFlood
 	}
-	ihl := int(b[0]&0xf) * 4
-	if ihl < 20 || ihl > len(b) {
-		return flood.Packet{}, flood.ErrNotFlood
-	}
-	return flood.Parse(b[ihl:])
+	return flood.Parse(p.ICMP)
 }
 
 func (c *Conn) publish() {

@@ -1,6 +1,7 @@
-// Package nlsock reads netlink sockets with recvmmsg, either through the Go
+// Package nlsock reads datagram sockets with recvmmsg, either through the Go
 // runtime's poller or blocking in the kernel like a C consumer. The two
-// imp2 readers (imp2.Conn and nflog.Conn) share it.
+// imp2 readers (imp2.Conn and nflog.Conn) share it, and imp2-bench's
+// emulated hook reads its raw ICMP socket with it.
 //
 // Why blocking exists: a socket in the poller is on an epoll list, and
 // every datagram queued to it then runs ep_poll_callback in the sender's
@@ -84,6 +85,8 @@ func (s *Sock) Read(hdrs []unix.Mmsghdr) (int, error) {
 	err := s.rc.Read(s.fn)
 	s.hdrs = nil
 	switch {
+	case err != nil && s.closing.Load():
+		return 0, os.ErrClosed // the file's own "use of closed file"
 	case err != nil:
 		return 0, err
 	case s.err != nil:

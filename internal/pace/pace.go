@@ -20,6 +20,7 @@ package pace
 import (
 	"math"
 	"time"
+	_ "unsafe" // runtime.nanotime
 )
 
 // DefaultSpin is how long before a deadline a Waiter stops sleeping and
@@ -31,19 +32,33 @@ const DefaultSpin = 80 * time.Microsecond
 // maxSleep bounds one sleep so that Stop is noticed during long gaps.
 const maxSleep = 50 * time.Millisecond
 
+// Monotonic returns the monotonic clock in ns: the runtime's own clock,
+// read through the vDSO in about 30 ns, which on Linux is CLOCK_MONOTONIC:
+// the clock of the kernel's ktime_get_ns and so of the imp2 module's event
+// timestamps, and of absolute clock_nanosleep. It is the one clock of
+// everything that paces or timestamps (Clock, internal/flood).
+func Monotonic() int64 { return nanotime() }
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
 // Clock reads monotonic time in nanoseconds since it was started.
 type Clock struct {
-	start time.Time // carries Go's monotonic reading
-	mono  int64     // CLOCK_MONOTONIC at start, for absolute sleeps
+	start time.Time // wall-clock start, for reports
+	mono  int64     // Monotonic at start: Now's origin, for absolute sleeps
 }
 
 // NewClock starts a clock now.
 func NewClock() Clock {
-	return Clock{start: time.Now(), mono: monotonic()}
+	return Clock{start: time.Now(), mono: Monotonic()}
 }
 
 // Now returns the nanoseconds elapsed since the clock started.
-func (c Clock) Now() int64 { return int64(time.Since(c.start)) }
+func (c Clock) Now() int64 { return Monotonic() - c.mono }
+
+// Mono returns the Monotonic time at which the clock started: Now() +
+// Mono() is Monotonic(), for callers that keep absolute times.
+func (c Clock) Mono() int64 { return c.mono }
 
 // Start returns the wall-clock time at which the clock started.
 func (c Clock) Start() time.Time { return c.start }

@@ -11,12 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func monotonic() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
-
 // rawSleep is the longest sleep made without telling the runtime (a GC
 // stop-the-world may wait that long for the sleeping goroutine).
 const rawSleep = time.Millisecond

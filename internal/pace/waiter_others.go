@@ -8,10 +8,6 @@ import (
 	"time"
 )
 
-var epoch = time.Now()
-
-func monotonic() int64 { return int64(time.Since(epoch)) }
-
 // Waiter waits for deadlines on a Clock; off Linux it sleeps with
 // time.Sleep, whose resolution is coarse.
 type Waiter struct {

@@ -13,43 +13,6 @@ import (
 // (-col source) while step names stay the same.
 const BenchName = "Imp2"
 
-// benchUnit is one value of the benchstat export.
-type benchUnit struct {
-	unit   string
-	better string // "higher" or "lower"
-	value  func(*Sample) (float64, bool)
-}
-
-func latencyUnits(name string, get func(*Sample) *Latency) []benchUnit {
-	pct := []struct {
-		label string
-		v     func(*Latency) int64
-	}{{"p50", func(l *Latency) int64 { return l.P50 }}, {"p90", func(l *Latency) int64 { return l.P90 }},
-		{"p99", func(l *Latency) int64 { return l.P99 }}, {"p99.9", func(l *Latency) int64 { return l.P999 }},
-		{"max", func(l *Latency) int64 { return l.Max }}}
-	var us []benchUnit
-	for _, p := range pct {
-		us = append(us, benchUnit{p.label + "-" + name + "-ns", "lower", func(s *Sample) (float64, bool) {
-			l := get(s)
-			if l == nil || l.Count == 0 {
-				return 0, false
-			}
-			return float64(p.v(l)), true
-		}})
-	}
-	return us
-}
-
-var benchUnits = append(append([]benchUnit{
-	{"achieved-pps", "higher", func(s *Sample) (float64, bool) { return s.AchievedPPS, true }},
-	{"delivery-ratio", "higher", func(s *Sample) (float64, bool) { return s.DeliveryRatio, true }},
-	{"drop-ratio", "lower", func(s *Sample) (float64, bool) { return s.DropRatio(), true }},
-	{"drops", "lower", func(s *Sample) (float64, bool) { return float64(s.Dropped()), true }},
-	{"queue-peak-B", "lower", func(s *Sample) (float64, bool) { return float64(s.Queue.PeakBytes), true }},
-},
-	latencyUnits("unicast", func(s *Sample) *Latency { return s.Unicast })...),
-	latencyUnits("e2e", func(s *Sample) *Latency { return s.EndToEnd })...)
-
 // WriteBenchfmt writes run in the Go benchmark format, one line per sample:
 //
 //	BenchmarkImp2/rate=10000/rcvbuf=212992/delay=0 1 9996 achieved-pps 0 drop-ratio ...
@@ -59,8 +22,9 @@ var benchUnits = append(append([]benchUnit{
 // internal/compare.
 func WriteBenchfmt(w io.Writer, run *Run) error {
 	bw := benchfmt.NewWriter(w)
-	for _, u := range benchUnits {
-		md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: u.unit, Key: "better"}, OrigUnit: u.unit, Value: u.better}
+	units := MetricsFor(Exported)
+	for _, u := range units {
+		md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: u.Name, Key: "better"}, OrigUnit: u.Name, Value: u.better()}
 		if err := bw.Write(md); err != nil {
 			return err
 		}
@@ -84,9 +48,9 @@ func WriteBenchfmt(w io.Writer, run *Run) error {
 		st := &run.Steps[i]
 		for j := range st.Samples {
 			res := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(fmt.Sprintf("%s/%s", BenchName, st.Key())), Iters: 1}
-			for _, u := range benchUnits {
-				if v, ok := u.value(&st.Samples[j]); ok {
-					res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: u.unit})
+			for _, u := range units {
+				if v, ok := u.Value(&st.Samples[j]); ok {
+					res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: u.Name})
 				}
 			}
 			if err := bw.Write(res); err != nil {

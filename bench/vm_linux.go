@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -20,8 +20,9 @@ import (
 // shared folder. The guest only measures; plots and files are made here.
 // An interrupt is forwarded into the guest (bootGuest), which stops at a
 // sample boundary and writes a partial run like a run on the host.
-func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, error) {
-	co, err := vm.PrepareCheckoutKernel("imp2-bench-vm-", cfg.kernel)
+func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
+	stderr := cfg.Progress
+	co, err := vm.PrepareCheckoutKernel("imp2-bench-vm-", cfg.Kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -31,22 +32,22 @@ func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, er
 	if err != nil {
 		return nil, err
 	}
-	if it.ctx.Err() != nil { // while building: nothing ran
-		return nil, errNothingCompleted
+	if ctx.Err() != nil { // while building: nothing ran
+		return nil, ErrNothingCompleted
 	}
 
-	args := append(guestArgs(cfg.args), "-out", "/share/out", "-plot=false")
-	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench run %s >/dev/null", guestEnv, vm.ShellQuote(args)))
+	args := cfg.GuestArgs
+	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench %s >/dev/null", guestEnv, vm.ShellQuote(args)))
 	modules, bins := []string{"veth"}, []string{"ip"}
-	switch cfg.source {
+	switch cfg.Source {
 	case results.SourceKmod:
 		script = "insmod /imp2.ko || exit 1\n" + script
 	case results.SourceNFLOG:
 		modules = append(modules, "nf_tables", "nft_log", "nfnetlink_log")
 		bins = append(bins, "nft")
 	}
-	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.source)
-	res, err := bootGuest(it, vm.Config{
+	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.Source)
+	res, err := bootGuest(ctx, cfg.Hard, vm.Config{
 		Kernel:        k,
 		KernelModules: modules,
 		HostBinaries:  bins,
@@ -60,8 +61,8 @@ func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, er
 		Timeout:  vmTimeout(cfg),
 		Console:  stderr,
 	}, stderr)
-	out := filepath.Join(share, "out")
-	if errors.Is(err, errNothingCompleted) && fileExists(filepath.Join(out, resultsFile)) {
+	out := filepath.Join(share, filepath.Base(GuestOut))
+	if errors.Is(err, ErrNothingCompleted) && fileExists(filepath.Join(out, ResultsFile)) {
 		// Stopped after the guest wrote its results (atomically): keep them.
 		fmt.Fprintln(stderr, "imp2-bench: the VM was stopped; the guest had written its results")
 		return readGuestRun(cfg, out)
@@ -73,8 +74,8 @@ func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, er
 		return nil, fmt.Errorf("the guest kernel logged problems during the sweep:\n  %s", strings.Join(res.Dmesg, "\n  "))
 	}
 	switch {
-	case res.ExitCode == exitInterrupted && !fileExists(filepath.Join(out, resultsFile)):
-		return nil, errNothingCompleted
+	case res.ExitCode == exitInterrupted && !fileExists(filepath.Join(out, ResultsFile)):
+		return nil, ErrNothingCompleted
 	case res.ExitCode != 0 && res.ExitCode != exitInterrupted:
 		return nil, fmt.Errorf("the sweep inside the VM failed (status %d)", res.ExitCode)
 	}
@@ -83,17 +84,17 @@ func runInVM(it *interrupts, cfg *runConfig, stderr io.Writer) (*results.Run, er
 }
 
 // readGuestRun reads the guest's results and trace from its out folder
-// in the share, and copies the trace into cfg.out.
-func readGuestRun(cfg *runConfig, out string) (*results.Run, error) {
-	run, err := results.Read(filepath.Join(out, resultsFile))
+// in the share, and copies the trace into cfg.Out.
+func readGuestRun(cfg *Options, out string) (*results.Run, error) {
+	run, err := results.Read(filepath.Join(out, ResultsFile))
 	if err != nil {
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(out, traceFile)); err == nil {
-		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+	if b, err := os.ReadFile(filepath.Join(out, TraceFile)); err == nil {
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(cfg.out, traceFile), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(cfg.Out, TraceFile), b, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -123,12 +124,19 @@ wait $pid
 // SIGINT or SIGTERM asks the guest to stop after its current sample; a
 // second one, or guestGrace without the guest powering off, stops the VM
 // at once, and then the error says whether the guest wrote its results.
-func bootGuest(it *interrupts, cfg vm.Config, stderr io.Writer) (*vm.Result, error) {
-	ctx, cancel := context.WithCancel(it.hard)
+func bootGuest(run context.Context, hard <-chan struct{}, cfg vm.Config, stderr io.Writer) (*vm.Result, error) {
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
-		case <-it.ctx.Done():
+		case <-hard:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
+		select {
+		case <-run.Done():
 		case <-ctx.Done():
 			return
 		}
@@ -137,7 +145,7 @@ func bootGuest(it *interrupts, cfg vm.Config, stderr io.Writer) (*vm.Result, err
 			cancel()
 			return
 		}
-		fmt.Fprintf(stderr, "imp2-bench: %s: the guest drops its current sample and writes what completed (interrupt again to stop the VM at once)\n", signalName(it.ctx))
+		fmt.Fprintf(stderr, "imp2-bench: %s: the guest drops its current sample and writes what completed (interrupt again to stop the VM at once)\n", signalName(run))
 		select {
 		case <-time.After(guestGrace):
 			cancel()
@@ -145,33 +153,24 @@ func bootGuest(it *interrupts, cfg vm.Config, stderr io.Writer) (*vm.Result, err
 		}
 	}()
 	res, err := vm.Run(ctx, cfg)
-	if err != nil && ctx.Err() != nil && it.ctx.Err() != nil {
-		return res, fmt.Errorf("%w (the VM was stopped before the guest finished writing)", errNothingCompleted)
+	if err != nil && ctx.Err() != nil && run.Err() != nil {
+		return res, fmt.Errorf("%w (the VM was stopped before the guest finished writing)", ErrNothingCompleted)
 	}
 	return res, err
 }
 
-// guestArgs drops the flags that mean something else in the guest.
-func guestArgs(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		switch name {
-		case "vm", "plot":
-		case "out", "kernel":
-			if !hasValue {
-				i++ // its value
-			}
-		default:
-			out = append(out, args[i])
-		}
-	}
-	return out
+// exitInterrupted is the status of an imp2-bench command interrupted by
+// SIGINT or SIGTERM, as the guest's script reports it.
+const exitInterrupted = 130
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // vmTimeout allows each sample three times its flood plus a second, the
 // overhead samples and the boot.
-func vmTimeout(cfg *runConfig) time.Duration {
-	samples := len(cfg.rates)*len(cfg.rcvbufs)*len(cfg.delays)*cfg.reps + 10
-	return 2*time.Minute + time.Duration(samples)*(3*cfg.duration+time.Second)
+func vmTimeout(cfg *Options) time.Duration {
+	samples := len(cfg.Rates)*len(cfg.RcvBufs)*len(cfg.Delays)*cfg.Reps + 10
+	return 2*time.Minute + time.Duration(samples)*(3*cfg.Duration+time.Second)
 }

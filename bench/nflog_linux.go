@@ -1,13 +1,13 @@
-package main
+package bench
 
 import (
 	"context"
 	"time"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/nflog"
+	"github.com/imp2/imp2/internal/pace"
 )
 
 // nflogGroup is the nfnetlink_log group of the bench's rule; the rule and
@@ -46,7 +46,7 @@ func (s *nflogSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &nflogConsumer{c: c, wallOffset: time.Now().UnixNano() - flood.Now()}, nil
+	return &nflogConsumer{c: c, wallOffset: time.Now().UnixNano() - pace.Monotonic()}, nil
 }
 
 type nflogConsumer struct {

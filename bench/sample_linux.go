@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -33,10 +34,8 @@ type sampleSpec struct {
 }
 
 const (
-	drainIdle = 200 * time.Millisecond // no event for this long after the flood: done
-	// drainLimit ends a drain this long after the flood's planned end,
-	// drained or not.
-	drainLimit = 30 * time.Second
+	drainIdle  = 200 * time.Millisecond // no event for this long after the flood: done
+	drainLimit = DrainLimit
 	// pollEvery bounds each wait of a loop that must notice a cancelled
 	// context (a signal) while it waits for the kernel.
 	pollEvery      = 50 * time.Millisecond
@@ -219,9 +218,7 @@ type stats struct {
 	unicast, e2e *hdrhistogram.Histogram
 	received     int64
 	overruns     int64
-	haveSeq      bool
-	lastSeq      uint32
-	gaps         int64
+	seqs         imp2.SeqTracker
 	unmatched    int64 // events whose packet number the flood never scheduled
 }
 
@@ -266,7 +263,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		default:
 		}
 		st.received++
-		st.seq(e.seq)
+		st.seqs.Observe(e.seq)
 		if st.latency {
 			if e.unicastNs > 0 {
 				st.unicast.RecordValue(max(now-e.unicastNs, 1))
@@ -299,7 +296,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		}
 		err := c.read(time.Now().Add(wait), func(e *event) {
 			if now == 0 {
-				now = flood.Now()
+				now = pace.Monotonic()
 			}
 			onEvent(e)
 		})
@@ -331,14 +328,6 @@ func queueEmpty(c consumer) bool {
 	return err != nil || mi.RmemAlloc == 0
 }
 
-// seq counts the sequence numbers skipped before s.
-func (st *stats) seq(s uint32) {
-	if st.haveSeq {
-		st.gaps += int64(s - st.lastSeq - 1) // wraps like the senders' counters
-	}
-	st.haveSeq, st.lastSeq = true, s
-}
-
 // sentinel sends one packet after the queue drained and reads its event:
 // its sequence number reveals events lost after the last one read, which
 // no later event would show as a gap.
@@ -365,7 +354,7 @@ func (st *stats) sentinel(ctx context.Context, topo *netns.Topology, c consumer)
 		}
 		err := c.read(wait, func(e *event) {
 			if !got {
-				st.seq(e.seq)
+				st.seqs.Observe(e.seq)
 				got = true
 			}
 		})
@@ -387,7 +376,8 @@ func (st *stats) fillDrops(ctx context.Context, c consumer, d *results.Drops, no
 	if ok {
 		d.ModuleEAGAIN = &dropped
 	}
-	d.SeqGaps = &st.gaps
+	gaps := int64(st.seqs.Missing())
+	d.SeqGaps = &gaps
 	if c.kernelQueue() {
 		mi, err := c.memInfo()
 		if err != nil {
@@ -408,7 +398,7 @@ func (st *stats) fillDrops(ctx context.Context, c consumer, d *results.Drops, no
 // the sample at once.
 func spin(ctx context.Context, d time.Duration) {
 	done := ctx.Done()
-	for end := flood.Now() + int64(d); flood.Now() < end; {
+	for end := pace.Monotonic() + int64(d); pace.Monotonic() < end; {
 		select {
 		case <-done:
 			return

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -110,7 +110,7 @@ func (k *imp2Consumer) kernelQueue() bool { return k.kernel }
 func (k *imp2Consumer) close() error { return k.c.Close() }
 
 // kmodSource is the imp2 module: it must be loaded (on the host, or in the
-// VM with -vm). Every namespace has its own hook and counters, so the
+// VM, Options.VM). Every namespace has its own hook and counters, so the
 // fresh destination namespace's counters belong to this run alone.
 type kmodSource struct {
 	dst netns.NS
@@ -134,7 +134,7 @@ func (s *kmodSource) dial(rcvbuf int, noENOBUFS bool) (*imp2.Conn, error) {
 		return err
 	})
 	if errors.Is(err, unix.EPROTONOSUPPORT) {
-		return nil, fmt.Errorf("%w (on a host that cannot load modules, add -vm)", err)
+		return nil, fmt.Errorf("%w (on a host that cannot load modules, run the sweep in the VM)", err)
 	}
 	return c, err
 }

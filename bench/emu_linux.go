@@ -1,18 +1,20 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"net/netip"
+	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/nlsock"
+	"github.com/imp2/imp2/internal/pace"
 )
 
 // emuSource is a user-space stand-in for the module: a raw ICMP socket in
@@ -31,14 +33,14 @@ func (s *emuSource) close() error   { return nil }
 // open starts a fresh emulator for each consumer, so that its sequence
 // numbers start at 1 like the module's per-consumer numbers.
 func (s *emuSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
-	h := &emuHook{stop: make(chan struct{})}
+	h := &emuHook{}
 	var c *imp2.Conn
 	err := s.dst.Do(func() error {
 		var err error
 		if h.srv, err = imp2.Listen(imp2.ServerConfig{}); err != nil {
 			return err
 		}
-		if h.fd, err = rawICMP(); err != nil {
+		if h.sock, err = rawICMP(); err != nil {
 			return err
 		}
 		c, err = imp2.Dial(imp2.Config{Family: imp2.UserSockFamily, Peer: h.srv.PortID(),
@@ -75,26 +77,20 @@ func (e *emuConsumer) close() error {
 
 // rawICMP opens a raw socket that receives every ICMP packet delivered to
 // the namespace, with a buffer large enough that bursts are not lost
-// before the emulated hook, and a timeout so the hook can stop.
-func rawICMP() (int, error) {
+// before the emulated hook, read blocking like the module's consumers.
+func rawICMP() (*nlsock.Sock, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 	if err != nil {
-		return -1, fmt.Errorf("raw ICMP socket: %w", err)
+		return nil, fmt.Errorf("raw ICMP socket: %w", err)
 	}
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
-	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return nlsock.New(fd, true)
 }
 
 // emuHook turns received echo requests into imp2 events.
 type emuHook struct {
 	srv  *imp2.Server
-	fd   int
-	stop chan struct{}
+	sock *nlsock.Sock
 	wg   sync.WaitGroup
 	once sync.Once
 }
@@ -118,14 +114,12 @@ func (h *emuHook) run() {
 		hdrs[i].Hdr.Iovlen = 1
 	}
 	for {
-		select {
-		case <-h.stop:
+		n, err := h.sock.Read(hdrs[:])
+		if errors.Is(err, os.ErrClosed) {
 			return
-		default:
 		}
-		n, err := recvmmsg(h.fd, hdrs[:])
 		if err != nil {
-			continue // timeout or EINTR: look at stop again
+			continue
 		}
 		frames = frames[:0]
 		for i := 0; i < n; i++ {
@@ -134,7 +128,7 @@ func (h *emuHook) run() {
 				continue
 			}
 			seq++
-			ev.TimeNs = uint64(flood.Now())
+			ev.TimeNs = uint64(pace.Monotonic())
 			frames = append(frames, imp2.AppendEventMessage(out[len(frames)][:0], seq, ev))
 		}
 		if len(frames) > 0 {
@@ -143,36 +137,30 @@ func (h *emuHook) run() {
 	}
 }
 
-// parseICMP builds the event the module would send for an IPv4 packet.
-func parseICMP(p []byte) (imp2.Event, bool) {
-	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_ICMP {
+// parseICMP builds the event the module would send for an IPv4 packet:
+// ICMP packets only, and the ICMP fields only where the module reads them
+// (not in a later fragment).
+func parseICMP(b []byte) (imp2.Event, bool) {
+	p, err := icmp.ParseIPv4(b)
+	if err != nil {
 		return imp2.Event{}, false
 	}
-	ihl := int(p[0]&0x0f) * 4
-	if len(p) < ihl+8 {
-		return imp2.Event{}, false
+	ev := imp2.Event{Src: p.Src, Dest: p.Dst, Extended: true, IPLen: p.TotalLen}
+	if p.ICMP != nil {
+		ev.ICMPType, ev.ICMPCode = p.ICMP[0], p.ICMP[1]
+		ev.ICMPID = binary.BigEndian.Uint16(p.ICMP[4:6])
+		ev.ICMPSeq = binary.BigEndian.Uint16(p.ICMP[6:8])
+		ev.Flags = imp2.EventFlagICMP
 	}
-	icmp := p[ihl:]
-	return imp2.Event{
-		Src:      netip.AddrFrom4([4]byte(p[12:16])),
-		Dest:     netip.AddrFrom4([4]byte(p[16:20])),
-		Extended: true,
-		ICMPType: icmp[0],
-		ICMPCode: icmp[1],
-		ICMPID:   binary.BigEndian.Uint16(icmp[4:6]),
-		ICMPSeq:  binary.BigEndian.Uint16(icmp[6:8]),
-		Flags:    imp2.EventFlagICMP,
-		IPLen:    binary.BigEndian.Uint16(p[2:4]),
-	}, true
+	return ev, true
 }
 
 func (h *emuHook) close() {
 	h.once.Do(func() {
-		close(h.stop)
-		h.wg.Wait()
-		if h.fd > 0 {
-			unix.Close(h.fd)
+		if h.sock != nil {
+			h.sock.Close() // the reader returns within nlsock.Poll
 		}
+		h.wg.Wait()
 		if h.srv != nil {
 			h.srv.Close()
 		}

@@ -1,9 +1,10 @@
-package main
+package bench
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -152,4 +153,13 @@ func bytesText(b int64) string {
 		return fmt.Sprintf("%.0fK", float64(b)/1024)
 	}
 	return fmt.Sprint(b)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -1,11 +1,11 @@
-package main
+package bench
 
 import (
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/imp2/imp2/internal/flood"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -55,7 +55,7 @@ func (c *capture) write(path, comment string) error {
 		f.Close()
 		return err
 	}
-	wallOffset := time.Now().UnixNano() - flood.Now()
+	wallOffset := time.Now().UnixNano() - pace.Monotonic()
 	start := 0
 	for i, end := range c.ends {
 		fr := pcapnl.Frame{Time: c.times[i] + wallOffset, Direction: pcapnl.ToUser, Family: c.family, Data: c.arena[start:end]}

@@ -1,0 +1,28 @@
+//go:build !linux
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/imp2/imp2/internal/results"
+)
+
+// errUnsupported is what every measurement says off Linux: floods, the
+// module, NFLOG and network namespaces are Linux's.
+var errUnsupported = fmt.Errorf("bench: unsupported on %s", runtime.GOOS)
+
+// Run needs Linux.
+func Run(context.Context, Options) (*results.Run, error) { return nil, errUnsupported }
+
+// AB needs Linux.
+func AB(context.Context, ABOptions) ([2]*results.Run, [2]string, error) {
+	return [2]*results.Run{}, [2]string{}, errUnsupported
+}
+
+// ABGuest needs Linux.
+func ABGuest(context.Context, Options, [2]string, [2]string) ([2]*results.Run, error) {
+	return [2]*results.Run{}, errUnsupported
+}

@@ -1,0 +1,48 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/results"
+)
+
+// A sweep of the user-space emulation: one step, one sample (root and
+// network namespaces needed, so this example is compiled, not run).
+func ExampleRun() {
+	o := bench.Options{
+		Source:   results.SourceEmu,
+		Rates:    []int{1000},
+		RcvBufs:  []int{212992},
+		Delays:   []time.Duration{0},
+		Duration: 200 * time.Millisecond,
+		Reps:     1,
+		Progress: os.Stderr,
+	}
+	run, err := bench.Run(context.Background(), o)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st := run.Steps[0]
+	fmt.Printf("%s: %.0f pps, %.1f%% delivered\n", st.Key(), st.Samples[0].AchievedPPS, 100*st.Samples[0].DeliveryRatio)
+}
+
+// Runs on two kernels differ in their exact counts (the kernel's truesize
+// makes them), so a gate compares those only on the baseline's kernel.
+func ExampleExactOnSameKernel() {
+	held := int64(277)
+	sample := results.Sample{BurstHeld: &held}
+	base := &results.Run{Environment: results.Environment{KernelRelease: "6.1.0-56-amd64"},
+		Steps: []results.Step{{Samples: []results.Sample{sample}}}}
+	new := &results.Run{Environment: results.Environment{KernelRelease: "6.12.0-1-amd64"},
+		Steps: []results.Step{{Samples: []results.Sample{sample}}}}
+	fmt.Println(bench.ExactOnSameKernel(base, new) != "", new.Steps[0].Samples[0].BurstHeld == nil)
+	fmt.Println(bench.ExactOnSameKernel(base, base))
+	// Output:
+	// true true
+	//
+}
