@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/internal/icmp"
 	"github.com/imp2/imp2/internal/mmsg"
 	"github.com/imp2/imp2/internal/pace"
 )
@@ -32,7 +33,7 @@ type Flood struct {
 	sa    unix.RawSockaddrInet4
 	batch mmsg.Batch
 	bufs  [][]byte
-	base  uint32        // ones' complement sum of the constant words of a packet
+	base  uint32        // icmp.Sum of the constant words of a packet
 	errno syscall.Errno // last send error; an error value would allocate
 	ran   atomic.Bool
 }
@@ -87,34 +88,29 @@ func (f *Flood) buffers() {
 	f.batch.Grow(c.Batch)
 	mmsg.SetAddr(&f.batch, c.Batch, &f.sa)
 	f.bufs = make([][]byte, c.Batch)
-	size := headerLen + c.PayloadLen
+	size := icmp.HeaderLen + c.PayloadLen
 	slab := make([]byte, size*c.Batch)
+	payload := make([]byte, c.PayloadLen)
+	binary.BigEndian.PutUint32(payload, c.Tag)
 	for i := range f.bufs {
-		b := slab[i*size : (i+1)*size : (i+1)*size]
-		b[0] = 8 // echo request, code 0
-		binary.BigEndian.PutUint32(b[8:], c.Tag)
+		b := icmp.AppendEcho(slab[i*size:i*size:(i+1)*size], 0, 0, payload)
 		f.bufs[i] = b
 		f.batch.Set(i, b)
 	}
-	f.base = 8<<8 + c.Tag>>16 + c.Tag&0xffff
+	// Everything but the checksum; the number and the time are 0 here.
+	f.base = icmp.Sum(f.bufs[0][:2]) + icmp.Sum(f.bufs[0][4:])
 }
 
 // Schedule is the flood's schedule, to be read while it runs.
 func (f *Flood) Schedule() *Schedule { return &f.sched }
 
-// fill writes packet n scheduled at t into batch slot i. The checksum is
-// computed from the precomputed sum of the constant words.
+// fill writes packet n scheduled at t into batch slot i. The checksum adds
+// the sum of those two fields to the precomputed sum of the constant ones.
 func (f *Flood) fill(i int, n uint32, t int64) {
 	b := f.bufs[i]
 	binary.BigEndian.PutUint32(b[4:], n)
 	binary.BigEndian.PutUint64(b[12:], uint64(t))
-	u := uint64(t)
-	sum := uint64(f.base) + uint64(n>>16) + uint64(n&0xffff) +
-		u>>48 + u>>32&0xffff + u>>16&0xffff + u&0xffff
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(b[2:], ^uint16(sum))
+	binary.BigEndian.PutUint16(b[2:], icmp.Fold(f.base+icmp.Sum(b[4:8])+icmp.Sum(b[12:20])))
 }
 
 // Run sends the flood on a locked OS thread and returns when the count is
