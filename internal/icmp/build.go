@@ -74,19 +74,28 @@ func putMessage(m []byte, typ, code uint8, id, seq uint16) {
 }
 
 // Sum is the ones' complement sum of b's big-endian 16-bit words (an odd
-// last byte padded with zero), not yet folded. The sums of a message's
-// parts, each starting at an even offset, add up to the sum of the whole:
-// a sender that changes a few fields of a prepared packet sums only those
-// (RFC 1071's incremental update). Up to 128 KiB fit in the 32 bits.
+// last byte padded with zero), folded to 16 bits but not complemented. The
+// sums of a message's parts, each starting at an even offset, add up to
+// the sum of the whole: a sender that changes a few fields of a prepared
+// packet sums only those (RFC 1071's incremental update).
 func Sum(b []byte) uint32 {
-	var sum uint32
+	var s uint64
+	// 8 bytes at a time: 2^16 ≡ 1 modulo 0xffff, so a 32-bit word adds
+	// the same as its two halves.
+	for ; len(b) >= 8; b = b[8:] {
+		v := binary.BigEndian.Uint64(b)
+		s += v>>32 + v&0xffffffff
+	}
 	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(b[0])<<8 | uint32(b[1])
+		s += uint64(b[0])<<8 | uint64(b[1])
 	}
 	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
+		s += uint64(b[0]) << 8
 	}
-	return sum
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint32(s)
 }
 
 // Fold folds a Sum into 16 bits and complements it: the checksum field.

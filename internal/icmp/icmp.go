@@ -1,5 +1,6 @@
 // Package icmp builds, sends and parses the IPv4 ICMP packets that drive the imp2
-// hook in tests, floods and emulation: the one parser of them, which reads
+// hook in tests, floods, replays and emulation: the one builder of them
+// (AppendPacket, AppendEcho, the checksum) and the one parser, which reads
 // the fields the module reads and by the module's rules.
 package icmp
 
