@@ -183,7 +183,13 @@ func (s *kmodSource) handled(port uint32) (int64, error) {
 	}); err != nil {
 		return 0, err
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	return consumerHandled(b, port)
+}
+
+// consumerHandled reads the sent + dropped count of the consumer on port
+// from the text of /proc/net/imp2 (imp2_proc_show).
+func consumerHandled(proc []byte, port uint32) (int64, error) {
+	for _, l := range strings.Split(string(proc), "\n") {
 		var p uint32
 		var sent, dropped int64
 		if n, _ := fmt.Sscanf(l, "consumer %d sent %d dropped %d", &p, &sent, &dropped); n == 3 && p == port {
