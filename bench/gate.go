@@ -70,7 +70,6 @@ type GateResult struct {
 	Base, New *results.Run
 	Verdict   *compare.Verdict
 	Dir       string
-	Sweep     Options
 }
 
 // Gate repeats the baseline's sweep (Repeat), writes the new run into
@@ -103,15 +102,15 @@ func Gate(ctx context.Context, o GateOptions) (*GateResult, error) {
 			}
 		}()
 	}
-	res.Sweep = Repeat(base, res.Dir)
-	res.Sweep.Progress, res.Sweep.Hard = o.Progress, o.Hard
-	if err := res.Sweep.Validate(); err != nil {
+	sweep := Repeat(base, res.Dir)
+	sweep.Progress, sweep.Hard = o.Progress, o.Hard
+	if err := sweep.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err)
 	}
-	if res.Sweep.Progress != nil {
-		fmt.Fprintf(res.Sweep.Progress, "gate: the baseline's sweep: %s\n", res.Sweep)
+	if sweep.Progress != nil {
+		fmt.Fprintf(sweep.Progress, "gate: the baseline's sweep: %s\n", sweep)
 	}
-	if res.New, err = Run(ctx, res.Sweep); err != nil {
+	if res.New, err = Run(ctx, sweep); err != nil {
 		res.New = nil
 		return res, err
 	}
