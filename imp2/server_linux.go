@@ -12,9 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/internal/mmsg"
 )
 
 // server is Server on Linux.
@@ -39,8 +40,7 @@ type server struct {
 	events, unicastOK, eagain, econnrefused, enomem, otherErr atomic.Uint64
 
 	sendMu  sync.Mutex // guards the send scratch below
-	hdrs    []unix.Mmsghdr
-	iovs    []unix.Iovec
+	msgs    mmsg.Batch
 	one     [1][]byte
 	batch   [][]byte
 	number  bool   // SendNumbered
@@ -167,27 +167,15 @@ func (s *Server) sendLocked(frames [][]byte) (int, error) {
 		return 0, nil
 	}
 	s.events.Add(uint64(len(frames)))
-	if len(frames) > len(s.hdrs) {
-		s.hdrs = make([]unix.Mmsghdr, len(frames))
-		s.iovs = make([]unix.Iovec, len(frames))
-	}
+	s.msgs.Grow(len(frames))
 	for i, f := range frames {
-		s.iovs[i].Base = nil
-		if len(f) > 0 {
-			s.iovs[i].Base = &f[0]
-		}
-		s.iovs[i].SetLen(len(f))
-		s.hdrs[i].Hdr.Iov = &s.iovs[i]
-		s.hdrs[i].Hdr.SetIovlen(1)
-		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
+		s.msgs.Set(i, f)
 	}
 	s.batch, s.sent, s.sendErr = frames, 0, nil
 	if err := s.s.RawControl(s.sendFn); err != nil {
 		s.sendErr = err
 	}
-	for i := range frames {
-		s.iovs[i].Base = nil // do not keep caller buffers alive
-	}
+	s.msgs.Release(len(frames)) // do not keep caller buffers alive
 	s.batch = nil
 	return s.sent, s.sendErr
 }
@@ -204,9 +192,7 @@ func (s *Server) sendAll(fd uintptr) {
 		} else {
 			c.lastSeq.Store(seq)
 		}
-		for i := range s.batch {
-			s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&c.name))
-		}
+		mmsg.SetAddr(&s.msgs, len(s.batch), &c.name)
 		s.sendTo(fd, c)
 	}
 }
@@ -224,27 +210,23 @@ func (s *Server) numberFor(c *consumer) {
 		if len(f) >= HeaderLen {
 			ne.PutUint32(b[8:12], seq)
 		}
-		if len(f) > 0 {
-			s.iovs[i].Base = &b[0]
-		}
+		s.msgs.Set(i, b[:len(f)])
 		b = b[len(f):]
 	}
 	c.lastSeq.Store(seq)
 }
 
+// sendTo sends the batch to c, skipping each frame c refuses.
 func (s *Server) sendTo(fd uintptr, c *consumer) {
 	for off := 0; off < len(s.batch); {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[off])),
-			uintptr(len(s.batch)-off), unix.MSG_DONTWAIT, 0, 0)
+		n, e := s.msgs.Send(fd, off, len(s.batch), unix.MSG_DONTWAIT)
+		off += n
+		s.sent += n
+		c.sent.Add(uint64(n))
+		s.unicastOK.Add(uint64(n))
 		switch e {
 		case 0:
-			off += int(n)
-			s.sent += int(n)
-			c.sent.Add(uint64(n))
-			s.unicastOK.Add(uint64(n))
-			continue
-		case unix.EINTR:
-			continue
+			return
 		case unix.EAGAIN:
 			c.eagain.Add(1)
 			s.eagain.Add(1)

@@ -3,14 +3,12 @@
 package imp2
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/nlsock"
 )
 
@@ -58,32 +56,13 @@ func socketIn(netns, family int, blocking bool) (int, error) {
 	return fd, err
 }
 
-// inNetNS runs f on a thread switched to network namespace netns (an fd;
-// 0: f runs where it is). setns affects only the calling thread, so the
-// goroutine stays locked to it while it is switched.
-func inNetNS(netns int, f func() error) error {
-	if netns == 0 {
+// inNetNS runs f on a thread switched to network namespace ns (an fd; 0:
+// f runs where it is).
+func inNetNS(ns int, f func() error) error {
+	if ns == 0 {
 		return f()
 	}
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("imp2: current network namespace: %w", err)
-	}
-	defer unix.Close(orig)
-	if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return os.NewSyscallError("setns", err)
-	}
-	ferr := f()
-	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-		// The thread is stuck in the other namespace: leave it locked so
-		// the runtime retires it when this goroutine ends.
-		return errors.Join(ferr, os.NewSyscallError("setns back", err))
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return netns.DoFD(ns, f)
 }
 
 func (s *sock) setInt(level, opt, v int, name string) error {

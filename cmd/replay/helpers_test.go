@@ -240,8 +240,6 @@ type summary struct {
 
 type consumerSummary = replay.ConsumerSummary
 
-var us = replay.US
-
 const (
 	exitError       = replay.ExitError
 	exitUsage       = replay.ExitUsage

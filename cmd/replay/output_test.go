@@ -191,7 +191,10 @@ func TestCutAndRetime(t *testing.T) {
 	if n := strings.Count(out, "\n"); code != 0 || n != 11 {
 		t.Errorf("-duration 10.5ms over 1 ms gaps: exit %d, %d lines, want 11", code, n)
 	}
-	code, out, _ = runInProcess("-i", in, "-to", "json", "-pps", "4", "-limit", "3")
+	code, out, errOut = runInProcess("-i", in, "-to", "json", "-pps", "4", "-limit", "3")
+	if code != 0 {
+		t.Errorf("-pps 4: exit %d: %s", code, errOut)
+	}
 	var ts []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m struct{ Time string }

@@ -14,14 +14,13 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/imp2/imp2/internal/icmp"
 )
 
 // Payload layout: tag (4 bytes), scheduled send time (8 bytes, CLOCK_MONOTONIC
 // ns), both big-endian, then zero padding.
-const (
-	MinPayload = 12
-	headerLen  = 8 // ICMP echo header
-)
+const MinPayload = 12
 
 // Number is the packet number an ICMP id and sequence carry.
 func Number(id, seq uint16) uint32 { return uint32(id)<<16 | uint32(seq) }
@@ -38,7 +37,7 @@ var ErrNotFlood = errors.New("flood: not a flood echo request")
 
 // Parse decodes a flood packet from an ICMP message (the IP payload).
 func Parse(icmpMsg []byte) (Packet, error) {
-	if len(icmpMsg) < headerLen+MinPayload || icmpMsg[0] != 8 || icmpMsg[1] != 0 {
+	if len(icmpMsg) < icmp.HeaderLen+MinPayload || icmpMsg[0] != icmp.TypeEchoRequest || icmpMsg[1] != 0 {
 		return Packet{}, ErrNotFlood
 	}
 	return Packet{

@@ -10,10 +10,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/internal/icmp"
+	"github.com/imp2/imp2/internal/mmsg"
 	"github.com/imp2/imp2/internal/pace"
 )
 
@@ -30,10 +31,9 @@ type Flood struct {
 	fd    int
 	sched Schedule
 	sa    unix.RawSockaddrInet4
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
+	batch mmsg.Batch
 	bufs  [][]byte
-	base  uint32        // ones' complement sum of the constant words of a packet
+	base  uint32        // icmp.Sum of the constant words of a packet
 	errno syscall.Errno // last send error; an error value would allocate
 	ran   atomic.Bool
 }
@@ -85,43 +85,36 @@ func (f *Flood) buffers() {
 	if c.Rate == 0 {
 		f.sched.times = make([]atomic.Int64, (c.Count+c.Batch-1)/c.Batch)
 	}
-	f.hdrs = make([]unix.Mmsghdr, c.Batch)
-	f.iovs = make([]unix.Iovec, c.Batch)
+	f.batch.Grow(c.Batch)
+	mmsg.SetAddr(&f.batch, c.Batch, &f.sa)
 	f.bufs = make([][]byte, c.Batch)
-	size := headerLen + c.PayloadLen
+	size := icmp.HeaderLen + c.PayloadLen
 	slab := make([]byte, size*c.Batch)
+	payload := make([]byte, c.PayloadLen)
+	binary.BigEndian.PutUint32(payload, c.Tag)
 	for i := range f.bufs {
-		b := slab[i*size : (i+1)*size : (i+1)*size]
-		b[0] = 8 // echo request, code 0
-		binary.BigEndian.PutUint32(b[8:], c.Tag)
+		b := icmp.AppendEcho(slab[i*size:i*size:(i+1)*size], 0, 0, payload)
 		f.bufs[i] = b
-		f.iovs[i] = unix.Iovec{Base: &b[0]}
-		f.iovs[i].SetLen(size)
-		h := &f.hdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&f.sa))
-		h.Namelen = unix.SizeofSockaddrInet4
-		h.Iov = &f.iovs[i]
-		h.SetIovlen(1)
+		f.batch.Set(i, b)
 	}
-	f.base = 8<<8 + c.Tag>>16 + c.Tag&0xffff
+	// Everything but the checksum; the number and the time are 0 here.
+	f.base = icmp.Sum(f.bufs[0][:2]) + icmp.Sum(f.bufs[0][4:])
 }
 
 // Schedule is the flood's schedule, to be read while it runs.
 func (f *Flood) Schedule() *Schedule { return &f.sched }
 
-// fill writes packet n scheduled at t into batch slot i. The checksum is
-// computed from the precomputed sum of the constant words.
+// fill writes packet n scheduled at t into batch slot i. The checksum adds
+// the 16-bit words of those two fields to the precomputed icmp.Sum of the
+// constant ones (word by word here: icmp.Sum's loop would double the cost
+// of a packet's fill).
 func (f *Flood) fill(i int, n uint32, t int64) {
 	b := f.bufs[i]
 	binary.BigEndian.PutUint32(b[4:], n)
 	binary.BigEndian.PutUint64(b[12:], uint64(t))
 	u := uint64(t)
-	sum := uint64(f.base) + uint64(n>>16) + uint64(n&0xffff) +
-		u>>48 + u>>32&0xffff + u>>16&0xffff + u&0xffff
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(b[2:], ^uint16(sum))
+	sum := f.base + n>>16 + n&0xffff + uint32(u>>48) + uint32(u>>32&0xffff) + uint32(u>>16&0xffff) + uint32(u&0xffff)
+	binary.BigEndian.PutUint16(b[2:], icmp.Fold(sum))
 }
 
 // Run sends the flood on a locked OS thread and returns when the count is
@@ -211,29 +204,15 @@ func (f *Flood) unpaced(r *Result, end int64, stop *atomic.Bool) {
 	}
 }
 
-// send sends batch slots [0, k). A refused packet is counted and skipped;
-// sendmmsg reports the error of a packet after the first only through
-// SO_ERROR, so a short count is followed by a look there.
+// send sends batch slots [0, k). A refused packet is counted and skipped.
 func (f *Flood) send(r *Result, k int, stop *atomic.Bool) {
 	for i := 0; i < k; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(f.fd), uintptr(unsafe.Pointer(&f.hdrs[i])), uintptr(k-i), 0, 0, 0)
-		var err syscall.Errno
-		switch {
-		case e != 0:
-			err = e
-		case int(n) == k-i:
-			r.Sent += uint64(n)
-			return
-		default:
-			r.Sent += uint64(n)
-			i += int(n)
-			if v, gerr := unix.GetsockoptInt(f.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil {
-				err = syscall.Errno(v)
-			}
-		}
+		n, err := f.batch.Send(uintptr(f.fd), i, k, 0)
+		r.Sent += uint64(n)
+		i += n
 		switch err {
-		case 0, unix.EINTR:
-			continue
+		case 0:
+			return
 		case unix.EAGAIN: // send buffer full for SO_SNDTIMEO
 			if !stop.Load() {
 				continue

@@ -155,7 +155,11 @@ func TestRunCancel(t *testing.T) {
 	}
 }
 
-// TestRunAllocs: a flood 100 times longer allocates no more.
+// TestRunAllocs: a flood 100 times longer allocates no more. The count is
+// the process's, and on a loaded machine the runtime may allocate for a
+// new thread while the flood's is blocked in sendmmsg: the long flood's
+// count is the least of three, which a per-packet or per-batch allocation
+// would raise in every one.
 func TestRunAllocs(t *testing.T) {
 	top := topology(t)
 	allocs := func(cfg Config) float64 {
@@ -165,6 +169,9 @@ func TestRunAllocs(t *testing.T) {
 	for _, rate := range []int{0, 200_000} {
 		short := allocs(Config{Rate: rate, Count: 200, Duration: time.Second})
 		long := allocs(Config{Rate: rate, Count: 20_000, Duration: time.Second})
+		for range 2 {
+			long = min(long, allocs(Config{Rate: rate, Count: 20_000, Duration: time.Second}))
+		}
 		t.Logf("rate %d: %v allocations for 200 packets, %v for 20000", rate, short, long)
 		if long > short {
 			t.Errorf("rate %d: %v allocations for 20000 packets, %v for 200", rate, long, short)

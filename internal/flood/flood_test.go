@@ -99,7 +99,7 @@ func TestFillChecksumAndParse(t *testing.T) {
 	}{{0, 0}, {0xffffffff, -1}, {0x12345678, 1_700_000_000_123_456_789}, {7, 0x7fff_ffff_ffff_ffff}} {
 		f.fill(1, c.n, c.t)
 		b := f.bufs[1]
-		if len(b) != headerLen+33 {
+		if len(b) != icmp.HeaderLen+33 {
 			t.Fatalf("packet length %d", len(b))
 		}
 		if s := icmp.Checksum(b); s != 0 {
@@ -114,7 +114,7 @@ func TestFillChecksumAndParse(t *testing.T) {
 			t.Errorf("Parse = %+v, %v", p, err)
 		}
 	}
-	if _, err := Parse(f.bufs[1][:headerLen+MinPayload-1]); err == nil {
+	if _, err := Parse(f.bufs[1][:icmp.HeaderLen+MinPayload-1]); err == nil {
 		t.Error("Parse of a short packet: no error")
 	}
 	if _, err := Parse(icmp.AppendEcho(nil, 1, 2, make([]byte, 20))[:0:0]); err == nil {

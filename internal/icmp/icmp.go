@@ -1,5 +1,6 @@
 // Package icmp builds, sends and parses the IPv4 ICMP packets that drive the imp2
-// hook in tests, floods and emulation: the one parser of them, which reads
+// hook in tests, floods, replays and emulation: the one builder of them
+// (AppendPacket, AppendEcho, the checksum) and the one parser, which reads
 // the fields the module reads and by the module's rules.
 package icmp
 
@@ -22,28 +23,14 @@ const HeaderLen = 8
 // payload, checksum filled in.
 func AppendEcho(b []byte, id, seq uint16, payload []byte) []byte {
 	start := len(b)
-	b = append(b, TypeEchoRequest, 0, 0, 0, 0, 0, 0, 0)
-	binary.BigEndian.PutUint16(b[start+4:], id)
-	binary.BigEndian.PutUint16(b[start+6:], seq)
+	b = append(b, make([]byte, HeaderLen)...)
 	b = append(b, payload...)
-	binary.BigEndian.PutUint16(b[start+2:], Checksum(b[start:]))
+	putMessage(b[start:], TypeEchoRequest, 0, id, seq)
 	return b
 }
 
 // Checksum is the Internet checksum (RFC 1071) of b.
-func Checksum(b []byte) uint16 {
-	var sum uint32
-	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
+func Checksum(b []byte) uint16 { return Fold(Sum(b)) }
 
 // ParseEcho reads type, id and sequence from an ICMP message.
 func ParseEcho(b []byte) (typ uint8, id, seq uint16, err error) {

@@ -70,6 +70,21 @@ func (ns NS) Do(fn func() error) error {
 		return fmt.Errorf("netns: open %s: %w", ns.Name, err)
 	}
 	defer unix.Close(target)
+	return do(target, ns.Name, fn)
+}
+
+// DoFD is Do for the namespace of an open file descriptor (of
+// /proc/PID/ns/net or a /run/netns bind mount), as imp2.Config.NetNS
+// names one.
+func DoFD(fd int, fn func() error) error {
+	return do(fd, "fd "+strconv.Itoa(fd), fn)
+}
+
+// do is the toolkit's one setns. setns affects only the
+// calling thread, so the goroutine stays locked to it while it is
+// switched. Errors of its own name the namespace as name; fn's are
+// returned as they are.
+func do(target int, name string, fn func() error) error {
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -79,13 +94,13 @@ func (ns NS) Do(fn func() error) error {
 	defer unix.Close(orig)
 	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("netns: enter %s: %w", ns.Name, err)
+		return fmt.Errorf("netns: enter %s: %w", name, os.NewSyscallError("setns", err))
 	}
 	ferr := fn()
 	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
 		// The thread is stuck in the namespace: keep it locked so the
 		// runtime retires it when this goroutine ends.
-		return errors.Join(ferr, fmt.Errorf("netns: leave %s: %w", ns.Name, err))
+		return errors.Join(ferr, fmt.Errorf("netns: leave %s: %w", name, os.NewSyscallError("setns", err)))
 	}
 	runtime.UnlockOSThread()
 	return ferr

@@ -5,9 +5,11 @@ package netns
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -255,5 +257,77 @@ func TestOwnerPID(t *testing.T) {
 		if pid != c.pid || ok != c.ok {
 			t.Errorf("ownerPID(%q) = %d, %v; want %d, %v", c.name, pid, ok, c.pid, c.ok)
 		}
+	}
+}
+
+// nsIno is the inode of the calling thread's network namespace.
+func nsIno(t *testing.T) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// DoFD runs fn in the namespace of the descriptor and returns the thread
+// to where it was; a descriptor of something else is refused by name and
+// fn does not run.
+func TestDoFD(t *testing.T) {
+	fd, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	// A fresh namespace, held by the descriptor of an unshared thread.
+	other := make(chan int)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			other <- -1
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Error(err)
+		}
+		other <- fd
+	}()
+	nfd := <-other
+	if nfd < 0 {
+		t.FailNow()
+	}
+	defer unix.Close(nfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(nfd, &st); err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := nsIno(t)
+	var inside uint64
+	if err := DoFD(nfd, func() error { inside = nsIno(t); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if inside != st.Ino || inside == before {
+		t.Errorf("fn ran in namespace %d, want %d (the caller's is %d)", inside, st.Ino, before)
+	}
+	if after := nsIno(t); after != before {
+		t.Errorf("thread left in namespace %d, want %d", after, before)
+	}
+	want := errors.New("fn's own")
+	if err := DoFD(fd, func() error { return want }); err != want {
+		t.Errorf("DoFD returned %v, want fn's error as it is", err)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	ran := false
+	err = DoFD(int(null.Fd()), func() error { ran = true; return nil })
+	if name := fmt.Sprintf("enter fd %d", null.Fd()); err == nil || ran || !strings.Contains(err.Error(), name) {
+		t.Errorf("DoFD(%s) = %v, fn ran %v; want an error naming the fd and fn not run", os.DevNull, err, ran)
 	}
 }

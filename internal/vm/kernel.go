@@ -8,7 +8,6 @@
 package vm
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -138,10 +137,4 @@ func CheckHost() error {
 		return &MissingError{What: "a static busybox with insmod", Package: "busybox-static"}
 	}
 	return nil
-}
-
-// IsMissing reports whether err says a package is missing.
-func IsMissing(err error) bool {
-	var m *MissingError
-	return errors.As(err, &m)
 }

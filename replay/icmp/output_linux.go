@@ -9,11 +9,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/imp2/imp2/imp2"
+	inicmp "github.com/imp2/imp2/internal/icmp"
+	"github.com/imp2/imp2/internal/mmsg"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/replay"
 	"golang.org/x/sys/unix"
@@ -24,12 +24,11 @@ type icmpOut struct {
 	ctx context.Context
 	log func(format string, args ...any)
 
-	topo *icmpTopo
-	fd   int
-	sa   unix.RawSockaddrLinklayer
-	hdrs []unix.Mmsghdr
-	iovs []unix.Iovec
-	bufs [][]byte
+	topo  *icmpTopo
+	fd    int
+	sa    unix.RawSockaddrLinklayer
+	batch mmsg.Batch
+	bufs  [][]byte
 
 	origin  int64 // replay clock start on CLOCK_MONOTONIC
 	haveTS0 bool
@@ -104,16 +103,13 @@ func (o *icmpOut) openSocket() error {
 		return os.NewSyscallError("setsockopt SO_SNDTIMEO", err)
 	}
 	n := o.cfg.Batch
-	o.hdrs, o.iovs, o.bufs = make([]unix.Mmsghdr, n), make([]unix.Iovec, n), make([][]byte, n)
+	o.batch.Grow(n)
+	mmsg.SetAddr(&o.batch, n, &o.sa)
+	o.bufs = make([][]byte, n)
 	o.spec, o.expB, o.sentOK = make([]packetSpec, n), make([]expectedEvent, n), make([]bool, 0, n)
 	slab := make([]byte, n*maxPacketLen)
 	for i := range o.bufs {
 		o.bufs[i] = slab[i*maxPacketLen : i*maxPacketLen : (i+1)*maxPacketLen]
-		h := &o.hdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&o.sa))
-		h.Namelen = unix.SizeofSockaddrLinklayer
-		h.Iov = &o.iovs[i]
-		h.SetIovlen(1)
 	}
 	return nil
 }
@@ -201,12 +197,11 @@ func (o *icmpOut) Send(frames []pcapnl.Frame, ts []int64) error {
 		if e.Extended && !p.lengthSet {
 			o.stats.LengthDefaulted++
 		}
-		if p.fragment {
+		if p.fragment() {
 			o.stats.Fragments++
 		}
-		o.bufs[k] = appendPacket(o.bufs[k][:0], p)
-		o.iovs[k].Base = &o.bufs[k][0]
-		o.iovs[k].SetLen(len(o.bufs[k]))
+		o.bufs[k] = inicmp.AppendPacket(o.bufs[k][:0], &p.Packet)
+		o.batch.Set(k, o.bufs[k])
 		if o.verifier != nil {
 			o.expB[k] = expectedFor(&e, p, ts[i]-o.ts0)
 		}
@@ -224,34 +219,19 @@ func (o *icmpOut) Send(frames []pcapnl.Frame, ts []int64) error {
 	return nil
 }
 
-// sendBatch sends slots [0, k) and returns how many the kernel took. A
-// refused packet is counted and skipped (sendmmsg reports the error of a
-// packet after the first only through SO_ERROR).
-func (o *icmpOut) sendBatch(k int) int {
+// sendBatch sends slots [0, k). A refused packet is counted, marked in
+// sentOK and skipped.
+func (o *icmpOut) sendBatch(k int) {
 	o.sentOK = o.sentOK[:k]
 	for i := range o.sentOK {
 		o.sentOK[i] = true
 	}
-	ok := 0
 	for i := 0; i < k; {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(o.fd), uintptr(unsafe.Pointer(&o.hdrs[i])), uintptr(k-i), 0, 0, 0)
-		var err syscall.Errno
-		switch {
-		case e != 0:
-			err = e
-		case int(n) == k-i:
-			o.stats.Packets += uint64(n)
-			return ok + int(n)
-		default:
-			o.stats.Packets += uint64(n)
-			ok += int(n)
-			i += int(n)
-			if v, gerr := unix.GetsockoptInt(o.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil {
-				err = syscall.Errno(v)
-			}
-		}
-		if err == 0 || err == unix.EINTR {
-			continue
+		n, err := o.batch.Send(uintptr(o.fd), i, k, 0)
+		o.stats.Packets += uint64(n)
+		i += n
+		if err == 0 {
+			break
 		}
 		if err == unix.EAGAIN && o.ctx.Err() == nil {
 			continue // the device queue was full for SO_SNDTIMEO: try again
@@ -261,7 +241,6 @@ func (o *icmpOut) sendBatch(k int) int {
 		o.sentOK[i] = false
 		i++
 	}
-	return ok
 }
 
 func (o *icmpOut) FollowsClock() bool              { return true }

@@ -38,13 +38,13 @@ func icmpEvents() []imp2.Event {
 func TestPacketFields(t *testing.T) {
 	for i, e := range icmpEvents() {
 		p := specFor(&e, uint64(i))
-		b := appendPacket([]byte{0xee}, &p)[1:]
+		b := inicmp.AppendPacket([]byte{0xee}, &p.Packet)[1:]
 		h, err := ipv4.ParseHeader(b)
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
 		wantLen := int(e.IPLen)
-		if !e.Extended || wantLen < minPacketLen || wantLen > maxPacketLen {
+		if !e.Extended || wantLen < inicmp.MinPacketLen || wantLen > maxPacketLen {
 			wantLen = defaultPacketLen
 		}
 		if h.Version != 4 || h.Len != 20 || h.TotalLen != wantLen || len(b) != wantLen || h.Protocol != 1 ||

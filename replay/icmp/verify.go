@@ -40,12 +40,12 @@ type expectedEvent struct {
 
 // expectedFor returns the expected event of a recorded one.
 func expectedFor(e *imp2.Event, p *packetSpec, dl int64) expectedEvent {
-	k := evKey{src: p.src, dst: p.dst}
+	k := evKey{src: p.Src, dst: p.Dst}
 	if !e.Extended {
 		return expectedEvent{key: k, dl: dl}
 	}
-	if !p.fragment {
-		k.typ, k.code, k.id, k.seq = p.typ, p.code, p.id, p.seq
+	if !p.fragment() {
+		k.typ, k.code, k.id, k.seq = p.Type, p.Code, p.ID, p.Seq
 	}
 	return expectedEvent{key: k, full: true, dl: dl}
 }
