@@ -8,6 +8,8 @@
 //	imp2-bench compare BASE NEW     regression verdict between two runs
 //	imp2-bench ab [flags]           two module builds benchmarked interleaved in one VM, compared
 //	imp2-bench gate [flags]         CI gate: a fixed short run against the committed baseline
+//	imp2-bench matrix [flags]       run's sweep on every kernel of the matrix, then the cross-kernel report
+//	imp2-bench merge -out DIR DIR...  the cross-kernel report of result directories (CI shards)
 //
 // Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted (SIGINT
 // or SIGTERM: run writes the samples that completed, marked partial; ab
@@ -56,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return gateCmd(args[1:], stdout, stderr)
 	case "ab":
 		return abCmd(args[1:], stdout, stderr)
+	case "matrix":
+		return matrixCmd(args[1:], stdout, stderr)
+	case "merge":
+		return mergeCmd(args[1:], stdout, stderr)
 	case bench.GuestCommand: // inside the VM, started by run -vm and ab
 		return guestCmd(args[1:], stderr)
 	case "help", "-h", "-help", "--help":
@@ -76,6 +82,11 @@ func usage(w io.Writer) {
   imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]
                            two module builds benchmarked interleaved in one VM, then compared
   imp2-bench gate [flags]  CI gate: the baseline's sweep again, compared with results/ci-baseline
+  imp2-bench matrix [-kernels all|LIST] [-out DIR] [run flags]
+                           run's sweep in the VM on each matrix kernel (DIR/KERNEL), then the
+                           cross-kernel report (DIR/report; default DIR results/matrix)
+  imp2-bench merge -out DIR RESULTDIR...
+                           the cross-kernel report of result directories, one per kernel
 `)
 }
 
