@@ -13,10 +13,10 @@ package bench
 // build always runs first after a swap.
 //
 // The host builds both modules and the bench binary, boots the VM once,
-// and runs `imp2-bench ab-guest` inside it, which rmmods/insmods the
-// builds in turn and measures one sample of every step per load. The
-// guest writes base/ and new/ results; the host compares them like
-// `imp2-bench compare`.
+// and runs `imp2-bench guest` on the job it wrote (guestJob) inside it:
+// ABGuest rmmods/insmods the builds in turn and measures one sample of
+// every step per load. The guest writes base/ and new/ results; the host
+// compares them like `imp2-bench compare`.
 
 import (
 	"context"
@@ -31,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/internal/vm"
 )
@@ -40,14 +41,47 @@ const moduleName = "imp2"
 
 // AB builds both modules, runs the interleaved sweep in one VM, writes
 // the base and new runs into o.Sweep.Out (ABBaseDir, ABNewDir) and
-// returns them with a label for each build. Interrupted,
-// the runs are partial, and nil for a side that has no sample.
-func AB(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error) {
+// compares them. Interrupted, the runs are partial (nil for a side that
+// has no sample), Progress says what was kept, and there is no verdict.
+// Errors wrapping compare.ErrUnusable are the comparison's.
+func AB(ctx context.Context, o ABOptions) (*ABResult, error) {
+	if o.Sweep.Source != results.SourceKmod {
+		return nil, optErr("Source", " %q: ab runs the module (kmod)", o.Sweep.Source)
+	}
+	if err := o.Sweep.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Sweep.Progress == nil {
+		o.Sweep.Progress = io.Discard
+	}
+	stderr := o.Sweep.Progress
+	var res ABResult
+	var err error
+	if res.Runs, res.Labels, err = abRun(ctx, o); err != nil {
+		return &res, err
+	}
+	if res.Runs[0] == nil || res.Runs[1] == nil || res.Runs[0].Partial || res.Runs[1].Partial {
+		for i, sub := range []string{ABBaseDir, ABNewDir} {
+			if res.Runs[i] == nil {
+				fmt.Fprintf(stderr, "ab: %s (%s): interrupted before its first sample, nothing written\n", sub, res.Labels[i])
+			} else {
+				fmt.Fprintf(stderr, "ab: %s (%s): %s\n", filepath.Join(o.Sweep.Out, sub, ResultsFile), res.Labels[i], res.Runs[i].Describe())
+			}
+		}
+		return &res, nil
+	}
+	fmt.Fprintf(stderr, "results: %s/{%s,%s}/%s\n", o.Sweep.Out, ABBaseDir, ABNewDir, ResultsFile)
+	res.Verdict, err = compare.Compare(res.Runs[0], res.Runs[1], res.Labels[0], res.Labels[1], o.Compare)
+	if err != nil && !errors.Is(err, compare.ErrUnusable) {
+		err = fmt.Errorf("%w: %v", compare.ErrUnusable, err)
+	}
+	return &res, err
+}
+
+// abRun is AB up to the verdict: the builds, the VM, the runs written.
+func abRun(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error) {
 	rc := &o.Sweep
 	stderr := rc.Progress
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	baseRef, newKo := o.Base, o.New
 	var runs [2]*results.Run
 	var labels [2]string
@@ -92,8 +126,11 @@ func AB(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error) {
 	if ctx.Err() != nil { // while building: nothing ran
 		return runs, labels, ErrNothingCompleted
 	}
-	args := o.GuestArgs([2]string{"/base.ko", "/new.ko"}, labels)
-	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench %s >/dev/null", guestEnv, vm.ShellQuote(args)))
+	cmd, err := writeGuestJob(share, guestJob{Sweep: *rc, Modules: [2]string{"/base.ko", "/new.ko"}, Labels: labels})
+	if err != nil {
+		return runs, labels, err
+	}
+	script := guestScript(cmd)
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation): base %s and new %s, interleaved\n", k.Version, labels[0], labels[1])
 	res, err := bootGuest(ctx, rc.Hard, vm.Config{
 		Kernel:        k,

@@ -19,8 +19,15 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/imp2/imp2/internal/compare"
+	"github.com/imp2/imp2/internal/results"
 )
 
 // Options is one sweep.
@@ -57,20 +64,53 @@ type Options struct {
 	// TraceFrames is how many frames of one sample the trace keeps (0:
 	// no trace).
 	TraceFrames int
-	// GuestArgs is the imp2-bench command line (without the program)
-	// that repeats this sweep inside the VM, writing into GuestOut
-	// without plots: the command that made Options makes it.
-	GuestArgs []string
 	// Progress receives one line per sample and notes (nil: none).
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
 	// Hard, when closed, stops at once what cannot stop at a sample
 	// boundary by itself: the VM, whose guest was asked to stop when the
 	// run's context ended.
-	Hard <-chan struct{}
+	Hard <-chan struct{} `json:"-"`
+}
+
+// String describes the sweep in one line.
+func (o Options) String() string {
+	where := ""
+	if o.VM {
+		where = " in the VM"
+		if o.Kernel != "" {
+			where += " (kernel " + o.Kernel + ")"
+		}
+	}
+	s := fmt.Sprintf("%s%s: rates %s pps, rcvbufs %s, delays %s, %v per sample, %d reps", o.Source, where,
+		join(o.Rates, strconv.Itoa), join(o.RcvBufs, strconv.Itoa), join(o.Delays, results.FormatDelay), o.Duration, o.Reps)
+	if o.NoENOBUFS {
+		s += ", NETLINK_NO_ENOBUFS"
+	}
+	if o.Source == results.SourceNFLOG {
+		s += fmt.Sprintf(", qthresh %d", o.QThresh)
+	}
+	return s
+}
+
+func join[T any](v []T, f func(T) string) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = f(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // GuestOut is the result directory of a sweep inside the VM.
 const GuestOut = "/share/out"
+
+// GuestCommand is the imp2-bench subcommand that the VM's script starts
+// with the job file the host wrote: the command hands it to Guest.
+const GuestCommand = "guest"
 
 // MaxDelay bounds Options.Delays. The delay is busy work per event on the
 // consumer's thread; a second per event already makes a consumer that
@@ -111,10 +151,17 @@ type ABOptions struct {
 	// is built in a temporary folder) or a .ko file. New is a .ko file,
 	// or "" for the working tree's kmod/.
 	Base, New string
-	// GuestArgs makes the imp2-bench command line (without the program)
-	// of the guest's side: ABGuest on the two module files, their labels
-	// and the sweep, writing into GuestOut.
-	GuestArgs func(kos, labels [2]string) []string
+	// Compare holds the thresholds of the verdict.
+	Compare compare.Config
+}
+
+// ABResult is what AB measured: the base and new runs and their builds'
+// labels, and the verdict comparing them, nil when interrupted (part of
+// a sweep is not judged; a side without a sample has a nil run).
+type ABResult struct {
+	Runs    [2]*results.Run
+	Labels  [2]string
+	Verdict *compare.Verdict
 }
 
 // The folders of an ab result directory, one run each.

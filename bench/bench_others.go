@@ -5,6 +5,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/imp2/imp2/internal/results"
@@ -18,11 +19,12 @@ var errUnsupported = fmt.Errorf("bench: unsupported on %s", runtime.GOOS)
 func Run(context.Context, Options) (*results.Run, error) { return nil, errUnsupported }
 
 // AB needs Linux.
-func AB(context.Context, ABOptions) ([2]*results.Run, [2]string, error) {
-	return [2]*results.Run{}, [2]string{}, errUnsupported
-}
+func AB(context.Context, ABOptions) (*ABResult, error) { return nil, errUnsupported }
 
 // ABGuest needs Linux.
 func ABGuest(context.Context, Options, [2]string, [2]string) ([2]*results.Run, error) {
 	return [2]*results.Run{}, errUnsupported
 }
+
+// Guest needs Linux.
+func Guest(context.Context, string, io.Writer) (bool, error) { return false, errUnsupported }

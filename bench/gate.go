@@ -3,10 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/imp2/imp2/internal/compare"
-
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -28,41 +29,104 @@ func ExactOnSameKernel(base, new *results.Run) string {
 	return fmt.Sprintf("exact counts (burst-held) not compared: the baseline ran on kernel %s, this run on %s; refresh the baseline on this kernel (make baseline) to gate them", bk, nk)
 }
 
-// GateOptions is a CI gate: a baseline run and its sweep again.
-type GateOptions struct {
-	// Baseline is the committed run, named BaselineLabel in the verdict.
-	Baseline      *results.Run
-	BaselineLabel string
-	// Sweep repeats the baseline's sweep; the new run is written into
-	// its Out.
-	Sweep Options
-	// Compare holds the thresholds.
-	Compare compare.Config
+// GateConfigFile is the thresholds file of a baseline directory, beside
+// its results.json.
+const GateConfigFile = "compare.json"
+
+// Repeat is the sweep of base again, into out, without plots, trace or
+// the overhead figure (the gate compares none of them). QThresh is the
+// baseline's for nflog and one event per message otherwise, as imp2 sends.
+func Repeat(base *results.Run, out string) Options {
+	p := base.Params
+	o := Options{
+		Source: base.Source.Kind, VM: base.Environment.InVM,
+		Rates: p.RatesPPS, RcvBufs: p.RcvBufs, Delays: p.ConsumerDelays,
+		Duration: p.StepDuration, Reps: p.Repetitions, NoENOBUFS: p.NoENOBUFS,
+		QThresh: 1, Out: out,
+	}
+	if o.Source == results.SourceNFLOG {
+		o.QThresh = uint32(p.NFLOGQThreshold)
+	}
+	return o
 }
 
-// Gate runs o.Sweep, writes the new run into o.Sweep.Out and compares it
-// with the baseline, exact counts only on the baseline's kernel (a note
-// says when they are left out). Interrupted after some samples, it
-// returns the partial run and no verdict: part of a sweep is not judged.
-// Errors wrapping compare.ErrUnusable are the comparison's.
-func Gate(ctx context.Context, o GateOptions) (*results.Run, *compare.Verdict, error) {
-	new, err := Run(ctx, o.Sweep)
+// GateOptions is a CI gate: a baseline directory and its sweep again.
+type GateOptions struct {
+	// Baseline is the directory of the committed run, with its
+	// thresholds (GateConfigFile) unless Compare.Config names others.
+	Baseline string
+	// Out keeps the new run; "" writes it into a temporary directory,
+	// removed unless the run is partial.
+	Out     string
+	Compare CompareOptions
+	// Progress and Hard are the sweep's (Options).
+	Progress io.Writer
+	Hard     <-chan struct{}
+}
+
+// GateResult is what a gate found: Verdict is nil when the run is
+// partial (part of a sweep is not judged), and Dir then keeps it.
+type GateResult struct {
+	Base, New *results.Run
+	Verdict   *compare.Verdict
+	Dir       string
+}
+
+// Gate repeats the baseline's sweep (Repeat), writes the new run into
+// o.Out and compares it with the baseline, exact counts only on the
+// baseline's kernel (a note says when they are left out). Errors wrapping
+// compare.ErrUnusable, and those before the sweep ran (the baseline, its
+// thresholds), are the input's: compare.ExitStatus makes them exit 2.
+func Gate(ctx context.Context, o GateOptions) (*GateResult, error) {
+	if o.Compare.Config == "" {
+		if p := filepath.Join(o.Baseline, GateConfigFile); fileExists(p) {
+			o.Compare.Config = p
+		}
+	}
+	cfg, err := o.Compare.Load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := results.Write(filepath.Join(o.Sweep.Out, ResultsFile), new); err != nil {
-		return new, nil, err
-	}
-	if new.Partial {
-		return new, nil, nil
-	}
-	note := ExactOnSameKernel(o.Baseline, new)
-	v, err := compare.Compare(o.Baseline, new, o.BaselineLabel, "this run", o.Compare)
+	base, err := results.Read(o.Baseline)
 	if err != nil {
-		return new, nil, err
+		return nil, fmt.Errorf("%w: %v", compare.ErrUnusable, err)
+	}
+	res := &GateResult{Base: base, Dir: o.Out}
+	if res.Dir == "" {
+		if res.Dir, err = os.MkdirTemp("", "imp2-gate-"); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if res.New == nil || !res.New.Partial {
+				os.RemoveAll(res.Dir)
+			}
+		}()
+	}
+	sweep := Repeat(base, res.Dir)
+	sweep.Progress, sweep.Hard = o.Progress, o.Hard
+	if err := sweep.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err)
+	}
+	if sweep.Progress != nil {
+		fmt.Fprintf(sweep.Progress, "gate: the baseline's sweep: %s\n", sweep)
+	}
+	if res.New, err = Run(ctx, sweep); err != nil {
+		res.New = nil
+		return res, err
+	}
+	if err := results.Write(filepath.Join(res.Dir, ResultsFile), res.New); err != nil {
+		res.New = nil
+		return res, err
+	}
+	if res.New.Partial {
+		return res, nil
+	}
+	note := ExactOnSameKernel(base, res.New)
+	if res.Verdict, err = compare.Compare(base, res.New, o.Baseline, "this run", cfg); err != nil {
+		return res, err
 	}
 	if note != "" {
-		v.Notes = append(v.Notes, note)
+		res.Verdict.Notes = append(res.Verdict.Notes, note)
 	}
-	return new, v, nil
+	return res, nil
 }

@@ -64,3 +64,19 @@ func WriteOutputs(o Options, run *results.Run, stdout io.Writer) error {
 	fmt.Fprintf(stdout, ", %d plots)\n", len(files))
 	return nil
 }
+
+// Replot draws the plots of the result directory (or results.json file)
+// path again, into its PlotsDir, and returns the files written.
+func Replot(path string) ([]string, error) {
+	dir := path
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(path)
+	} else {
+		path = filepath.Join(dir, ResultsFile)
+	}
+	run, err := results.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return plots.WriteAll(run, filepath.Join(dir, PlotsDir))
+}

@@ -11,6 +11,9 @@ import (
 // marked partial, or the error is ErrNothingCompleted. The topology is
 // removed either way.
 func Run(ctx context.Context, o Options) (*results.Run, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}

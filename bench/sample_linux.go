@@ -171,34 +171,76 @@ func probeBurst(ctx context.Context, topo *netns.Topology, src source, spec samp
 	}
 }
 
-// burst sends n packets unpaced and returns once c's receive queue and
-// its drop count stopped changing (under emulation the events trail the
-// sends by a long way), with the flood's result and schedule.
+// burst sends n packets unpaced and returns once every event of the burst
+// has been queued to c or dropped (under emulation, and behind a slow
+// producer, the events trail the sends by a long way), with the flood's
+// result and schedule. A reader starting earlier would count later events
+// as held (an ab run against a module delayed 3 ms per event saw 504, and
+// later 277 to 443, of 277).
 func burst(ctx context.Context, topo *netns.Topology, c consumer, n int) (flood.Result, *flood.Schedule, error) {
 	f, err := newFlood(topo, flood.Config{Dst: netns.DstAddr, Count: n, Duration: 30 * time.Second})
 	if err != nil {
 		return flood.Result{}, nil, err
 	}
 	defer f.Close()
+	base, exact, err := c.handled()
+	if err != nil {
+		return flood.Result{}, nil, err
+	}
 	r, err := f.Run(ctx)
 	if err != nil {
 		return r, nil, err
 	}
-	// Settled means nothing more arrives, queued or dropped: a slow
-	// producer may still be dropping events into a full queue long after
-	// the sends, and a reader starting then would count later events as
-	// held (an ab run against a module delayed 3 ms per event saw 504 of
-	// 277).
-	const settled = 5 // readings 20 ms apart without change
+	if exact {
+		err = handledAll(ctx, c, base+int64(r.Sent))
+	} else {
+		err = settle(ctx, c)
+	}
+	if err != nil {
+		return r, nil, fmt.Errorf("after a burst of %d packets: %w", n, err)
+	}
+	return r, f.Schedule(), nil
+}
+
+// handledLimit bounds the wait for a producer to handle a burst. It is
+// generous: a slow module in a loaded VM stalls its softirq for well over
+// 100 ms at a time.
+const handledLimit = 30 * time.Second
+
+// handledAll waits until the producer has handled want events for c:
+// then nothing more of the burst can arrive and the queue is final. Every
+// packet sent reaches the hook on the namespaces' veth pair, so the wait
+// only ends early on packets lost before the hook (a backlog overflow),
+// which the error names.
+func handledAll(ctx context.Context, c consumer, want int64) error {
+	var got int64
+	for end := time.Now().Add(handledLimit); time.Now().Before(end); {
+		var err error
+		if got, _, err = c.handled(); err != nil || got >= want {
+			return err
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the module handled %d of the %d events for the consumer within %v (packets lost before its hook, e.g. to a full backlog queue, never reach it)", got, want, handledLimit)
+}
+
+// settle waits until c's receive queue and its drop count stop changing,
+// for producers that count nothing per consumer: settled means nothing
+// more arrives, queued or dropped, for 5 readings 20 ms apart. A stall
+// longer than that still passes for settled.
+func settle(ctx context.Context, c consumer) error {
+	const settled = 5
 	var last imp2.MemInfo
 	same := 0
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && same < settled; {
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return r, nil, err
+			return err
 		}
 		mi, err := c.memInfo()
 		if err != nil {
-			return r, nil, err
+			return err
 		}
 		if mi.RmemAlloc == last.RmemAlloc && mi.Drops == last.Drops && last.RmemAlloc > 0 {
 			same++
@@ -207,9 +249,9 @@ func burst(ctx context.Context, topo *netns.Topology, c consumer, n int) (flood.
 		}
 	}
 	if same < settled {
-		return r, nil, fmt.Errorf("the receive queue did not settle after a burst of %d packets", n)
+		return errors.New("the receive queue did not settle")
 	}
-	return r, f.Schedule(), nil
+	return nil
 }
 
 // stats accumulates what the consumer saw in one sample.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +36,11 @@ type consumer interface {
 	// queue to this consumer (the module's EAGAIN, the emulator's); ok is
 	// false when the producer keeps none.
 	sourceDrops(ctx context.Context) (dropped int64, ok bool, err error)
+	// handled is the producer's count of events it has dealt with for this
+	// consumer so far, queued or dropped, read without touching the
+	// consumer's socket (whose queue may be full); ok is false when the
+	// producer exposes none.
+	handled() (n int64, ok bool, err error)
 	// kernelQueue reports whether the events are queued by a kernel sender,
 	// so that overruns show as ENOBUFS and SO_MEMINFO drops (not for the
 	// emulator: a user-space sender gets EAGAIN itself).
@@ -56,8 +63,11 @@ type imp2Consumer struct {
 	c    *imp2.Conn
 	msgs []imp2.Message
 	// drops asks the producer for its account of this consumer.
-	drops  func(ctx context.Context, c *imp2.Conn) (int64, error)
-	kernel bool
+	drops func(ctx context.Context, c *imp2.Conn) (int64, error)
+	// handledBy reads the producer's handled count of this consumer, nil
+	// when the producer has none.
+	handledBy func(c *imp2.Conn) (int64, error)
+	kernel    bool
 }
 
 func newIMP2Consumer(c *imp2.Conn, kernel bool, drops func(context.Context, *imp2.Conn) (int64, error)) *imp2Consumer {
@@ -105,6 +115,14 @@ func (k *imp2Consumer) sourceDrops(ctx context.Context) (int64, bool, error) {
 	return d, err == nil, err
 }
 
+func (k *imp2Consumer) handled() (int64, bool, error) {
+	if k.handledBy == nil {
+		return 0, false, nil
+	}
+	n, err := k.handledBy(k.c)
+	return n, err == nil, err
+}
+
 func (k *imp2Consumer) kernelQueue() bool { return k.kernel }
 
 func (k *imp2Consumer) close() error { return k.c.Close() }
@@ -144,10 +162,41 @@ func (s *kmodSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newIMP2Consumer(c, true, func(ctx context.Context, c *imp2.Conn) (int64, error) {
+	k := newIMP2Consumer(c, true, func(ctx context.Context, c *imp2.Conn) (int64, error) {
 		st, err := c.Stats(ctx)
 		return int64(st.SelfDropped), err
-	}), nil
+	})
+	k.handledBy = func(c *imp2.Conn) (int64, error) { return s.handled(c.PortID()) }
+	return k, nil
+}
+
+// handled is the module's sent + dropped count of the consumer on port,
+// from the destination namespace's /proc/net/imp2: unlike IMP2_GET_STATS,
+// whose reply would have to fit into the consumer's (full) queue and
+// would be read among its events, it leaves the socket alone.
+func (s *kmodSource) handled(port uint32) (int64, error) {
+	var b []byte
+	if err := s.dst.Do(func() error {
+		var err error
+		b, err = os.ReadFile("/proc/thread-self/net/imp2")
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	return consumerHandled(b, port)
+}
+
+// consumerHandled reads the sent + dropped count of the consumer on port
+// from the text of /proc/net/imp2 (imp2_proc_show).
+func consumerHandled(proc []byte, port uint32) (int64, error) {
+	for _, l := range strings.Split(string(proc), "\n") {
+		var p uint32
+		var sent, dropped int64
+		if n, _ := fmt.Sscanf(l, "consumer %d sent %d dropped %d", &p, &sent, &dropped); n == 3 && p == port {
+			return sent + dropped, nil
+		}
+	}
+	return 0, fmt.Errorf("consumer %d is not in the module's /proc/net/imp2", port)
 }
 
 func (s *kmodSource) family() uint16 { return imp2.DefaultFamily }

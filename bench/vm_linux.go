@@ -36,8 +36,11 @@ func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 		return nil, ErrNothingCompleted
 	}
 
-	args := cfg.GuestArgs
-	script := guestScript(fmt.Sprintf("%s=1 /imp2-bench %s >/dev/null", guestEnv, vm.ShellQuote(args)))
+	cmd, err := writeGuestJob(share, guestJob{Sweep: *cfg})
+	if err != nil {
+		return nil, err
+	}
+	script := guestScript(cmd)
 	modules, bins := []string{"veth"}, []string{"ip"}
 	switch cfg.Source {
 	case results.SourceKmod:
@@ -162,11 +165,6 @@ func bootGuest(run context.Context, hard <-chan struct{}, cfg vm.Config, stderr 
 // exitInterrupted is the status of an imp2-bench command interrupted by
 // SIGINT or SIGTERM, as the guest's script reports it.
 const exitInterrupted = 130
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // vmTimeout allows each sample three times its flood plus a second, the
 // overhead samples and the boot.

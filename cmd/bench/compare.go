@@ -5,74 +5,75 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
+	"path/filepath"
+	"time"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/compare"
-	"github.com/imp2/imp2/internal/plots"
 	"github.com/imp2/imp2/internal/results"
 )
 
-// compareOpts are the flags shared by compare, ab and gate.
-type compareOpts struct {
-	alpha  float64 // 0: the config's
-	config string
-	json   bool
-	plot   string
+// The commands that give a verdict: compare, ab and gate.
+
+// compareFlags registers the verdict's flags on fs.
+func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
+	o := &bench.CompareOptions{}
+	fs.Float64Var(&o.Alpha, "alpha", 0, "significance level of the U test (default 0.05, or the -config file's)")
+	fs.StringVar(&o.Config, "config", "", "JSON file of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
+	fs.BoolVar(&o.JSON, "json", false, "write the verdict as JSON instead of a table")
+	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into this directory (compare.png, compare.svg)")
+	return o
 }
 
-func (o *compareOpts) register(fs *flag.FlagSet) {
-	fs.Float64Var(&o.alpha, "alpha", 0, "significance level of the U test (default 0.05, or the -config file's)")
-	fs.StringVar(&o.config, "config", "", "JSON file of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
-	fs.BoolVar(&o.json, "json", false, "write the verdict as JSON instead of a table")
-	fs.StringVar(&o.plot, "plot", "", "also draw base vs new side by side into this directory (compare.png, compare.svg)")
-}
-
-// load reads the config file (if any) and applies -alpha over it.
-func (o *compareOpts) load() (compare.Config, error) {
-	cfg := compare.DefaultConfig()
-	if o.config != "" {
-		f, err := os.Open(o.config)
-		if err != nil {
-			return cfg, err
-		}
-		defer f.Close()
-		if cfg, err = compare.ReadConfig(f); err != nil {
-			return cfg, fmt.Errorf("%s: %w", o.config, err)
-		}
+// newFlags is a flag set whose -h prints the usage text and the flags.
+func newFlags(name, text string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, text)
+		fs.PrintDefaults()
 	}
-	if o.alpha != 0 {
-		cfg.Alpha = o.alpha
-	}
-	return cfg, cfg.Validate()
+	return fs
 }
 
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments (`compare BASE NEW -json`), which flag.Parse
-// alone stops at.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
+// parse parses args, flags before, between or after the positional
+// arguments (`compare BASE NEW -json`, which flag.Parse alone stops at),
+// and wants n of those. ok false: exit with code.
+func parse(fs *flag.FlagSet, args []string, n int, stderr io.Writer) (pos []string, code int, ok bool) {
 	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK, false
+		} else if err != nil {
+			return nil, exitUsage, false
 		}
-		args = fs.Args()
+		if args = fs.Args(); len(args) > 0 && args[0] == "--" { // fs.Parse already ate a leading "--"
+			pos, args = append(pos, args[1:]...), nil
+		}
 		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" { // fs.Parse already ate a leading "--"
-			return append(pos, args[1:]...), nil
+			break
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+	if len(pos) != n {
+		fmt.Fprintf(stderr, "%s: want %d arguments, got %d\n", fs.Name(), n, len(pos))
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// verdict writes v and returns its exit status.
+func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) int {
+	code, err := o.WriteVerdict(v, base, new, stdout, stderr)
+	if err != nil {
+		return exitFor(stderr, "imp2-bench:", err)
+	}
+	return code
 }
 
 // compareCmd is `imp2-bench compare BASE NEW`.
 func compareCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("imp2-bench compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: imp2-bench compare [flags] BASE NEW
+	fs := newFlags("imp2-bench compare", `usage: imp2-bench compare [flags] BASE NEW
 
 BASE and NEW are result directories or results.json files. For each metric
 and sweep step both have: medians with confidence intervals, a Mann–Whitney
@@ -84,74 +85,92 @@ Exit status: 0 no regression, 1 regression, 2 unusable input (unreadable,
 schema mismatch, a partial run, too few samples to decide), each with a
 one-line reason.
 
-`)
-		fs.PrintDefaults()
+`, stderr)
+	o := compareFlags(fs)
+	pos, code, ok := parse(fs, args, 2, stderr)
+	if !ok {
+		return code
 	}
-	var o compareOpts
-	o.register(fs)
-	pos, err := parseInterleaved(fs, args)
+	v, base, new, err := bench.CompareFiles(pos[0], pos[1], *o)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return exitFor(stderr, "imp2-bench compare:", err)
 	}
-	if len(pos) != 2 {
-		fmt.Fprintf(stderr, "imp2-bench compare: want BASE and NEW, got %d arguments\n", len(pos))
-		fs.Usage()
-		return exitUsage
-	}
-	cfg, err := o.load()
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	base, err := results.Read(pos[0])
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	new, err := results.Read(pos[1])
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	v, err := compare.Compare(base, new, pos[0], pos[1], cfg)
-	if err != nil {
-		return reportUnusable(stderr, err)
-	}
-	return writeVerdict(v, base, new, &o, stdout, stderr)
+	return verdict(o, v, base, new, stdout, stderr)
 }
 
-// reportUnusable prints the one-line reason for exit 2.
-func reportUnusable(stderr io.Writer, err error) int {
-	code, reason := compare.ExitStatus(nil, err)
-	fmt.Fprintf(stderr, "exit %d: %s\n", code, reason)
-	return code
-}
+// abCmd is `imp2-bench ab`: two module builds benchmarked interleaved in
+// one VM (bench.AB says why), then compared like compare.
+func abCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("imp2-bench ab", `usage: imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]
 
-// writeVerdict writes the table (or JSON) and the plot, and returns the
-// verdict's exit status. With -json the reason also goes to stderr, so a
-// CI log shows it while stdout stays one JSON document.
-func writeVerdict(v *compare.Verdict, base, new *results.Run, o *compareOpts, stdout, stderr io.Writer) int {
-	code, reason := compare.ExitStatus(v, nil)
+Benchmarks two builds of the module interleaved (A B, B A, A B, …) in one VM
+run, then compares them like imp2-bench compare (exit 0 no regression,
+1 regression, 2 unusable; 130 interrupted: the samples that completed are
+kept in base/ and new/, not compared). The sweep's flags are run's; ab always
+runs the module (kmod) in the VM.
+
+`, stderr)
+	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
+	fs.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
+	fs.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
+	fs.StringVar(&o.Sweep.Out, "out", "", "result directory, with base/ and new/ runs (default results/ab-<time>)")
+	co, finish := compareFlags(fs), sweepFlags(fs, &o.Sweep)
+	if _, code, ok := parse(fs, args, 0, stderr); !ok {
+		return code
+	} else if err := finish(); err != nil {
+		exitFor(stderr, "imp2-bench ab:", err) // names the flag
+		return exitUsage
+	}
+	if o.Sweep.Out == "" {
+		o.Sweep.Out = filepath.Join("results", "ab-"+time.Now().UTC().Format("20060102-150405"))
+	}
 	var err error
-	if o.json {
-		err = v.WriteJSON(stdout)
-		fmt.Fprintf(stderr, "exit %d: %s\n", code, reason)
-	} else {
-		err = v.WriteTable(stdout)
+	if o.Compare, err = co.Load(); err != nil {
+		return exitFor(stderr, "imp2-bench ab:", err)
 	}
+	ctx, hard, stop := bench.NotifyInterrupts()
+	defer stop()
+	o.Sweep.Hard = hard
+	res, err := bench.AB(ctx, o)
 	if err != nil {
-		fmt.Fprintln(stderr, "imp2-bench:", err)
-		return exitFailure
+		return exitFor(stderr, "imp2-bench ab:", err)
+	} else if res.Verdict == nil {
+		fmt.Fprintln(stderr, "imp2-bench ab: interrupted; the partial runs are not compared")
+		return exitInterrupted
 	}
-	if o.plot != "" {
-		files, err := plots.WriteComparison(base, new, v.Base, v.New, o.plot)
-		if err != nil {
-			// The verdict stands; a missing figure is worth a line, not a
-			// different exit status.
-			fmt.Fprintln(stderr, "imp2-bench: no comparison plot:", err)
-		} else {
-			fmt.Fprintf(stderr, "plots: %s\n", strings.Join(files, ", "))
-		}
+	return verdict(co, res.Verdict, res.Runs[0], res.Runs[1], stdout, stderr)
+}
+
+// gateCmd is `imp2-bench gate`: the CI gate (bench.Gate).
+func gateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("imp2-bench gate", `usage: imp2-bench gate [flags]
+
+Runs the baseline's sweep again and compares it with the baseline (exit 0
+no regression, 1 regression, 2 unusable; 130 interrupted: no verdict, the
+partial run is kept and named). Exact counts (burst-held) are compared on
+the baseline's kernel only. Refresh the baseline on purpose with `+"`make baseline`"+`.
+
+`, stderr)
+	o := bench.GateOptions{Progress: stderr}
+	fs.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "baseline directory: results.json and, optionally, "+bench.GateConfigFile+" (thresholds)")
+	fs.StringVar(&o.Out, "out", "", "keep the new run in this directory (default: a temporary one, removed)")
+	co := compareFlags(fs)
+	if _, code, ok := parse(fs, args, 0, stderr); !ok {
+		return code
 	}
+	start := time.Now()
+	o.Compare = *co
+	ctx, hard, stop := bench.NotifyInterrupts()
+	defer stop()
+	o.Hard = hard
+	res, err := bench.Gate(ctx, o)
+	if err != nil {
+		return exitFor(stderr, "imp2-bench gate:", err)
+	} else if res.Verdict == nil {
+		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", res.New.Describe(), res.Dir)
+		return exitInterrupted
+	}
+	code := verdict(co, res.Verdict, res.Base, res.New, stdout, stderr)
+	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
 	return code
 }

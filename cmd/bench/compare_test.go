@@ -235,10 +235,3 @@ func TestABDetectsSlowModule(t *testing.T) {
 		t.Errorf("burst-held changed: %q", line)
 	}
 }
-
-func TestSplitFlags(t *testing.T) {
-	mine, rest := splitFlags([]string{"-base", "HEAD~1", "-rates", "500", "-json", "--plot=x", "-reps", "6", "-new", "a.ko"}, abFlags)
-	if strings.Join(mine, " ") != "-base HEAD~1 -json --plot=x -new a.ko" || strings.Join(rest, " ") != "-rates 500 -reps 6" {
-		t.Errorf("mine %q, rest %q", mine, rest)
-	}
-}

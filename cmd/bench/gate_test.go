@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -47,8 +48,8 @@ func readGz(t *testing.T, path string) *results.Run {
 
 func gateConfig(t *testing.T) compare.Config {
 	t.Helper()
-	o := compareOpts{config: filepath.Join("..", "..", "results", "ci-baseline", gateConfigFile)}
-	cfg, err := o.load()
+	o := bench.CompareOptions{Config: filepath.Join("..", "..", "results", "ci-baseline", bench.GateConfigFile)}
+	cfg, err := o.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,18 +129,30 @@ func TestGateDetects(t *testing.T) {
 	}
 }
 
-func TestGateReplayArgs(t *testing.T) {
+// TestGateRepeatsMakefileSweep: the gate repeats the baseline's sweep,
+// which `make baseline` ran with GATE_SWEEP.
+func TestGateRepeatsMakefileSweep(t *testing.T) {
 	base, err := results.Read(filepath.Join("..", "..", "results", "ci-baseline"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(replayArgs(base), " ")
-	want := "-source kmod -rates 500 -rcvbufs 16384,212992 -delays 0 -duration 400ms -reps 8 -plot=false -overhead=false -trace-frames 0 -vm"
-	if got != want {
-		t.Errorf("replayArgs = %q\nwant          %q (Makefile GATE_SWEEP)", got, want)
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := parseRun(replayArgs(base), os.Stderr); err != nil {
-		t.Error(err)
+	_, line, ok := strings.Cut(string(mk), "\nGATE_SWEEP := ")
+	if !ok {
+		t.Fatal("Makefile: no GATE_SWEEP")
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	want, err := parseRun(append(strings.Fields(line), "-out", "x", "-plot=false", "-overhead=false", "-trace-frames", "0"), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Progress = nil
+	if got := bench.Repeat(base, "x"); !reflect.DeepEqual(got, *want) {
+		type fields bench.Options // without String
+		t.Errorf("the gate repeats\n  %+v\nwant (Makefile GATE_SWEEP)\n  %+v", fields(got), fields(*want))
 	}
 }
 
