@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
-	"github.com/imp2/imp2/internal/icmp"
 )
 
 // Loopback addresses: the echo request goes 127.0.0.1 -> pingDst and the
@@ -42,7 +41,7 @@ func dial(t *testing.T, cfg imp2.Config) *imp2.Conn {
 // makes two events: the request and the kernel's reply.
 func ping(t *testing.T, id uint16, n int) {
 	t.Helper()
-	s, err := icmp.NewSender(pingDst)
+	s, err := newPinger(pingDst)
 	if err != nil {
 		t.Fatal(err)
 	}

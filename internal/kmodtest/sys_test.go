@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/imp2/imp2/internal/icmp"
 )
 
 func monotonicNs(t *testing.T) uint64 {
@@ -64,7 +62,7 @@ func loUp() error {
 func flood(stop <-chan struct{}, sent chan<- int) {
 	n := 0
 	defer func() { sent <- n }()
-	s, err := icmp.NewSender(netip.MustParseAddr("127.1.2.3"))
+	s, err := newPinger(netip.MustParseAddr("127.1.2.3"))
 	if err != nil {
 		return
 	}

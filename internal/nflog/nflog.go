@@ -154,7 +154,7 @@ type Conn struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	pkt   Packet
-	next  uint32 // next expected NFULA_SEQ
+	seq   imp2.SeqTracker // NFULA_SEQ, FromOne
 	stats Stats
 
 	pub [6]atomic.Uint64 // stats, published after each Read without allocating
@@ -184,7 +184,7 @@ func Dial(cfg Config) (*Conn, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	c := &Conn{}
+	c := &Conn{seq: imp2.SeqTracker{FromOne: true}}
 	if c.s, err = nlsock.New(fd, false); err != nil {
 		return nil, err
 	}
@@ -268,13 +268,13 @@ func waitAck(fd int, seq uint32, group uint16) error {
 		if err != nil {
 			return os.NewSyscallError("recvfrom", err)
 		}
-		for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
-			h := (*unix.NlMsghdr)(unsafe.Pointer(&b[0]))
-			if h.Len < unix.NLMSG_HDRLEN || int(h.Len) > len(b) {
+		for m, err := range imp2.Messages(buf[:n]) {
+			if err != nil {
 				break
 			}
-			if h.Type == unix.NLMSG_ERROR && h.Seq == seq && h.Len >= unix.NLMSG_HDRLEN+4 {
-				if e := int32(binary.NativeEndian.Uint32(b[unix.NLMSG_HDRLEN:])); e != 0 {
+			h := m.Header
+			if h.Type == unix.NLMSG_ERROR && h.Seq == seq && len(m.Payload) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(m.Payload)); e != 0 {
 					err := syscall.Errno(-e)
 					if err == unix.EBUSY {
 						return fmt.Errorf("nflog: group %d is taken by another socket in this namespace: %w", group, err)
@@ -283,12 +283,9 @@ func waitAck(fd int, seq uint32, group uint16) error {
 				}
 				return nil
 			}
-			b = b[min(nlmAlign(int(h.Len)), len(b)):]
 		}
 	}
 }
-
-func nlmAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
 
 // Read blocks until at least one datagram is queued, reads as many as are
 // queued (up to Config.Batch) and calls fn for every flood packet in
@@ -325,15 +322,13 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 
 // parse walks the netlink messages of one datagram.
 func (c *Conn) parse(b []byte, fn func(*Packet)) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
+	for m, err := range imp2.Messages(b) {
+		if err != nil {
 			return
 		}
-		if binary.NativeEndian.Uint16(b[4:]) == msgPacket && l >= unix.NLMSG_HDRLEN+nfgenLen {
-			c.packet(b[unix.NLMSG_HDRLEN+nfgenLen:l], fn)
+		if m.Header.Type == msgPacket && len(m.Payload) >= nfgenLen {
+			c.packet(m.Payload[nfgenLen:], fn)
 		}
-		b = b[min(nlmAlign(l), len(b)):]
 	}
 }
 
@@ -364,8 +359,9 @@ func (c *Conn) packet(b []byte, fn func(*Packet)) {
 		b = b[min((l+unix.NLA_ALIGNTO-1)&^(unix.NLA_ALIGNTO-1), len(b)):]
 	}
 	if hasSeq {
-		c.stats.SeqLost += uint64(p.Seq - c.next) // wraps like the kernel's counter
-		c.next = p.Seq + 1
+		// NFULA_SEQ counts the instance's packets from 0, in order (under
+		// the instance lock): shifted by one it is a stream numbered from 1.
+		c.stats.SeqLost += c.seq.Observe(p.Seq + 1)
 	}
 	fp, err := parseIPv4ICMP(payload)
 	if err != nil {

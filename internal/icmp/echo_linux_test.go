@@ -9,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestSenderLoopbackGetsReply sends a real echo request to 127.0.0.1 and
-// waits for the kernel's reply with the same id and sequence.
-func TestSenderLoopbackGetsReply(t *testing.T) {
+// TestEchoLoopbackGetsReply sends an AppendEcho request to 127.0.0.1 from
+// a raw socket and waits for the kernel's reply with the same id and
+// sequence: the kernel answers only a request whose checksum is right.
+func TestEchoLoopbackGetsReply(t *testing.T) {
 	rx, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 	if err != nil {
 		t.Fatalf("raw socket (needs root): %v", err)
@@ -21,13 +22,9 @@ func TestSenderLoopbackGetsReply(t *testing.T) {
 	if err := unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSender(netip.MustParseAddr("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	id := uint16(os.Getpid())
-	if err := s.Send(id, 77, []byte("imp2")); err != nil {
+	to := &unix.SockaddrInet4{Addr: netip.MustParseAddr("127.0.0.1").As4()}
+	if err := unix.Sendto(rx, AppendEcho(nil, id, 77, []byte("imp2")), 0, to); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
