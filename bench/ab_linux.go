@@ -82,7 +82,6 @@ func AB(ctx context.Context, o ABOptions) (*ABResult, error) {
 func abRun(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error) {
 	rc := &o.Sweep
 	stderr := rc.Progress
-	baseRef, newKo := o.Base, o.New
 	var runs [2]*results.Run
 	var labels [2]string
 	root, err := vm.RepoRoot()
@@ -98,20 +97,7 @@ func abRun(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error)
 		return runs, labels, err
 	}
 	defer os.RemoveAll(tmp)
-	kos := [2]string{filepath.Join(tmp, "base.ko"), filepath.Join(tmp, "new.ko")}
-	if labels[0], err = buildBase(root, k, baseRef, tmp, kos[0]); err != nil {
-		return runs, labels, err
-	}
-	if newKo != "" {
-		labels[1] = newKo
-		err = copyFile(newKo, kos[1])
-	} else {
-		labels[1] = "working tree"
-		var ko string
-		if ko, err = vm.BuildModule(root, k); err == nil {
-			err = copyFile(ko, kos[1]) // a snapshot: others may rebuild kmod/ meanwhile
-		}
-	}
+	kos, labels, err := abModules(root, k, o, tmp)
 	if err != nil {
 		return runs, labels, err
 	}
@@ -162,19 +148,50 @@ func abRun(ctx context.Context, o ABOptions) ([2]*results.Run, [2]string, error)
 	default:
 		fmt.Fprintf(stderr, "VM boot to result: %.1f s\n", res.Elapsed.Seconds())
 	}
+	if runs, err = readAB(share, interrupted); err != nil {
+		return runs, labels, err
+	}
+	return runs, labels, writeAB(rc.Out, runs)
+}
+
+// abModules puts the two builds AB compares into tmp (base.ko, new.ko)
+// and names them: the base built at its revision, the new copied from its
+// file or, without one, built from the working tree.
+func abModules(root string, k vm.Kernel, o ABOptions, tmp string) (kos, labels [2]string, err error) {
+	kos = [2]string{filepath.Join(tmp, "base.ko"), filepath.Join(tmp, "new.ko")}
+	if labels[0], err = buildBase(root, k, o.Base, tmp, kos[0]); err != nil {
+		return kos, labels, err
+	}
+	if o.New != "" {
+		labels[1] = o.New
+		err = copyFile(o.New, kos[1])
+	} else {
+		labels[1] = "working tree"
+		var ko string
+		if ko, err = vm.BuildModule(root, k); err == nil {
+			err = copyFile(ko, kos[1]) // a snapshot: others may rebuild kmod/ meanwhile
+		}
+	}
+	return kos, labels, err
+}
+
+// readAB reads the runs the guest wrote into share. interrupted, a side
+// without a sample stays nil; neither side having one is
+// ErrNothingCompleted.
+func readAB(share string, interrupted bool) (runs [2]*results.Run, err error) {
 	for i, sub := range []string{ABBaseDir, ABNewDir} {
 		p := filepath.Join(share, filepath.Base(GuestOut), sub, ResultsFile)
 		if interrupted && !fileExists(p) {
 			continue // this side had no sample
 		}
 		if runs[i], err = results.Read(p); err != nil {
-			return runs, labels, err
+			return runs, err
 		}
 	}
 	if interrupted && runs[0] == nil && runs[1] == nil {
-		return runs, labels, ErrNothingCompleted
+		return runs, ErrNothingCompleted
 	}
-	return runs, labels, writeAB(rc.Out, runs)
+	return runs, nil
 }
 
 // writeAB writes the runs of AB into dir's base/ and new/; a side without

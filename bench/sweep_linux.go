@@ -27,52 +27,14 @@ func removeLeftovers(prog *progress) error {
 // Cancelling ctx stops it at a sample boundary: the sample in progress is
 // dropped and the run returned holds the rest, marked partial.
 func sweep(ctx context.Context, cfg *Options, prog *progress) (*results.Run, error) {
-	if err := removeLeftovers(prog); err != nil {
-		return nil, err
-	}
-	topo, err := benchTopology(ctx)
+	topo, src, err := setUp(ctx, cfg, prog)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ErrNothingCompleted
-		}
 		return nil, err
 	}
 	defer topo.Close()
-	// Removed at the signal already, so that a kill following it leaves
-	// nothing behind either.
-	go func() {
-		<-ctx.Done()
-		topo.Close()
-	}()
-
-	src, err := openSource(ctx, cfg, topo)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ErrNothingCompleted
-		}
-		return nil, err
-	}
 	defer src.close()
 
-	run := &results.Run{
-		SchemaVersion: results.SchemaVersion,
-		ToolVersion:   toolVersion,
-		Started:       time.Now().UTC(),
-		Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
-		Source:        sourceInfo(cfg),
-		Params: results.Params{
-			RatesPPS:       cfg.Rates,
-			RcvBufs:        cfg.RcvBufs,
-			ConsumerDelays: cfg.Delays,
-			StepDuration:   cfg.Duration,
-			Repetitions:    cfg.Reps,
-			NoENOBUFS:      cfg.NoENOBUFS,
-		},
-	}
-	if cfg.Source == results.SourceNFLOG {
-		run.Params.NFLOGQThreshold = int(cfg.QThresh)
-	}
-
+	run := newRun(cfg)
 	run.Steps = stepsOf(cfg)
 	prog.begin(len(run.Steps) * cfg.Reps)
 	var capt *capture
@@ -139,6 +101,61 @@ func sweep(ctx context.Context, cfg *Options, prog *progress) (*results.Run, err
 		}
 	}
 	return run, run.Validate()
+}
+
+// setUp removes what an earlier run left, builds the sweep's topology and
+// opens cfg's source in it; the caller closes both. The topology is also
+// removed at the signal already, so that a kill following it leaves
+// nothing behind either. Cancelled before the setup completed, it reports
+// ErrNothingCompleted.
+func setUp(ctx context.Context, cfg *Options, prog *progress) (*netns.Topology, source, error) {
+	if err := removeLeftovers(prog); err != nil {
+		return nil, nil, err
+	}
+	topo, err := benchTopology(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ErrNothingCompleted
+		}
+		return nil, nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		topo.Close()
+	}()
+	src, err := openSource(ctx, cfg, topo)
+	if err != nil {
+		topo.Close()
+		if ctx.Err() != nil {
+			return nil, nil, ErrNothingCompleted
+		}
+		return nil, nil, err
+	}
+	return topo, src, nil
+}
+
+// newRun is the result of cfg's sweep before its first sample: what ran
+// where, with which parameters, from now.
+func newRun(cfg *Options) *results.Run {
+	run := &results.Run{
+		SchemaVersion: results.SchemaVersion,
+		ToolVersion:   toolVersion,
+		Started:       time.Now().UTC(),
+		Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
+		Source:        sourceInfo(cfg),
+		Params: results.Params{
+			RatesPPS:       cfg.Rates,
+			RcvBufs:        cfg.RcvBufs,
+			ConsumerDelays: cfg.Delays,
+			StepDuration:   cfg.Duration,
+			Repetitions:    cfg.Reps,
+			NoENOBUFS:      cfg.NoENOBUFS,
+		},
+	}
+	if cfg.Source == results.SourceNFLOG {
+		run.Params.NFLOGQThreshold = int(cfg.QThresh)
+	}
+	return run
 }
 
 // writeTrace writes the captured sample's frames into the result

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/kreport"
 	"github.com/imp2/imp2/internal/vm"
 )
@@ -17,17 +19,19 @@ import (
 // (OUT/report). A kernel that fails does not stop the others; the status
 // is then 1. A usage error or an interrupt stops at once.
 func matrixCmd(args []string, stdout, stderr io.Writer) int {
-	kernels, out, rest, err := parseMatrix(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "imp2-bench matrix:", err)
+	kernels, out, o, err := parseMatrix(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitUsage
+	} else if err != nil {
+		exitFor(stderr, "imp2-bench matrix:", err)
 		return exitUsage
 	}
 	var done, failed []string
 	for _, k := range kernels {
 		dir := filepath.Join(out, k)
 		fmt.Fprintf(stderr, "imp2-bench matrix: kernel %s → %s\n", k, dir)
-		rc := runCmd(append(rest, "-vm", "-kernel", k, "-out", dir), stdout, stderr)
-		switch rc {
+		o.Kernel, o.Out = k, dir
+		switch rc := sweep(*o, stdout, stderr); rc {
 		case exitOK:
 			done = append(done, dir)
 		case exitUsage, exitInterrupted:
@@ -47,47 +51,45 @@ func matrixCmd(args []string, stdout, stderr io.Writer) int {
 	return max(status, mergeDirs(done, filepath.Join(out, "report"), stdout, stderr))
 }
 
-// parseMatrix takes matrix's own flags out of args and leaves run's.
-func parseMatrix(args []string) (kernels []string, out string, rest []string, err error) {
-	list, out := "all", filepath.Join("results", "matrix")
-	for i := 0; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		switch name {
-		case "kernels", "out":
-			if !hasValue {
-				if i+1 == len(args) {
-					return nil, "", nil, fmt.Errorf("-%s needs a value", name)
-				}
-				i++
-				value = args[i]
-			}
-			if name == "out" {
-				out = value
-			} else {
-				list = value
-			}
-		case "vm", "kernel":
-			return nil, "", nil, fmt.Errorf("-%s: matrix runs every sweep in the VM, on the kernels -kernels names", name)
-		default:
-			rest = append(rest, args[i])
-		}
+// errInVM refuses run's -vm and -kernel: matrix sets both for each kernel.
+var errInVM = errors.New("matrix runs every sweep in the VM, on the kernels -kernels names")
+
+// parseMatrix reads matrix's own flags and run's sweep flags into the
+// options each kernel's sweep starts from (in the VM, Kernel and Out still
+// unset).
+func parseMatrix(args []string, stderr io.Writer) (kernels []string, out string, o *bench.Options, err error) {
+	fs := flag.NewFlagSet("imp2-bench matrix", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o = &bench.Options{Progress: stderr, VM: true}
+	list := fs.String("kernels", "all", "the kernels to run on: all, or a comma-separated list of "+strings.Join(vm.MatrixNames(), ", "))
+	fs.StringVar(&out, "out", filepath.Join("results", "matrix"), "matrix directory: one result directory per kernel (DIR/KERNEL), the report in DIR/report")
+	fs.BoolFunc("vm", "refused: matrix runs every sweep in the VM", func(string) error { return errInVM })
+	fs.Func("kernel", "refused: -kernels names the kernels", func(string) error { return errInVM })
+	sourceFlags(fs, o)
+	finish := sweepFlags(fs, o)
+	if err = fs.Parse(args); err == nil {
+		err = finish()
 	}
-	if list == "all" {
-		return vm.MatrixNames(), out, rest, nil
+	if err != nil {
+		return nil, "", nil, err
 	}
-	for _, k := range strings.Split(list, ",") {
+	names := vm.MatrixNames()
+	if *list != "all" {
+		names = strings.Split(*list, ",")
+	}
+	for _, k := range names {
 		if k = strings.TrimSpace(k); k == "" {
 			continue
 		}
 		if _, err := vm.LookupKernel(k); err != nil {
-			return nil, "", nil, fmt.Errorf("-kernels %s: %w", list, err)
+			return nil, "", nil, fmt.Errorf("-kernels %s: %w", *list, err)
 		}
 		kernels = append(kernels, k)
 	}
 	if len(kernels) == 0 {
-		return nil, "", nil, fmt.Errorf("-kernels %q names no kernel (all, or a list of %s)", list, strings.Join(vm.MatrixNames(), ", "))
+		return nil, "", nil, fmt.Errorf("-kernels %q names no kernel (all, or a list of %s)", *list, strings.Join(vm.MatrixNames(), ", "))
 	}
-	return kernels, out, rest, nil
+	return kernels, out, o, nil
 }
 
 // mergeCmd is `imp2-bench merge [-out DIR] DIR...`: the cross-kernel

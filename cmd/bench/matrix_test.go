@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,11 +56,14 @@ func TestMergeCommand(t *testing.T) {
 }
 
 func TestParseMatrix(t *testing.T) {
-	kernels, out, rest, err := parseMatrix([]string{"-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2"})
-	if err != nil || !slices.Equal(kernels, []string{"7.3", "6.1"}) || out != "x" || !slices.Equal(rest, []string{"-rates", "500", "-reps", "2"}) {
-		t.Errorf("got %q %q %q %v", kernels, out, rest, err)
+	kernels, out, opts, err := parseMatrix([]string{"-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2", "-source", "nflog"}, io.Discard)
+	if err != nil || !slices.Equal(kernels, []string{"7.3", "6.1"}) || out != "x" {
+		t.Fatalf("got %q %q %v", kernels, out, err)
 	}
-	kernels, out, _, err = parseMatrix(nil)
+	if o := opts; !slices.Equal(o.Rates, []int{500}) || o.Reps != 2 || o.Source != "nflog" || !o.VM || !o.Plot {
+		t.Errorf("run's flags: rates %v reps %d source %q vm %v plot %v; want 500, 2, nflog, in the VM, plots", o.Rates, o.Reps, o.Source, o.VM, o.Plot)
+	}
+	kernels, out, _, err = parseMatrix(nil, io.Discard)
 	if err != nil || !slices.Equal(kernels, vm.MatrixNames()) || out != filepath.Join("results", "matrix") {
 		t.Errorf("defaults: %q %q %v; want every matrix kernel into results/matrix", kernels, out, err)
 	}
@@ -69,11 +73,12 @@ func TestParseMatrix(t *testing.T) {
 	}{
 		{[]string{"-kernels", "5.4"}, `-kernels 5.4: vm: no kernel "5.4"`},
 		{[]string{"-kernels", ","}, "names no kernel"},
-		{[]string{"-vm"}, "-vm: matrix runs every sweep in the VM"},
+		{[]string{"-vm"}, "vm: matrix runs every sweep in the VM"},
 		{[]string{"-kernel", "6.1"}, "-kernel: matrix runs every sweep in the VM"},
-		{[]string{"-out"}, "-out needs a value"},
+		{[]string{"-out"}, "flag needs an argument: -out"},
+		{[]string{"-source", "emu"}, "runs kmod or nflog"},
 	} {
-		if _, _, _, err := parseMatrix(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, _, err := parseMatrix(c.args, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parseMatrix(%q): %v; want %q", c.args, err, c.want)
 		}
 	}

@@ -42,16 +42,22 @@ func sweepFlags(fs *flag.FlagSet, o *bench.Options) func() error {
 	}
 }
 
+// sourceFlags registers the flags that run and matrix share beyond the
+// sweep's: the event source and the plots.
+func sourceFlags(fs *flag.FlagSet, o *bench.Options) {
+	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
+	fs.BoolVar(&o.Plot, "plot", true, "write plots into the result directory")
+}
+
 // parseRun reads `imp2-bench run`'s flags into the engine's options.
 func parseRun(args []string, stderr io.Writer) (*bench.Options, error) {
 	fs := flag.NewFlagSet("imp2-bench run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &bench.Options{Progress: stderr}
-	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
+	sourceFlags(fs, o)
 	fs.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 	fs.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
 	fs.StringVar(&o.Out, "out", "", "result directory (default results/<source>-<time>)")
-	fs.BoolVar(&o.Plot, "plot", true, "write plots into the result directory")
 	finish := sweepFlags(fs, o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -71,12 +77,18 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		exitFor(stderr, "imp2-bench:", err) // names the flag
 		return exitUsage
 	}
+	return sweep(*o, stdout, stderr)
+}
+
+// sweep runs the sweep of o and writes its outputs (run's, and matrix's on
+// each kernel).
+func sweep(o bench.Options, stdout, stderr io.Writer) int {
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
 	o.Hard = hard
-	run, err := bench.Run(ctx, *o)
+	run, err := bench.Run(ctx, o)
 	if err == nil {
-		err = bench.WriteOutputs(*o, run, stdout)
+		err = bench.WriteOutputs(o, run, stdout)
 	}
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)

@@ -34,12 +34,7 @@ func WriteComparison(base, new *results.Run, baseName, newName, dir string) ([]s
 		}
 	}
 	slices.Sort(rs)
-	sides := []struct {
-		run  *results.Run
-		name string
-		col  color.Color
-		dash []vg.Length
-	}{
+	sides := []side{
 		{base, "base " + baseName, color.Gray{Y: 110}, []vg.Length{vg.Points(5), vg.Points(3)}},
 		{new, "new " + newName, plotutil.Color(0), nil},
 	}
@@ -55,25 +50,10 @@ func WriteComparison(base, new *results.Run, baseName, newName, dir string) ([]s
 	for _, c := range shared {
 		var row []*plot.Plot
 		if kind != nil {
-			p := newPlot(fmt.Sprintf("%s: base vs new\n%s", kind.title, c), "offered rate (packets/s, log scale)", "latency (µs, log scale)")
-			for _, s := range sides {
-				for i, pc := range []int{0, 2} { // p50, p99
-					pct := percentiles[pc]
-					pts := seriesOf(stepsOf(s.run, c), func(_ *results.Step, sm *results.Sample) (float64, bool) {
-						l := kind.get(sm)
-						if l == nil || l.Count == 0 {
-							return 0, false
-						}
-						return float64(pct.get(l)) / 1e3, true
-					})
-					st := style{s.name + " " + pct.label, s.col, s.dash, plotutil.Shape(i)}
-					if err := addSeries(p, pts, st, latencyFloor); err != nil {
-						return nil, err
-					}
-				}
+			p, err := latencyComparison(kind, sides, c, rs)
+			if err != nil {
+				return nil, err
 			}
-			rateAxis(&p.X, rs)
-			logAxis(&p.Y, latencyFloor)
 			row = append(row, p)
 		}
 		drops := newPlot("Drop ratio: base vs new\n"+c.String(), "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
@@ -98,4 +78,37 @@ func WriteComparison(base, new *results.Run, baseName, newName, dir string) ([]s
 		f.grid = append(f.grid, append(row, drops, peak))
 	}
 	return f.write(dir)
+}
+
+// side is one run of a comparison plot, with its legend name and style.
+type side struct {
+	run  *results.Run
+	name string
+	col  color.Color
+	dash []vg.Length
+}
+
+// latencyComparison is the p50 and p99 latency of kind in series c, each
+// side's, against the offered rates rs.
+func latencyComparison(kind *latencyKind, sides []side, c combo, rs []int) (*plot.Plot, error) {
+	p := newPlot(fmt.Sprintf("%s: base vs new\n%s", kind.title, c), "offered rate (packets/s, log scale)", "latency (µs, log scale)")
+	for _, s := range sides {
+		for i, pc := range []int{0, 2} { // p50, p99
+			pct := percentiles[pc]
+			pts := seriesOf(stepsOf(s.run, c), func(_ *results.Step, sm *results.Sample) (float64, bool) {
+				l := kind.get(sm)
+				if l == nil || l.Count == 0 {
+					return 0, false
+				}
+				return float64(pct.get(l)) / 1e3, true
+			})
+			st := style{s.name + " " + pct.label, s.col, s.dash, plotutil.Shape(i)}
+			if err := addSeries(p, pts, st, latencyFloor); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rateAxis(&p.X, rs)
+	logAxis(&p.Y, latencyFloor)
+	return p, nil
 }

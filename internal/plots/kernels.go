@@ -47,66 +47,86 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 		return nil, fmt.Errorf("kernels plot: the runs have no steps")
 	}
 	slices.Sort(rs)
-	kernel := func(i int, what string) style {
-		st := styleN(i, names[i])
-		if what != "" {
-			st.label += " " + what
-		}
-		return st
-	}
 	f := &figure{name: "kernels"}
 	for _, c := range cs {
-		rate := newPlot("Achieved (solid) and delivered (dashed) rate\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "rate (packets/s, log scale)")
-		drops := newPlot("Drop ratio\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
-		lat := newPlot("Unicast latency p50 (solid), p99 (dashed)\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "latency (µs, log scale)")
-		haveLat := false
-		for i, run := range runs {
-			steps := stepsOf(run, c)
-			achieved := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) { return s.AchievedPPS, true })
-			delivered := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) {
-				return float64(s.Received) / s.Duration.Seconds(), s.Duration > 0
-			})
-			dashed := kernel(i, "")
-			dashed.label, dashed.dashes = "", []vg.Length{vg.Points(5), vg.Points(3)}
-			if err := addSeries(rate, achieved, kernel(i, ""), 1); err != nil {
-				return nil, err
-			}
-			if err := addSeries(rate, delivered, dashed, 1); err != nil {
-				return nil, err
-			}
-			if err := addSeries(drops, seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) { return 100 * s.DropRatio(), true }), kernel(i, ""), 0); err != nil {
-				return nil, err
-			}
-			for j, pc := range []int{0, 2} { // p50, p99
-				pct := percentiles[pc]
-				pts := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) {
-					if s.Unicast == nil || s.Unicast.Count == 0 {
-						return 0, false
-					}
-					return float64(pct.get(s.Unicast)) / 1e3, true
-				})
-				haveLat = haveLat || len(pts) > 0
-				st := kernel(i, "")
-				if j == 1 {
-					st = dashed
-				}
-				if err := addSeries(lat, pts, st, latencyFloor); err != nil {
-					return nil, err
-				}
-			}
-		}
-		for _, p := range []*plot.Plot{rate, drops, lat} {
-			rateAxis(&p.X, rs)
-		}
-		logAxis(&rate.Y, 1)
-		drops.Y.Min, drops.Y.Max = 0, min(100, max(1, drops.Y.Max*1.4))
-		row := []*plot.Plot{rate, drops, nil}
-		if haveLat {
-			logAxis(&lat.Y, latencyFloor)
-			row[2] = lat
+		row, err := kernelsRow(runs, names, c, rs, label)
+		if err != nil {
+			return nil, err
 		}
 		f.grid = append(f.grid, row)
 	}
+	row, err := burstRow(runs, names, label)
+	if err != nil {
+		return nil, err
+	}
+	if row != nil {
+		f.grid = append(f.grid, row)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return f.write(dir)
+}
+
+// kernelsRow is WriteKernels' row of one series c: achieved and delivered
+// rate, drop ratio and, where measured, latency against the offered rates
+// rs, one colour per run.
+func kernelsRow(runs []*results.Run, names []string, c combo, rs []int, label string) ([]*plot.Plot, error) {
+	rate := newPlot("Achieved (solid) and delivered (dashed) rate\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "rate (packets/s, log scale)")
+	drops := newPlot("Drop ratio\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
+	lat := newPlot("Unicast latency p50 (solid), p99 (dashed)\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "latency (µs, log scale)")
+	haveLat := false
+	for i, run := range runs {
+		steps := stepsOf(run, c)
+		achieved := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) { return s.AchievedPPS, true })
+		delivered := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) {
+			return float64(s.Received) / s.Duration.Seconds(), s.Duration > 0
+		})
+		dashed := styleN(i, names[i])
+		dashed.label, dashed.dashes = "", []vg.Length{vg.Points(5), vg.Points(3)}
+		if err := addSeries(rate, achieved, styleN(i, names[i]), 1); err != nil {
+			return nil, err
+		}
+		if err := addSeries(rate, delivered, dashed, 1); err != nil {
+			return nil, err
+		}
+		if err := addSeries(drops, seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) { return 100 * s.DropRatio(), true }), styleN(i, names[i]), 0); err != nil {
+			return nil, err
+		}
+		for j, pc := range []int{0, 2} { // p50, p99
+			pct := percentiles[pc]
+			pts := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) {
+				if s.Unicast == nil || s.Unicast.Count == 0 {
+					return 0, false
+				}
+				return float64(pct.get(s.Unicast)) / 1e3, true
+			})
+			haveLat = haveLat || len(pts) > 0
+			st := styleN(i, names[i])
+			if j == 1 {
+				st = dashed
+			}
+			if err := addSeries(lat, pts, st, latencyFloor); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, p := range []*plot.Plot{rate, drops, lat} {
+		rateAxis(&p.X, rs)
+	}
+	logAxis(&rate.Y, 1)
+	drops.Y.Min, drops.Y.Max = 0, min(100, max(1, drops.Y.Max*1.4))
+	row := []*plot.Plot{rate, drops, nil}
+	if haveLat {
+		logAxis(&lat.Y, latencyFloor)
+		row[2] = lat
+	}
+	return row, nil
+}
+
+// burstRow is WriteKernels' last row: the burst probe's events held and
+// bytes per held event against receive buffer; nil if no run probed.
+func burstRow(runs []*results.Run, names []string, label string) ([]*plot.Plot, error) {
 	held := newPlot("Burst held: events a non-reading consumer holds\n"+label, "receive buffer (KiB, log scale)", "events held (log scale)")
 	per := newPlot("Receive-buffer bytes per held event (≈ truesize)\n"+label, "receive buffer (KiB, log scale)", "bytes per event")
 	var bufs []int
@@ -122,10 +142,10 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 				bufs = append(bufs, rb)
 			}
 		}
-		if err := addSeries(held, hs, kernel(i, ""), 1); err != nil {
+		if err := addSeries(held, hs, styleN(i, names[i]), 1); err != nil {
 			return nil, err
 		}
-		if err := addSeries(per, bs, kernel(i, ""), 0); err != nil {
+		if err := addSeries(per, bs, styleN(i, names[i]), 0); err != nil {
 			return nil, err
 		}
 	}
@@ -136,12 +156,9 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 		}
 		logAxis(&held.Y, 1)
 		per.Y.Min, per.Y.Max = 0, per.Y.Max*1.4
-		f.grid = append(f.grid, []*plot.Plot{held, per, nil})
+		return []*plot.Plot{held, per, nil}, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return f.write(dir)
+	return nil, nil
 }
 
 // burstsByBuf collects the burst probe's counts of run by receive buffer.
