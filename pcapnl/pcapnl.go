@@ -2,6 +2,14 @@
 // LINKTYPE_NETLINK (253), zstd-compressed and crash tolerant, in a layout
 // that tshark/Wireshark and the zstd CLI read directly.
 //
+// # File names
+//
+// Every imp2 tool writes the format and compression a trace's name asks
+// for (FormatFor, Create): .zst zstd, .gz gzip, anything else plain, and
+// .pcap (before any .zst/.gz) classic pcap, which tcpdump -r reads, with
+// what classic pcap cannot hold lost (Format.Loses). Reading goes by
+// magic numbers, never by name.
+//
 // # File layout
 //
 // A file written by Writer is one little-endian pcapng section (readers
@@ -23,7 +31,7 @@
 //
 // # Compression and crash tolerance
 //
-// By default the pcapng stream is compressed with zstd (level "default",
+// By default (WriterOptions' zero value) the pcapng stream is compressed with zstd (level "default",
 // comparable to zstd -3). The writer flushes, ending a zstd block, whenever
 // FlushInterval has passed since data was first left pending or FlushBytes of
 // uncompressed pcapng are pending, whichever comes first, and a flush always

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -18,8 +19,12 @@ type Compression int
 const (
 	// Zstd compresses with zstd (the default).
 	Zstd Compression = iota
-	// None writes plain pcapng.
+	// None writes the capture format as it is.
 	None
+	// Gzip compresses with gzip (GzipLevel), for tools that take gzip
+	// but not zstd; every flush is a gzip sync flush, so a cut file
+	// decompresses up to its last flush like a zstd one.
+	Gzip
 )
 
 // Defaults of WriterOptions.
@@ -35,14 +40,19 @@ const (
 // and blocks above its own MaxBlockLen.
 const MaxSnapLen = 1 << 20
 
-// WriterOptions configure a Writer. The zero value is usable: zstd, flush
-// every second or MiB, interface "imp2".
+// WriterOptions configure a Writer. The zero value is usable: zstd pcapng,
+// flush every second or 64 KiB, interface "imp2". FormatFor gives the
+// Format and Compression a file name asks for.
 type WriterOptions struct {
-	// Compression: Zstd (default) or None.
+	// Format: Pcapng (default) or Pcap (classic; see Format.Loses).
+	Format Format
+	// Compression: Zstd (default), Gzip or None.
 	Compression Compression
 	// ZstdLevel is the klauspost/compress encoder level; zero means
 	// zstd.SpeedDefault (roughly zstd -3).
 	ZstdLevel zstd.EncoderLevel
+	// GzipLevel is the gzip level; zero means gzip.DefaultCompression.
+	GzipLevel int
 	// FramePerFlush closes the zstd frame at every flush and starts a new
 	// one, instead of only ending a block. Every flushed prefix of the file
 	// is then a complete zstd stream (zstd -d exits 0 on it), at the price
@@ -130,6 +140,8 @@ type Writer struct {
 	haveStats      bool
 	recv, dropStat uint64
 
+	pcap *pcapEncoder // nil: pcapng
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -196,28 +208,23 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 		buf:        make([]byte, 0, bufSize+maxBlock),
 	}
 	wr.st.outF, _ = w.(interface{ Flush() error })
-	switch opts.Compression {
-	case Zstd:
-		level := opts.ZstdLevel
-		if level == 0 {
-			level = zstd.SpeedDefault
-		}
-		zw, err := zstd.NewWriter(w,
-			zstd.WithEncoderLevel(level),
-			// One goroutine: blocks are compressed synchronously inside
-			// Write/Flush, so a returned Flush means the bytes reached w.
-			zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, fmt.Errorf("pcapnl: zstd: %w", err)
-		}
+	zw, err := newCompressor(w, &opts)
+	if err != nil {
+		return nil, err
+	}
+	if zw != nil {
 		wr.st.zw, wr.st.dst = zw, zw
-	case None:
-	default:
-		return nil, fmt.Errorf("pcapnl: unknown compression %d", opts.Compression)
 	}
 
-	wr.buf = appendSHB(wr.buf, &opts)
-	wr.buf = appendIDB(wr.buf, &opts)
+	switch opts.Format {
+	case Pcapng:
+		wr.buf = appendSHB(wr.buf, &opts)
+		wr.buf = appendIDB(wr.buf, &opts)
+	case Pcap:
+		wr.pcap = newPcapEncoder(wr, opts.SnapLen)
+	default:
+		return nil, fmt.Errorf("pcapnl: unknown format %d", opts.Format)
+	}
 	wr.pending = len(wr.buf)
 	if err := wr.flushLocked(); err != nil {
 		return nil, err
@@ -232,6 +239,40 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 		go wr.ticker(opts.FlushInterval)
 	}
 	return wr, nil
+}
+
+// newCompressor makes the compressor opts ask for, writing to w; nil for
+// None.
+func newCompressor(w io.Writer, opts *WriterOptions) (compressor, error) {
+	switch opts.Compression {
+	case Zstd:
+		level := opts.ZstdLevel
+		if level == 0 {
+			level = zstd.SpeedDefault
+		}
+		zw, err := zstd.NewWriter(w,
+			zstd.WithEncoderLevel(level),
+			// One goroutine: blocks are compressed synchronously inside
+			// Write/Flush, so a returned Flush means the bytes reached w.
+			zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, fmt.Errorf("pcapnl: zstd: %w", err)
+		}
+		return zw, nil
+	case Gzip:
+		level := opts.GzipLevel
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		zw, err := gzip.NewWriterLevel(w, level)
+		if err != nil {
+			return nil, fmt.Errorf("pcapnl: gzip: %w", err)
+		}
+		return zw, nil
+	case None:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("pcapnl: unknown compression %d", opts.Compression)
 }
 
 func (w *Writer) ticker(d time.Duration) {
@@ -267,10 +308,9 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	}
 	origLen := len(f.Data) + PseudoHeaderLen
 	capLen := min(origLen, w.snaplen)
-	padded := (capLen + 3) &^ 3
-	total := epbHeaderLen + padded + epbFlagsLen + epbTailLen
-	if f.DropCount != 0 {
-		total += epbDropsLen
+	total := pcapRecordLen + capLen
+	if w.pcap == nil {
+		total = epbLen(f, capLen)
 	}
 	if len(w.buf)+total > w.limit {
 		if err := w.drain(); err != nil {
@@ -278,34 +318,13 @@ func (w *Writer) WriteFrame(f *Frame) error {
 			return err
 		}
 	}
-	n := len(w.buf)
-	b := w.buf[n : n+total]
-	le.PutUint32(b[0:], blockEPB)
-	le.PutUint32(b[4:], uint32(total))
-	le.PutUint32(b[8:], 0) // interface 0
-	le.PutUint32(b[12:], uint32(uint64(f.Time)>>32))
-	le.PutUint32(b[16:], uint32(uint64(f.Time)))
-	le.PutUint32(b[20:], uint32(capLen))
-	le.PutUint32(b[24:], uint32(origLen))
-	p := b[epbHeaderLen : epbHeaderLen+padded]
-	binary.BigEndian.PutUint16(p[0:], packetType(f))
-	binary.BigEndian.PutUint16(p[2:], ARPHRDNetlink)
-	clear(p[4:14])
-	binary.BigEndian.PutUint16(p[14:], f.Family)
-	copy(p[PseudoHeaderLen:capLen], f.Data)
-	clear(p[capLen:])
-	o := epbHeaderLen + padded
-	le.PutUint32(b[o:], 2|4<<16) // epb_flags, 4 bytes
-	le.PutUint32(b[o+4:], epbFlags(f.Direction))
-	o += epbFlagsLen
-	if f.DropCount != 0 {
-		le.PutUint32(b[o:], 4|8<<16) // epb_dropcount, 8 bytes
-		le.PutUint64(b[o+4:], f.DropCount)
-		o += epbDropsLen
+	if w.pcap != nil {
+		w.pcap.append(f, capLen, origLen)
+	} else {
+		n := len(w.buf)
+		w.buf = w.buf[:n+total]
+		putEPB(w.buf[n:], f, capLen, origLen)
 	}
-	le.PutUint32(b[o:], optEnd)
-	le.PutUint32(b[o+4:], uint32(total))
-	w.buf = w.buf[:n+total]
 
 	if w.frames == 0 {
 		w.first = f.Time
@@ -320,6 +339,51 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	}
 	w.mu.Unlock()
 	return err
+}
+
+// epbLen is the length of the EPB for f with capLen bytes captured.
+func epbLen(f *Frame, capLen int) int {
+	total := epbHeaderLen + (capLen+3)&^3 + epbFlagsLen + epbTailLen
+	if f.DropCount != 0 {
+		total += epbDropsLen
+	}
+	return total
+}
+
+// putEPB encodes f as an EPB into b, which is exactly epbLen long.
+func putEPB(b []byte, f *Frame, capLen, origLen int) {
+	total := len(b)
+	padded := (capLen + 3) &^ 3
+	le.PutUint32(b[0:], blockEPB)
+	le.PutUint32(b[4:], uint32(total))
+	le.PutUint32(b[8:], 0) // interface 0
+	le.PutUint32(b[12:], uint32(uint64(f.Time)>>32))
+	le.PutUint32(b[16:], uint32(uint64(f.Time)))
+	le.PutUint32(b[20:], uint32(capLen))
+	le.PutUint32(b[24:], uint32(origLen))
+	p := b[epbHeaderLen : epbHeaderLen+padded]
+	putPseudoHeader(p, packetType(f), f.Family)
+	copy(p[PseudoHeaderLen:capLen], f.Data)
+	clear(p[capLen:])
+	o := epbHeaderLen + padded
+	le.PutUint32(b[o:], 2|4<<16) // epb_flags, 4 bytes
+	le.PutUint32(b[o+4:], epbFlags(f.Direction))
+	o += epbFlagsLen
+	if f.DropCount != 0 {
+		le.PutUint32(b[o:], 4|8<<16) // epb_dropcount, 8 bytes
+		le.PutUint64(b[o+4:], f.DropCount)
+		o += epbDropsLen
+	}
+	le.PutUint32(b[o:], optEnd)
+	le.PutUint32(b[o+4:], uint32(total))
+}
+
+// putPseudoHeader writes the LINKTYPE_NETLINK pseudo-header into p.
+func putPseudoHeader(p []byte, pktType, family uint16) {
+	binary.BigEndian.PutUint16(p[0:], pktType)
+	binary.BigEndian.PutUint16(p[2:], ARPHRDNetlink)
+	clear(p[4:14])
+	binary.BigEndian.PutUint16(p[14:], family)
 }
 
 // epbFlags maps a direction to the pcapng epb_flags inbound/outbound bits;
@@ -470,7 +534,9 @@ func (w *Writer) Close() error {
 			return err
 		}
 	}
-	w.buf = appendISB(w.buf, time.Now().UnixNano(), w.frames > 0, w.first, w.last, recv, drop)
+	if w.pcap == nil { // classic pcap has no statistics record
+		w.buf = appendISB(w.buf, time.Now().UnixNano(), w.frames > 0, w.first, w.last, recv, drop)
+	}
 	if w.q != nil {
 		if w.err = w.stopQueue(w.buf); w.err != nil {
 			return w.err
