@@ -142,6 +142,7 @@ func (r *Recorder) open() (*output, *pcapnl.Writer, error) {
 	var w *pcapnl.Writer
 	if err = o.empty(); err == nil {
 		w, err = pcapnl.NewWriter(r.out, pcapnl.WriterOptions{
+			Format:        r.opts.Format,
 			Compression:   r.opts.Compression,
 			ZstdLevel:     r.opts.ZstdLevel,
 			FlushInterval: r.opts.Flush,

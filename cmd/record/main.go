@@ -54,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imp2-record: %v\n", flagError(&cfg.opts, err))
 		return exitUsage
 	}
+	if l := cfg.opts.Format.Loses(); l != "" && !cfg.quiet {
+		fmt.Fprintf(stderr, "imp2-record: warning: -o %s: %s\n", cfg.opts.Path, l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer handleSignals(r, cancel)()
@@ -170,9 +173,10 @@ type config struct {
 
 const usageText = `usage: imp2-record -o PATH [flags]
 
-Record every frame an imp2 producer sends into a pcapng trace (zstd-compressed
-unless PATH ends in .pcapng). An existing file is overwritten only with
--force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
+Record every frame an imp2 producer sends into a trace in the format PATH
+names: .zst zstd, .gz gzip, anything else uncompressed; .pcap (before
+.zst/.gz) classic pcap for tcpdump -r, without drop counts or statistics,
+anything else pcapng. An existing file is overwritten only with -force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
 unregisters (IMP2_CLOSE) on every way out.
 
 Sequence gaps are losses of this recording (the peer's self_dropped,
@@ -212,7 +216,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("imp2-record", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	peer := fs.Uint64("peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
-	compress := fs.String("compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
+	compress := fs.String("compress", "auto", "auto (by PATH: .zst zstd, .gz gzip, otherwise none), zstd, gzip or none")
 	level := fs.String("zstd-level", "fastest", "zstd level: fastest, default (about zstd -3), better or best")
 	fs.IntVar(&o.Family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
 	fs.StringVar(&o.Path, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
@@ -256,9 +260,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return c, fmt.Errorf("-zstd-level %q: want fastest, default, better or best", *level)
 	}
 	o.Peer = uint32(*peer)
-	compression := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}
-	if o.Compression, ok = compression[*compress]; !ok {
-		return c, fmt.Errorf("-compress %q: want zstd, none or auto", *compress)
+	o.Format, _ = pcapnl.FormatFor(o.Path)
+	var err error
+	if o.Compression, err = pcapnl.ParseCompression(*compress, o.Path); err != nil {
+		return c, fmt.Errorf("-compress: %w", err)
 	}
 	return c, nil
 }
