@@ -2,6 +2,7 @@ package pcapnl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -180,8 +181,11 @@ type luaCase struct {
 	want  []string // see luaFields
 }
 
+// luaFields are the fields of luaCase.want; a shorter want leaves the
+// rest empty.
 var luaFields = []string{"_ws.col.Protocol", "_ws.col.Source", "_ws.col.Destination", "imp2.type", "imp2.seq",
-	"imp2.echo_seq", "imp2.extension", "imp2.ack.error", "imp2.ack.type", "imp2.stats.self_sent"}
+	"imp2.echo_seq", "imp2.extension", "imp2.ack.error", "imp2.ack.type", "imp2.stats.self_sent",
+	"imp2.rmem_alloc", "imp2.rcvbuf", "imp2.truesize", "imp2.drop_rmem"}
 
 // luaEvent is event n: from 198.18.0.n to 198.19.0.n, echo sequence n.
 func luaEvent(n uint32) imp2.Event {
@@ -214,14 +218,20 @@ func luaCases(fam uint16) []luaCase {
 	ack := make([]byte, imp2.HeaderLen+4)
 	imp2.PutHeader(ack, imp2.Header{Len: 36, Type: 2, Seq: 1, PID: 4242})
 	ack = append(ack, reg...)
+	queue := binary.NativeEndian.AppendUint32(nil, 5000)
+	queue = binary.NativeEndian.AppendUint32(queue, 212992)
+	queue = binary.NativeEndian.AppendUint32(queue, 768)
+	queue = binary.NativeEndian.AppendUint32(queue, 4100)
 	legacy := imp2.AppendEventMessage(nil, 8, imp2.Event{Src: luaEvent(8).Src, Dest: luaEvent(8).Dest})
 	cs := []luaCase{
 		{ctl(ToKernel, reg), []string{"IMP2", "", "", "0", "1", "", "", "", "", ""}},
 		{ctl(ToUser, ack), []string{"IMP2", "", "", "2", "1", "", "", "0", "0", ""}},
 		{ev(1, nil), []string{"IMP2", "198.18.0.1", "198.19.0.1", "1", "1", "1", "", "", "", ""}},
-		// A longer extension than this script knows: the known fields,
+		// The queue extension (module 2.1, bytes 32-47 of the payload),
+		// and a longer one than this script knows: the known fields,
 		// then the rest as imp2.extension.
-		{ev(2, []byte{0xde, 0xad, 0xbe, 0xef}), []string{"IMP2", "198.18.0.2", "198.19.0.2", "1", "2", "2", "deadbeef", "", "", ""}},
+		{ev(2, queue), []string{"IMP2", "198.18.0.2", "198.19.0.2", "1", "2", "2", "", "", "", "", "5000", "212992", "768", "4100"}},
+		{ev(3, append(bytes.Clone(queue), 0xde, 0xad, 0xbe, 0xef)), []string{"IMP2", "198.18.0.3", "198.19.0.3", "1", "3", "3", "deadbeef", "", "", "", "5000", "212992", "768", "4100"}},
 		{ctl(ToUser, legacy), []string{"IMP2", "198.18.0.8", "198.19.0.8", "1", "8", "", "", "", "", ""}},
 		{ctl(ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, 2, 4242)), []string{"IMP2", "", "", "16", "2", "", "", "", "", ""}},
 		{ctl(ToUser, stats), []string{"IMP2", "", "", "17", "2", "", "", "", "", "7"}},
@@ -266,7 +276,8 @@ func TestLuaColumnsAndFamilies(t *testing.T) {
 			t.Fatalf("family %d: %d rows, want %d", fam, len(rows), len(cases))
 		}
 		for i, r := range rows {
-			if got, want := strings.Join(r, "|"), strings.Join(cases[i].want, "|"); got != want {
+			want := append(cases[i].want, make([]string, len(luaFields)-len(cases[i].want))...)
+			if got, want := strings.Join(r, "|"), strings.Join(want, "|"); got != want {
 				t.Errorf("family %d frame %d: tshark\n %s\nwant\n %s\n(%s)", fam, i+1, got, want, strings.Join(luaFields, "|"))
 			}
 		}

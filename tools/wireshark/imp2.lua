@@ -6,7 +6,9 @@
 -- Fields: imp2.type, imp2.len, imp2.seq, imp2.pid, imp2.src, imp2.dest,
 -- imp2.tstamp, imp2.ifindex, imp2.icmp_type, imp2.icmp_code, imp2.echo_id,
 -- imp2.echo_seq, imp2.flags (imp2.flags.icmp), imp2.ip_len, imp2.reserved,
--- imp2.extension (bytes past the fields this script knows), imp2.payload,
+-- the queue extension (module 2.1: imp2.rmem_alloc, imp2.rcvbuf,
+-- imp2.truesize, imp2.drop_rmem), imp2.extension (bytes past the fields
+-- this script knows), imp2.payload,
 -- imp2.stats.* (IMP2_STATS replies), imp2.ack.error and imp2.ack.type
 -- (NLMSG_ERROR acknowledgements of imp2 requests).
 -- Columns: Protocol "IMP2", Info one summary per message, and for events
@@ -85,6 +87,10 @@ local F = {
 	flag_icmp = ProtoField.bool("imp2.flags.icmp", "ICMP fields valid", 16, nil, 0x0001),
 	ip_len    = ProtoField.uint16("imp2.ip_len", "IPv4 total length", base.DEC),
 	reserved  = ProtoField.uint16("imp2.reserved", "Reserved", base.HEX),
+	rmem_alloc = ProtoField.uint32("imp2.rmem_alloc", "Receive queue bytes with this event (sk_rmem_alloc)", base.DEC),
+	rcvbuf     = ProtoField.uint32("imp2.rcvbuf", "Receive buffer (sk_rcvbuf)", base.DEC),
+	truesize   = ProtoField.uint32("imp2.truesize", "This event's skb truesize", base.DEC),
+	drop_rmem  = ProtoField.uint32("imp2.drop_rmem", "sk_rmem_alloc at the drop that opened the gap before this event (0: no gap)", base.DEC),
 	extension = ProtoField.bytes("imp2.extension", "Later extension"),
 	payload   = ProtoField.bytes("imp2.payload", "Payload"),
 	ack_error = ProtoField.int32("imp2.ack.error", "Acknowledgement error (0: success, else -errno)", base.DEC),
@@ -120,7 +126,14 @@ end
 -- The extension is decoded by its length (nlmsg_len): the fields that fit
 -- are shown, bytes past the last known one as imp2.extension, so that a
 -- module with fields this script does not know yet still decodes.
-local event_ext = {}
+local event_ext = {
+	-- the queue extension (module 2.1): the consumer socket's receive
+	-- queue when the module queued this event
+	{ 32, 4, F.rmem_alloc, true },
+	{ 36, 4, F.rcvbuf, true },
+	{ 40, 4, F.truesize, true },
+	{ 44, 4, F.drop_rmem, true },
+}
 
 local function dissect_event(tvb, pinfo, tree, le, off, plen, first)
 	if plen < 8 then
