@@ -71,6 +71,8 @@ const PseudoHeaderLen = 16
 // ToKernel, sent by it), which Wireshark shows as
 // frame.packet_flags_direction, and as the Linux SLL packet type in the
 // pseudo-header (PACKET_HOST 0 and PACKET_OUTGOING 4), for older readers.
+// Classic pcap has no epb_flags: there Writer stores nlmon's PACKET_USER
+// (6) and PACKET_KERNEL (7), which Reader takes back.
 //
 // Reader takes the direction, in this order, from
 //   - epb_flags inbound/outbound (pcapng; every file Writer wrote has it,
@@ -127,7 +129,8 @@ type Frame struct {
 	// PacketType is the pseudo-header packet type as stored (Linux
 	// sll_pkttype, as libpcap copies it). It is kept for faithful copies,
 	// not as a direction: see Direction. Writer stores it only for frames
-	// of unknown direction; for the others it writes 0 or 4.
+	// of unknown direction; for the others it writes 0 or 4 (pcapng) or
+	// 6 or 7 (classic pcap).
 	PacketType uint16
 	// Family is the netlink protocol (unit), e.g. 31 for imp2.
 	Family uint16

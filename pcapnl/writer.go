@@ -101,9 +101,9 @@ type WriterOptions struct {
 	SnapLen int
 }
 
-// Writer writes netlink frames to a pcapng stream. It is safe for concurrent
-// use; the hot path takes one uncontended mutex, encodes the block into an
-// internal buffer and does not allocate.
+// Writer writes netlink frames to a pcapng (or classic pcap) stream. It is
+// safe for concurrent use; the hot path takes one uncontended mutex,
+// encodes the block into an internal buffer and does not allocate.
 //
 // Crash tolerance: data is flushed (the internal buffer handed to the zstd
 // encoder, the current zstd block ended and written to the underlying
@@ -507,8 +507,8 @@ func (w *Writer) QueueStats() QueueStats {
 	return w.q.stats
 }
 
-// Close writes the interface statistics block, ends the zstd stream and
-// stops the flush goroutine. It does not close the underlying writer.
+// Close writes the interface statistics block (pcapng), ends the
+// compressed stream and stops the flush goroutine. It does not close the underlying writer.
 func (w *Writer) Close() error {
 	if w.stop != nil {
 		close(w.stop)
