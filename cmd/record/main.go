@@ -176,7 +176,8 @@ const usageText = `usage: imp2-record -o PATH [flags]
 Record every frame an imp2 producer sends into a trace in the format PATH
 names: .zst zstd, .gz gzip, anything else uncompressed; .pcap (before
 .zst/.gz) classic pcap for tcpdump -r, without drop counts or statistics,
-anything else pcapng. An existing file is overwritten only with -force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
+anything else pcapng. An existing file is overwritten only with -force.
+Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
 unregisters (IMP2_CLOSE) on every way out.
 
 Sequence gaps are losses of this recording (the peer's self_dropped,
