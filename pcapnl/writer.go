@@ -53,9 +53,10 @@ type WriterOptions struct {
 	ZstdLevel zstd.EncoderLevel
 	// GzipLevel is the gzip level; zero means gzip.DefaultCompression.
 	GzipLevel int
-	// FramePerFlush closes the zstd frame at every flush and starts a new
-	// one, instead of only ending a block. Every flushed prefix of the file
-	// is then a complete zstd stream (zstd -d exits 0 on it), at the price
+	// FramePerFlush closes the zstd frame (gzip member) at every flush and
+	// starts a new one, instead of only ending a block. Every flushed prefix
+	// of the file is then a complete zstd (gzip) stream (zstd -d exits 0 on
+	// it), at the price
 	// of restarting the compression history at each flush; see the package
 	// tests for the measured size cost. Default false.
 	FramePerFlush bool
