@@ -211,6 +211,9 @@ local function dissect_stats(tvb, tree, le, off, plen)
 	add(tree, le, F.st_self_sent, tvb(off + 56, 8))
 	add(tree, le, F.st_self_dropped, tvb(off + 64, 8))
 	add(tree, le, F.st_self_seq, tvb(off + 72, 4))
+	if plen > 80 then -- counters of a later module: by length, as events
+		tree:add(F.extension, tvb(off + 80, plen - 80))
+	end
 end
 
 -- host_order guesses the byte order of the module's fields: the one whose
