@@ -17,7 +17,7 @@ func (c *Command) Help(w io.Writer) {
 	if c.Notes != "" {
 		fmt.Fprintf(&b, "\n%s\n", strings.TrimSpace(c.Notes))
 	}
-	fmt.Fprintf(&b, "\nexit status: %s\n", strings.TrimSpace(c.Exits))
+	fmt.Fprintf(&b, "\nexit status:\n%s\n", strings.TrimSpace(c.Exits))
 	io.WriteString(w, b.String())
 }
 
