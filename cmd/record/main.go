@@ -26,7 +26,7 @@ import (
 
 // Exit status: record.ExitCode's.
 const (
-	exitOK, exitUsage, exitLost, exitStart = record.ExitOK, record.ExitUsage, record.ExitLost, record.ExitStart
+	exitOK, exitError, exitUsage, exitLost, exitStart = record.ExitOK, record.ExitError, record.ExitUsage, record.ExitLost, record.ExitStart
 
 	stopSIGINT, stopSIGTERM = record.StopSIGINT, record.StopSIGTERM
 )
@@ -174,7 +174,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	o := &c.opts
 	cmd := command()
 	fs := cmd.Flags
-	peer := fs.Uint64("peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
+	cli.Uint32Var(fs, &o.Peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
 	compress := fs.String("compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
 	level := fs.String("zstd-level", "fastest", "zstd level: fastest, default (about zstd -3), better or best")
 	fs.IntVar(&o.Family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
@@ -196,7 +196,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	if !ok {
 		return nil, code, false
 	}
-	o.Ack = *peer == 0
+	o.Ack = o.Peer == 0
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "ack" {
 			o.Ack = *ack
@@ -205,12 +205,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	var zok bool
 	zok, o.ZstdLevel = zstd.EncoderLevelFromString(*level)
 	compression, cok := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}[*compress]
-	o.Peer, o.Compression = uint32(*peer), compression
+	o.Compression = compression
 	switch {
 	case len(pos) > 0:
 		return nil, cmd.Fail(stderr, "unexpected argument %q: name the output with -o PATH (tcpdump's -w)", pos[0]), false
-	case *peer > 1<<32-1:
-		return nil, cmd.Fail(stderr, "-peer %d: port ids are 32-bit", *peer), false
 	case o.Path == "":
 		return nil, cmd.Fail(stderr, "-o is required: a .pcapng.zst path, or - for stdout"), false
 	case !zok:

@@ -51,7 +51,7 @@ func TestTextOutputText2pcap(t *testing.T) {
 	if out != string(want) {
 		t.Errorf("text output:\n%s\nwant (testdata/events.text):\n%s", out, want)
 	}
-	if !strings.Contains(errOut, "sent 5 frames") {
+	if !strings.Contains(errOut, "wrote 5 frames") {
 		t.Errorf("summary on stderr: %q", errOut)
 	}
 }

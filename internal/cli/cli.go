@@ -51,8 +51,11 @@ type Command struct {
 	// the hint for them, e.g. "w": Like("o", "tcpdump's -w").
 	Habits map[string]string
 	// Flags is the command's flag set; New makes it, with -version.
-	Flags   *flag.FlagSet
-	version *bool
+	Flags *flag.FlagSet
+	// FlagArgs are the arguments Parse read as flags and their values, in
+	// order, without the positional ones (to hand a command line on).
+	FlagArgs []string
+	version  *bool
 }
 
 // New is a command with an empty flag set that prints nothing itself:
@@ -86,7 +89,10 @@ func (c *Command) Parse(args []string, stdout, stderr io.Writer) (pos []string, 
 			return nil, c.Fail(stderr, "%s", c.explain(err)), false
 		}
 		rest := c.Flags.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" { // the end of the flags
+		n := len(args) - len(rest)
+		c.FlagArgs = append(c.FlagArgs, args[:n]...)
+		if n > 0 && args[n-1] == "--" { // the end of the flags
+			c.FlagArgs = c.FlagArgs[:len(c.FlagArgs)-1]
 			pos, rest = append(pos, rest...), nil
 		}
 		if len(rest) > 0 {

@@ -27,7 +27,7 @@ func TestHelp(t *testing.T) {
 			t.Fatalf("%s: ok %v code %d stderr %q", arg, ok, code, e.String())
 		}
 		for _, want := range []string{"usage: imp2-test -o PATH", "Tests the conventions.", "\n  -o PATH\n", "  -duration duration\n",
-			"(default 1500)", "  -version\n", "exit status: 0 done; 2 usage."} {
+			"(default 1500)", "  -version\n", "exit status:\n0 done; 2 usage."} {
 			if !strings.Contains(o.String(), want) {
 				t.Errorf("%s: help lacks %q:\n%s", arg, want, o.String())
 			}
@@ -58,8 +58,8 @@ func TestInterleaved(t *testing.T) {
 	c, d, out := testCommand()
 	var o, e bytes.Buffer
 	pos, _, ok := c.Parse([]string{"a", "-o", "y", "b", "-duration", "2.5", "--", "-c", "d"}, &o, &e)
-	if !ok || strings.Join(pos, " ") != "a b -c d" || *out != "y" || *d != 2500*time.Millisecond {
-		t.Errorf("pos %q, -o %q, -duration %v, ok %v, stderr %q", pos, *out, *d, ok, e.String())
+	if !ok || strings.Join(pos, " ") != "a b -c d" || *out != "y" || *d != 2500*time.Millisecond || strings.Join(c.FlagArgs, " ") != "-o y -duration 2.5" {
+		t.Errorf("pos %q, flags %q, -o %q, -duration %v, ok %v, stderr %q", pos, c.FlagArgs, *out, *d, ok, e.String())
 	}
 }
 

@@ -25,8 +25,13 @@ func (c *Command) Help(w io.Writer) {
 // for the duration flags (which take seconds too).
 func writeFlag(b *strings.Builder, f *flag.Flag) {
 	kind, usage := flag.UnquoteUsage(f)
-	if _, ok := f.Value.(*durationValue); ok && kind == "value" {
-		kind = "duration"
+	if kind == "value" {
+		switch f.Value.(type) {
+		case *durationValue:
+			kind = "duration"
+		case *uint32Value:
+			kind = "uint32"
+		}
 	}
 	fmt.Fprintf(b, "  -%s", f.Name)
 	if kind != "" {

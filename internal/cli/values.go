@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+// The flag types the imp2 commands share beyond the flag package's.
+
 // durationValue is a time.Duration flag that also takes a bare number of
 // seconds: "-duration 5" is 5s and "-stats 0.5" 500ms, as tcpreplay's
 // "--stats 5"; "1m30s", "250ms" and the rest of time.ParseDuration work
@@ -49,3 +51,31 @@ func (d *durationValue) String() string {
 }
 
 func (d *durationValue) Get() any { return time.Duration(*d) }
+
+// uint32Value is a flag for a 32-bit number such as a netlink port id,
+// in decimal, 0x hex or 0 octal; a larger one is refused.
+type uint32Value uint32
+
+// Uint32Var defines a uint32 flag on fs.
+func Uint32Var(fs *flag.FlagSet, p *uint32, name string, value uint32, usage string) {
+	*p = value
+	fs.Var((*uint32Value)(p), name, usage)
+}
+
+func (v *uint32Value) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return fmt.Errorf("want a number from 0 to %d", uint32(1<<32-1))
+	}
+	*v = uint32Value(n)
+	return nil
+}
+
+func (v *uint32Value) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func (v *uint32Value) Get() any { return uint32(*v) }
