@@ -153,9 +153,9 @@ func TestBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-rates", "1000,x"}, `-rates: "x"`},
+		{[]string{"run", "-rates", "1000,x"}, `flag -rates: "x"`},
 		{[]string{"run", "-rcvbufs", "1K"}, "-rcvbufs 1024"},
-		{[]string{"run", "-delays", "fast"}, `-delays: "fast"`},
+		{[]string{"run", "-delays", "fast"}, `flag -delays: "fast"`},
 		{[]string{"run", "-delays", "0,1h"}, "-delays 1h0m0s: at most 1s of busy work per event"},
 		{[]string{"run", "-source", "ebpf"}, `-source "ebpf"`},
 		{[]string{"run", "-source", "emu", "-vm"}, "-vm runs kmod or nflog"},

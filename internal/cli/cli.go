@@ -107,6 +107,19 @@ func (c *Command) Parse(args []string, stdout, stderr io.Writer) (pos []string, 
 	return pos, ExitOK, true
 }
 
+// ParseArgs is Parse wanting from min to max positional arguments (max
+// < 0: any number); another count is a usage error naming the usage line.
+func (c *Command) ParseArgs(args []string, min, max int, stdout, stderr io.Writer) ([]string, int, bool) {
+	pos, code, ok := c.Parse(args, stdout, stderr)
+	if ok && (len(pos) < min || max >= 0 && len(pos) > max) {
+		if len(pos) > 0 && max == 0 {
+			return nil, c.Fail(stderr, "unexpected argument %q (usage: %s)", pos[0], c.Usage), false
+		}
+		return nil, c.Fail(stderr, "got %d arguments (usage: %s)", len(pos), c.Usage), false
+	}
+	return pos, code, ok
+}
+
 // Fail writes one line, "NAME: MESSAGE", on stderr and returns ExitUsage:
 // the way to refuse a command line after Parse.
 func (c *Command) Fail(stderr io.Writer, format string, args ...any) int {

@@ -31,6 +31,8 @@ func writeFlag(b *strings.Builder, f *flag.Flag) {
 			kind = "duration"
 		case *uint32Value:
 			kind = "uint32"
+		case interface{ listFlag() }:
+			kind = "list"
 		}
 	}
 	fmt.Fprintf(b, "  -%s", f.Name)

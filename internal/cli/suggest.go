@@ -5,21 +5,28 @@ import (
 	"strings"
 )
 
-// nearest is the defined flag a user most likely meant by name: one that
-// name is a prefix of (at least two letters, and only one such flag), or
-// else the closest by edit distance when that distance is small for the
-// name's length (a third of it, at least 1). "" when none is near.
+// nearest is the defined flag a user most likely meant by name (Nearest).
 func (c *Command) nearest(name string) string {
+	var names []string
+	c.Flags.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return Nearest(name, names)
+}
+
+// Nearest is the one of names a user most likely meant by name (a flag, a
+// subcommand): the closest by edit distance when that distance is small
+// for the name's length (a third of it, at least 1), or else the only one
+// that name is a prefix of (at least two letters). "" when none is near.
+func Nearest(name string, names []string) string {
 	var prefixed []string
 	best, bestD := "", max(len(name)/3, 1)+1 // accept distances below bestD
-	c.Flags.VisitAll(func(f *flag.Flag) {
-		if len(name) >= 2 && strings.HasPrefix(f.Name, name) {
-			prefixed = append(prefixed, f.Name)
+	for _, n := range names {
+		if len(name) >= 2 && strings.HasPrefix(n, name) {
+			prefixed = append(prefixed, n)
 		}
-		if d := editDistance(strings.ToLower(name), f.Name); d < bestD {
-			best, bestD = f.Name, d
+		if d := editDistance(strings.ToLower(name), n); d < bestD {
+			best, bestD = n, d
 		}
-	})
+	}
 	if len(prefixed) == 1 && best == "" {
 		return prefixed[0]
 	}

@@ -79,3 +79,41 @@ func (v *uint32Value) String() string {
 }
 
 func (v *uint32Value) Get() any { return uint32(*v) }
+
+// listValue is a comma-separated list flag, read by its parse function
+// (such as bench.ParseInts) as a whole: a bad element refuses the flag.
+type listValue[T any] struct {
+	p     *[]T
+	parse func(string) ([]T, error)
+	text  string
+}
+
+// ListVar defines a list flag on fs with the default value (which parse
+// must accept).
+func ListVar[T any](fs *flag.FlagSet, p *[]T, name, value string, parse func(string) ([]T, error), usage string) {
+	l := &listValue[T]{p: p, parse: parse}
+	if err := l.Set(value); err != nil {
+		panic(fmt.Sprintf("cli: the default %q of -%s: %v", value, name, err))
+	}
+	fs.Var(l, name, usage)
+}
+
+func (l *listValue[T]) Set(s string) error {
+	v, err := l.parse(s)
+	if err != nil {
+		return err
+	}
+	*l.p, l.text = v, s
+	return nil
+}
+
+func (l *listValue[T]) String() string {
+	if l == nil {
+		return ""
+	}
+	return l.text
+}
+
+func (l *listValue[T]) Get() any { return *l.p }
+
+func (l *listValue[T]) listFlag() {}
