@@ -37,8 +37,9 @@ func MatrixKernels(list string) ([]string, error) {
 // Matrix runs o.Sweep on each kernel in turn, writing each result
 // directory (WriteOutputs, its summary on stdout), then the cross-kernel
 // report of those that completed (Merge). A kernel whose sweep fails is
-// reported on the sweep's Progress and does not stop the others; an
-// invalid sweep (*OptionError) or an interrupt stops at once.
+// reported on the sweep's Progress and does not stop the others (the error
+// then names them all); an invalid sweep (*OptionError) or an interrupt
+// stops at once.
 func Matrix(ctx context.Context, o MatrixOptions, stdout io.Writer) (*MatrixResult, error) {
 	res := &MatrixResult{}
 	note := o.Sweep.Progress
@@ -70,7 +71,10 @@ func Matrix(ctx context.Context, o MatrixOptions, stdout io.Writer) (*MatrixResu
 	if len(res.Done) == 0 {
 		return res, errors.New("no kernel's sweep completed")
 	}
-	return res, Merge(res.Done, filepath.Join(o.Out, "report"), stdout)
+	if err := Merge(res.Done, filepath.Join(o.Out, "report"), stdout); err != nil || len(res.Failed) == 0 {
+		return res, err
+	}
+	return res, fmt.Errorf("the sweep failed on %s", strings.Join(res.Failed, ", "))
 }
 
 // Merge writes the cross-kernel report of result directories, one per

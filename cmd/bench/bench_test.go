@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -39,6 +40,9 @@ func checkRunDir(t *testing.T, dir, kind string, kernelDrops bool) *results.Run 
 	}
 	if run.Source.Kind != kind || len(run.Steps) != 8 {
 		t.Fatalf("source %q with %d steps, want %s with 8", run.Source.Kind, len(run.Steps), kind)
+	}
+	if run.Environment.Build != cli.Version() || run.Environment.Build == "" {
+		t.Errorf("environment.build %q; want the -version string %q", run.Environment.Build, cli.Version())
 	}
 	sawDrops := false
 	for _, st := range run.Steps {

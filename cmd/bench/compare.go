@@ -64,7 +64,7 @@ always runs the module (kmod) in the VM.`, exitsVerdict+"; 130 interrupted: the 
 	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
 	c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 	c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
-	c.Flags.StringVar(&o.Sweep.Out, "out", "", "result directory, with base/ and new/ runs (default results/ab-<time>)")
+	c.Flags.StringVar(&o.Sweep.Out, "out", bench.DefaultOut("ab"), "result directory, with base/ and new/ runs")
 	co := compareFlags(c.Flags)
 	sweepFlags(c.Flags, &o.Sweep)
 	var err error
@@ -74,9 +74,6 @@ always runs the module (kmod) in the VM.`, exitsVerdict+"; 130 interrupted: the 
 		return exitFor(stderr, c.Name+":", err) // names the flag
 	} else if o.Compare, err = co.Load(); err != nil {
 		return exitFor(stderr, c.Name+":", err)
-	}
-	if o.Sweep.Out == "" {
-		o.Sweep.Out = bench.DefaultOut("ab")
 	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()

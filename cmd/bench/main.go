@@ -18,95 +18,51 @@ import (
 	"github.com/imp2/imp2/internal/compare"
 )
 
+// Exit status: bench.ExitCode's, and the verdict's for compare, ab and gate.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = cli.ExitUsage
-	// exitInterrupted is the status of a run stopped by SIGINT or SIGTERM
-	// (128+SIGINT, as shells and imp2-replay report it), whether or not
-	// it had completed samples to write.
-	exitInterrupted = 130
-)
+	exitOK, exitFailure, exitUsage, exitInterrupted = bench.ExitOK, bench.ExitFailure, bench.ExitUsage, bench.ExitInterrupted
 
-// The exit statuses of the subcommands, for their -h.
-const (
 	exitsPlain   = "0 success; 1 failure; 2 bad usage."
 	exitsSweep   = "0 success; 1 failure; 2 bad usage; 130 interrupted (SIGINT or SIGTERM: the samples\nthat completed are written, marked partial)."
 	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a partial\nrun, too few samples to decide: a one-line reason) or bad usage"
 )
-
-// subcommands in the order -h lists them.
-var subcommands = []struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) int
-}{
-	{"run", "run a sweep and write a result directory", runCmd},
-	{"plot", "draw the plots of a result directory again", plotCmd},
-	{"compare", "regression verdict between two runs", compareCmd},
-	{"ab", "two module builds benchmarked interleaved in one VM, then compared", abCmd},
-	{"gate", "CI gate: the baseline's sweep again, compared with results/ci-baseline", gateCmd},
-	{"matrix", "run's sweep in the VM on each matrix kernel, then the cross-kernel report", matrixCmd},
-	{"merge", "the cross-kernel report of result directories, one per kernel", mergeCmd},
-	{bench.GuestCommand, "inside the VM only: the sweep of the job file run -vm and ab wrote", guestCmd},
-}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	var list strings.Builder
-	names := make([]string, len(subcommands))
-	for i, s := range subcommands {
-		names[i] = s.name
-		fmt.Fprintf(&list, "  %-8s %s\n", s.name, s.summary)
-	}
-	top := cli.New("imp2-bench", "imp2-bench COMMAND [flags] [ARGS]", `
+	return cli.New("imp2-bench", "imp2-bench COMMAND [flags] [ARGS]", `
 Load-test the imp2 kernel→user netlink path (ICMP floods through the hooked path,
 delivery, drops, queue occupancy, latency), draw the results and judge
 regressions. "imp2-bench COMMAND -h" (or "imp2-bench help COMMAND") describes a
-command.`, exitsSweep+" compare, ab and gate: "+exitsVerdict+".")
-	top.Notes = "commands:\n" + list.String()
-	if len(args) > 0 && args[0] == "help" {
-		args = append(args[1:], "-h")
-	}
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if _, code, ok := top.Parse(args, stdout, stderr); !ok {
-			return code
-		}
-		return top.Fail(stderr, "no command (imp2-bench -h lists them)")
-	}
-	for _, s := range subcommands {
-		if s.name == args[0] {
-			return s.run(args[1:], stdout, stderr)
-		}
-	}
-	hint := ""
-	if near := cli.Nearest(args[0], names); near != "" {
-		hint = ": did you mean " + near + "?"
-	}
-	return top.Fail(stderr, "unknown command %q%s (imp2-bench -h lists them)", args[0], hint)
+command.`, exitsSweep+" compare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
+		{Name: "run", Summary: "run a sweep and write a result directory", Run: runCmd},
+		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
+		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
+		{Name: "ab", Summary: "two module builds benchmarked interleaved in one VM, then compared", Run: abCmd},
+		{Name: "gate", Summary: "CI gate: the baseline's sweep again, compared with results/ci-baseline", Run: gateCmd},
+		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, then the cross-kernel report", Run: matrixCmd},
+		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
+		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
+	}, stdout, stderr)
 }
 
-// exitFor reports err with its exit status: unusable input its one-line
-// reason and 2, an option out of range its flag and 2, an interruption
-// before anything completed 130, anything else 1.
+// exitFor reports err in one line and returns its exit status
+// (bench.ExitCode): unusable input its reason, an option out of range
+// its flag (the field's name).
 func exitFor(stderr io.Writer, prefix string, err error) int {
 	var oe *bench.OptionError
 	switch {
 	case errors.Is(err, compare.ErrUnusable):
-		code, reason := compare.ExitStatus(nil, err)
-		fmt.Fprintf(stderr, "exit %d: %s\n", code, reason)
-		return code
-	case errors.As(err, &oe): // the flags are the fields' names
+		_, reason := compare.ExitStatus(nil, err)
+		fmt.Fprintf(stderr, "exit %d: %s\n", bench.ExitCode(err), reason)
+	case errors.As(err, &oe):
 		fmt.Fprintf(stderr, "%s -%s%s\n", prefix, strings.ToLower(oe.Field), oe.Msg)
-		return exitUsage
+	default:
+		fmt.Fprintln(stderr, prefix, err)
 	}
-	fmt.Fprintln(stderr, prefix, err)
-	if errors.Is(err, bench.ErrNothingCompleted) {
-		return exitInterrupted
-	}
-	return exitFailure
+	return bench.ExitCode(err)
 }
 
 // plotCmd is `imp2-bench plot DIR`.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -101,5 +102,33 @@ func TestVersionString(t *testing.T) {
 func TestVersionInTestBinary(t *testing.T) {
 	if v := Version(); !strings.HasPrefix(v, "(devel)") || strings.Contains(v, "revision") {
 		t.Errorf("Version() in a test binary = %q; want (devel) and no revision", v)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	var ran []string
+	subs := []Sub{{"run", "run it", func(args []string, _, _ io.Writer) int { ran = append(ran, "run "+strings.Join(args, " ")); return 7 }},
+		{"plot", "plot it", func(args []string, _, _ io.Writer) int { ran = append(ran, "plot "+strings.Join(args, " ")); return 0 }}}
+	for _, c := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+		ran          string
+	}{
+		{[]string{"run", "-x", "y"}, 7, "", "", "run -x y"},
+		{[]string{"help", "plot"}, 0, "", "", "plot -h"},
+		{[]string{"-h"}, 0, "commands:\n  run      run it\n  plot     plot it\n", "", ""},
+		{[]string{"help"}, 0, "usage: imp2-top COMMAND", "", ""},
+		{nil, 2, "", "imp2-top: no command (imp2-top -h lists them)\n", ""},
+		{[]string{"rnu"}, 2, "", "imp2-top: unknown command \"rnu\": did you mean run? (imp2-top -h lists them)\n", ""},
+		{[]string{"-verbose", "run"}, 2, "", "imp2-top: unknown flag -verbose (imp2-top -h lists the flags)\n", ""},
+	} {
+		ran = nil
+		top := New("imp2-top", "imp2-top COMMAND [flags]", "Tops.", "0 ok.")
+		var o, e bytes.Buffer
+		code := top.Dispatch(c.args, subs, &o, &e)
+		if code != c.code || !strings.Contains(o.String(), c.stdout) || e.String() != c.errs || strings.Join(ran, ";") != c.ran {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q, ran %q; want %d, %q, %q, %q", c.args, code, o.String(), e.String(), ran, c.code, c.stdout, c.errs, c.ran)
+		}
 	}
 }
