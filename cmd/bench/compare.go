@@ -60,7 +60,7 @@ func abCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench ab", "imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]", `
 Benchmark two builds of the module interleaved (A B, B A, A B, …) in one VM run,
 then compare them like imp2-bench compare. The sweep's flags are run's; ab
-always runs the module (kmod) in the VM.`, exitsVerdict+"; 130 interrupted: the samples that completed are kept in\nbase/ and new/, not compared.")
+always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the samples that completed are kept in base/ and new/, not compared.")
 	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
 	c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 	c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
@@ -93,7 +93,7 @@ func gateCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench gate", "imp2-bench gate [flags]", `
 Run the baseline's sweep again and compare it with the baseline. Exact counts
 (burst-held) are compared on the baseline's kernel only. Refresh the baseline on
-purpose with `+"`make baseline`"+`.`, exitsVerdict+"; 130 interrupted: no verdict, the partial run is kept and\nnamed.")
+purpose with `+"`make baseline`"+`.`, exitsVerdict+";\n130 interrupted: no verdict, the partial run is kept and named.")
 	o := bench.GateOptions{Progress: stderr, Build: cli.Version()}
 	c.Flags.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "baseline directory: results.json and, optionally, "+bench.GateConfigFile+" (thresholds)")
 	c.Flags.StringVar(&o.Out, "out", "", "keep the new run in this directory (default: a temporary one, removed)")

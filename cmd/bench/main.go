@@ -24,7 +24,7 @@ const (
 
 	exitsPlain   = "0 success; 1 failure; 2 bad usage."
 	exitsSweep   = "0 success; 1 failure; 2 bad usage; 130 interrupted (SIGINT or SIGTERM: the samples\nthat completed are written, marked partial)."
-	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a partial\nrun, too few samples to decide: a one-line reason) or bad usage"
+	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a\npartial run, too few samples to decide: a one-line reason) or bad usage"
 )
 
 func main() {
@@ -36,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 Load-test the imp2 kernel→user netlink path (ICMP floods through the hooked path,
 delivery, drops, queue occupancy, latency), draw the results and judge
 regressions. "imp2-bench COMMAND -h" (or "imp2-bench help COMMAND") describes a
-command.`, exitsSweep+" compare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
+command.`, exitsSweep+"\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
 		{Name: "run", Summary: "run a sweep and write a result directory", Run: runCmd},
 		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
 		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
