@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -26,7 +28,12 @@ func TestCommandLine(t *testing.T) {
 	} {
 		clitest.Mistake(t, replayBin, want, "x.pcapng", flag, "1")
 	}
-	// tcpreplay's long flags that we have under the same name work.
+}
+
+// TestPlainArgumentsAndDurations: a plain argument is the input ("-" is
+// stdin), flags may follow it, tcpreplay's long flags that we have under
+// the same name work, and durations take bare seconds.
+func TestPlainArgumentsAndDurations(t *testing.T) {
 	in := text2pcapTrace(t)
 	for _, args := range [][]string{{"--pps", "1000"}, {"--loop", "2"}, {"--stats", "5"}, {"--topspeed"}} {
 		if r := clitest.Run(t, replayBin, append([]string{"-to", "text", in}, args...)...); r.Code != 0 {
@@ -39,6 +46,11 @@ func TestCommandLine(t *testing.T) {
 		if r.Code != 0 || strings.Count(r.Stdout, "\n") != 5 || !strings.Contains(r.Stderr, "wrote 5 frames") {
 			t.Errorf("%q: exit %d, %d lines, stderr %q; want the 5 frames", args, r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
 		}
+	}
+	cmd := exec.Command(replayBin, "-to", "text", "-")
+	cmd.Stdin, _ = os.Open(in)
+	if out, err := cmd.Output(); err != nil || strings.Count(string(out), "\n") != 5 {
+		t.Errorf("imp2-replay -to text - < trace: %v, %q", err, out)
 	}
 	// Durations take bare seconds: -stats 0.05 is 50ms, -duration 0.05 of
 	// a trace replayed at 1000 frames/s stops it after about 50 frames.
