@@ -50,10 +50,7 @@ func Matrix(ctx context.Context, o MatrixOptions, stdout io.Writer) (*MatrixResu
 		s := o.Sweep
 		s.VM, s.Kernel, s.Out = true, k, filepath.Join(o.Out, k)
 		fmt.Fprintf(note, "imp2-bench matrix: kernel %s → %s\n", k, s.Out)
-		run, err := Run(ctx, s)
-		if err == nil {
-			err = WriteOutputs(s, run, stdout)
-		}
+		run, err := RunAndWrite(ctx, s, stdout)
 		var oe *OptionError
 		switch {
 		case errors.As(err, &oe), errors.Is(err, ErrNothingCompleted):

@@ -70,10 +70,7 @@ func sweep(o bench.Options, stdout, stderr io.Writer) int {
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
 	o.Hard = hard
-	run, err := bench.Run(ctx, o)
-	if err == nil {
-		err = bench.WriteOutputs(o, run, stdout)
-	}
+	run, err := bench.RunAndWrite(ctx, o, stdout)
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)
 	}
