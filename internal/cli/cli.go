@@ -10,9 +10,13 @@
 //     twice;
 //   - -version prints the build (Version) and exits 0;
 //   - flags may come before, between or after the positional arguments;
-//   - duration flags take a bare number of seconds (DurationVar).
+//   - duration flags take a bare number of seconds (DurationVar);
+//   - a command made of subcommands (Dispatch) answers -h with their
+//     list, "help SUB", and an unknown one with the nearest name.
 //
-// The flag names themselves stay with the commands.
+// The flag names themselves stay with the commands; the flag types they
+// share beyond package flag's (DurationVar, Uint32Var, ListVar) are here.
+// Package clitest checks a built binary against these rules.
 package cli
 
 import (
