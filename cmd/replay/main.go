@@ -66,11 +66,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
 	cmd := command()
 	fs := cmd.Flags
-	fs.Func("i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp",
+	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
-	fs.Func("filter", "replay only matching frames (see below)", func(v string) (err error) { c.o.Filter, err = replay.ParseFilter(v); return err })
+	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = replay.ParseFilter(v); return err })
 	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
 	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
