@@ -60,17 +60,27 @@ func (f *figure) save(path string, c interface {
 	io.WriterTo
 }, w, h vg.Length) error {
 	dc := draw.New(c)
-	if len(f.grid) == 1 && len(f.grid[0]) == 1 {
-		f.grid[0][0].Draw(dc)
-	} else {
-		tiles := draw.Tiles{Rows: len(f.grid), Cols: len(f.grid[0]), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
-			PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-		canvases := plot.Align(f.grid, tiles, dc)
-		for i, row := range f.grid {
-			for j, p := range row {
-				if p != nil {
-					p.Draw(canvases[i][j])
-				}
+	rows, cols := len(f.grid), len(f.grid[0])
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 6,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 3}
+	tileW := (w-tiles.PadLeft-tiles.PadRight)/vg.Length(cols) - tiles.PadX
+	strip := stripFor(f.grid, tileW)
+	titleW := tileW
+	if strip.right {
+		titleW -= strip.space()
+	}
+	for _, row := range f.grid {
+		for _, p := range row {
+			if p != nil {
+				p.Title.Text = wrapTitle(p.Title.Text, p.Title.TextStyle, titleW)
+			}
+		}
+	}
+	canvases := plot.Align(f.grid, tiles, dc)
+	for i, row := range f.grid {
+		for j, p := range row {
+			if p != nil {
+				strip.drawPanel(p, canvases[i][j])
 			}
 		}
 	}
