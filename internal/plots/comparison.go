@@ -3,6 +3,7 @@ package plots
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"slices"
 
 	"gonum.org/v1/plot"
@@ -18,7 +19,7 @@ import (
 // base dashed in grey, new solid in colour. It reads the metric values
 // (results.Values), so a bench.txt draws as well as a results.json. Two
 // sources are labelled as a cross-source comparison, each side by its
-// source.
+// source. dir is created if needed.
 func WriteComparison(base, new *results.Values, baseName, newName, dir string) ([]string, error) {
 	var shared []combo
 	newCombos := valueCombos(new)
@@ -85,6 +86,9 @@ func WriteComparison(base, new *results.Values, baseName, newName, dir string) (
 		}
 		drops.Y.Max = min(drops.Y.Max, 100)
 		f.grid = append(f.grid, append(row, drops, peak))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	return f.write(dir)
 }

@@ -337,7 +337,7 @@ func spectrumPanel(run *results.Run, c combo, k latencyKind) (*plot.Plot, error)
 		lines, labels = append(lines, xys), append(labels, rateLabel(float64(st.RatePPS))+" pps")
 	}
 	u := latencyUnit(top)
-	p := newPlot(fmt.Sprintf("%s: percentile spectrum per offered rate\n%s; %s; all repetitions merged", k.title, sourceLabel(run), c),
+	p := newPlot(fmt.Sprintf("%s\npercentile spectrum per offered rate, all repetitions merged\n%s; %s", k.title, sourceLabel(run), c),
 		"percentile (log scale of 1/(1−q))", "latency ("+u.name+", log scale)")
 	for i, xys := range lines {
 		for j := range xys {
@@ -384,6 +384,7 @@ func dropFigure(run *results.Run) (*figure, error) {
 		}
 		rateAxis(&p.X, rates(run))
 		p.Y.Min, p.Y.Max = 0, min(100, max(1, p.Y.Max*1.1))
+		p.Y.Tick.Marker = linearTicks{}
 		f.grid = append(f.grid, []*plot.Plot{p})
 	}
 	return f, nil

@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"math"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -66,30 +67,65 @@ func (s legendStrip) plotArea(c draw.Canvas) draw.Canvas {
 }
 
 // legendArea is where the legend of a panel drawn in area (plotArea of
-// tile c) goes: right of the data area, level with its top, or under the
-// panel from the data area's left edge.
+// tile c) goes: right of the data area, level with its top (the strip
+// was taken from the area, so it fits), or under the panel from the data
+// area's left edge.
 func (s legendStrip) legendArea(c, area draw.Canvas, data vg.Rectangle) draw.Canvas {
 	r := c.Rectangle
 	if s.right {
-		r.Min.X, r.Min.Y, r.Max.Y = area.Max.X+legendPad, data.Min.Y, data.Max.Y
+		r.Min.X, r.Min.Y, r.Max.Y = data.Max.X+legendPad, data.Min.Y, data.Max.Y
 	} else {
 		r.Min.X, r.Max.Y = data.Min.X, c.Min.Y+s.height
 	}
 	return draw.Canvas{Canvas: c.Canvas, Rectangle: r}
 }
 
-// drawPanel draws p into tile c (as plot.Align placed it) with its legend
-// in the strip.
-func (s legendStrip) drawPanel(p *plot.Plot, c draw.Canvas) {
+// placed is where drawPanel put a panel's parts, for the layout's tests.
+type placed struct {
+	tile, data, legend, title vg.Rectangle
+}
+
+// drawPanel draws p into tile c (as plot.Align placed it, without its y
+// label: see yLabelWidth) with its legend in the strip and yLabel left of
+// the y axis, and says where each part went.
+func (s legendStrip) drawPanel(p *plot.Plot, c draw.Canvas, yLabel string) placed {
 	leg := p.Legend
 	p.Legend = plot.NewLegend() // p.Draw draws none
 	defer func() { p.Legend = leg }()
 	area := s.plotArea(c)
-	p.Draw(area)
+	w := yLabelWidth(p, yLabel)
+	inner := draw.Crop(area, w, 0, 0, 0)
+	p.Draw(inner)
+	out := placed{tile: c.Rectangle, data: p.DataCanvas(inner).Rectangle}
+	if p.Title.Text != "" {
+		size := p.Title.TextStyle.Rectangle(p.Title.Text).Size()
+		mid := (inner.Min.X + inner.Max.X) / 2
+		out.title = vg.Rectangle{Min: vg.Point{X: mid - size.X/2, Y: inner.Max.Y - size.Y}, Max: vg.Point{X: mid + size.X/2, Y: inner.Max.Y}}
+	}
+	if yLabel != "" {
+		sty := p.Y.Label.TextStyle
+		sty.Rotation += math.Pi / 2
+		sty.XAlign, sty.YAlign = draw.XCenter, draw.YCenter
+		c.FillText(sty, vg.Point{X: area.Min.X + w/2, Y: (out.data.Min.Y + out.data.Max.Y) / 2}, yLabel)
+	}
 	if s.space() > 0 {
 		leg.Top, leg.Left, leg.XOffs, leg.YOffs = true, true, 0, 0
-		leg.Draw(s.legendArea(c, area, p.DataCanvas(area).Rectangle))
+		lc := s.legendArea(c, area, out.data)
+		leg.Draw(lc)
+		out.legend = leg.Rectangle(lc)
 	}
+	return out
+}
+
+// yLabelWidth is the margin a y label takes left of the axis. The label
+// is drawn here rather than by gonum, which places its glyph box at the
+// data midpoint, near the top on a log axis, and so leaves a band of
+// empty space under the title of every log panel.
+func yLabelWidth(p *plot.Plot, label string) vg.Length {
+	if label == "" {
+		return 0
+	}
+	return p.Y.Label.TextStyle.Height(label) + p.Y.Label.Padding
 }
 
 // wrapTitle breaks each line of title that is wider than width at the

@@ -3,6 +3,7 @@ package plots
 import (
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 )
@@ -77,11 +78,12 @@ func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
 		return []plot.Tick{{Value: lo, Label: formatTick(lo, 0)}}
 	}
 	step, exp := linearStep(hi - lo)
+	half := step / 2
 	var ticks []plot.Tick
-	for v := math.Ceil(lo/step*2) * step / 2; v <= hi+step*1e-9; v += step / 2 {
-		t := plot.Tick{Value: v}
-		if r := math.Round(v / step); math.Abs(v/step-r) < 1e-9 {
-			t.Label = formatTick(r*step, exp)
+	for k := math.Ceil(lo / half); k*half <= hi+half*1e-9; k++ {
+		t := plot.Tick{Value: k * half}
+		if math.Mod(k, 2) == 0 {
+			t.Label = formatTick(k*half, exp)
 		}
 		ticks = append(ticks, t)
 	}
@@ -102,11 +104,15 @@ func linearStep(span float64) (step float64, exp int) {
 	}
 }
 
-// formatTick writes v with the decimals a step of 10^exp needs, none for
-// whole steps.
+// formatTick writes v with the decimals a step of 10^exp needs, and no
+// trailing zeros ("1", not "1.0").
 func formatTick(v float64, exp int) string {
-	if v == 0 {
+	s := strconv.FormatFloat(v, 'f', max(0, -exp), 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
 		return "0"
 	}
-	return strconv.FormatFloat(v, 'f', max(0, -exp), 64)
+	return s
 }
