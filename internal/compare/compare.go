@@ -236,7 +236,8 @@ func envNotes(base, new *results.Values) []string {
 	if base.NoENOBUFS != nil && new.NoENOBUFS != nil {
 		diff("no_enobufs", *base.NoENOBUFS, *new.NoENOBUFS)
 	}
-	if base.NFLOGQThreshold != nil && new.NFLOGQThreshold != nil {
+	// Zero when the source is not nflog: a difference across sources says nothing.
+	if base.NFLOGQThreshold != nil && new.NFLOGQThreshold != nil && base.Source.Kind == new.Source.Kind {
 		diff("nflog_qthresh", *base.NFLOGQThreshold, *new.NFLOGQThreshold)
 	}
 	if base.StepDuration != nil && new.StepDuration != nil {

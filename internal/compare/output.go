@@ -55,7 +55,7 @@ func (v *Verdict) WriteTable(w io.Writer) error {
 func (r *Row) verdict(crossSource bool) string {
 	switch {
 	case r.Status == TooFew:
-		return "too few samples"
+		return "too few"
 	case crossSource && r.Status == Worse:
 		return "WORSE: " + r.Reason
 	case crossSource && r.Status == Better:
