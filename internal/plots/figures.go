@@ -17,10 +17,6 @@ import (
 	"github.com/imp2/imp2/internal/results"
 )
 
-// latencyFloor (1 ns in µs) stands in for zero on a µs log axis; the run's
-// own figures choose their unit by range (latencyUnit).
-const latencyFloor = 1e-3
-
 // WriteAll writes the figures of run into dir as PNG and SVG and returns
 // the paths: latency percentiles vs offered rate, the percentile spectrum
 // per rate, drop ratio vs offered rate per receive buffer, receive-queue

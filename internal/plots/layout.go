@@ -106,7 +106,8 @@ func (s legendStrip) drawPanel(p *plot.Plot, c draw.Canvas, yLabel string) place
 		sty := p.Y.Label.TextStyle
 		sty.Rotation += math.Pi / 2
 		sty.XAlign, sty.YAlign = draw.XCenter, draw.YCenter
-		c.FillText(sty, vg.Point{X: area.Min.X + w/2, Y: (out.data.Min.Y + out.data.Max.Y) / 2}, yLabel)
+		x := area.Min.X + p.Y.Label.TextStyle.Height(yLabel)/2 // the line's middle, the gap right of it
+		c.FillText(sty, vg.Point{X: x, Y: (out.data.Min.Y + out.data.Max.Y) / 2}, yLabel)
 	}
 	if s.space() > 0 {
 		leg.Top, leg.Left, leg.XOffs, leg.YOffs = true, true, 0, 0
@@ -125,8 +126,11 @@ func yLabelWidth(p *plot.Plot, label string) vg.Length {
 	if label == "" {
 		return 0
 	}
-	return p.Y.Label.TextStyle.Height(label) + p.Y.Label.Padding
+	return p.Y.Label.TextStyle.Height(label) + max(p.Y.Label.Padding, yLabelGap)
 }
+
+// yLabelGap is the least space between a y label and its tick labels.
+const yLabelGap = 2 * vg.Millimeter
 
 // wrapTitle breaks each line of title that is wider than width at the
 // last "; ", ", " or space that keeps it within width, so no title runs
