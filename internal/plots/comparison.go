@@ -21,6 +21,18 @@ import (
 // sources are labelled as a cross-source comparison, each side by its
 // source. dir is created if needed.
 func WriteComparison(base, new *results.Values, baseName, newName, dir string) ([]string, error) {
+	f, err := comparisonFigure(base, new, baseName, newName)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return f.write(dir)
+}
+
+// comparisonFigure is WriteComparison's figure.
+func comparisonFigure(base, new *results.Values, baseName, newName string) (*figure, error) {
 	var shared []combo
 	newCombos := valueCombos(new)
 	for _, c := range valueCombos(base) {
@@ -87,10 +99,7 @@ func WriteComparison(base, new *results.Values, baseName, newName, dir string) (
 		drops.Y.Max = min(drops.Y.Max, 100)
 		f.grid = append(f.grid, append(row, drops, peak))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return f.write(dir)
+	return f, nil
 }
 
 // side is one run of a comparison plot, with its legend name and style.

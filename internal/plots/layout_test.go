@@ -172,3 +172,38 @@ func within(a, b vg.Rectangle) bool {
 	const eps = 0.5
 	return a == vg.Rectangle{} || a.Min.X >= b.Min.X-eps && a.Max.X <= b.Max.X+eps && a.Min.Y >= b.Min.Y-eps && a.Max.Y <= b.Max.Y+eps
 }
+
+// TestComparisonCrossSource: two sources are titled and laid out as a
+// cross-source comparison; one source as base vs new.
+func TestComparisonCrossSource(t *testing.T) {
+	var vs []*results.Values
+	for _, dir := range []string{"default", "nflog"} {
+		in, err := results.ReadInput(filepath.Join("..", "..", "results", dir, results.BenchFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, in.Values)
+	}
+	for _, tc := range []struct {
+		base, new *results.Values
+		want      string
+	}{{vs[0], vs[1], "kmod vs nflog (cross-source)"}, {vs[0], vs[0], "base vs new"}} {
+		f, err := comparisonFigure(tc.base, tc.new, "a", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range f.grid {
+			for _, p := range row {
+				if !strings.Contains(p.Title.Text, tc.want) {
+					t.Errorf("title %q, want %q", p.Title.Text, tc.want)
+				}
+			}
+		}
+		w := vg.Length(len(f.grid[0])) * TileWidth
+		f.draw(draw.New(vgimg.New(w, vg.Length(len(f.grid))*TileHeight)), w)
+		checkPlaced(t, "compare", f.placed)
+		if l := f.grid[0][0].Y.Label.Text; !strings.Contains(l, "(ms,") {
+			t.Errorf("latency up to tens of ms labelled %q, want ms", l)
+		}
+	}
+}
