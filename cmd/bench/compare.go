@@ -22,7 +22,6 @@ func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 	fs.StringVar(&o.Config, "config", "", "JSON file of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
 	fs.BoolVar(&o.JSON, "json", false, "write the verdict as JSON instead of a table")
 	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into this directory (compare.png, compare.svg)")
-	fs.BoolVar(&o.CrossSource, "cross-source", false, "compare runs of different sources (imp2 against NFLOG), labelled as such; without it they are unusable input")
 	return o
 }
 
@@ -93,6 +92,7 @@ input ("verdict": "unusable" and the "error").
 
 `, stderr)
 	o := compareFlags(fs)
+	fs.BoolVar(&o.CrossSource, "cross-source", false, "compare runs of different sources (imp2 against NFLOG), labelled as such; without it they are unusable input")
 	pos, code, ok := parse(fs, args, 2, stderr)
 	if !ok {
 		return code
