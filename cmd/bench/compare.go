@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 
 // verdict writes v and returns its exit status.
 func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) int {
-	code, err := o.WriteVerdict(v, base, new, stdout, stderr)
+	code, err := o.WriteVerdict(v, results.ValuesOf(base), results.ValuesOf(new), stdout, stderr)
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)
 	}
@@ -37,21 +38,36 @@ func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run
 // compareCmd is `imp2-bench compare BASE NEW`.
 func compareCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench compare", "imp2-bench compare [flags] BASE NEW", `
-BASE and NEW, the two plain arguments, are result directories or results.json
-files. For each metric and sweep step both have: medians with confidence
-intervals, a Mann–Whitney U test, and a regression when the change is
-significant, beyond the metric's threshold and the intervals do not overlap.
-Counts the kernel makes deterministic (burst-held) are compared exactly.`, exitsVerdict+".")
+BASE and NEW, the two plain arguments, are result directories, results.json or
+bench.txt files, in any mix. For each metric and sweep step both have: medians
+with confidence intervals, a Mann–Whitney U test, and a regression when the
+change is significant, beyond the metric's threshold and the intervals do not
+overlap. Counts the kernel makes deterministic (burst-held) are compared
+exactly. Runs of two sources (imp2 against NFLOG) only with -cross-source,
+labelled as a cross-source comparison: a difference is the paths', and
+"regression" reads "worse".`, exitsVerdict+`. With -json, stdout is one JSON object
+even for unusable input ("verdict": "unusable" and the "error").`)
 	o := compareFlags(c.Flags)
+	c.Flags.BoolVar(&o.CrossSource, "cross-source", false, "compare runs of different sources (imp2 against NFLOG), labelled as such; without it they are unusable input")
 	pos, code, ok := c.ParseArgs(args, 2, 2, stdout, stderr)
 	if !ok {
 		return code
 	}
-	v, base, new, err := bench.CompareFiles(pos[0], pos[1], *o)
-	if err != nil {
-		return exitFor(stderr, "imp2-bench compare:", err)
+	res, err := bench.CompareFiles(pos[0], pos[1], *o)
+	if errors.Is(err, compare.ErrOtherSource) {
+		err = fmt.Errorf("%w (-cross-source compares them)", err)
 	}
-	return verdict(o, v, base, new, stdout, stderr)
+	if err != nil {
+		if werr := o.WriteUnusable(pos[0], pos[1], err, stdout); werr != nil {
+			return exitFor(stderr, c.Name+":", werr)
+		}
+		return exitFor(stderr, c.Name+":", err)
+	}
+	code, err = o.WriteVerdict(res.Verdict, res.Base.Values, res.New.Values, stdout, stderr)
+	if err != nil {
+		return exitFor(stderr, c.Name+":", err)
+	}
+	return code
 }
 
 // abCmd is `imp2-bench ab`: two module builds benchmarked interleaved in

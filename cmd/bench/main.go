@@ -24,7 +24,7 @@ const (
 
 	exitsPlain   = "0 success; 1 failure; 2 bad usage."
 	exitsSweep   = "0 success; 1 failure; 2 bad usage; 130 interrupted (SIGINT or SIGTERM: the samples\nthat completed are written, marked partial)."
-	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a\npartial run, too few samples to decide: a one-line reason) or bad usage"
+	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a\npartial run, other sources, too few samples to decide: a one-line reason) or bad\nusage; 3 the -plot figure could not be drawn (after the verdict)"
 )
 
 func main() {
