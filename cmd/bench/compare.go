@@ -27,8 +27,8 @@ func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 }
 
 // verdict writes v and returns its exit status.
-func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) int {
-	code, err := o.WriteVerdict(v, results.ValuesOf(base), results.ValuesOf(new), stdout, stderr)
+func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Values, stdout, stderr io.Writer) int {
+	code, err := o.WriteVerdict(v, base, new, stdout, stderr)
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)
 	}
@@ -63,11 +63,7 @@ even for unusable input ("verdict": "unusable" and the "error").`)
 		}
 		return exitFor(stderr, c.Name+":", err)
 	}
-	code, err = o.WriteVerdict(res.Verdict, res.Base.Values, res.New.Values, stdout, stderr)
-	if err != nil {
-		return exitFor(stderr, c.Name+":", err)
-	}
-	return code
+	return verdict(o, res.Verdict, res.Base.Values, res.New.Values, stdout, stderr)
 }
 
 // abCmd is `imp2-bench ab`: two module builds benchmarked interleaved in
@@ -101,7 +97,7 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 		fmt.Fprintln(stderr, "imp2-bench ab: interrupted; the partial runs are not compared")
 		return exitInterrupted
 	}
-	return verdict(co, res.Verdict, res.Runs[0], res.Runs[1], stdout, stderr)
+	return verdict(co, res.Verdict, results.ValuesOf(res.Runs[0]), results.ValuesOf(res.Runs[1]), stdout, stderr)
 }
 
 // gateCmd is `imp2-bench gate`: the CI gate (bench.Gate).
@@ -129,7 +125,7 @@ purpose with `+"`make baseline`"+`.`, exitsVerdict+";\n130 interrupted: no verdi
 		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", res.New.Describe(), res.Dir)
 		return exitInterrupted
 	}
-	code := verdict(co, res.Verdict, res.Base, res.New, stdout, stderr)
+	code := verdict(co, res.Verdict, results.ValuesOf(res.Base), results.ValuesOf(res.New), stdout, stderr)
 	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
 	return code
 }
