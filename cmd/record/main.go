@@ -24,13 +24,6 @@ import (
 	"github.com/imp2/imp2/record"
 )
 
-// Exit status: record.ExitCode's.
-const (
-	exitOK, exitError, exitUsage, exitLost, exitStart = record.ExitOK, record.ExitError, record.ExitUsage, record.ExitLost, record.ExitStart
-
-	stopSIGINT, stopSIGTERM = record.StopSIGINT, record.StopSIGTERM
-)
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -54,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "imp2-record: %v\n", flagError(&cfg.opts, err))
-		return exitUsage
+		return record.ExitUsage
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -216,5 +209,5 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	case !cok:
 		return nil, cmd.Fail(stderr, "-compress %q: want zstd, none or auto", *compress), false
 	}
-	return c, exitOK, true
+	return c, record.ExitOK, true
 }
