@@ -172,6 +172,7 @@ func (r *Recorder) dial() error {
 		Family: r.opts.Family, Peer: r.opts.Peer, RcvBuf: int(r.opts.RcvBuf),
 		NoENOBUFS: r.opts.NoENOBUFS, Ack: r.opts.Ack,
 		Blocking:  true, // the receive goroutine only reads; see imp2.Config
+		Connect:   true, // only the peer's frames, without msg_name
 		OnControl: r.onControl,
 	})
 	if err != nil {
