@@ -27,8 +27,8 @@ type traceWriter struct {
 	w      *pcapnl.Writer
 	family uint16
 	peer   uint32
-	err    error // first write error; later frames are discarded
-	frame  pcapnl.Frame
+	err    error          // first write error; later frames are discarded
+	frames []pcapnl.Frame // the batch being written, kept for its capacity
 	// memDrops returns how much the socket's SO_MEMINFO drop count grew
 	// since it was last asked (0 when it cannot tell).
 	memDrops func() uint64
@@ -78,11 +78,12 @@ func newTraceWriter(w *pcapnl.Writer, o *Options, memDrops func() uint64) *trace
 func (tw *traceWriter) overrun(drops uint64) { tw.acct.credit += drops }
 
 // write writes and accounts one batch; it returns the first write error,
-// after which frames are only accounted.
+// after which frames are only accounted. The batch goes to the trace
+// writer whole (pcapnl.Writer.WriteFrames), with one lock and one error
+// check per recvmmsg, not per frame.
 func (tw *traceWriter) write(b batch) error {
 	a := &tw.acct
-	f := &tw.frame
-	f.Time, f.Direction, f.Family = b.t, b.dir, tw.family
+	fs := tw.frames[:0]
 	sampled := false
 	for i := range b.msgs {
 		m := &b.msgs[i]
@@ -108,28 +109,38 @@ func (tw *traceWriter) write(b batch) error {
 		if b.late {
 			a.lateFrames++
 		}
-		if tw.err != nil {
-			a.discarded++
-			continue
-		}
-		f.DropCount, f.Data = drops, m.Data()
-		if err := tw.w.WriteFrame(f); err != nil {
-			tw.err = err
-			a.discarded++
-			continue
-		}
-		a.dropCounts += drops
-		a.dataBytes += uint64(m.N)
-		if b.dir == pcapnl.ToUser {
-			a.toUser++
-		} else {
-			a.toKernel++
-		}
+		fs = append(fs, pcapnl.Frame{Time: b.t, Direction: b.dir, Family: tw.family, DropCount: drops, Data: m.Data()})
 	}
-	f.Data = nil
+	tw.commit(fs, b.dir)
+	clear(fs) // hold no frame's bytes past the batch
+	tw.frames = fs[:0]
 	tw.written.Store(a.toUser + a.toKernel)
 	tw.seqGapsShown.Store(a.seq.Missing())
 	return tw.err
+}
+
+// commit writes the frames of one batch and accounts those written; after
+// a write error the rest are discarded.
+func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
+	a := &tw.acct
+	if tw.err != nil {
+		a.discarded += uint64(len(fs))
+		return
+	}
+	n, err := tw.w.WriteFrames(fs)
+	if err != nil {
+		tw.err = err
+		a.discarded += uint64(len(fs) - n)
+	}
+	for i := range fs[:n] {
+		a.dropCounts += fs[i].DropCount
+		a.dataBytes += uint64(len(fs[i].Data))
+	}
+	if dir == pcapnl.ToUser {
+		a.toUser += uint64(n)
+	} else {
+		a.toKernel += uint64(n)
+	}
 }
 
 // drops accounts one datagram from the peer and returns the losses of this
