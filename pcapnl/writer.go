@@ -317,33 +317,36 @@ func (w *Writer) appendFrame(f *Frame) error {
 		}
 	}
 	n := len(w.buf)
-	b := w.buf[n : n+total]
-	le.PutUint32(b[0:], blockEPB)
-	le.PutUint32(b[4:], uint32(total))
-	le.PutUint32(b[8:], 0) // interface 0
-	le.PutUint32(b[12:], uint32(uint64(f.Time)>>32))
-	le.PutUint32(b[16:], uint32(uint64(f.Time)))
-	le.PutUint32(b[20:], uint32(capLen))
-	le.PutUint32(b[24:], uint32(origLen))
-	p := b[epbHeaderLen : epbHeaderLen+padded]
-	binary.BigEndian.PutUint16(p[0:], packetType(f))
-	binary.BigEndian.PutUint16(p[2:], ARPHRDNetlink)
-	clear(p[4:14])
-	binary.BigEndian.PutUint16(p[14:], f.Family)
-	copy(p[PseudoHeaderLen:capLen], f.Data)
-	clear(p[capLen:])
-	o := epbHeaderLen + padded
-	le.PutUint32(b[o:], 2|4<<16) // epb_flags, 4 bytes
-	le.PutUint32(b[o+4:], epbFlags(f.Direction))
-	o += epbFlagsLen
-	if f.DropCount != 0 {
-		le.PutUint32(b[o:], 4|8<<16) // epb_dropcount, 8 bytes
-		le.PutUint64(b[o+4:], f.DropCount)
-		o += epbDropsLen
-	}
-	le.PutUint32(b[o:], optEnd)
-	le.PutUint32(b[o+4:], uint32(total))
 	w.buf = w.buf[:n+total]
+	b := w.buf[n:]
+	// Fixed-size views of the block's head and tail: one bounds check
+	// each rather than one per field (the hot path of a recorder).
+	h := (*[epbHeaderLen + PseudoHeaderLen]byte)(b)
+	le.PutUint32(h[0:], blockEPB)
+	le.PutUint32(h[4:], uint32(total))
+	le.PutUint32(h[8:], 0) // interface 0
+	le.PutUint32(h[12:], uint32(uint64(f.Time)>>32))
+	le.PutUint32(h[16:], uint32(uint64(f.Time)))
+	le.PutUint32(h[20:], uint32(capLen))
+	le.PutUint32(h[24:], uint32(origLen))
+	binary.BigEndian.PutUint16(h[28:], packetType(f))
+	binary.BigEndian.PutUint16(h[30:], ARPHRDNetlink)
+	clear(h[32:42]) // sll_halen, sll_addr
+	binary.BigEndian.PutUint16(h[42:], f.Family)
+	data := b[epbHeaderLen+PseudoHeaderLen : epbHeaderLen+padded]
+	clear(data[copy(data, f.Data[:capLen-PseudoHeaderLen]):]) // the padding
+	o := epbHeaderLen + padded
+	opt := (*[epbFlagsLen]byte)(b[o:])
+	le.PutUint32(opt[0:], 2|4<<16) // epb_flags, 4 bytes
+	le.PutUint32(opt[4:], epbFlags(f.Direction))
+	if f.DropCount != 0 {
+		d := (*[epbDropsLen]byte)(b[o+epbFlagsLen:])
+		le.PutUint32(d[0:], 4|8<<16) // epb_dropcount, 8 bytes
+		le.PutUint64(d[4:], f.DropCount)
+	}
+	end := (*[epbTailLen]byte)(b[len(b)-epbTailLen:])
+	le.PutUint32(end[0:], optEnd)
+	le.PutUint32(end[4:], uint32(total))
 
 	if w.frames == 0 {
 		w.first = f.Time
