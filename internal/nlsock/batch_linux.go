@@ -4,17 +4,21 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imp2/imp2/internal/mmsg"
 )
 
-// Batch is the receive vector of Sock.Read: one buffer per datagram and,
-// if asked for, each datagram's netlink source address. Every reader of a
-// Sock receives through one (imp2.Conn, nflog.Conn, imp2-bench's emulated
+// Batch is the receive vector of Sock.Read: one buffer per datagram
+// (mmsg.Batch's, shared with the send side: Set, Release) and, if asked
+// for, each datagram's netlink source address. Every reader of a Sock
+// receives through one (imp2.Conn, nflog.Conn, imp2-bench's emulated
 // hook), so the mmsghdr setup lives here once. The steady state allocates
 // nothing. Not safe for concurrent use.
 type Batch struct {
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
+	mmsg.Batch
+	n     int                       // datagrams it has room for
 	names []unix.RawSockaddrNetlink // nil: the senders' addresses not asked for
+	named bool
 }
 
 // NewBatch returns a Batch of n datagrams; with names, Read also fills in
@@ -22,10 +26,7 @@ type Batch struct {
 // needs no names: the kernel refuses every other sender, and leaving
 // msg_name out saves its copy per datagram.
 func NewBatch(n int, names bool) *Batch {
-	b := &Batch{}
-	if names {
-		b.names = []unix.RawSockaddrNetlink{}
-	}
+	b := &Batch{named: names}
 	b.Grow(n)
 	return b
 }
@@ -33,52 +34,26 @@ func NewBatch(n int, names bool) *Batch {
 // Grow makes room for n datagrams; it allocates only when n is more than
 // the batch ever had. The buffers already set stay.
 func (b *Batch) Grow(n int) {
-	if n <= len(b.hdrs) {
+	if n <= b.n {
 		return
 	}
-	hdrs, iovs := make([]unix.Mmsghdr, n), make([]unix.Iovec, n)
-	copy(iovs, b.iovs)
-	b.hdrs, b.iovs = hdrs, iovs
-	if b.names != nil {
-		b.names = make([]unix.RawSockaddrNetlink, n)
+	b.Batch.Grow(n)
+	b.n = n
+	if !b.named {
+		return
 	}
-	for i := range b.hdrs {
-		h := &b.hdrs[i].Hdr
-		h.Iov = &b.iovs[i]
-		h.SetIovlen(1)
-		if b.names != nil {
-			h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
-		}
-	}
-}
-
-// Cap is how many datagrams one Read may return.
-func (b *Batch) Cap() int { return len(b.hdrs) }
-
-// Set makes p the buffer of datagram i. The batch keeps a pointer to p
-// until Set or Release replaces it.
-func (b *Batch) Set(i int, p []byte) {
-	iov := &b.iovs[i]
-	iov.Base = nil
-	if len(p) > 0 {
-		iov.Base = &p[0]
-	}
-	iov.SetLen(len(p))
-}
-
-// Release forgets the buffers of datagrams [0, n), so that the batch does
-// not keep a caller's buffers alive.
-func (b *Batch) Release(n int) {
-	for i := range n {
-		b.iovs[i].Base = nil
+	b.names = make([]unix.RawSockaddrNetlink, n)
+	hdrs := b.Headers(n)
+	for i := range hdrs {
+		hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
 	}
 }
 
 // Len is the number of bytes Read put into datagram i's buffer.
-func (b *Batch) Len(i int) int { return int(b.hdrs[i].Len) }
+func (b *Batch) Len(i int) int { return int(b.Headers(b.n)[i].Len) }
 
 // Truncated reports that datagram i was longer than its buffer.
-func (b *Batch) Truncated(i int) bool { return b.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 }
+func (b *Batch) Truncated(i int) bool { return b.Headers(b.n)[i].Hdr.Flags&unix.MSG_TRUNC != 0 }
 
 // PortID is the netlink port datagram i came from; 0 (the kernel) for a
 // batch without names.
@@ -89,13 +64,14 @@ func (b *Batch) PortID(i int) uint32 {
 	return b.names[i].Pid
 }
 
-// prepare readies datagrams [0, n) for recvmmsg, which overwrites each
-// name length with the sender's.
-func (b *Batch) prepare(n int) {
-	if b.names == nil {
-		return
+// prepare returns the headers of datagrams [0, n) ready for recvmmsg,
+// which overwrites each name length with the sender's.
+func (b *Batch) prepare(n int) []unix.Mmsghdr {
+	hdrs := b.Headers(n)
+	if b.names != nil {
+		for i := range hdrs {
+			hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
+		}
 	}
-	for i := range n {
-		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
-	}
+	return hdrs
 }

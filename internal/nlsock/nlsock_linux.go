@@ -81,8 +81,7 @@ func SocketType(blocking bool) int {
 // syscall.Errno; otherwise os.ErrDeadlineExceeded, os.ErrClosed or the
 // poller's error. It allocates nothing.
 func (s *Sock) Read(b *Batch, n int) (int, error) {
-	b.prepare(n)
-	s.hdrs, s.err = b.hdrs[:n], nil
+	s.hdrs, s.err = b.prepare(n), nil
 	err := s.rc.Read(s.fn)
 	s.hdrs = nil
 	switch {
