@@ -101,10 +101,14 @@ func TestReadModes(t *testing.T) {
 				time.Sleep(time.Millisecond)
 				unix.Sendto(tx, make([]byte, unix.NLMSG_HDRLEN), 0, sa)
 			}()
-			s.SetReadDeadline(time.Now().Add(40*time.Millisecond - time.Duration(i)*time.Millisecond))
+			start := time.Now()
+			s.SetReadDeadline(start.Add(40*time.Millisecond - time.Duration(i)*time.Millisecond))
 			_, err := s.Read(b, len(bufs))
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Logf("read %d: the datagram came after the deadline (a loaded machine); not checked", i)
+			if errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 30*time.Millisecond {
+				// Near the deadline the read rightly sets a shorter
+				// SO_RCVTIMEO for what is left.
+				t.Logf("read %d: the datagram came near or after the deadline (a loaded machine); not checked", i)
+				last = s.timeo
 				continue
 			}
 			if err != nil {
