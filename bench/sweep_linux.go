@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -261,7 +262,7 @@ func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bo
 	}
 	done := make(chan floodDone, 1)
 	done <- floodDone{r: r}
-	st := newStats(latency)
+	st := newStats(latency, pace.Monotonic())
 	cost, _, err := st.consume(ctx, c, sched, sampleSpec{latency: latency}, done)
 	if err != nil {
 		return 0, err

@@ -274,12 +274,75 @@ func (d *Drops) check() (bool, string) {
 // Queue is the socket's receive-queue occupancy during the sample.
 type Queue struct {
 	// RcvBuf is the effective SO_RCVBUF (the kernel doubles the request).
-	RcvBuf    int64         `json:"rcvbuf_bytes"`
-	PeakBytes int64         `json:"peak_rmem_alloc_bytes"`
-	Samples   []QueueSample `json:"samples"`
+	RcvBuf    int64 `json:"rcvbuf_bytes"`
+	PeakBytes int64 `json:"peak_rmem_alloc_bytes"`
+	// Method is how Samples were taken: QueueExact or QueueSampled (empty
+	// in files written before there was a choice: sampled).
+	Method  string        `json:"method,omitempty"`
+	Samples []QueueSample `json:"samples"`
+	// TrueSize is one event's skb truesize, as the module reported it
+	// (exact method only).
+	TrueSize int64 `json:"truesize_bytes,omitempty"`
+	// Gaps places the lost events in time (exact method only): one per gap
+	// in the sequence numbers, between the events around it.
+	Gaps []QueueGap `json:"gaps,omitempty"`
 }
 
-// QueueSample is one reading of SO_MEMINFO rmem_alloc. In JSON it is a pair
+// The queue methods. An exact trace has a point at every event's enqueue
+// (the module's sk_rmem_alloc with the event) and at every read batch of
+// the consumer (the events still queued, from their enqueue times); the
+// sampled one reads SO_MEMINFO, which misses the moments between readings.
+const (
+	QueueExact   = "exact, per event (sk_rmem_alloc at enqueue)"
+	QueueSampled = "sampled every 1 ms (SO_MEMINFO)"
+)
+
+// QueueGap is one gap in a consumer's sequence numbers: Events lost after
+// the event queued at From and before the one queued at To (offsets as in
+// QueueSample). DropRmem is sk_rmem_alloc when the first of them was
+// refused, as the event at To reports it.
+type QueueGap struct {
+	From     time.Duration `json:"from_ns"`
+	To       time.Duration `json:"to_ns"`
+	Events   int64         `json:"events"`
+	DropRmem int64         `json:"drop_rmem_bytes"`
+}
+
+// DropsAtLimit checks the exact trace against the kernel's admission rule
+// (kmod/imp2_uapi.h): an event is refused for a full queue when
+// sk_rmem_alloc with it would exceed sk_rcvbuf (kernels since 2025) or
+// sk_rmem_alloc without it already does (older ones), so every gap must
+// open at an occupancy within one truesize of the limit, RcvBuf-TrueSize <
+// DropRmem <= RcvBuf+TrueSize, and no queued event may be above
+// RcvBuf+TrueSize. It returns nil for a trace that is not exact.
+func (q *Queue) DropsAtLimit() error {
+	if q.Method != QueueExact {
+		return nil
+	}
+	lo, hi := q.RcvBuf-q.TrueSize, q.RcvBuf+q.TrueSize
+	for i, g := range q.Gaps {
+		if g.DropRmem <= lo || g.DropRmem > hi {
+			return fmt.Errorf("gap %d (%d events at %v): first refusal at %d bytes, not within one truesize (%d) of rcvbuf %d",
+				i, g.Events, g.From, g.DropRmem, q.TrueSize, q.RcvBuf)
+		}
+	}
+	if q.PeakBytes > hi {
+		return fmt.Errorf("peak %d bytes above rcvbuf %d + truesize %d", q.PeakBytes, q.RcvBuf, q.TrueSize)
+	}
+	return nil
+}
+
+// GapEvents is the number of events the gaps hold.
+func (q *Queue) GapEvents() int64 {
+	var n int64
+	for _, g := range q.Gaps {
+		n += g.Events
+	}
+	return n
+}
+
+// QueueSample is one point of the queue trace: a reading of SO_MEMINFO
+// rmem_alloc, or an exact point (Queue.Method). In JSON it is a pair
 // [offset_ns, bytes], since there are thousands per sample.
 type QueueSample struct {
 	Offset    time.Duration
