@@ -41,8 +41,14 @@ func TestQueueExactInVM(t *testing.T) {
 						t.Errorf("rep %d: %d dropped, the gaps hold %d", s.Rep, s.Dropped(), q.GapEvents())
 					}
 					gaps += len(q.Gaps)
-					t.Logf("rep %d: %d sent, %d dropped in %d gaps; rcvbuf %d, truesize %d, peak %d",
-						s.Rep, s.Sent, s.Dropped(), len(q.Gaps), q.RcvBuf, q.TrueSize, q.PeakBytes)
+					above := 0 // points above the limit: reads inside the module's read-to-check window
+					for _, p := range q.Samples {
+						if p.RmemAlloc > q.RcvBuf {
+							above++
+						}
+					}
+					t.Logf("rep %d: %d sent, %d dropped in %d gaps; rcvbuf %d, truesize %d, peak %d, %d of %d points above rcvbuf",
+						s.Rep, s.Sent, s.Dropped(), len(q.Gaps), q.RcvBuf, q.TrueSize, q.PeakBytes, above, len(q.Samples))
 				}
 			}
 			if gaps == 0 {

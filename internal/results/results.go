@@ -366,11 +366,20 @@ func (q *QueueSample) UnmarshalJSON(b []byte) error {
 
 // Overhead is the consumer's own measuring cost: the same workload measured
 // With and Without latency recording, in Unit (for example "ns/event").
+// With and Without are medians; the cost itself is Diff, the median of
+// Pairs interleaved (without, with) differences, with its confidence
+// interval: a difference whose interval holds 0 is not one.
 type Overhead struct {
 	Method  string  `json:"method"`
 	Without float64 `json:"without"`
 	With    float64 `json:"with"`
 	Unit    string  `json:"unit"`
+	Pairs   int     `json:"pairs,omitempty"`
+	Diff    float64 `json:"diff,omitempty"`
+	// DiffCI is the distribution-free interval of Diff at Confidence
+	// (benchmath), nil when too few pairs give a finite one.
+	DiffCI     *[2]float64 `json:"diff_ci,omitempty"`
+	Confidence float64     `json:"confidence,omitempty"`
 }
 
 // Fraction is (With-Without)/Without, e.g. 0.04 for 4% overhead.
@@ -379,4 +388,34 @@ func (o *Overhead) Fraction() float64 {
 		return 0
 	}
 	return (o.With - o.Without) / o.Without
+}
+
+// Distinguishable reports whether the overhead is told apart from zero:
+// its confidence interval exists and leaves 0 out.
+func (o *Overhead) Distinguishable() bool {
+	return o.DiffCI != nil && (o.DiffCI[0] > 0 || o.DiffCI[1] < 0)
+}
+
+// String says what the overhead is and whether it is one, for example
+// "+310 ns/event (+4.1%), 95% CI +120 .. +480, 10 interleaved pairs" or
+// "... : not distinguishable from zero".
+func (o *Overhead) String() string {
+	if o.Pairs == 0 { // a file from before the pairs
+		return fmt.Sprintf("%.0f -> %.0f %s (%+.1f%%, no confidence interval: not distinguishable from zero)",
+			o.Without, o.With, o.Unit, 100*o.Fraction())
+	}
+	pct := 0.0
+	if o.Without != 0 {
+		pct = 100 * o.Diff / o.Without
+	}
+	s := fmt.Sprintf("%+.0f %s (%+.1f%%; medians %.0f -> %.0f), ", o.Diff, o.Unit, pct, o.Without, o.With)
+	if o.DiffCI == nil {
+		s += fmt.Sprintf("%d interleaved pairs, too few for a %.0f%% confidence interval", o.Pairs, 100*o.Confidence)
+	} else {
+		s += fmt.Sprintf("%.0f%% CI %+.0f .. %+.0f, %d interleaved pairs", 100*o.Confidence, o.DiffCI[0], o.DiffCI[1], o.Pairs)
+	}
+	if !o.Distinguishable() {
+		s += ": not distinguishable from zero"
+	}
+	return s
 }

@@ -85,6 +85,9 @@ func TestValidationNamesFileAndField(t *testing.T) {
 			"results.json: parameters.nflog_qthresh:"},
 		{"no steps", func(r *results.Run) { r.Steps = nil }, "results.json: steps: empty"},
 		{"overhead", func(r *results.Run) { r.Overhead.Unit = "" }, "results.json: consumer_overhead:"},
+		{"overhead interval", func(r *results.Run) {
+			r.Overhead.Pairs, r.Overhead.Confidence, r.Overhead.Diff, r.Overhead.DiffCI = 10, 0.95, 5, &[2]float64{1, 2}
+		}, "results.json: consumer_overhead: pairs 10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := synthetic(t)

@@ -103,8 +103,15 @@ func (r *Run) Validate() error {
 	if err := r.validatePartial(); err != nil {
 		return err
 	}
-	if r.Overhead != nil && (r.Overhead.Without < 0 || r.Overhead.With < 0 || r.Overhead.Method == "" || r.Overhead.Unit == "") {
-		return errorf("consumer_overhead", "needs method, unit and non-negative with/without")
+	if o := r.Overhead; o != nil {
+		if o.Without < 0 || o.With < 0 || o.Method == "" || o.Unit == "" {
+			return errorf("consumer_overhead", "needs method, unit and non-negative with/without")
+		}
+		if o.Pairs < 0 || (o.Pairs > 0) != (o.Confidence > 0 && o.Confidence < 1) ||
+			(o.DiffCI != nil && (o.Pairs == 0 || o.DiffCI[0] > o.Diff || o.Diff > o.DiffCI[1])) {
+			return errorf("consumer_overhead", "pairs %d, confidence %v, diff %v in %v: want a confidence in (0,1) with pairs, and diff inside its interval",
+				o.Pairs, o.Confidence, o.Diff, o.DiffCI)
+		}
 	}
 	return nil
 }
