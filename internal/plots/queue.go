@@ -23,20 +23,30 @@ func queueMethod(q *results.Queue) string {
 }
 
 // addQueue draws a queue trace, the receive buffer limit and, for an
-// exact trace, where the events were lost. An exact trace is drawn as the
-// highest and the lowest point of each bucket, so that a fill to the limit
-// and the drain to empty that follows both show; a sampled one as the
-// highest reading.
+// exact trace, where the events were lost. The queue holds each point's
+// value until the next point, so a bucket spans the value it starts with
+// and its own points: a full queue the reader leaves alone for 100 ms stays
+// full in the figure instead of sloping down to its drain. An exact trace
+// is drawn as the highest and the lowest value of each bucket, so that a
+// fill to the limit and the drain to empty that follows both show; a
+// sampled one as the highest reading.
 func addQueue(p *plot.Plot, q *results.Queue) error {
 	qs := q.Samples
 	span := qs[len(qs)-1].Offset + 1
 	width := max(span/queueBuckets, 1)
 	var hi, lo plotter.XYs
-	for i := 0; i < len(qs); {
-		b := qs[i].Offset / width
-		top, bottom := qs[i].RmemAlloc, qs[i].RmemAlloc
+	held := qs[0].RmemAlloc
+	for i, b := 0, qs[0].Offset/width; i < len(qs); b++ {
+		top, bottom := held, held
+		if b == qs[i].Offset/width {
+			top, bottom = qs[i].RmemAlloc, qs[i].RmemAlloc
+			if i > 0 {
+				top, bottom = max(top, held), min(bottom, held)
+			}
+		}
 		for ; i < len(qs) && qs[i].Offset/width == b; i++ {
 			top, bottom = max(top, qs[i].RmemAlloc), min(bottom, qs[i].RmemAlloc)
+			held = qs[i].RmemAlloc
 		}
 		x := float64(b*width) / 1e6
 		hi = append(hi, plotter.XY{X: x, Y: float64(top) / 1024})
@@ -84,8 +94,10 @@ func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, label string) error {
 
 // addGaps marks each sequence gap: a bar at the occupancy that refused
 // its first event, spanning from the event before the gap to the one after
-// it (the congested period, when every event is refused until the reader
-// empties the queue), and a dot at that first refusal.
+// it, and a dot at that first refusal. The refusals lie inside the bar;
+// without NETLINK_NO_ENOBUFS every event is refused from the first until
+// the reader has emptied the queue (the congested period), so the bar
+// outlasts the drain by the wait for the next event.
 func addGaps(p *plot.Plot, q *results.Queue) error {
 	if len(q.Gaps) == 0 {
 		return nil
@@ -102,7 +114,7 @@ func addGaps(p *plot.Plot, q *results.Queue) error {
 		bar.Color, bar.Width = red, vg.Points(3)
 		p.Add(bar)
 		if i == 0 {
-			p.Legend.Add("refusing: events before and after a sequence gap", bar)
+			p.Legend.Add("sequence gap: from the queued event before to the one after (refusals inside)", bar)
 		}
 		// At a steady rate the first refusal comes one event interval
 		// after the last event queued.
