@@ -5,7 +5,7 @@
 // (package replay/icmp).
 //
 // The input side reads one trace or merges several by timestamp, keeps a
-// read-ahead bounded in bytes, and filters (ParseFilter). The scheduler
+// read-ahead bounded in bytes, and filters (package filter). The scheduler
 // sends each frame at a deadline computed from one start time (as
 // recorded, scaled, at a fixed rate or at top speed, looped, limited in
 // frames or time), so that errors never accumulate. Each output reports
@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/pcapnl"
@@ -49,7 +50,7 @@ type Options struct {
 	Inputs []string
 	Stdin  io.Reader
 	// Filter selects the frames replayed; nil replays all.
-	Filter *Filter
+	Filter *filter.Filter
 	// ReadAhead is the bound, in bytes, of the decoded trace held ahead
 	// of the sender, read before the clock starts.
 	ReadAhead int
@@ -213,7 +214,7 @@ func openInputs(names []string, stdin io.Reader) (frameSource, func(), error) {
 			closeAll()
 			return nil, nil, &InputError{Name: name, Err: err}
 		}
-		rd.SetIMP2Families(imp2.DefaultFamily, imp2.UserSockFamily) // as isIMP2
+		rd.SetIMP2Families(imp2.DefaultFamily, imp2.UserSockFamily) // as filter.IsIMP2
 		closers, readers = append(closers, rd), append(readers, rd)
 	}
 	if len(readers) == 1 {

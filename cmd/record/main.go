@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/record"
@@ -190,15 +191,19 @@ flags:
 
 // flagOf names the flag of each record.Options field.
 var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "duration", "Flush": "flush",
-	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf"}
+	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf",
+	"FileSize": "C", "FileInterval": "G", "Files": "W"}
 
 // flagError says what is wrong with the command line, or with the output,
 // in terms of the flags.
 func flagError(o *record.Options, err error) error {
 	var oe *record.OptionError
+	var ee *record.ExistsError
 	switch {
 	case errors.As(err, &oe):
 		return fmt.Errorf("-%s %v: %s", flagOf[oe.Field], oe.Value, oe.Reason)
+	case errors.As(err, &ee) && ee.Path != o.Path:
+		return fmt.Errorf("-o %s: %s exists (an earlier recording of this set?); add -force to overwrite it", o.Path, ee.Path)
 	case errors.Is(err, record.ErrExists):
 		return fmt.Errorf("-o %s: the file exists; add -force to overwrite it", o.Path)
 	}
@@ -227,6 +232,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&o.SnapLen, "snaplen", o.SnapLen, "receive buffer per datagram in bytes; longer datagrams are truncated and counted")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "datagrams per recvmmsg call")
 	fs.DurationVar(&o.StatsTimeout, "stats-timeout", o.StatsTimeout, "how long to wait for the peer's counters at the end (0: do not ask)")
+	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many bytes (K/M/G suffixes), as tcpdump -C; names get a number before the extension (trace.000001.pcapng.zst)")
+	fs.DurationVar(&o.FileInterval, "G", 0, "rotate: a new file every interval, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
+	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring)")
+	filterExpr := fs.String("filter", "", "write only the frames that match this expression (imp2-replay -filter's language); the others are counted, never as lost")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
 	fs.Usage = func() {
@@ -245,6 +254,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	})
 	var ok bool
+	var err error
 	switch ok, o.ZstdLevel = zstd.EncoderLevelFromString(*level); {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("unexpected argument %q: imp2-record takes flags only (see -h)", fs.Arg(0))
@@ -256,6 +266,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return c, fmt.Errorf("-zstd-level %q: want fastest, default, better or best", *level)
 	}
 	o.Peer = uint32(*peer)
+	if o.Filter, err = filter.Parse(*filterExpr); err != nil {
+		return c, fmt.Errorf("-filter: %v", err)
+	}
 	compression := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}
 	if o.Compression, ok = compression[*compress]; !ok {
 		return c, fmt.Errorf("-compress %q: want zstd, none or auto", *compress)

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/replayvm"
 	"github.com/imp2/imp2/pcapnl"
@@ -95,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*cli, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "%s", usageHead)
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n\n%s\n", replay.FilterSyntax, exitCodesHelp)
+		fmt.Fprintf(stderr, "\n%s\n\n%s\n", filter.Syntax, exitCodesHelp)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
 			return errors.New(r.what)
 		}
 	}
-	f, err := replay.ParseFilter(c.filter)
+	f, err := filter.Parse(c.filter)
 	if err != nil {
 		return fmt.Errorf("-filter: %w", err)
 	}

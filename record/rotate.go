@@ -1,0 +1,304 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// Rotation, as tcpdump's -C, -G and -W (Options.FileSize, FileInterval
+// and Files): the trace goes into a set of files, each a complete trace
+// of its own (section header, interface description, interface
+// statistics at its close), made and closed on the receive goroutine
+// between two batches, so that every frame goes to exactly one file and
+// the accounting (sequence numbers, losses) stays one across them.
+//
+// Names. Options.Path is a strftime pattern (strftime.go), formatted in
+// local time at the start of each file: the start of the recording for
+// the first, the start of its interval for a file that FileInterval
+// began. A number, six digits from 000000 and never reused, goes before
+// the trace extension (trace.pcapng.zst: trace.000000.pcapng.zst,
+// trace.000001.pcapng.zst, ...) whenever FileSize is set or the pattern
+// has no conversion, so that names never repeat; with FileInterval alone
+// the pattern must tell the intervals apart (its finest conversion at
+// most the interval). Unlike tcpdump's -W, which reuses its numbers, a
+// ring keeps counting, so the numbers sort as the files were written.
+//
+// Ring. With Files N, the oldest file of this recording is removed before
+// the next is made: the directory never holds more than N files of the
+// recording, the one being written included (files of other recordings
+// are never touched). A new file is made under a hidden temporary name
+// (.NAME.part) and renamed into place once its header is written, so a
+// recorder killed at that moment leaves no headerless file under a
+// trace's name, at most that .part file.
+//
+// When. FileSize counts the bytes that reached the file; with the queue
+// and zstd these arrive at flushes and chunk hand-overs, so a file ends
+// somewhat past FileSize (by at most what was queued for it: Buffer, and
+// the compressor's pending block). FileInterval boundaries fall on
+// multiples of the interval since the Unix epoch (an hourly file starts
+// on the hour); as with tcpdump, a file is made when a frame arrives, so
+// an interval without frames makes none.
+
+// numberedName is file n's name with its number before the trace
+// extension.
+func numberedName(name string, n int) string {
+	stem, ext := splitTraceExt(name)
+	return fmt.Sprintf("%s.%06d%s", stem, n, ext)
+}
+
+// traceExts are the endings a number goes before, longest first.
+var traceExts = []string{".pcapng.zst", ".pcapng.gz", ".pcap.zst", ".pcap.gz", ".pcapng", ".pcap", ".zst", ".gz"}
+
+func splitTraceExt(name string) (stem, ext string) {
+	for _, e := range traceExts {
+		if strings.HasSuffix(name, e) && len(name) > len(e) {
+			return strings.TrimSuffix(name, e), e
+		}
+	}
+	return name, ""
+}
+
+// rotates reports whether the trace is a set of files.
+func (o *Options) rotates() bool { return o.FileSize > 0 || o.FileInterval > 0 }
+
+// numbered reports whether the rotated files' names carry a number.
+func (o *Options) numbered() bool {
+	finest, _ := parseStrftime(o.Path)
+	return o.FileSize > 0 || finest == 0
+}
+
+// fileName is the name of file n, started at t.
+func (o *Options) fileName(n int, t time.Time) string {
+	if !o.rotates() {
+		return o.Path
+	}
+	name := strftime(o.Path, t.Local())
+	if o.numbered() {
+		name = numberedName(name, n)
+	}
+	return name
+}
+
+// validateRotation checks the rotation settings.
+func (o *Options) validateRotation() error {
+	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
+	switch {
+	case o.FileSize < 0:
+		return bad("FileSize", int(o.FileSize), "must not be negative")
+	case o.FileInterval < 0:
+		return bad("FileInterval", o.FileInterval, "must not be negative")
+	case o.Files < 0:
+		return bad("Files", o.Files, "must not be negative")
+	case o.Files > 0 && !o.rotates():
+		return bad("Files", o.Files, "a ring of files needs FileSize or FileInterval")
+	case !o.rotates():
+		return nil
+	case o.Output != nil || o.Path == "-":
+		return bad("Path", o.Path, "rotation makes files: it needs a file path, not a stream")
+	}
+	finest, err := parseStrftime(o.Path)
+	switch {
+	case err != nil:
+		return bad("Path", o.Path, err.Error())
+	case o.FileSize == 0 && finest > o.FileInterval:
+		return bad("Path", o.Path, fmt.Sprintf("its finest conversion changes every %v, less often than a new file (FileInterval %v): names would repeat", finest, o.FileInterval))
+	}
+	return nil
+}
+
+// File is one file of the trace: the only one, or one of a rotated set.
+type File struct {
+	Path    string `json:"path"`
+	Frames  uint64 `json:"frames"` // in the file (those it accepted)
+	Bytes   uint64 `json:"bytes"`  // on disk
+	Removed bool   `json:"removed,omitempty"`
+}
+
+// traceFiles is the trace's destination: one output, or the files of a
+// rotated set, with the pcapnl.Writer of the current one.
+type traceFiles struct {
+	o     *Options
+	wopts pcapnl.WriterOptions
+	cur   *output
+	out   *countingWriter // cur's
+	w     *pcapnl.Writer  // cur's; nil before begin
+	open  bool            // w is open
+	total atomic.Uint64   // bytes that reached the outputs, every file (Progress)
+	files []File          // every file of the recording, in order
+	kept  []int           // indexes in files of those still on disk, oldest first
+	next  int64           // Unix ns at which the next interval starts; 0 without FileInterval
+	drops uint64          // pcapng drop counts in the closed files
+	queue pcapnl.QueueStats
+}
+
+// openTraceFiles opens the first file before the registration, refusing
+// an existing one as openOutput does, and, for a numbered set, any file
+// of an earlier recording of the same set.
+func openTraceFiles(o *Options, now time.Time) (*traceFiles, error) {
+	name := o.fileName(0, now)
+	if o.rotates() && !o.Force {
+		if old := earlierSetFile(o, name); old != "" {
+			return nil, &ExistsError{Path: old}
+		}
+	}
+	out, err := openOutput(o, name)
+	if err != nil {
+		return nil, err
+	}
+	tf := &traceFiles{o: o, cur: out, files: []File{{Path: name}}, kept: []int{0}}
+	if o.FileInterval > 0 {
+		tf.next = now.Truncate(o.FileInterval).Add(o.FileInterval).UnixNano()
+	}
+	return tf, nil
+}
+
+// earlierSetFile returns a file of an earlier recording into the numbered
+// set whose file 0 is first, or "".
+func earlierSetFile(o *Options, first string) string {
+	if !o.numbered() {
+		return ""
+	}
+	dir, base := filepath.Split(first)
+	stem, ext := splitTraceExt(base)
+	stem = strings.TrimSuffix(stem, ".000000")
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(stem) + `\.[0-9]{6,}` + regexp.QuoteMeta(ext) + `$`)
+	if dir == "" {
+		dir = "."
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, de := range entries {
+		if re.MatchString(de.Name()) {
+			return filepath.Join(dir, de.Name())
+		}
+	}
+	return ""
+}
+
+// begin empties a file that Force overwrites and starts its writer, once
+// the registration succeeded (wopts name the consumer's port).
+func (tf *traceFiles) begin(wopts pcapnl.WriterOptions) error {
+	tf.wopts = wopts
+	if err := tf.cur.empty(); err != nil {
+		return err
+	}
+	return tf.startWriter()
+}
+
+func (tf *traceFiles) startWriter() error {
+	tf.out = &countingWriter{w: tf.cur.w, total: &tf.total}
+	w, err := pcapnl.NewWriter(tf.out, tf.wopts)
+	if err != nil {
+		return err
+	}
+	tf.w, tf.open = w, true
+	return nil
+}
+
+// due reports whether the frames of a batch read at t go into a new file.
+func (tf *traceFiles) due(t int64) bool {
+	return tf.open && (tf.o.FileSize > 0 && tf.out.n.Load() >= uint64(tf.o.FileSize) || tf.next != 0 && t >= tf.next)
+}
+
+// rotate closes the current file, complete, removes the oldest of a full
+// ring and makes the next file, for frames read at t.
+func (tf *traceFiles) rotate(t int64) error {
+	if err := tf.closeFile(false, 0, 0); err != nil {
+		return err
+	}
+	at := time.Unix(0, t)
+	if tf.next != 0 && t >= tf.next {
+		at = at.Truncate(tf.o.FileInterval)
+		tf.next = at.Add(tf.o.FileInterval).UnixNano()
+	}
+	if tf.o.Files > 0 && len(tf.kept) >= tf.o.Files {
+		old := &tf.files[tf.kept[0]]
+		if err := os.Remove(old.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the oldest file of the ring: %w", err)
+		}
+		old.Removed, tf.kept = true, tf.kept[1:]
+	}
+	name := tf.o.fileName(len(tf.files), at)
+	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".part")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	tf.cur = &output{w: f, f: f, path: name}
+	tf.files, tf.kept = append(tf.files, File{Path: name}), append(tf.kept, len(tf.files))
+	if err := tf.startWriter(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("creating %s: %w", name, err)
+	}
+	return place(tmp, name, tf.o.Force)
+}
+
+// place gives the temporary file tmp its name, refusing an existing file
+// unless force. A rename, not a link: the directory never shows the file
+// under two names.
+func place(tmp, name string, force bool) error {
+	if _, err := os.Lstat(name); err == nil && !force {
+		os.Remove(tmp)
+		return fmt.Errorf("creating %s: %w", name, &ExistsError{Path: name})
+	}
+	return os.Rename(tmp, name)
+}
+
+// closeFile closes the current file, complete with its interface
+// statistics: with set, received and dropped, else the writer's own (its
+// frames and their drop counts).
+func (tf *traceFiles) closeFile(set bool, received, dropped uint64) error {
+	if !tf.open {
+		return nil
+	}
+	tf.open = false
+	if set {
+		tf.w.SetInterfaceStats(received, dropped)
+	}
+	_, drops := tf.w.Frames()
+	err := tf.w.Close()
+	q := tf.w.QueueStats()
+	tf.queue.Bytes, tf.queue.MaxQueued = q.Bytes, max(tf.queue.MaxQueued, q.MaxQueued)
+	tf.queue.Waits, tf.queue.WaitTime = tf.queue.Waits+q.Waits, tf.queue.WaitTime+q.WaitTime
+	f := &tf.files[len(tf.files)-1]
+	f.Frames, f.Bytes = tf.w.FramesOut(), tf.out.n.Load()
+	tf.drops += drops
+	if cerr := tf.cur.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing %s: %w", tf.cur.path, cerr)
+	}
+	return err
+}
+
+// finish closes the last file. Its interface statistics take the losses
+// of the recording not already counted in the earlier files' (lost, the
+// whole recording's, less their drop counts), so that the files' isb_ifdrop
+// add up to the recording's losses and their isb_ifrecv to its frames
+// plus losses.
+func (tf *traceFiles) finish(lost uint64) error {
+	if !tf.open {
+		return nil
+	}
+	rest := lost - min(lost, tf.drops)
+	frames, _ := tf.w.Frames()
+	return tf.closeFile(true, frames+rest, rest)
+}
+
+// framesOut is how many frames reached the files.
+func (tf *traceFiles) framesOut() uint64 {
+	var n uint64
+	for _, f := range tf.files {
+		n += f.Frames
+	}
+	if tf.open {
+		n += tf.w.FramesOut()
+	}
+	return n
+}
