@@ -20,14 +20,14 @@ type frameSource interface {
 // after the last frame.
 type merger struct {
 	names []string
-	rs    []*pcapnl.Reader
+	rs    []frameSource
 	cur   []pcapnl.Frame
 	live  []bool
 	last  int // input whose frame was returned last; advanced on the next call
 	err   error
 }
 
-func newMerger(names []string, rs []*pcapnl.Reader) *merger {
+func newMerger(names []string, rs []frameSource) *merger {
 	m := &merger{names: names, rs: rs, cur: make([]pcapnl.Frame, len(rs)), live: make([]bool, len(rs)), last: -1}
 	for i := range rs {
 		m.advance(i)
