@@ -12,6 +12,7 @@ import (
 // Summary is what a recording reports at the end. Counts are frames unless
 // named bytes.
 type Summary struct {
+	Type        string  `json:"type"`   // "summary", as imp2-replay's JSON lines say what they are
 	Output      string  `json:"output"` // Options.Path
 	Family      int     `json:"family"`
 	Peer        uint32  `json:"peer"`
@@ -208,7 +209,7 @@ func (s *Summary) gapsText() string {
 func (r *Recorder) summarize() *Summary {
 	a := &r.tw.acct
 	s := &Summary{
-		Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
+		Type: "summary", Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
 		Batches: r.batches,
 		Frames:  a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,

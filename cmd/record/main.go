@@ -20,6 +20,7 @@ import (
 
 	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/progress"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/record"
 )
@@ -58,10 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer handleSignals(r, cancel)()
-	endProgress := func() {}
-	if !cfg.quiet && isTerminal(os.Stderr) {
-		endProgress = showProgress(stderr, r)
+	var bar *progress.Bar // a terminal only
+	if !cfg.quiet {
+		bar = progress.New(stderr, false)
 	}
+	endProgress := bar.Follow(time.Second, r.Status())
 	s, err := r.Run(ctx)
 	endProgress()
 	code := exitCode(err)
@@ -130,31 +132,6 @@ func handleSignals(r *record.Recorder, cancel context.CancelFunc) func() {
 		}
 	}()
 	return func() { signal.Stop(sigs) }
-}
-
-// showProgress prints a status line on the terminal once a second, from
-// the start of the recording; the function it returns clears it.
-func showProgress(w io.Writer, r *record.Recorder) func() {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var last record.Progress
-		for {
-			select {
-			case <-stop:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-			}
-			if p := r.Progress(); p.Started {
-				fmt.Fprintf(w, "\r\033[K%s", p.Line(last))
-				last = p
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
 }
 
 func isTerminal(f *os.File) bool {
