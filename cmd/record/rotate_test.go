@@ -180,6 +180,17 @@ func TestRotateRing(t *testing.T) {
 			t.Errorf("kept file %d: summary %+v, on disk %s", i, f, files[i])
 		}
 	}
+	var onDisk int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk += st.Size()
+	}
+	if bound := int64(ring * (16<<10 + 128<<10 + 64<<10)); onDisk > bound {
+		t.Errorf("%d bytes on disk, want at most %d: %d files of -C plus the queue and a block", onDisk, bound, ring)
+	}
 	frames, _ := readSet(t, files, false)
 	var seq uint32
 	for i, f := range frames {
@@ -220,18 +231,24 @@ func TestRotateByInterval(t *testing.T) {
 	if len(files) < 3 || len(files) != len(s.Files) {
 		t.Fatalf("%d files %v, summary %d; want at least 3", len(files), files, len(s.Files))
 	}
+	var err error
 	frames, perFile := readSet(t, files, false)
 	checkConversation(t, frames, s.Port, int(p.seq))
-	at := 0
+	starts := make([]time.Time, len(files))
 	for i, path := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), "g-"), ".pcapng.zst")
-		start, err := time.ParseInLocation(layout, name, time.Local)
-		if err != nil {
+		if starts[i], err = time.ParseInLocation(layout, name, time.Local); err != nil {
 			t.Fatalf("file name %s: %v", path, err)
 		}
+		if i > 0 && (starts[i].Nanosecond() != 0 || !starts[i].After(starts[i-1])) {
+			t.Errorf("file %s does not start on a later whole second", path)
+		}
+	}
+	at := 0
+	for i, path := range files {
 		for _, f := range frames[at : at+perFile[i]] {
 			ft := time.Unix(0, f.Time)
-			if ft.Before(start.Add(-time.Second)) || (i > 0 && ft.Before(start)) || !ft.Before(start.Add(time.Second)) && i < len(files)-1 {
+			if ft.Before(starts[i]) || i+1 < len(files) && !ft.Before(starts[i+1]) {
 				t.Errorf("%s: frame at %s outside its interval", path, ft.Format(time.RFC3339Nano))
 				break
 			}
