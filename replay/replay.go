@@ -194,35 +194,23 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 // by timestamp when more than one; a rotated set, set.go, is one) and a
 // function that closes them all.
 func openInputs(names []string, stdin io.Reader) (frameSource, func(), error) {
-	var closers []func()
-	closeAll := func() {
-		for _, c := range slices.Backward(closers) {
-			c()
-		}
-	}
-	var srcs []frameSource
-	for _, name := range names {
-		if name != "-" && isSet(name) {
-			files, err := setFiles(name)
-			if err != nil {
-				closeAll()
-				return nil, nil, &InputError{Name: name, Err: err}
-			}
-			s := &fileSet{names: files}
-			closers, srcs = append(closers, func() { s.Close() }), append(srcs, s)
-			continue
-		}
-		rd, closeRd, err := openTrace(name, stdin)
+	if len(names) == 1 && (names[0] == "-" || !isSet(names[0])) {
+		rd, closeRd, err := openTrace(names[0], stdin)
 		if err != nil {
-			closeAll()
+			return nil, nil, &InputError{Name: names[0], Err: err}
+		}
+		return rd, closeRd, nil
+	}
+	ins := make([]mergeInput, len(names))
+	for i, name := range names {
+		in, err := newMergeInput(name)
+		if err != nil {
 			return nil, nil, &InputError{Name: name, Err: err}
 		}
-		closers, srcs = append(closers, closeRd), append(srcs, rd)
+		ins[i] = in
 	}
-	if len(srcs) == 1 {
-		return srcs[0], closeAll, nil
-	}
-	return newMerger(names, srcs), closeAll, nil
+	m := newMerger(ins)
+	return m, m.Close, nil
 }
 
 // checkRealtime tries SCHED_FIFO at prio on a thread of its own and puts

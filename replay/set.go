@@ -39,13 +39,13 @@ func isSet(name string) bool {
 }
 
 // setFiles lists the files of the set name in the order they were
-// written.
-func setFiles(name string) ([]string, error) {
+// written, and the time of its first frame.
+func setFiles(name string) ([]string, int64, error) {
 	var files []string
 	if st, err := os.Stat(name); err == nil && st.IsDir() {
 		entries, err := os.ReadDir(name)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, e := range entries {
 			if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
@@ -53,21 +53,21 @@ func setFiles(name string) ([]string, error) {
 			}
 		}
 	} else if files, err = filepath.Glob(name); err != nil {
-		return nil, fmt.Errorf("glob: %w", err)
+		return nil, 0, fmt.Errorf("glob: %w", err)
 	}
 	if len(files) == 0 {
-		return nil, errors.New("no trace files in it")
+		return nil, 0, errors.New("no trace files in it")
 	}
 	first := make(map[string]int64, len(files))
 	for _, f := range files {
 		t, err := firstFrameTime(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			return nil, 0, fmt.Errorf("%s: %w", f, err)
 		}
 		first[f] = t
 	}
 	slices.SortFunc(files, func(a, b string) int { return cmp.Or(cmp.Compare(first[a], first[b]), cmp.Compare(a, b)) })
-	return files, nil
+	return files, first[files[0]], nil
 }
 
 // firstFrameTime is the time of a trace's first frame, MaxInt64 for a

@@ -293,6 +293,13 @@ func TestRotateSIGKILL(t *testing.T) {
 	if len(frames) < 20*60 {
 		t.Errorf("%d frames in %d files of at least 8 KiB", len(frames), len(files))
 	}
+	// imp2-replay reads the set to the last flushed frame and says the
+	// last file was cut (exit 3) when it was.
+	got, code, stderr := replaySet(t, dir)
+	_, _, cut := readTraceFile(t, files[len(files)-1], true)
+	if len(got) != len(frames) || (cut != nil) != (code == 3) || code != 0 && code != 3 {
+		t.Errorf("imp2-replay -i %s: %d frames, exit %d (%s); want the %d readable, exit 3 for a cut file (%v)", dir, len(got), code, stderr, len(frames), cut)
+	}
 }
 
 // TestRotateOptions: rotation settings the recorder refuses, named by
@@ -393,19 +400,21 @@ func TestReplayRotatedSet(t *testing.T) {
 	if len(s.Files) < 5 {
 		t.Fatalf("%d files, want at least 5", len(s.Files))
 	}
-	replayed := func(input string) []pcapnl.Frame {
+	replayed := func(inputs ...string) []pcapnl.Frame {
 		t.Helper()
-		out := filepath.Join(t.TempDir(), "all.pcapng")
-		cmd := exec.Command(replayBin, "-i", input, "-to", "pcapng", "-o", out)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("imp2-replay -i %s: %v\n%s", input, err, b)
+		frames, code, stderr := replaySet(t, inputs...)
+		if code != 0 {
+			t.Fatalf("imp2-replay -i %v: exit %d\n%s", inputs, code, stderr)
 		}
-		frames, _, _ := readTraceFile(t, out, false)
 		return frames
 	}
 	checkConversation(t, replayed(dir), s.Port, n)
 	checkConversation(t, replayed(filepath.Join(dir, "s.*.pcapng.zst")), s.Port, n)
 	files, _ := setFiles(t, dir)
+	// One -i per file, last first, as merged inputs: the same order.
+	backward := slices.Clone(files)
+	slices.Reverse(backward)
+	checkConversation(t, replayed(backward...), s.Port, n)
 	for i, f := range files { // s.000000 -> 999-x, s.000001 -> 998-x: names now sort backwards
 		if err := os.Rename(f, filepath.Join(dir, fmt.Sprintf("%03d-x.pcapng.zst", 999-i))); err != nil {
 			t.Fatal(err)
@@ -418,4 +427,19 @@ func TestReplayRotatedSet(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(b), "part of the input set") {
 		t.Errorf("output inside the input directory: exit %d, %q; want 2", code, b)
 	}
+}
+
+// replaySet runs imp2-replay -i on each input into a pcapng file and
+// returns its frames, exit status and stderr.
+func replaySet(t *testing.T, inputs ...string) ([]pcapnl.Frame, int, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "all.pcapng")
+	var args []string
+	for _, in := range inputs {
+		args = append(args, "-i", in)
+	}
+	cmd := exec.Command(replayBin, append(args, "-to", "pcapng", "-o", out)...)
+	b, _ := cmd.CombinedOutput()
+	frames, _, _ := readTraceFile(t, out, false)
+	return frames, cmd.ProcessState.ExitCode(), string(b)
 }
