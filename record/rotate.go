@@ -99,7 +99,7 @@ func (o *Options) validateRotation() error {
 	case o.Files < 0:
 		return bad("Files", o.Files, "must not be negative")
 	case o.Files > 0 && !o.rotates():
-		return bad("Files", o.Files, "a ring of files needs FileSize or FileInterval")
+		return bad("Files", o.Files, "a ring of files needs rotation, by size or by interval")
 	case !o.rotates():
 		return nil
 	case o.Output != nil || o.Path == "-":
@@ -110,7 +110,7 @@ func (o *Options) validateRotation() error {
 	case err != nil:
 		return bad("Path", o.Path, err.Error())
 	case o.FileSize == 0 && finest > o.FileInterval:
-		return bad("Path", o.Path, fmt.Sprintf("its finest conversion changes every %v, less often than a new file (FileInterval %v): names would repeat", finest, o.FileInterval))
+		return bad("Path", o.Path, fmt.Sprintf("its finest conversion changes every %v, less often than a new file is made (every %v): names would repeat; use a finer one (%%M, %%S) or a size limit, which numbers the files", finest, o.FileInterval))
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func TestRotationOptions(t *testing.T) {
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute, FileSize: 1 << 20}, ""},
 		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "unknown conversion %q"},
 		{Options{Path: "t-%", FileSize: 1}, "lone %"},
-		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs"},
+		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs rotation"},
 		{Options{Path: "-", FileSize: 1}, "rotation makes files"},
 		{Options{Path: "t", FileSize: -1}, "FileSize"},
 	} {
