@@ -4,8 +4,9 @@
 // the real module by regenerating the ICMP packets behind each event
 // (package replay/icmp).
 //
-// The input side reads one trace or merges several by timestamp, keeps a
-// read-ahead bounded in bytes, and filters (package filter). The scheduler
+// The input side reads one trace, a rotated set (a directory or a glob,
+// in the order it was written: set.go) or merges several by timestamp,
+// keeps a read-ahead bounded in bytes, and filters (package filter). The scheduler
 // sends each frame at a deadline computed from one start time (as
 // recorded, scaled, at a fixed rate or at top speed, looped, limited in
 // frames or time), so that errors never accumulate. Each output reports

@@ -86,7 +86,7 @@ func readSet(t *testing.T, files []string, truncatedLast bool) (all []pcapnl.Fra
 // together are the whole conversation, none lost or repeated; the
 // summary lists them with their frame counts.
 func TestRotateBySize(t *testing.T) {
-	for ext, size := range map[string]int64{".pcapng": 256 << 10, ".pcapng.zst": 32 << 10} {
+	for ext, size := range map[string]int64{".pcapng": 512 << 10, ".pcapng.zst": 32 << 10} {
 		t.Run(ext, func(t *testing.T) {
 			p := newProducer(t)
 			dir := t.TempDir()
@@ -268,7 +268,7 @@ func TestRotateSIGKILL(t *testing.T) {
 	p.waitConsumers(t, 1)
 	for {
 		p.send(t, 256)
-		if files, _ := setFiles(t, dir); len(files) >= 20 {
+		if files, _ := setFiles(t, dir); len(files) >= 8 {
 			break
 		}
 		select {
@@ -290,7 +290,7 @@ func TestRotateSIGKILL(t *testing.T) {
 			t.Fatalf("frame %d: %+v, want event %d: no frame lost or repeated across files", i+1, h, i+1)
 		}
 	}
-	if len(frames) < 20*60 {
+	if len(frames) < 8*60 {
 		t.Errorf("%d frames in %d files of at least 8 KiB", len(frames), len(files))
 	}
 	// imp2-replay reads the set to the last flushed frame and says the
