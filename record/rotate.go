@@ -40,10 +40,11 @@ import (
 // recorder killed at that moment leaves no headerless file under a
 // trace's name, at most that .part file.
 //
-// When. FileSize counts the bytes that reached the file; with the queue
-// and zstd these arrive at flushes and chunk hand-overs, so a file ends
-// somewhat past FileSize (by at most what was queued for it: Buffer, and
-// the compressor's pending block). FileInterval boundaries fall on
+// When. FileSize counts the bytes that reached the file; they arrive a
+// chunk of the writer's queue at a time (pcapnl.WriterOptions.Queue: 64
+// KiB to 1 MiB of pcapng, compressed on the way) or at a flush, so a file
+// ends up to about one chunk past FileSize, at most the whole Buffer when
+// the writer fell behind. FileInterval boundaries fall on
 // multiples of the interval since the Unix epoch (an hourly file starts
 // on the hour); as with tcpdump, a file is made when a frame arrives, so
 // an interval without frames makes none.
