@@ -156,3 +156,23 @@ func (s *fileSet) Close() error {
 	}
 	return nil
 }
+
+// ExpandInputs returns names with each rotated set replaced by its files
+// in the order they were written, for a program that needs files
+// (imp2-replay -vm copies them into the VM); as several inputs they merge
+// to the same order.
+func ExpandInputs(names []string) ([]string, error) {
+	var out []string
+	for _, name := range names {
+		if name == "-" || !isSet(name) {
+			out = append(out, name)
+			continue
+		}
+		files, _, err := setFiles(name)
+		if err != nil {
+			return nil, &InputError{Name: name, Err: err}
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}

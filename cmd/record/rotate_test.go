@@ -15,6 +15,7 @@ import (
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
+	replayengine "github.com/imp2/imp2/replay"
 )
 
 // tsharkFrames returns how many frames tshark reads from path, failing the
@@ -411,6 +412,9 @@ func TestReplayRotatedSet(t *testing.T) {
 	checkConversation(t, replayed(dir), s.Port, n)
 	checkConversation(t, replayed(filepath.Join(dir, "s.*.pcapng.zst")), s.Port, n)
 	files, _ := setFiles(t, dir)
+	if got, err := replayengine.ExpandInputs([]string{"-", dir}); err != nil || !slices.Equal(got, append([]string{"-"}, files...)) {
+		t.Errorf("ExpandInputs(-, %s): %v, %v; want - and the files in order", dir, got, err)
+	}
 	// One -i per file, last first, as merged inputs: the same order.
 	backward := slices.Clone(files)
 	slices.Reverse(backward)
