@@ -122,6 +122,9 @@ func (r *Recorder) close() (*Summary, error) {
 	}
 	s.FileBytes = tf.total.Load()
 	s.Files = tf.files
+	if tf.gone.Files > 0 {
+		s.Removed = &tf.gone
+	}
 	switch {
 	case len(errs) > 0:
 		err := &MidwayError{errs}

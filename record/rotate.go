@@ -118,10 +118,17 @@ func (o *Options) validateRotation() error {
 
 // File is one file of the trace: the only one, or one of a rotated set.
 type File struct {
-	Path    string `json:"path"`
-	Frames  uint64 `json:"frames"` // in the file (those it accepted)
-	Bytes   uint64 `json:"bytes"`  // on disk
-	Removed bool   `json:"removed,omitempty"`
+	Path   string `json:"path"`
+	Frames uint64 `json:"frames"` // in the file (those it accepted)
+	Bytes  uint64 `json:"bytes"`  // on disk
+}
+
+// Removed sums the files a ring removed (Options.Files), so that a
+// recording of any length keeps a summary of bounded size.
+type Removed struct {
+	Files  int    `json:"files"`
+	Frames uint64 `json:"frames"`
+	Bytes  uint64 `json:"bytes"`
 }
 
 // traceFiles is the trace's destination: one output, or the files of a
@@ -134,8 +141,9 @@ type traceFiles struct {
 	w     *pcapnl.Writer  // cur's; nil before begin
 	open  bool            // w is open
 	total atomic.Uint64   // bytes that reached the outputs, every file (Progress)
-	files []File          // every file of the recording, in order
-	kept  []int           // indexes in files of those still on disk, oldest first
+	files []File          // the recording's files on disk, in order
+	made  int             // files made, the number of the next
+	gone  Removed         // by the ring
 	next  int64           // Unix ns at which the next interval starts; 0 without FileInterval
 	drops uint64          // pcapng drop counts in the closed files
 	queue pcapnl.QueueStats
@@ -155,7 +163,7 @@ func openTraceFiles(o *Options, now time.Time) (*traceFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	tf := &traceFiles{o: o, cur: out, files: []File{{Path: name}}, kept: []int{0}}
+	tf := &traceFiles{o: o, cur: out, files: []File{{Path: name}}, made: 1}
 	if o.FileInterval > 0 {
 		tf.next = now.Truncate(o.FileInterval).Add(o.FileInterval).UnixNano()
 	}
@@ -220,21 +228,23 @@ func (tf *traceFiles) rotate(t int64) error {
 		at = at.Truncate(tf.o.FileInterval)
 		tf.next = at.Add(tf.o.FileInterval).UnixNano()
 	}
-	if tf.o.Files > 0 && len(tf.kept) >= tf.o.Files {
-		old := &tf.files[tf.kept[0]]
+	if tf.o.Files > 0 && len(tf.files) >= tf.o.Files {
+		old := tf.files[0]
 		if err := os.Remove(old.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing the oldest file of the ring: %w", err)
 		}
-		old.Removed, tf.kept = true, tf.kept[1:]
+		tf.files = tf.files[1:]
+		tf.gone.Files, tf.gone.Frames, tf.gone.Bytes = tf.gone.Files+1, tf.gone.Frames+old.Frames, tf.gone.Bytes+old.Bytes
 	}
-	name := tf.o.fileName(len(tf.files), at)
+	name := tf.o.fileName(tf.made, at)
+	tf.made++
 	tmp := filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+".part")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", name, err)
 	}
 	tf.cur = &output{w: f, f: f, path: name}
-	tf.files, tf.kept = append(tf.files, File{Path: name}), append(tf.kept, len(tf.files))
+	tf.files = append(tf.files, File{Path: name})
 	if err := tf.startWriter(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("creating %s: %w", name, err)
@@ -294,7 +304,7 @@ func (tf *traceFiles) finish(lost uint64) error {
 
 // framesOut is how many frames reached the files.
 func (tf *traceFiles) framesOut() uint64 {
-	var n uint64
+	n := tf.gone.Frames
 	for _, f := range tf.files {
 		n += f.Frames
 	}

@@ -43,9 +43,11 @@ type Summary struct {
 	PeerStats *PeerStats `json:"peer_stats,omitempty"`
 	PeerError string     `json:"peer_stats_error,omitempty"` // why PeerStats is missing
 	Writer    Writer     `json:"writer"`
-	// Files are the trace's files in the order they were written: one, or
-	// a rotated set (Removed: by the ring).
-	Files []File `json:"files"`
+	// Files are the trace's files on disk in the order they were
+	// written: one, or a rotated set; Removed sums those the ring
+	// removed.
+	Files   []File   `json:"files"`
+	Removed *Removed `json:"removed_files,omitempty"`
 
 	Error string `json:"error,omitempty"` // a MidwayError's
 	// ExitCode is left for the command to fill in (imp2-record's exit
@@ -164,23 +166,22 @@ func (s *Summary) WriteText(w io.Writer) error {
 }
 
 // filesText lists a rotated set's files on disk, the last maxFilesShown
-// of them, and how many the ring removed.
+// of them, and what the ring removed.
 func (s *Summary) filesText(p func(string, ...any)) {
-	if len(s.Files) < 2 {
+	if len(s.Files) < 2 && s.Removed == nil {
 		return
 	}
-	var kept []File
-	for _, f := range s.Files {
-		if !f.Removed {
-			kept = append(kept, f)
-		}
+	var gone Removed
+	if s.Removed != nil {
+		gone = *s.Removed
 	}
-	p("  files     %d written, %d on disk, %d removed by the ring\n", len(s.Files), len(kept), len(s.Files)-len(kept))
-	if len(kept) > maxFilesShown {
-		p("            ... %d more\n", len(kept)-maxFilesShown)
-		kept = kept[len(kept)-maxFilesShown:]
+	p("  files     %d on disk; %d removed by the ring (%d frames, %d bytes)\n", len(s.Files), gone.Files, gone.Frames, gone.Bytes)
+	files := s.Files
+	if len(files) > maxFilesShown {
+		p("            ... %d more\n", len(files)-maxFilesShown)
+		files = files[len(files)-maxFilesShown:]
 	}
-	for _, f := range kept {
+	for _, f := range files {
 		p("            %s  %d frames, %d bytes\n", f.Path, f.Frames, f.Bytes)
 	}
 }
