@@ -84,12 +84,19 @@ func (o *Options) fileName(n int, t time.Time) string {
 	return name
 }
 
+// MinFileSize is the smallest FileSize: below one page a file would hold
+// a header and a frame or two, which is a mistake (tcpdump's -C 100,
+// meaning 100 MB), not a plan.
+const MinFileSize = 4096
+
 // validateRotation checks the rotation settings.
 func (o *Options) validateRotation() error {
 	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
 	switch {
 	case o.FileSize < 0:
 		return bad("FileSize", int(o.FileSize), "must not be negative")
+	case o.FileSize > 0 && o.FileSize < MinFileSize:
+		return bad("FileSize", int(o.FileSize), fmt.Sprintf("want at least %d bytes: sizes count bytes, not tcpdump's millions of bytes (for 100 MB write 100M)", MinFileSize))
 	case o.FileInterval < 0:
 		return bad("FileInterval", o.FileInterval, "must not be negative")
 	case o.Files < 0:

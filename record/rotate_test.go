@@ -40,9 +40,10 @@ func TestRotationOptions(t *testing.T) {
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute}, "names would repeat"},
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute, FileSize: 1 << 20}, ""},
 		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "unknown conversion %q"},
-		{Options{Path: "t-%", FileSize: 1}, "lone %"},
+		{Options{Path: "t-%", FileSize: MinFileSize}, "lone %"},
+		{Options{Path: "t", FileSize: 100}, "not tcpdump's millions of bytes (for 100 MB write 100M)"},
 		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs rotation"},
-		{Options{Path: "-", FileSize: 1}, "rotation makes files"},
+		{Options{Path: "-", FileSize: 1 << 20}, "rotation makes files"},
 		{Options{Path: "t", FileSize: -1}, "FileSize"},
 	} {
 		err := c.o.validateRotation()

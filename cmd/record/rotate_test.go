@@ -315,6 +315,7 @@ func TestRotateOptions(t *testing.T) {
 	}{
 		{[]string{"-o", filepath.Join(dir, "a.pcapng"), "-W", "3"}, "-W 3: a ring of files needs"},
 		{[]string{"-o", "-", "-C", "1M"}, "-o -: rotation makes files"},
+		{[]string{"-o", filepath.Join(dir, "t.pcapng"), "-C", "100"}, "-C 100: want at least 4096 bytes"},
 		{[]string{"-o", filepath.Join(dir, "h-%H.pcapng"), "-G", "1m"}, "names would repeat"},
 		{[]string{"-o", filepath.Join(dir, "x-%Q.pcapng"), "-G", "1s"}, "unknown conversion %Q"},
 	} {
