@@ -86,6 +86,16 @@
 // The interface statistics written at close hold frames received and lost
 // as dropped.
 //
+// # Rotation and the capture filter
+//
+// With FileSize, FileInterval or Files the trace is a set of files, each
+// a complete trace, as tcpdump's -C, -G and -W (rotate.go says how they
+// are named, when a file ends and what the ring keeps on disk); the
+// accounting above is one across them and Summary.Files lists them. The
+// Filter (package filter) leaves frames out of the trace after their
+// sequence numbers and drops were accounted: they are counted in
+// Summary.Filtered and never make gaps or losses.
+//
 // After a write error (a full disk) the summary counts as written only the
 // frames the output accepted up to its last good flush, and the others
 // read or sent as write_lost.

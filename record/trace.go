@@ -3,6 +3,7 @@ package record
 import (
 	"sync/atomic"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -24,7 +25,9 @@ type batch struct {
 // the compression and the output run on the goroutine of the
 // pcapnl.Writer's queue, the Options.Buffer bytes between the two.
 type traceWriter struct {
-	w      *pcapnl.Writer
+	w      *pcapnl.Writer // files.w
+	files  *traceFiles
+	filter *filter.Filter
 	family uint16
 	peer   uint32
 	err    error          // first write error; later frames are discarded
@@ -50,6 +53,10 @@ type accounting struct {
 	truncated        uint64 // datagrams longer than the snap length
 	dropCounts       uint64 // sum of the pcapng drop counts written
 	discarded        uint64 // frames not given to the trace after a write error
+	filtered         uint64 // frames Options.Filter left out
+	// heldDrops are the drop counts of frames the filter left out, carried
+	// to the next frame written.
+	heldDrops uint64
 
 	// credit is local overrun evidence (SO_MEMINFO drops, ENOBUFS) not yet
 	// placed on a sequence gap: a gap of a user-space peer's stream is a
@@ -67,8 +74,8 @@ type accounting struct {
 // source reports that the peer is the module, the source of the numbering.
 func (a *accounting) source() bool { return a.seq.FromOne }
 
-func newTraceWriter(w *pcapnl.Writer, o *Options, memDrops func() uint64) *traceWriter {
-	tw := &traceWriter{w: w, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
+func newTraceWriter(files *traceFiles, o *Options, memDrops func() uint64) *traceWriter {
+	tw := &traceWriter{w: files.w, files: files, filter: o.Filter, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
 	tw.acct.seq.FromOne = o.Peer == 0
 	return tw
 }
@@ -82,6 +89,9 @@ func (tw *traceWriter) overrun(drops uint64) { tw.acct.credit += drops }
 // writer whole (pcapnl.Writer.WriteFrames), with one lock and one error
 // check per recvmmsg, not per frame.
 func (tw *traceWriter) write(b batch) error {
+	if tw.err == nil && tw.files.due(b.t) {
+		tw.rotate(b.t)
+	}
 	a := &tw.acct
 	fs := tw.frames[:0]
 	sampled := false
@@ -109,7 +119,22 @@ func (tw *traceWriter) write(b batch) error {
 		if b.late {
 			a.lateFrames++
 		}
+		if tw.err != nil {
+			a.discarded++
+			continue
+		}
 		fs = append(fs, pcapnl.Frame{Time: b.t, Direction: b.dir, Family: tw.family, DropCount: drops, Data: m.Data()})
+		f := &fs[len(fs)-1]
+		if tw.filter != nil && !tw.filter.Match(f) {
+			fs = fs[:len(fs)-1]
+			a.filtered++
+			a.heldDrops += drops
+			continue
+		}
+		if a.heldDrops != 0 {
+			f.DropCount += a.heldDrops
+			a.heldDrops = 0
+		}
 	}
 	tw.commit(fs, b.dir)
 	clear(fs) // hold no frame's bytes past the batch
@@ -122,11 +147,10 @@ func (tw *traceWriter) write(b batch) error {
 // commit writes the frames of one batch and accounts those written; after
 // a write error the rest are discarded.
 func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
-	a := &tw.acct
-	if tw.err != nil {
-		a.discarded += uint64(len(fs))
+	if len(fs) == 0 {
 		return
 	}
+	a := &tw.acct
 	n, err := tw.w.WriteFrames(fs)
 	if err != nil {
 		tw.err = err
@@ -140,6 +164,16 @@ func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
 		a.toUser += uint64(n)
 	} else {
 		a.toKernel += uint64(n)
+	}
+}
+
+// rotate moves the trace to the next file of a rotated set, between two
+// batches; a failure is a write error.
+func (tw *traceWriter) rotate(t int64) {
+	err := tw.files.rotate(t)
+	tw.w = tw.files.w
+	if err != nil {
+		tw.err = err
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
@@ -19,15 +20,18 @@ import (
 // that adds to the kernel's recvmmsg cost in cmd/record's BenchmarkVsSink.
 func BenchmarkTraceWrite(b *testing.B) {
 	o := DefaultOptions("bench.pcapng.zst")
-	o.Peer = 1234
-	// Uncompressed: the queue's goroutine keeps up, so the loop never
-	// waits for it, as in a recording that keeps up.
-	w, err := pcapnl.NewWriter(io.Discard, pcapnl.WriterOptions{Compression: pcapnl.None, Queue: int(o.Buffer),
-		SnapLen: o.SnapLen + pcapnl.PseudoHeaderLen})
+	o.Peer, o.Output = 1234, io.Discard
+	tf, err := openTraceFiles(&o, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
-	tw := newTraceWriter(w, &o, func() uint64 { return 0 })
+	// Uncompressed: the queue's goroutine keeps up, so the loop never
+	// waits for it, as in a recording that keeps up.
+	if err := tf.begin(pcapnl.WriterOptions{Compression: pcapnl.None, Queue: int(o.Buffer),
+		SnapLen: o.SnapLen + pcapnl.PseudoHeaderLen}); err != nil {
+		b.Fatal(err)
+	}
+	tw := newTraceWriter(tf, &o, func() uint64 { return 0 })
 	msgs := newBatch(o.Batch, o.SnapLen)
 	for i := range msgs {
 		e := imp2.Event{Src: netip.AddrFrom4([4]byte{198, 18, 0, 1}), Dest: netip.AddrFrom4([4]byte{198, 18, 0, 2}),
@@ -51,7 +55,7 @@ func BenchmarkTraceWrite(b *testing.B) {
 	}
 	cpu := threadCPU() - c0
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(frames), "cpu-ns/frame")
-	if err := w.Close(); err != nil {
+	if err := tw.w.Close(); err != nil {
 		b.Fatal(err)
 	}
 }
