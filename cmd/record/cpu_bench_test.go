@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -84,7 +83,5 @@ func ratioStats(rounds []vsRound, f func(vsRound) float64) spread {
 }
 
 func (s spread) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%.2f [%.2f–%.2f] (%s)", s.median, s.min, s.max, fmtRatios(s.all))
-	return b.String()
+	return fmt.Sprintf("%.2f [%.2f–%.2f] (%s)", s.median, s.min, s.max, fmtRatios(s.all))
 }
