@@ -14,7 +14,19 @@
 // stand-in such as imp2.Server or imp2-replay over NETLINK_USERSOCK),
 // records until Count frames, Duration, Recorder.Stop or the context,
 // then asks the peer for its counters (IMP2_GET_STATS) and unregisters
-// (IMP2_CLOSE).
+// (IMP2_CLOSE). The socket is connect()ed to the peer
+// (imp2.Config.Connect): the kernel refuses frames from any other port,
+// so everything in the trace is the conversation with the peer.
+//
+// # Cost
+//
+// The receive loop runs on a thread of its own (LockOSThread) that only
+// reads, accounts and encodes: each recvmmsg batch goes to the
+// pcapnl.Writer whole (WriteFrames), and zstd and the output run behind
+// its queue on another goroutine. Summary.ReceiveCPU is that thread's CPU
+// time, the figure cmd/record's BenchmarkVsSink holds against the C
+// reference consumer's; BenchmarkTraceWrite measures the loop's own work
+// without the socket.
 //
 // # The trace
 //

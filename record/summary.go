@@ -39,6 +39,10 @@ type Summary struct {
 	SeqBackward uint64  `json:"seq_backward,omitempty"` // numbers that did not move forward: the producer restarted
 	Unnumbered  uint64  `json:"unnumbered,omitempty"`
 
+	// ReceiveCPU is the CPU time, user and system, of the receive loop's
+	// thread (Linux; 0 elsewhere): what to compare with a C consumer's.
+	ReceiveCPU float64 `json:"receive_cpu_seconds"`
+
 	Drops     Drops      `json:"drops"`
 	PeerStats *PeerStats `json:"peer_stats,omitempty"`
 	PeerError string     `json:"peer_stats_error,omitempty"` // why PeerStats is missing
@@ -212,8 +216,8 @@ func (r *Recorder) summarize() *Summary {
 	s := &Summary{
 		Type: "summary", Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
-		Batches: r.batches,
-		Frames:  a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
+		Batches: r.batches, ReceiveCPU: r.recvCPU.Seconds(),
+		Frames: a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
 		DataBytes: a.dataBytes, Late: a.lateFrames, NotRecorded: a.notRecorded, Truncated: a.truncated,
 		Filtered:    a.filtered,
 		SeqBackward: a.seq.Restarts(), Unnumbered: a.seq.Unnumbered(),

@@ -30,8 +30,8 @@ type traceWriter struct {
 	filter *filter.Filter
 	family uint16
 	peer   uint32
-	err    error // first write error; later frames are discarded
-	frame  pcapnl.Frame
+	err    error          // first write error; later frames are discarded
+	frames []pcapnl.Frame // the batch being written, kept for its capacity
 	// memDrops returns how much the socket's SO_MEMINFO drop count grew
 	// since it was last asked (0 when it cannot tell).
 	memDrops func() uint64
@@ -85,14 +85,15 @@ func newTraceWriter(files *traceFiles, o *Options, memDrops func() uint64) *trac
 func (tw *traceWriter) overrun(drops uint64) { tw.acct.credit += drops }
 
 // write writes and accounts one batch; it returns the first write error,
-// after which frames are only accounted.
+// after which frames are only accounted. The batch goes to the trace
+// writer whole (pcapnl.Writer.WriteFrames), with one lock and one error
+// check per recvmmsg, not per frame.
 func (tw *traceWriter) write(b batch) error {
 	if tw.err == nil && tw.files.due(b.t) {
 		tw.rotate(b.t)
 	}
 	a := &tw.acct
-	f := &tw.frame
-	f.Time, f.Direction, f.Family = b.t, b.dir, tw.family
+	fs := tw.frames[:0]
 	sampled := false
 	for i := range b.msgs {
 		m := &b.msgs[i]
@@ -122,32 +123,48 @@ func (tw *traceWriter) write(b batch) error {
 			a.discarded++
 			continue
 		}
-		f.DropCount, f.Data = drops, m.Data()
+		fs = append(fs, pcapnl.Frame{Time: b.t, Direction: b.dir, Family: tw.family, DropCount: drops, Data: m.Data()})
+		f := &fs[len(fs)-1]
 		if tw.filter != nil && !tw.filter.Match(f) {
+			fs = fs[:len(fs)-1]
 			a.filtered++
 			a.heldDrops += drops
 			continue
 		}
-		f.DropCount += a.heldDrops
-		a.heldDrops = 0
-		drops = f.DropCount
-		if err := tw.w.WriteFrame(f); err != nil {
-			tw.err = err
-			a.discarded++
-			continue
-		}
-		a.dropCounts += drops
-		a.dataBytes += uint64(m.N)
-		if b.dir == pcapnl.ToUser {
-			a.toUser++
-		} else {
-			a.toKernel++
+		if a.heldDrops != 0 {
+			f.DropCount += a.heldDrops
+			a.heldDrops = 0
 		}
 	}
-	f.Data = nil
+	tw.commit(fs, b.dir)
+	clear(fs) // hold no frame's bytes past the batch
+	tw.frames = fs[:0]
 	tw.written.Store(a.toUser + a.toKernel)
 	tw.seqGapsShown.Store(a.seq.Missing())
 	return tw.err
+}
+
+// commit writes the frames of one batch and accounts those written; after
+// a write error the rest are discarded.
+func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
+	if len(fs) == 0 {
+		return
+	}
+	a := &tw.acct
+	n, err := tw.w.WriteFrames(fs)
+	if err != nil {
+		tw.err = err
+		a.discarded += uint64(len(fs) - n)
+	}
+	for i := range fs[:n] {
+		a.dropCounts += fs[i].DropCount
+		a.dataBytes += uint64(len(fs[i].Data))
+	}
+	if dir == pcapnl.ToUser {
+		a.toUser += uint64(n)
+	} else {
+		a.toKernel += uint64(n)
+	}
 }
 
 // rotate moves the trace to the next file of a rotated set, between two
