@@ -1,6 +1,7 @@
 package pcapnl
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -49,6 +50,14 @@ func (e *pcapEncoder) append(f *Frame, capLen, origLen int) {
 	copy(rec[PseudoHeaderLen:], f.Data)
 	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, f.Time), CaptureLength: capLen, Length: origLen}
 	e.pw.WritePacket(ci, rec) // lengths are consistent and appending cannot fail
+}
+
+// putPseudoHeader writes the LINKTYPE_NETLINK pseudo-header into p.
+func putPseudoHeader(p []byte, pktType, family uint16) {
+	binary.BigEndian.PutUint16(p[0:], pktType)
+	binary.BigEndian.PutUint16(p[2:], ARPHRDNetlink)
+	clear(p[4:14])
+	binary.BigEndian.PutUint16(p[14:], family)
 }
 
 // pcapPacketType is the pseudo-header packet type of f in classic pcap:
