@@ -43,6 +43,20 @@ func newPcapEncoder(w *Writer, snaplen int) *pcapEncoder {
 	return e
 }
 
+// appendPcap is appendFrame for classic pcap.
+func (w *Writer) appendPcap(f *Frame) error {
+	origLen := len(f.Data) + PseudoHeaderLen
+	capLen := min(origLen, w.snaplen)
+	total := pcapRecordLen + capLen
+	if len(w.buf)+total > w.limit {
+		if err := w.drain(); err != nil {
+			return err
+		}
+	}
+	w.pcap.append(f, capLen, origLen)
+	return w.account(f, total)
+}
+
 // append appends f's record (pcapRecordLen+capLen bytes).
 func (e *pcapEncoder) append(f *Frame, capLen, origLen int) {
 	rec := e.rec[:capLen]

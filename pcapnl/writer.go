@@ -346,6 +346,9 @@ func (w *Writer) ready() error {
 // record) into buf, draining it first when the block would not fit and
 // flushing when FlushBytes are pending; the caller holds mu.
 func (w *Writer) appendFrame(f *Frame) error {
+	if w.pcap != nil {
+		return w.appendPcap(f)
+	}
 	origLen := len(f.Data) + PseudoHeaderLen
 	capLen := min(origLen, w.snaplen)
 	padded := (capLen + 3) &^ 3
@@ -353,17 +356,10 @@ func (w *Writer) appendFrame(f *Frame) error {
 	if f.DropCount != 0 {
 		total += epbDropsLen
 	}
-	if w.pcap != nil {
-		total = pcapRecordLen + capLen
-	}
 	if len(w.buf)+total > w.limit {
 		if err := w.drain(); err != nil {
 			return err
 		}
-	}
-	if w.pcap != nil {
-		w.pcap.append(f, capLen, origLen)
-		return w.account(f, total)
 	}
 	n := len(w.buf)
 	w.buf = w.buf[:n+total]
