@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/imp2/imp2/imp2/imp2test"
+	"github.com/imp2/imp2/pcapnl"
 )
 
 // TestFormatByName records into every kind of name and checks that the
@@ -95,4 +96,35 @@ func TestDissectorOnRecording(t *testing.T) {
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("tshark with imp2.lua:\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestRotatePcap: a rotated set named .pcap is classic pcap file after
+// file (the number goes before the extension), each one read whole by
+// pcapnl and by tcpdump -r, together the whole conversation.
+func TestRotatePcap(t *testing.T) {
+	p := newProducer(t)
+	dir := t.TempDir()
+	const n = 20000
+	r := startRecord(t, p.args("-o", filepath.Join(dir, "t.pcap"), "-C", "128K", "-buffer", "128K", "-count", fmt.Sprint(n), "-json")...)
+	p.waitConsumers(t, 1)
+	p.send(t, n)
+	if code := r.wait(t); code != exitOK {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.stderr.String())
+	}
+	files, _ := setFiles(t, dir)
+	if len(files) < 3 || files[1] != filepath.Join(dir, "t.000001.pcap") {
+		t.Fatalf("files %v: want at least 3, numbered before .pcap", files)
+	}
+	var all []pcapnl.Frame
+	for _, path := range files {
+		frames, rd, _ := readTraceFile(t, path, false)
+		if rd.Format() != "pcap" || rd.Compression() != "none" {
+			t.Errorf("%s: %s %s, want plain pcap", path, rd.Compression(), rd.Format())
+		}
+		if stamps := imp2test.Tcpdump(t, path); stamps != nil && len(stamps) != len(frames) {
+			t.Errorf("tcpdump -r %s: %d packets, pcapnl %d", path, len(stamps), len(frames))
+		}
+		all = append(all, frames...)
+	}
+	checkConversation(t, all, r.summary(t).Port, n)
 }
