@@ -1,0 +1,78 @@
+// Package bpfvm runs internal/bpfnf's tests inside the VM, on a kernel
+// with netfilter BPF links: the program, its ring and its drop accounting
+// on a Debian kernel rather than on whatever kernel the host has.
+package bpfvm
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imp2/imp2/internal/vm"
+)
+
+// defaultKernel is the matrix kernel the suite boots when IMP2_KERNEL
+// names none: netfilter BPF links need 6.4, and the default kernel (6.1)
+// is older. IMP2_KERNEL=6.1 runs the suite there, where it checks that
+// the program says why it cannot attach.
+const defaultKernel = "6.12"
+
+// TestBPFNFInVM boots the kernel with bpfnf's test binary and runs it
+// with IMP2_BPF_REQUIRE set (a test that cannot get BPF or namespaces
+// fails instead of skipping); the kernel must log no problem.
+func TestBPFNFInVM(t *testing.T) {
+	k, err := kernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := vm.NewCheckout("bpfvm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	bin, err := co.BuildGo("./internal/bpfnf", "bpfnf.test", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	var out io.Writer = &console
+	if testing.Verbose() {
+		out = io.MultiWriter(&console, os.Stdout)
+	}
+	res, err := vm.Run(context.Background(), vm.Config{
+		Kernel:        k,
+		KernelModules: []string{"veth"},
+		HostBinaries:  []string{"ip"},
+		Files:         []vm.File{{Guest: "/bpfnf.test", Host: bin}},
+		Script:        "cd / && IMP2_BPF_REQUIRE=1 /bpfnf.test -test.v -test.timeout 4m",
+		Timeout:       6 * time.Minute,
+		Console:       out,
+	})
+	if err != nil {
+		t.Fatalf("kernel %s: %v", k.Label(), err)
+	}
+	t.Logf("kernel %s: boot to result %.1f s", k.Label(), res.Elapsed.Seconds())
+	if len(res.Dmesg) > 0 {
+		t.Errorf("the guest kernel logged problems:\n  %s", strings.Join(res.Dmesg, "\n  "))
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("bpfnf's tests failed in the guest (status %d):\n%s", res.ExitCode, res.ConsoleTail(40))
+	}
+	if !strings.Contains(console.String(), "--- PASS: TestTinyRingDropsCountedExactly") && !strings.Contains(console.String(), "--- PASS: TestOldKernelSaysSo") {
+		t.Fatalf("the guest ran neither the drop test nor the old-kernel test:\n%s", res.ConsoleTail(40))
+	}
+}
+
+func kernel() (vm.Kernel, error) {
+	if os.Getenv("IMP2_KERNEL") != "" {
+		return vm.FindKernel()
+	}
+	m, err := vm.LookupKernel(defaultKernel)
+	if err != nil {
+		return vm.Kernel{}, err
+	}
+	return m.Fetch()
+}
