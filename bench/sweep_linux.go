@@ -204,6 +204,8 @@ func openSource(ctx context.Context, cfg *Options, topo *netns.Topology) (source
 		return newKmodSource(topo)
 	case results.SourceNFLOG:
 		return newNFLOGSource(ctx, topo, cfg.QThresh)
+	case results.SourceBPF:
+		return newBPFSource(topo)
 	default:
 		return &emuSource{dst: topo.Dst}, nil
 	}
@@ -215,6 +217,8 @@ func sourceInfo(cfg *Options) results.Source {
 		return results.Source{Kind: results.SourceKmod, Detail: "imp2 module, IPv4 PRE_ROUTING hook, netlink unit 31"}
 	case results.SourceNFLOG:
 		return results.Source{Kind: results.SourceNFLOG, Detail: fmt.Sprintf("nft log group %d at prerouting priority -1, nfnetlink_log qthresh %d", nflogGroup, cfg.QThresh)}
+	case results.SourceBPF:
+		return results.Source{Kind: results.SourceBPF, Detail: bpfDetail}
 	default:
 		return results.Source{Kind: results.SourceEmu, Emulated: true,
 			Detail: "user-space emulation over NETLINK_USERSOCK: no kernel overrun, ENOBUFS or socket drops"}

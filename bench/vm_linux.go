@@ -28,6 +28,11 @@ func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 	}
 	defer co.Close()
 	k, ko, share := co.Kernel, co.Module, co.Share
+	if cfg.Source == results.SourceBPF {
+		if err := checkBPFKernel(k.Version); err != nil {
+			return nil, err
+		}
+	}
 	bin, err := co.BuildGo("./cmd/bench", "imp2-bench", false)
 	if err != nil {
 		return nil, err

@@ -117,6 +117,7 @@ const (
 	SourceKmod  = "kmod"  // the imp2 kernel module
 	SourceNFLOG = "nflog" // the kernel's NFLOG hook→netlink path, as a peer
 	SourceEmu   = "emu"   // user-space imp2 stand-in over NETLINK_USERSOCK
+	SourceBPF   = "bpf"   // imp2's hook as a netfilter BPF program, events in a BPF ring buffer
 )
 
 // Source is what produced the netlink events.

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+
+	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// TestRunBPF runs the sweep with the BPF peer on this host, where the
+// kernel has netfilter BPF programs (internal/bpfvm covers a Debian
+// kernel in the VM). Its trace holds the ring's records as imp2 frames.
+func TestRunBPF(t *testing.T) {
+	if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
+		t.Skipf("this host cannot load netfilter BPF programs: %v", err)
+	}
+	dir := t.TempDir()
+	runBench(t, sweepArgs("bpf", dir)...)
+	run := checkRunDir(t, dir, results.SourceBPF, false)
+	for _, st := range run.Steps {
+		for _, s := range st.Samples {
+			if s.Drops.ModuleEAGAIN == nil || s.Drops.SeqGaps == nil || *s.Drops.ModuleEAGAIN != *s.Drops.SeqGaps {
+				t.Errorf("step %s: failed reservations %v, sequence gaps %v: want both, equal", st.Key(), s.Drops.ModuleEAGAIN, s.Drops.SeqGaps)
+			}
+			if want := int64(s.Queue.RcvBuf) / 48; *s.BurstHeld != want {
+				t.Errorf("step %s: a %d-byte ring held %d records, want %d", st.Key(), s.Queue.RcvBuf, *s.BurstHeld, want)
+			}
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, bench.TraceFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapnl.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fr, err := r.Next()
+	if err != nil || fr.Family != 31 || len(fr.Data) != 48 {
+		t.Fatalf("first trace frame: %v, family %d, %d bytes; want an imp2 event of 48 bytes", err, fr.Family, len(fr.Data))
+	}
+}
