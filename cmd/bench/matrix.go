@@ -110,7 +110,7 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 		dirs, args = append(dirs, fs.Arg(0)), fs.Args()[1:]
 	}
 	if *out == "" || len(dirs) == 0 {
-		fmt.Fprintln(stderr, "usage: imp2-bench merge -out DIR RESULTDIR... (one result directory per kernel)")
+		fmt.Fprintln(stderr, "usage: imp2-bench merge -out DIR RESULTDIR... (one result directory per kernel and source)")
 		return exitUsage
 	}
 	return mergeDirs(dirs, *out, stdout, stderr)

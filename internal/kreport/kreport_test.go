@@ -71,6 +71,9 @@ func TestMergeRealShards(t *testing.T) {
 			if want := float64(b.RcvBuf) / float64(b.HeldMax); b.BytesPerEvent != want {
 				t.Errorf("kernel %s at %d bytes: %v bytes per event, want %v", k.Name, b.RcvBuf, b.BytesPerEvent, want)
 			}
+			if want := float64(b.HeldMax) * (1 << 20) / float64(b.RcvBuf); b.HeldPerMiB != want {
+				t.Errorf("kernel %s at %d bytes: %v held per MiB, want %v", k.Name, b.RcvBuf, b.HeldPerMiB, want)
+			}
 		}
 	}
 	// Truesize differs between the kernels: the report shows it.
@@ -217,5 +220,40 @@ func TestMergeRefusesBadShards(t *testing.T) {
 	after, err := os.ReadFile(filepath.Join(out, MarkdownFile))
 	if err != nil || !bytes.Equal(before, after) {
 		t.Errorf("a refused merge changed %s (%v)", MarkdownFile, err)
+	}
+}
+
+// TestMergeSourcesOnOneKernel: shards of several sources on one kernel
+// make one column per source, named by kernel and source; two shards of
+// one source on one kernel are still refused.
+func TestMergeSourcesOnOneKernel(t *testing.T) {
+	run, err := results.Read(shardDirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Source = results.Source{Kind: results.SourceBPF, Detail: "a copy of the kmod shard, relabelled"}
+	other := t.TempDir()
+	if err := results.Write(filepath.Join(other, results.FileName), run); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	rep, _, err := Merge([]string{shardDirs[0], other}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Kernels) != 2 || rep.Kernels[0].Name != "6.1 kmod" || rep.Kernels[1].Name != "6.1 bpf" {
+		t.Errorf("columns %+v, want 6.1 kmod and 6.1 bpf", rep.Kernels)
+	}
+	md, err := os.ReadFile(filepath.Join(out, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Sources side by side (emulation)", "| 6.1 bpf | 6.1.0-57-amd64 | bpf |", "| 500 | 16 KiB | 0 | 6.1 bpf | 2 |", "held per MiB"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("%s lacks %q:\n%s", MarkdownFile, want, md)
+		}
+	}
+	if _, _, err := Merge([]string{other, shardDirs[0], other}, out); err == nil || !strings.Contains(err.Error(), "both ran source bpf on kernel 6.1.0-57-amd64") {
+		t.Errorf("two bpf shards of one kernel: %v", err)
 	}
 }
