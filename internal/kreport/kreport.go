@@ -127,12 +127,16 @@ type Kernel struct {
 // Burst is what a consumer that does not read holds at one receive buffer.
 type Burst struct {
 	RcvBuf int `json:"rcvbuf_bytes"`
+	// BufferBytes is the size of the buffer the samples had
+	// (results.Queue.RcvBuf): RcvBuf for a socket, the ring's size (the
+	// next power of two) for the BPF peer.
+	BufferBytes int `json:"buffer_bytes"`
 	// HeldMin and HeldMax are the fewest and most events held over every
 	// sample at this buffer: the kernel makes it rcvbuf/truesize, so they
 	// are equal unless something else shared the queue.
 	HeldMin int64 `json:"held_min"`
 	HeldMax int64 `json:"held_max"`
-	// BytesPerEvent is RcvBuf/HeldMax, the receive-buffer charge of one
+	// BytesPerEvent is BufferBytes/HeldMax, the receive-buffer charge of one
 	// event: the event's truesize to within one event's share of the
 	// buffer (a queue admits an event while it is not yet over the limit).
 	BytesPerEvent float64 `json:"bytes_per_event"`
@@ -238,17 +242,20 @@ func bursts(run *results.Run) []Burst {
 			}
 			b := byBuf[st.RcvBuf]
 			if b == nil {
-				b = &Burst{RcvBuf: st.RcvBuf, HeldMin: *h, HeldMax: *h}
+				b = &Burst{RcvBuf: st.RcvBuf, BufferBytes: st.RcvBuf, HeldMin: *h, HeldMax: *h}
 				byBuf[st.RcvBuf] = b
 			}
 			b.HeldMin, b.HeldMax = min(b.HeldMin, *h), max(b.HeldMax, *h)
+			if q := int(st.Samples[j].Queue.RcvBuf); q > 0 {
+				b.BufferBytes = q
+			}
 		}
 	}
 	var out []Burst
 	for _, b := range byBuf {
 		if b.HeldMax > 0 {
-			b.BytesPerEvent = float64(b.RcvBuf) / float64(b.HeldMax)
-			b.HeldPerMiB = float64(b.HeldMax) * (1 << 20) / float64(b.RcvBuf)
+			b.BytesPerEvent = float64(b.BufferBytes) / float64(b.HeldMax)
+			b.HeldPerMiB = float64(b.HeldMax) * (1 << 20) / float64(b.BufferBytes)
 		}
 		out = append(out, *b)
 	}
@@ -403,8 +410,8 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 				} else {
 					fmt.Fprintf(&b, " %d–%d |", x.HeldMin, x.HeldMax)
 				}
-				per = append(per, fmt.Sprintf("%.0f (%s)", x.BytesPerEvent, bytesLabel(rb)))
-				perMiB = append(perMiB, fmt.Sprintf("%.0f (%s)", x.HeldPerMiB, bytesLabel(rb)))
+				per = append(per, fmt.Sprintf("%.0f (%s)", x.BytesPerEvent, bytesLabel(x.BufferBytes)))
+				perMiB = append(perMiB, fmt.Sprintf("%.0f (%s)", x.HeldPerMiB, bytesLabel(x.BufferBytes)))
 			}
 			fmt.Fprintf(&b, " %s | %s |\n", orDash(strings.Join(per, ", ")), orDash(strings.Join(perMiB, ", ")))
 		}
