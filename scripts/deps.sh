@@ -42,4 +42,4 @@ if ! command -v go >/dev/null; then
 	fi
 fi
 cd "$(dirname "$0")/.."
-go mod download
+go mod download # also go.mod's tools: benchstat (go tool benchstat), which the results tests run

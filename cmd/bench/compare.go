@@ -64,7 +64,7 @@ func parse(fs *flag.FlagSet, args []string, n int, stderr io.Writer) (pos []stri
 
 // verdict writes v and returns its exit status.
 func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) int {
-	code, err := o.WriteVerdict(v, base, new, stdout, stderr)
+	code, err := o.WriteVerdict(v, results.ValuesOf(base), results.ValuesOf(new), stdout, stderr)
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)
 	}
@@ -75,27 +75,43 @@ func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run
 func compareCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("imp2-bench compare", `usage: imp2-bench compare [flags] BASE NEW
 
-BASE and NEW are result directories or results.json files. For each metric
-and sweep step both have: medians with confidence intervals, a Mann–Whitney
-U test, and a regression when the change is significant, beyond the metric's
-threshold and the intervals do not overlap. Counts the kernel makes
-deterministic (burst-held) are compared exactly.
+BASE and NEW are result directories, results.json or bench.txt files, in
+any mix. For each metric and sweep step both have: medians with confidence
+intervals, a Mann–Whitney U test, and a regression when the change is
+significant, beyond the metric's threshold and the intervals do not
+overlap. Counts the kernel makes deterministic (burst-held) are compared
+exactly. Runs of two sources (imp2 against NFLOG) only with -cross-source,
+labelled as a cross-source comparison: a difference is the paths', and
+"regression" reads "worse".
 
 Exit status: 0 no regression, 1 regression, 2 unusable input (unreadable,
-schema mismatch, a partial run, too few samples to decide), each with a
-one-line reason.
+schema mismatch, a partial run, other sources, too few samples to decide),
+3 the -plot figure could not be drawn (after the verdict), each with a
+one-line reason. With -json, stdout is one JSON object even for unusable
+input ("verdict": "unusable" and the "error").
 
 `, stderr)
 	o := compareFlags(fs)
+	fs.BoolVar(&o.CrossSource, "cross-source", false, "compare runs of different sources (imp2 against NFLOG), labelled as such; without it they are unusable input")
 	pos, code, ok := parse(fs, args, 2, stderr)
 	if !ok {
 		return code
 	}
-	v, base, new, err := bench.CompareFiles(pos[0], pos[1], *o)
+	c, err := bench.CompareFiles(pos[0], pos[1], *o)
+	if errors.Is(err, compare.ErrOtherSource) {
+		err = fmt.Errorf("%w (-cross-source compares them)", err)
+	}
 	if err != nil {
+		if werr := o.WriteUnusable(pos[0], pos[1], err, stdout); werr != nil {
+			return exitFor(stderr, "imp2-bench compare:", werr)
+		}
 		return exitFor(stderr, "imp2-bench compare:", err)
 	}
-	return verdict(o, v, base, new, stdout, stderr)
+	code, werr := o.WriteVerdict(c.Verdict, c.Base.Values, c.New.Values, stdout, stderr)
+	if werr != nil {
+		return exitFor(stderr, "imp2-bench compare:", werr)
+	}
+	return code
 }
 
 // abCmd is `imp2-bench ab`: two module builds benchmarked interleaved in

@@ -150,17 +150,17 @@ func TestWriteAllDegenerate(t *testing.T) {
 func TestWriteComparison(t *testing.T) {
 	o := resultstest.Default()
 	o.Events = 1000
-	base := resultstest.Run(o)
+	base := results.ValuesOf(resultstest.Run(o))
 	o.Seed, o.ExtraCost = 2, 3*time.Microsecond
 	o.RcvBufs = []int{212992, 1 << 20} // one series in common
-	paths, err := plots.WriteComparison(base, resultstest.Run(o), "main", "HEAD", outDir(t))
+	paths, err := plots.WriteComparison(base, results.ValuesOf(resultstest.Run(o)), "main", "HEAD", outDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkFiles(t, paths, map[string][2]int{"compare": {1, 3}})
 
 	o.RcvBufs = []int{1 << 20}
-	if _, err := plots.WriteComparison(base, resultstest.Run(o), "main", "HEAD", t.TempDir()); err == nil {
+	if _, err := plots.WriteComparison(base, results.ValuesOf(resultstest.Run(o)), "main", "HEAD", t.TempDir()); err == nil {
 		t.Error("no series in common, but no error")
 	}
 }
