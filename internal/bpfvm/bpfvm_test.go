@@ -23,8 +23,10 @@ const defaultKernel = "6.12"
 // TestBPFNFInVM boots the kernel with bpfnf's test binary and runs it
 // with IMP2_BPF_REQUIRE set (a test that cannot get BPF or namespaces
 // fails instead of skipping); the kernel must log no problem.
+// IMP2_KERNELS (all, or a list of matrix names) runs it on each of those
+// kernels in turn.
 func TestBPFNFInVM(t *testing.T) {
-	k, err := kernel()
+	names, err := vm.SelectedKernels()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +39,31 @@ func TestBPFNFInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if names == nil {
+		k, err := kernel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		runSuite(t, k, bin)
+		return
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			m, err := vm.LookupKernel(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := m.Fetch()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runSuite(t, k, bin)
+		})
+	}
+}
+
+// runSuite boots k with bpfnf's test binary bin and checks the outcome.
+func runSuite(t *testing.T, k vm.Kernel, bin string) {
 	var console strings.Builder
 	var out io.Writer = &console
 	if testing.Verbose() {
@@ -56,13 +83,13 @@ func TestBPFNFInVM(t *testing.T) {
 	}
 	t.Logf("kernel %s: boot to result %.1f s", k.Label(), res.Elapsed.Seconds())
 	if len(res.Dmesg) > 0 {
-		t.Errorf("the guest kernel logged problems:\n  %s", strings.Join(res.Dmesg, "\n  "))
+		t.Errorf("the guest kernel %s logged problems:\n  %s", k.Label(), strings.Join(res.Dmesg, "\n  "))
 	}
 	if res.ExitCode != 0 {
-		t.Fatalf("bpfnf's tests failed in the guest (status %d):\n%s", res.ExitCode, res.ConsoleTail(40))
+		t.Fatalf("bpfnf's tests failed in the guest on %s (status %d):\n%s", k.Label(), res.ExitCode, res.ConsoleTail(40))
 	}
 	if !strings.Contains(console.String(), "--- PASS: TestTinyRingDropsCountedExactly") && !strings.Contains(console.String(), "--- PASS: TestOldKernelSaysSo") {
-		t.Fatalf("the guest ran neither the drop test nor the old-kernel test:\n%s", res.ConsoleTail(40))
+		t.Fatalf("the guest ran neither the drop test nor the old-kernel test on %s:\n%s", k.Label(), res.ConsoleTail(40))
 	}
 }
 
