@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"time"
@@ -37,19 +38,62 @@ const DefaultRingSize = 256 << 10
 // programs and links.
 var ErrNoNetfilterLink = errors.New("bpfnf: this kernel has no netfilter BPF programs and links (BPF_PROG_TYPE_NETFILTER with BPF_LINK_TYPE_NETFILTER: Linux 6.4 on, CONFIG_NETFILTER_BPF_LINK)")
 
+// Hook is where the program runs.
+type Hook int
+
+const (
+	// HookNetfilter is imp2's hook point: IPv4 PRE_ROUTING at Priority,
+	// through a netfilter BPF link (6.4 on).
+	HookNetfilter Hook = iota
+	// HookTCIngress is the fallback for older kernels: tc ingress on
+	// Config.Ifname (clsact, cls_bpf in direct-action mode), before the
+	// IP layer. It is another hook point, and results must say so.
+	HookTCIngress
+)
+
+func (h Hook) String() string {
+	if h == HookTCIngress {
+		return "tc ingress"
+	}
+	return "netfilter IPv4 PRE_ROUTING"
+}
+
 // Config sets up one program and its ring.
 type Config struct {
 	// RingSize is the ring's data size in bytes: a power of two, at least
 	// a page. 0 means DefaultRingSize.
 	RingSize int
+	Hook     Hook
+	// Ifname is the interface of HookTCIngress.
+	Ifname string
+}
+
+// objects is what Open loads: one of the two programs, with the ring and
+// the counters they share (loading only the one attached, so that a
+// kernel without netfilter programs can still load the tc one).
+type objects struct {
+	imp2Maps
+	imp2Variables
+}
+
+type netfilterObjects struct {
+	objects
+	Prog *ebpf.Program `ebpf:"imp2_hook"`
+}
+
+type tcObjects struct {
+	objects
+	Prog *ebpf.Program `ebpf:"imp2_tc"`
 }
 
 // Conn is one loaded program, attached in the network namespace of the
 // thread that called Open, with its own ring and counters.
 type Conn struct {
-	objs imp2Objects
-	link link.Link
-	ring *ringbuf.Reader
+	objs objects
+	prog *ebpf.Program
+	// detach undoes the attachment: the netfilter link, or the tc filter.
+	detach io.Closer
+	ring   *ringbuf.Reader
 	rec  ringbuf.Record
 	// batch holds the records of one Read, sorted before they are handed
 	// on (see Read).
@@ -70,9 +114,9 @@ type Record struct {
 	Seq uint32
 }
 
-// Open loads the program with a ring of cfg.RingSize and attaches it at
-// IPv4 PRE_ROUTING with Priority, in the calling thread's network
-// namespace (lock the thread, as netns.NS.Do does).
+// Open loads the program of cfg.Hook with a ring of cfg.RingSize and
+// attaches it in the calling thread's network namespace (lock the
+// thread, as netns.NS.Do does).
 func Open(cfg Config) (*Conn, error) {
 	size := cfg.RingSize
 	if size == 0 {
@@ -81,8 +125,10 @@ func Open(cfg Config) (*Conn, error) {
 	if page := os.Getpagesize(); size < page || size&(size-1) != 0 {
 		return nil, fmt.Errorf("bpfnf: ring size %d: want a power of two of at least a page (%d bytes)", size, page)
 	}
-	if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
-		return nil, fmt.Errorf("%w (running %s): %v", ErrNoNetfilterLink, kernelRelease(), err)
+	if cfg.Hook == HookNetfilter {
+		if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
+			return nil, fmt.Errorf("%w (running %s): %v", ErrNoNetfilterLink, kernelRelease(), err)
+		}
 	}
 	spec, err := loadImp2()
 	if err != nil {
@@ -90,29 +136,57 @@ func Open(cfg Config) (*Conn, error) {
 	}
 	spec.Maps[imp2MapEvents].MaxEntries = uint32(size)
 	c := &Conn{}
-	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
-		return nil, fmt.Errorf("bpfnf: loading the program: %w", err)
+	if err := c.load(spec, cfg.Hook); err != nil {
+		return nil, fmt.Errorf("bpfnf: loading the %s program: %w", cfg.Hook, err)
 	}
-	c.link, err = link.AttachNetfilter(link.NetfilterOptions{
-		Program:        c.objs.Imp2Hook,
-		ProtocolFamily: link.NetfilterProtoIPv4,
-		Hook:           link.NetfilterInetPreRouting,
-		Priority:       Priority,
-	})
-	if err != nil {
-		c.objs.Close()
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, fmt.Errorf("%w (running %s): %v", ErrNoNetfilterLink, kernelRelease(), err)
-		}
-		return nil, fmt.Errorf("bpfnf: attaching at IPv4 PRE_ROUTING, priority %d: %w", Priority, err)
+	if c.detach, err = attach(c.prog, cfg); err != nil {
+		c.closeObjects()
+		return nil, err
 	}
 	if c.ring, err = ringbuf.NewReader(c.objs.Events); err != nil {
-		c.link.Close()
-		c.objs.Close()
+		c.detach.Close()
+		c.closeObjects()
 		return nil, fmt.Errorf("bpfnf: ring reader: %w", err)
 	}
 	c.batch = make([]record, 0, size/RingRecordBytes)
 	return c, nil
+}
+
+func (c *Conn) load(spec *ebpf.CollectionSpec, h Hook) error {
+	if h == HookTCIngress {
+		var o tcObjects
+		err := spec.LoadAndAssign(&o, nil)
+		c.objs, c.prog = o.objects, o.Prog
+		return err
+	}
+	var o netfilterObjects
+	err := spec.LoadAndAssign(&o, nil)
+	c.objs, c.prog = o.objects, o.Prog
+	return err
+}
+
+// attach attaches prog at cfg's hook.
+func attach(prog *ebpf.Program, cfg Config) (io.Closer, error) {
+	if cfg.Hook == HookTCIngress {
+		return attachTCIngress(prog, cfg.Ifname)
+	}
+	l, err := link.AttachNetfilter(link.NetfilterOptions{
+		Program:        prog,
+		ProtocolFamily: link.NetfilterProtoIPv4,
+		Hook:           link.NetfilterInetPreRouting,
+		Priority:       Priority,
+	})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return nil, fmt.Errorf("%w (running %s): %v", ErrNoNetfilterLink, kernelRelease(), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bpfnf: attaching at IPv4 PRE_ROUTING, priority %d: %w", Priority, err)
+	}
+	return l, nil
+}
+
+func (c *Conn) closeObjects() error {
+	return errors.Join(c.prog.Close(), c.objs.imp2Maps.Close())
 }
 
 // Read waits until deadline for records and hands on every record in the
@@ -185,7 +259,7 @@ func readCounter(v *ebpf.Variable) (uint64, error) {
 // Close detaches the program and frees the ring; a Read in progress
 // returns.
 func (c *Conn) Close() error {
-	return errors.Join(c.ring.Close(), c.link.Close(), c.objs.Close())
+	return errors.Join(c.ring.Close(), c.detach.Close(), c.closeObjects())
 }
 
 func kernelRelease() string {

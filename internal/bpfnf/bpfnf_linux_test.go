@@ -38,9 +38,17 @@ func bpfLinksExpected(t *testing.T) bool {
 	return major > 6 || major == 6 && minor >= 4
 }
 
-// setUp builds a topology and opens a program of ringSize in its
-// destination namespace, or skips where this host cannot.
-func setUp(t *testing.T, ringSize int) (*netns.Topology, *Conn) {
+// eachHook runs test once per hook, as subtests: the netfilter program
+// (skipped as expected before 6.4) and the tc ingress fallback.
+func eachHook(t *testing.T, test func(t *testing.T, h Hook)) {
+	for _, h := range []Hook{HookNetfilter, HookTCIngress} {
+		t.Run(strings.ReplaceAll(h.String(), " ", "_"), func(t *testing.T) { test(t, h) })
+	}
+}
+
+// setUp builds a topology and opens a program of ringSize at hook h in
+// its destination namespace, or skips where this host cannot.
+func setUp(t *testing.T, h Hook, ringSize int) (*netns.Topology, *Conn) {
 	t.Helper()
 	skip := func(format string, args ...any) {
 		t.Helper()
@@ -61,7 +69,7 @@ func setUp(t *testing.T, ringSize int) (*netns.Topology, *Conn) {
 	var c *Conn
 	err = topo.Dst.Do(func() error {
 		var err error
-		c, err = Open(Config{RingSize: ringSize})
+		c, err = Open(Config{RingSize: ringSize, Hook: h, Ifname: netns.Link})
 		return err
 	})
 	if errors.Is(err, ErrNoNetfilterLink) {
@@ -174,8 +182,10 @@ func drain(t *testing.T, c *Conn, idle time.Duration, fn func(*Record)) {
 
 // TestFloodDeliversEveryEvent: a paced flood the ring can take arrives
 // whole, in order, with imp2's fields.
-func TestFloodDeliversEveryEvent(t *testing.T) {
-	topo, c := setUp(t, 0)
+func TestFloodDeliversEveryEvent(t *testing.T) { eachHook(t, floodDeliversEveryEvent) }
+
+func floodDeliversEveryEvent(t *testing.T, h Hook) {
+	topo, c := setUp(t, h, 0)
 	const count = 2000
 	var ifindex int
 	if err := topo.Dst.Do(func() error {
@@ -251,9 +261,11 @@ func TestFloodDeliversEveryEvent(t *testing.T) {
 // page/RingRecordBytes records of a burst, the first ones, and counts
 // every other as a failed reservation; the next record's number shows the
 // same count as a gap.
-func TestTinyRingHoldsExactly(t *testing.T) {
+func TestTinyRingHoldsExactly(t *testing.T) { eachHook(t, tinyRingHoldsExactly) }
+
+func tinyRingHoldsExactly(t *testing.T, h Hook) {
 	page := os.Getpagesize()
-	topo, c := setUp(t, page)
+	topo, c := setUp(t, h, page)
 	const burst = 500
 	sendFlood(t, topo, flood.Config{Count: burst, Duration: 10 * time.Second})
 	waitHandled(t, c, burst)
@@ -295,8 +307,10 @@ func TestTinyRingHoldsExactly(t *testing.T) {
 // TestTinyRingDropsCountedExactly: a one-page ring read while an unpaced
 // flood fills it: the gaps the reader sees are the program's failed
 // reservations, no more, no fewer, and every handled packet is either.
-func TestTinyRingDropsCountedExactly(t *testing.T) {
-	topo, c := setUp(t, os.Getpagesize())
+func TestTinyRingDropsCountedExactly(t *testing.T) { eachHook(t, tinyRingDropsCountedExactly) }
+
+func tinyRingDropsCountedExactly(t *testing.T, h Hook) {
+	topo, c := setUp(t, h, os.Getpagesize())
 	const count = 20000
 	done := floodInBackground(topo, flood.Config{Count: count, Duration: 20 * time.Second})
 	var seqs imp2.SeqTracker

@@ -25,6 +25,9 @@
 #include "../../kmod/imp2_uapi.h"
 
 #define NF_ACCEPT	1
+#define TC_ACT_OK	0
+#define ETH_P_IP	0x0800
+#define ETH_HLEN	14
 #define IPPROTO_ICMP	1
 #define IP_OFFSET	0x1fff
 
@@ -93,16 +96,57 @@ static __always_inline int ntohs16(__be16 v)
 	return __builtin_bswap16(v);
 }
 
+/*
+ * emit writes one packet's record, or counts its failed reservation.  ih
+ * is NULL when the ICMP header could not be read (a non-first fragment).
+ * The sequence number is taken after the reservation (see the top).
+ */
+static __always_inline void emit(const struct iphdr_min *iph,
+				 const struct icmphdr_min *ih, int ifindex)
+{
+	struct imp2_bpf_event *rec;
+
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		__sync_fetch_and_add(&handled, 1);
+		__sync_fetch_and_add(&reserve_failed, 1);
+		return;
+	}
+	rec->seq = __sync_fetch_and_add(&handled, 1) + 1;
+	rec->reserved = 0;
+	__builtin_memset(&rec->ev, 0, sizeof(rec->ev));
+	rec->ev.info.src = iph->saddr;
+	rec->ev.info.dest = iph->daddr;
+	rec->ev.ifindex = ifindex;
+	rec->ev.ip_len = ntohs16(iph->tot_len);
+	if (ih) {
+		rec->ev.icmp_type = ih->type;
+		rec->ev.icmp_code = ih->code;
+		rec->ev.echo_id = ih->id;
+		rec->ev.echo_seq = ih->sequence;
+		rec->ev.flags = IMP2_EVF_ICMP;
+	}
+	/* imp2 stamps its event right before netlink_unicast(). */
+	rec->ev.tstamp_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(rec, 0);
+}
+
+static __always_inline int first_fragment(const struct iphdr_min *iph)
+{
+	return !(iph->frag_off & __builtin_bswap16(IP_OFFSET));
+}
+
+/* imp2's hook: IPv4 PRE_ROUTING, through a netfilter BPF link. */
 SEC("netfilter")
 int imp2_hook(struct bpf_nf_ctx *ctx)
 {
 	const struct net_device *in = ctx->state->in;
 	struct sk_buff *skb = ctx->skb;
-	struct imp2_bpf_event *rec;
 	unsigned long nh, linear_end;
 	struct icmphdr_min ih;
 	struct iphdr_min iph;
 	unsigned int ihl;
+	int have_ih;
 
 	nh = (unsigned long)skb->head + skb->network_header;
 	linear_end = (unsigned long)skb->data + (skb->len - skb->data_len);
@@ -110,35 +154,37 @@ int imp2_hook(struct bpf_nf_ctx *ctx)
 		return NF_ACCEPT;
 	if (iph.protocol != IPPROTO_ICMP)
 		return NF_ACCEPT;
-
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
-		__sync_fetch_and_add(&handled, 1);
-		__sync_fetch_and_add(&reserve_failed, 1);
-		return NF_ACCEPT;
-	}
-	rec->seq = __sync_fetch_and_add(&handled, 1) + 1;
-	rec->reserved = 0;
-	__builtin_memset(&rec->ev, 0, sizeof(rec->ev));
-	rec->ev.info.src = iph.saddr;
-	rec->ev.info.dest = iph.daddr;
-	rec->ev.ifindex = in ? in->ifindex : 0;
-	rec->ev.ip_len = ntohs16(iph.tot_len);
-
 	ihl = (iph.ihl_version & 0x0f) * 4;
-	if (!(iph.frag_off & __builtin_bswap16(IP_OFFSET)) &&
-	    nh + ihl + sizeof(ih) <= linear_end &&
-	    !bpf_probe_read_kernel(&ih, sizeof(ih), (void *)(nh + ihl))) {
-		rec->ev.icmp_type = ih.type;
-		rec->ev.icmp_code = ih.code;
-		rec->ev.echo_id = ih.id;
-		rec->ev.echo_seq = ih.sequence;
-		rec->ev.flags = IMP2_EVF_ICMP;
-	}
-	/* imp2 stamps its event right before netlink_unicast(). */
-	rec->ev.tstamp_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(rec, 0);
+	have_ih = first_fragment(&iph) && nh + ihl + sizeof(ih) <= linear_end &&
+		  !bpf_probe_read_kernel(&ih, sizeof(ih), (void *)(nh + ihl));
+	emit(&iph, have_ih ? &ih : NULL, in ? in->ifindex : 0);
 	return NF_ACCEPT;
+}
+
+/*
+ * The same event from tc ingress, for kernels without netfilter BPF links
+ * (before 6.4): another hook point, before the IP layer (no defragment,
+ * no checksum or header validation), so results say so.
+ */
+SEC("tc")
+int imp2_tc(struct __sk_buff *skb)
+{
+	struct icmphdr_min ih;
+	struct iphdr_min iph;
+	unsigned int ihl;
+	int have_ih;
+
+	if (skb->protocol != __builtin_bswap16(ETH_P_IP))
+		return TC_ACT_OK;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))
+		return TC_ACT_OK;
+	if (iph.protocol != IPPROTO_ICMP)
+		return TC_ACT_OK;
+	ihl = (iph.ihl_version & 0x0f) * 4;
+	have_ih = first_fragment(&iph) &&
+		  !bpf_skb_load_bytes(skb, ETH_HLEN + ihl, &ih, sizeof(ih));
+	emit(&iph, have_ih ? &ih : NULL, skb->ingress_ifindex);
+	return TC_ACT_OK;
 }
 
 char _license[] SEC("license") = "GPL";

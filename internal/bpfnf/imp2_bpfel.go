@@ -18,6 +18,7 @@ import (
 const (
 	imp2MapEvents        = "events"
 	imp2ProgImp2Hook     = "imp2_hook"
+	imp2ProgImp2Tc       = "imp2_tc"
 	imp2VarHandled       = "handled"
 	imp2VarReserveFailed = "reserve_failed"
 )
@@ -65,6 +66,7 @@ type imp2Specs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type imp2ProgramSpecs struct {
 	Imp2Hook *ebpf.ProgramSpec `ebpf:"imp2_hook"`
+	Imp2Tc   *ebpf.ProgramSpec `ebpf:"imp2_tc"`
 }
 
 // imp2MapSpecs contains maps before they are loaded into the kernel.
@@ -124,11 +126,13 @@ type imp2Variables struct {
 // It can be passed to loadImp2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type imp2Programs struct {
 	Imp2Hook *ebpf.Program `ebpf:"imp2_hook"`
+	Imp2Tc   *ebpf.Program `ebpf:"imp2_tc"`
 }
 
 func (p *imp2Programs) Close() error {
 	return _Imp2Close(
 		p.Imp2Hook,
+		p.Imp2Tc,
 	)
 }
 
