@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/bits"
 	"time"
@@ -23,15 +24,19 @@ const maxRing = 16 << 20
 // ring buffer. Each consumer loads its own program with its own ring and
 // counters, as each imp2 consumer has its own queue and numbers.
 type bpfSource struct {
-	dst netns.NS
+	dst  netns.NS
+	hook bpfnf.Hook
 }
 
-// newBPFSource checks that the kernel can attach the program, so that a
-// kernel without netfilter BPF links (before 6.4) says so before the
-// first sample.
-func newBPFSource(topo *netns.Topology) (*bpfSource, error) {
-	s := &bpfSource{dst: topo.Dst}
+// newBPFSource checks that the kernel can attach the program at hook, so
+// that a kernel without netfilter BPF links (before 6.4) says so before
+// the first sample.
+func newBPFSource(topo *netns.Topology, hook bpfnf.Hook) (*bpfSource, error) {
+	s := &bpfSource{dst: topo.Dst, hook: hook}
 	c, err := s.open(0, false)
+	if errors.Is(err, bpfnf.ErrNoNetfilterLink) {
+		return nil, fmt.Errorf("%w; -source bpf-tc runs the same program at tc ingress, another hook point", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +56,7 @@ func (s *bpfSource) open(rcvbuf int, _ bool) (consumer, error) {
 	var c *bpfnf.Conn
 	err := s.dst.Do(func() error {
 		var err error
-		c, err = bpfnf.Open(bpfnf.Config{RingSize: size})
+		c, err = bpfnf.Open(bpfnf.Config{RingSize: size, Hook: s.hook, Ifname: netns.Link})
 		return err
 	})
 	if err != nil {
@@ -141,10 +146,13 @@ func checkBPFKernel(release string) error {
 		return fmt.Errorf("kernel release %q: %w", release, err)
 	}
 	if major < 6 || major == 6 && minor < 4 {
-		return fmt.Errorf("%w: kernel %s; run the bpf source on a newer kernel of the matrix (-kernel 6.12, 7.3 or 7.3-rt)", bpfnf.ErrNoNetfilterLink, release)
+		return fmt.Errorf("%w: kernel %s; run the bpf source on a newer kernel of the matrix (-kernel 6.12, 7.3 or 7.3-rt), or -source bpf-tc (the same program at tc ingress, another hook point)", bpfnf.ErrNoNetfilterLink, release)
 	}
 	return nil
 }
 
 // bpfDetail describes the source in results.json.
 var bpfDetail = fmt.Sprintf("BPF_PROG_TYPE_NETFILTER program on a netfilter BPF link, IPv4 PRE_ROUTING priority %d (imp2's), imp2's event and a sequence number per packet into a BPF ring buffer (%d bytes a record), read with cilium/ebpf's ringbuf reader", bpfnf.Priority, bpfnf.RingRecordBytes)
+
+// bpfTCDetail describes the tc variant, which is not imp2's hook point.
+var bpfTCDetail = fmt.Sprintf("NOT imp2's hook point: the bpf source's program at tc ingress on %s (clsact qdisc, cls_bpf filter in direct-action mode), before the IP layer, for kernels without netfilter BPF links; imp2's event and a sequence number per packet into a BPF ring buffer (%d bytes a record), read with cilium/ebpf's ringbuf reader", netns.Link, bpfnf.RingRecordBytes)

@@ -27,9 +27,9 @@ func (o *Options) Validate() error {
 		}
 	}
 	switch o.Source {
-	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu, results.SourceBPF:
+	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu, results.SourceBPF, results.SourceBPFTC:
 	default:
-		return optErr("Source", " %q: want kmod, nflog, emu or bpf", o.Source)
+		return optErr("Source", " %q: want kmod, nflog, emu, bpf or bpf-tc", o.Source)
 	}
 	if o.VM && o.Source == results.SourceEmu {
 		return optErr("VM", " runs kmod or nflog (or bpf); emu runs on the host")

@@ -53,6 +53,8 @@ func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 	case results.SourceNFLOG:
 		modules = append(modules, "nf_tables", "nft_log", "nfnetlink_log")
 		bins = append(bins, "nft")
+	case results.SourceBPFTC:
+		modules = append(modules, "sch_ingress", "cls_bpf")
 	}
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.Source)
 	res, err := bootGuest(ctx, cfg.Hard, vm.Config{

@@ -94,7 +94,7 @@ type Conn struct {
 	// detach undoes the attachment: the netfilter link, or the tc filter.
 	detach io.Closer
 	ring   *ringbuf.Reader
-	rec  ringbuf.Record
+	rec    ringbuf.Record
 	// batch holds the records of one Read, sorted before they are handed
 	// on (see Read).
 	batch []record

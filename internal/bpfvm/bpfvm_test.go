@@ -71,8 +71,9 @@ func runSuite(t *testing.T, k vm.Kernel, bin string) {
 		out = io.MultiWriter(&console, os.Stdout)
 	}
 	res, err := vm.Run(context.Background(), vm.Config{
+		// sch_ingress and cls_bpf: the tc ingress fallback's clsact
+		// qdisc and filter.
 		Kernel:        k,
-		// The tc ingress fallback: clsact and cls_bpf.
 		KernelModules: []string{"veth", "sch_ingress", "cls_bpf"},
 		HostBinaries:  []string{"ip"},
 		Files:         []vm.File{{Guest: "/bpfnf.test", Host: bin}},
