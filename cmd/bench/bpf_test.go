@@ -13,16 +13,27 @@ import (
 	"github.com/imp2/imp2/pcapnl"
 )
 
-// TestRunBPF runs the sweep with the BPF peer on this host, where the
-// kernel has netfilter BPF programs (internal/bpfvm covers a Debian
-// kernel in the VM). Its trace holds the ring's records as imp2 frames.
+// TestRunBPF runs the sweep with the BPF peer on this host, at both of
+// its hooks where the kernel has them (internal/bpfvm covers Debian's
+// kernels in the VM). Its trace holds the ring's records as imp2 frames.
 func TestRunBPF(t *testing.T) {
-	if err := features.HaveProgramType(ebpf.Netfilter); err != nil {
-		t.Skipf("this host cannot load netfilter BPF programs: %v", err)
+	for _, c := range []struct {
+		source string
+		prog   ebpf.ProgramType
+	}{{results.SourceBPF, ebpf.Netfilter}, {results.SourceBPFTC, ebpf.SchedCLS}} {
+		t.Run(c.source, func(t *testing.T) {
+			if err := features.HaveProgramType(c.prog); err != nil {
+				t.Skipf("this host cannot load %v BPF programs: %v", c.prog, err)
+			}
+			runBPF(t, c.source)
+		})
 	}
+}
+
+func runBPF(t *testing.T, source string) {
 	dir := t.TempDir()
-	runBench(t, sweepArgs("bpf", dir)...)
-	run := checkRunDir(t, dir, results.SourceBPF, false)
+	runBench(t, sweepArgs(source, dir)...)
+	run := checkRunDir(t, dir, source, false)
 	for _, st := range run.Steps {
 		for _, s := range st.Samples {
 			if s.Drops.ModuleEAGAIN == nil || s.Drops.SeqGaps == nil || *s.Drops.ModuleEAGAIN != *s.Drops.SeqGaps {
