@@ -14,10 +14,11 @@
  * reservation, so a reader that empties the ring before handing a batch
  * on can sort the batch and see the numbers in order (see the Go reader).
  *
- * The packet is read with bpf_probe_read_kernel from the skb's linear
- * part: ip_rcv has pulled the IP header into it; an ICMP header outside
- * it (a paged skb, never one from the bench's veth) leaves the icmp_*
- * fields unset, as imp2 does for a non-first fragment.
+ * The netfilter program reads the packet with bpf_probe_read_kernel from
+ * the skb's linear part: ip_rcv has pulled the IP header into it; an ICMP
+ * header outside it (a paged skb, never one from the bench's veth) leaves
+ * the icmp_* fields unset, as imp2 does for a non-first fragment.  The tc
+ * program (imp2_tc, below) is the fallback for kernels before 6.4.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
