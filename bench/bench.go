@@ -65,6 +65,10 @@ type Options struct {
 	// TraceFrames is how many frames of one sample the trace keeps (0:
 	// no trace).
 	TraceFrames int
+	// Build names the build of the tool that runs the sweep (the
+	// command's -version string); it goes into results.json's
+	// Environment.Build.
+	Build string
 	// Progress receives one line per sample and notes (nil: none).
 	Progress io.Writer `json:"-"`
 	// Hard, when closed, stops at once what cannot stop at a sample

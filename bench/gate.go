@@ -59,7 +59,8 @@ type GateOptions struct {
 	// removed unless the run is partial.
 	Out     string
 	Compare CompareOptions
-	// Progress and Hard are the sweep's (Options).
+	// Build, Progress and Hard are the sweep's (Options).
+	Build    string
 	Progress io.Writer
 	Hard     <-chan struct{}
 }
@@ -103,7 +104,7 @@ func Gate(ctx context.Context, o GateOptions) (*GateResult, error) {
 		}()
 	}
 	sweep := Repeat(base, res.Dir)
-	sweep.Progress, sweep.Hard = o.Progress, o.Hard
+	sweep.Build, sweep.Progress, sweep.Hard = o.Build, o.Progress, o.Hard
 	if err := sweep.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: the baseline's sweep cannot be repeated: %v", compare.ErrUnusable, err)
 	}

@@ -142,7 +142,7 @@ func newRun(cfg *Options) *results.Run {
 		SchemaVersion: results.SchemaVersion,
 		ToolVersion:   toolVersion,
 		Started:       time.Now().UTC(),
-		Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
+		Environment:   environment(cfg),
 		Source:        sourceInfo(cfg),
 		Params: results.Params{
 			RatesPPS:       cfg.Rates,
@@ -157,6 +157,13 @@ func newRun(cfg *Options) *results.Run {
 		run.Params.NFLOGQThreshold = int(cfg.QThresh)
 	}
 	return run
+}
+
+// environment is where cfg's sweep runs, built by the tool cfg names.
+func environment(cfg *Options) results.Environment {
+	env := results.HostEnvironment(os.Getenv(guestEnv) != "")
+	env.Build = cfg.Build
+	return env
 }
 
 // writeTrace writes the captured sample's frames into the result

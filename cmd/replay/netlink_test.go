@@ -317,3 +317,14 @@ func TestFixedDest(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingDeliveredSummary: a replay to a fixed port nobody holds
+// offers every frame and delivers none; the summary says so (not "sent"),
+// and the exit status is 4.
+func TestNothingDeliveredSummary(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 20})
+	code, out, errOut := runInProcess("-i", in, "-dest", "3999999999", "-wait", "1ms", "-linger", "0", "-topspeed")
+	if code != exitNoConsumer || !strings.Contains(out, ": delivered 0, offered 20 frames (read 20,") || strings.Contains(out, "sent 20") {
+		t.Errorf("exit %d, summary:\n%s%s\nwant exit %d and \"delivered 0, offered 20 frames\"", code, out, errOut, exitNoConsumer)
+	}
+}

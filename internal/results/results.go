@@ -15,8 +15,8 @@ import (
 
 // SchemaVersion is "major.minor". A reader accepts any minor of its own major
 // (minor versions only add fields, which older readers ignore) and refuses
-// other majors. 1.1 added partial and interruption.
-const SchemaVersion = "1.1"
+// other majors. 1.1 added partial and interruption, 1.2 environment.build.
+const SchemaVersion = "1.2"
 
 // SchemaMajor is the major version this package reads and writes.
 const SchemaMajor = 1
@@ -110,6 +110,10 @@ type Environment struct {
 	// emulation: behaviour is real, timings are not hardware timings).
 	InVM     bool   `json:"in_vm"`
 	Hostname string `json:"hostname"`
+	// Build is the measuring tool's build as its -version says it
+	// (internal/cli.Version: module version, VCS revision, "dirty"); ""
+	// in runs written before schema 1.2.
+	Build string `json:"build,omitempty"`
 }
 
 // Source kinds.
