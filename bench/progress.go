@@ -96,7 +96,7 @@ func writeSummary(w io.Writer, run *results.Run) {
 	}
 	tw.Flush()
 	if o := run.Overhead; o != nil {
-		fmt.Fprintf(w, "consumer overhead of latency recording: %.0f -> %.0f %s (%+.1f%%)\n", o.Without, o.With, o.Unit, 100*o.Fraction())
+		fmt.Fprintf(w, "consumer overhead of latency recording: %s\n", o)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imp2/imp2/internal/bpfnf"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -240,15 +241,22 @@ func sourceInfo(cfg *Options) results.Source {
 // overheadEvents is the burst the overhead figure drains.
 const overheadEvents = 20000
 
+// overheadPairs is how many interleaved (off, on) pairs the overhead
+// takes: 10 give a 95% interval from the 2nd to the 9th of the sorted
+// differences, so one stalled drain cannot make or hide a result.
+const overheadPairs = 10
+
 // measureOverhead fills a large receive queue with a burst, then drains it
-// as fast as the consumer can, five times with and five times without
-// latency recording, interleaved, and compares the consumer thread's CPU
-// time per event. Draining a full queue leaves out wake-ups and pacing,
+// as fast as the consumer can, overheadPairs times with and without
+// latency recording, each pair back to back in alternating order, and
+// compares the consumer thread's CPU time per event within the pairs
+// (pairedOverhead). Draining a full queue leaves out wake-ups and pacing,
 // which would hide the recording cost in noise.
 func measureOverhead(ctx context.Context, topo *netns.Topology, src source) (*results.Overhead, error) {
 	var with, without []float64
-	for i := 0; i < 10; i++ {
-		latency := i%2 == 1
+	for i := 0; i < 2*overheadPairs; i++ {
+		// off, on, on, off, off, on, ...: neither goes first every time.
+		latency := (i%2 == 1) != (i/2%2 == 1)
 		perEvent, err := drainCost(ctx, topo, src, latency)
 		if err != nil {
 			return nil, fmt.Errorf("overhead: %w", err)
@@ -259,10 +267,9 @@ func measureOverhead(ctx context.Context, topo *netns.Topology, src source) (*re
 			without = append(without, perEvent)
 		}
 	}
-	return &results.Overhead{
-		Method: fmt.Sprintf("consumer thread CPU time per event draining a queued burst of %d events, latency recording off vs on, 5 interleaved pairs, medians", overheadEvents),
-		With:   median(with), Without: median(without), Unit: "ns/event",
-	}, nil
+	method := fmt.Sprintf("consumer thread CPU time per event draining a queued burst of %d events, latency recording off vs on, %d interleaved pairs (alternating order), median difference with its %.0f%% interval",
+		overheadEvents, overheadPairs, 100*overheadConfidence)
+	return pairedOverhead(method, "ns/event", without, with), nil
 }
 
 func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bool) (float64, error) {
@@ -277,7 +284,7 @@ func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bo
 	}
 	done := make(chan floodDone, 1)
 	done <- floodDone{r: r}
-	st := newStats(latency)
+	st := newStats(latency, pace.Monotonic())
 	cost, _, err := st.consume(ctx, c, sched, sampleSpec{latency: latency}, done)
 	if err != nil {
 		return 0, err

@@ -26,6 +26,7 @@ import (
 //	drops     frames the recorder lost just before this one, when any
 //	src, dest and, for extended events, time_ns ifindex icmp_type
 //	icmp_code icmp_id icmp_seq ip_len ev_flags: decoded imp2 event fields
+//	rmem_alloc rcvbuf truesize drop_rmem: the queue extension, when present
 //
 // Lines are built by appending into one buffer; nothing is allocated per
 // frame. With live (a replay that follows the clock), every send is
@@ -179,6 +180,12 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 			b = o.uint(b, "icmp_seq", uint64(ev.ICMPSeq))
 			b = o.uint(b, "ip_len", uint64(ev.IPLen))
 			b = o.uint(b, "ev_flags", uint64(ev.Flags))
+		}
+		if ev.HasQueue {
+			b = o.uint(b, "rmem_alloc", uint64(ev.RmemAlloc))
+			b = o.uint(b, "rcvbuf", uint64(ev.RcvBuf))
+			b = o.uint(b, "truesize", uint64(ev.TrueSize))
+			b = o.uint(b, "drop_rmem", uint64(ev.DropRmem))
 		}
 	}
 	return o.end(b)

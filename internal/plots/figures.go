@@ -417,35 +417,11 @@ func queueFigure(run *results.Run) (*figure, error) {
 		if len(qs) == 0 {
 			continue
 		}
-		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s\n%s; %d dropped",
-			rateLabel(float64(st.RatePPS)), why, sm.Rep+1, run.Params.Repetitions, sourceLabel(run), c, sm.Dropped()),
-			"time since step start (ms)", "rmem_alloc (KiB, max per bucket)")
-		span := qs[len(qs)-1].Offset + 1
-		width := max(span/queueBuckets, 1)
-		var xys plotter.XYs
-		for i := 0; i < len(qs); {
-			b := qs[i].Offset / width
-			peak := qs[i].RmemAlloc
-			for ; i < len(qs) && qs[i].Offset/width == b; i++ {
-				peak = max(peak, qs[i].RmemAlloc)
-			}
-			xys = append(xys, plotter.XY{X: float64(b*width) / 1e6, Y: float64(peak) / 1024})
-		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
+		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s\n%s; %d dropped; queue %s",
+			rateLabel(float64(st.RatePPS)), why, sm.Rep+1, run.Params.Repetitions, sourceLabel(run), c, sm.Dropped(), queueMethod(&sm.Queue)),
+			"time since step start (ms)", "queued bytes (KiB)")
+		if err := addQueue(p, &sm.Queue); err != nil {
 			return nil, err
-		}
-		l.Color, l.Width = colorN(0), vg.Points(1)
-		p.Add(l)
-		p.Legend.Add("queued bytes (SO_MEMINFO rmem_alloc)", l)
-		if sm.Queue.RcvBuf > 0 {
-			limit, err := plotter.NewLine(plotter.XYs{{X: xys[0].X, Y: float64(sm.Queue.RcvBuf) / 1024}, {X: xys[len(xys)-1].X, Y: float64(sm.Queue.RcvBuf) / 1024}})
-			if err != nil {
-				return nil, err
-			}
-			limit.Color, limit.Dashes = color.Black, []vg.Length{vg.Points(4), vg.Points(3)}
-			p.Add(limit)
-			p.Legend.Add(fmt.Sprintf("receive buffer limit (%s effective)", bytesLabel(sm.Queue.RcvBuf)), limit)
 		}
 		p.Y.Min = 0
 		p.Y.Max = max(p.Y.Max*1.1, 1)
