@@ -78,7 +78,7 @@ func ringSizeFor(n int) int {
 type bpfConsumer struct {
 	c *bpfnf.Conn
 	// frame is the record as an IMP2_K_MSG, for the trace.
-	frame [imp2.HeaderLen + imp2.EventLen]byte
+	frame [imp2.HeaderLen + imp2.QueueEventLen]byte
 }
 
 func (b *bpfConsumer) read(deadline time.Time, fn func(*event)) error {
@@ -96,6 +96,10 @@ func (b *bpfConsumer) read(deadline time.Time, fn func(*event)) error {
 			seq:       r.Seq,
 			unicastNs: int64(ev.TimeNs),
 			raw:       b.frame[:],
+			hasQueue:  ev.HasQueue,
+			rmemAlloc: int64(ev.RmemAlloc),
+			truesize:  int64(ev.TrueSize),
+			dropRmem:  int64(ev.DropRmem),
 		}
 		fn(&e)
 	})

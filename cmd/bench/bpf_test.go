@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/features"
 
 	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/bpfnf"
 	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -39,7 +40,7 @@ func runBPF(t *testing.T, source string) {
 			if s.Drops.ModuleEAGAIN == nil || s.Drops.SeqGaps == nil || *s.Drops.ModuleEAGAIN != *s.Drops.SeqGaps {
 				t.Errorf("step %s: failed reservations %v, sequence gaps %v: want both, equal", st.Key(), s.Drops.ModuleEAGAIN, s.Drops.SeqGaps)
 			}
-			if want := int64(s.Queue.RcvBuf) / 48; *s.BurstHeld != want {
+			if want := int64(bpfnf.RingCapacity(int(s.Queue.RcvBuf))); *s.BurstHeld != want {
 				t.Errorf("step %s: a %d-byte ring held %d records, want %d", st.Key(), s.Queue.RcvBuf, *s.BurstHeld, want)
 			}
 		}
@@ -55,7 +56,7 @@ func runBPF(t *testing.T, source string) {
 	}
 	defer r.Close()
 	fr, err := r.Next()
-	if err != nil || fr.Family != 31 || len(fr.Data) != 48 {
-		t.Fatalf("first trace frame: %v, family %d, %d bytes; want an imp2 event of 48 bytes", err, fr.Family, len(fr.Data))
+	if err != nil || fr.Family != 31 || len(fr.Data) != 64 {
+		t.Fatalf("first trace frame: %v, family %d, %d bytes; want an imp2 event of 64 bytes (with its queue extension)", err, fr.Family, len(fr.Data))
 	}
 }

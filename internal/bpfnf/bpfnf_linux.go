@@ -24,12 +24,17 @@ const Priority = -1
 
 // Record layout: struct imp2_bpf_event of imp2.bpf.c.
 const (
-	RecordLen = imp2.EventLen + 8 // the event, seq, reserved
+	RecordLen = imp2.QueueEventLen + 8 // the event with its queue extension, seq, reserved
 	// RingRecordBytes is what one record takes in the ring: the record
 	// and the ring's 8-byte header, rounded up to 8.
 	RingRecordBytes = (RecordLen + 8 + 7) &^ 7
-	seqOffset       = imp2.EventLen
+	seqOffset       = imp2.QueueEventLen
 )
+
+// RingCapacity is how many records a ring of size bytes holds: the
+// kernel refuses a reservation that would fill it to the last byte
+// (occupancy must stay below the size).
+func RingCapacity(size int) int { return (size - 1) / RingRecordBytes }
 
 // DefaultRingSize is the ring Open makes when Config.RingSize is 0.
 const DefaultRingSize = 256 << 10
@@ -106,8 +111,10 @@ func (r *record) seq() uint32 { return binary.NativeEndian.Uint32(r[seqOffset:])
 
 // Record is one event as Read hands it on.
 type Record struct {
-	// Event is struct imp2_event, the payload of the module's IMP2_K_MSG
-	// (imp2.ParseEvent reads it); valid during the callback only.
+	// Event is struct imp2_event with its queue extension, the payload
+	// of the module's IMP2_K_MSG (imp2.ParseEvent reads it; imp2.bpf.c's
+	// emit says what the queue fields mean for a ring); valid during the
+	// callback only.
 	Event []byte
 	// Seq numbers the ICMP packets the program handled, from 1: a gap is
 	// a record the ring had no room for.
@@ -220,7 +227,7 @@ func (c *Conn) Read(deadline time.Time, fn func(*Record)) (int, error) {
 	}
 	var r Record
 	for i := range c.batch {
-		r = Record{Event: c.batch[i][:imp2.EventLen], Seq: c.batch[i].seq()}
+		r = Record{Event: c.batch[i][:imp2.QueueEventLen], Seq: c.batch[i].seq()}
 		fn(&r)
 	}
 	return len(c.batch), nil

@@ -222,6 +222,8 @@ func floodDeliversEveryEvent(t *testing.T, h Hook) {
 			t.Fatalf("seq %d: IP length %d, want %d", rec.Seq, ev.IPLen, 20+8+flood.MinPayload)
 		case n >= count || seen[n]:
 			t.Fatalf("seq %d: packet number %d again or out of 0..%d", rec.Seq, n, count-1)
+		case !ev.HasQueue || ev.RcvBuf != uint32(c.RingSize()) || ev.TrueSize != RingRecordBytes || ev.RmemAlloc < RingRecordBytes || ev.RmemAlloc > ev.RcvBuf || ev.DropRmem != 0:
+			t.Fatalf("seq %d: queue extension %+v; want the ring's %d bytes, %d a record, occupancy within, no drop", rec.Seq, ev, c.RingSize(), RingRecordBytes)
 		case ev.TimeNs < last || int64(ev.TimeNs) > now:
 			t.Fatalf("seq %d: time %d not between the previous event's %d and the read's %d (CLOCK_MONOTONIC)", rec.Seq, ev.TimeNs, last, now)
 		}
@@ -258,9 +260,9 @@ func floodDeliversEveryEvent(t *testing.T, h Hook) {
 }
 
 // TestTinyRingHoldsExactly: a one-page ring that nobody reads holds
-// page/RingRecordBytes records of a burst, the first ones, and counts
-// every other as a failed reservation; the next record's number shows the
-// same count as a gap.
+// RingCapacity records of a burst, the first ones, and counts every other
+// as a failed reservation; the next record's number shows the same count
+// as a gap, and its queue extension the full ring that refused them.
 func TestTinyRingHoldsExactly(t *testing.T) { eachHook(t, tinyRingHoldsExactly) }
 
 func tinyRingHoldsExactly(t *testing.T, h Hook) {
@@ -280,7 +282,7 @@ func tinyRingHoldsExactly(t *testing.T, h Hook) {
 		}
 		seqs.Observe(r.Seq)
 	})
-	capacity := uint32(page / RingRecordBytes)
+	capacity := uint32(RingCapacity(page))
 	if held != capacity {
 		t.Fatalf("a %d-byte ring held %d records, want %d", page, held, capacity)
 	}
@@ -292,6 +294,10 @@ func tinyRingHoldsExactly(t *testing.T, h Hook) {
 			seqs.Observe(r.Seq)
 			if r.Seq != burst+1 {
 				t.Fatalf("the packet after the burst has seq %d, want %d", r.Seq, burst+1)
+			}
+			ev, err := imp2.ParseEvent(r.Event)
+			if full := int(capacity) * RingRecordBytes; err != nil || ev.DropRmem != uint32(full) || ev.RmemAlloc != RingRecordBytes {
+				t.Fatalf("the packet after the burst: %+v, %v; want drop_rmem %d (the full ring), rmem_alloc %d (itself)", ev, err, full, RingRecordBytes)
 			}
 		})
 	}

@@ -76,12 +76,14 @@ struct icmphdr_min {
 	__be16	sequence;
 };
 
-/* One ring record: 40 bytes, 48 in the ring with its 8-byte header. */
+/* One ring record: 56 bytes, 64 in the ring with its 8-byte header. */
 struct imp2_bpf_event {
 	struct imp2_event ev;
-	__u32	seq;		/* 32: 1, 2, 3, ... per ICMP packet handled */
-	__u32	reserved;	/* 36: zero */
+	__u32	seq;		/* 48: 1, 2, 3, ... per ICMP packet handled */
+	__u32	reserved;	/* 52: zero */
 };
+
+#define RING_RECORD_BYTES	(sizeof(struct imp2_bpf_event) + 8)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -91,6 +93,8 @@ struct {
 /* Read by the loader through the mmap of .bss, without a syscall. */
 __u64 handled;		/* ICMP packets handled: the last sequence number */
 __u64 reserve_failed;	/* of those, records the full ring had no room for */
+/* The ring's occupancy at the first failure of a gap, for the next record. */
+__u64 gap_rmem;
 
 static __always_inline int ntohs16(__be16 v)
 {
@@ -101,6 +105,13 @@ static __always_inline int ntohs16(__be16 v)
  * emit writes one packet's record, or counts its failed reservation.  ih
  * is NULL when the ICMP header could not be read (a non-first fragment).
  * The sequence number is taken after the reservation (see the top).
+ *
+ * The queue extension is the ring's, in imp2's terms: rmem_alloc the
+ * ring's occupancy (producer less consumer position) right after this
+ * record's reservation, so with it (and with any record another CPU
+ * reserved meanwhile); rcvbuf the ring's size; truesize what the record
+ * takes of it; drop_rmem the occupancy at the first failed reservation
+ * since the last record (0 without one).
  */
 static __always_inline void emit(const struct iphdr_min *iph,
 				 const struct icmphdr_min *ih, int ifindex)
@@ -111,6 +122,8 @@ static __always_inline void emit(const struct iphdr_min *iph,
 	if (!rec) {
 		__sync_fetch_and_add(&handled, 1);
 		__sync_fetch_and_add(&reserve_failed, 1);
+		__sync_val_compare_and_swap(&gap_rmem, 0,
+					    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA));
 		return;
 	}
 	rec->seq = __sync_fetch_and_add(&handled, 1) + 1;
@@ -120,6 +133,10 @@ static __always_inline void emit(const struct iphdr_min *iph,
 	rec->ev.info.dest = iph->daddr;
 	rec->ev.ifindex = ifindex;
 	rec->ev.ip_len = ntohs16(iph->tot_len);
+	rec->ev.rmem_alloc = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	rec->ev.rcvbuf = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	rec->ev.truesize = RING_RECORD_BYTES;
+	rec->ev.drop_rmem = __sync_lock_test_and_set(&gap_rmem, 0);
 	if (ih) {
 		rec->ev.icmp_type = ih->type;
 		rec->ev.icmp_code = ih->code;

@@ -19,6 +19,7 @@ const (
 	imp2MapEvents        = "events"
 	imp2ProgImp2Hook     = "imp2_hook"
 	imp2ProgImp2Tc       = "imp2_tc"
+	imp2VarGapRmem       = "gap_rmem"
 	imp2VarHandled       = "handled"
 	imp2VarReserveFailed = "reserve_failed"
 )
@@ -80,6 +81,7 @@ type imp2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type imp2VariableSpecs struct {
+	GapRmem       *ebpf.VariableSpec `ebpf:"gap_rmem"`
 	Handled       *ebpf.VariableSpec `ebpf:"handled"`
 	ReserveFailed *ebpf.VariableSpec `ebpf:"reserve_failed"`
 }
@@ -117,6 +119,7 @@ func (m *imp2Maps) Close() error {
 //
 // It can be passed to loadImp2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type imp2Variables struct {
+	GapRmem       *ebpf.Variable `ebpf:"gap_rmem"`
 	Handled       *ebpf.Variable `ebpf:"handled"`
 	ReserveFailed *ebpf.Variable `ebpf:"reserve_failed"`
 }
