@@ -58,10 +58,15 @@ type Summary struct {
 	ExitCode int      `json:"exit_code"`
 }
 
-// MarshalJSON encodes the summary as one object, Out's fields spliced in.
+// MarshalJSON encodes the summary as one object, Out's fields spliced in,
+// after "type": "summary" (the progress lines of Options.Progress say
+// "progress": a reader of the stream of JSON lines tells them apart).
 func (s *Summary) MarshalJSON() ([]byte, error) {
 	type plain Summary // without this method
-	b, err := json.Marshal((*plain)(s))
+	b, err := json.Marshal(struct {
+		Type string `json:"type"`
+		*plain
+	}{"summary", (*plain)(s)})
 	if err != nil || s.Out == nil {
 		return b, err
 	}
@@ -254,13 +259,14 @@ func writeProgress(w io.Writer, asJSON bool, elapsed time.Duration, sent int64, 
 	cs, eagain := consumerSummaries(stats)
 	if asJSON {
 		b, _ := json.Marshal(struct {
+			Type      string            `json:"type"`
 			Elapsed   float64           `json:"elapsed_s"`
 			Sent      int64             `json:"frames_sent"`
 			Rate      float64           `json:"rate_fps"`
 			MaxErr    int64             `json:"max_timing_error_ns"`
 			EAGAIN    uint64            `json:"eagain"`
 			Consumers []ConsumerSummary `json:"consumers,omitempty"`
-		}{elapsed.Seconds(), sent, rate, maxErr, eagain, cs})
+		}{"progress", elapsed.Seconds(), sent, rate, maxErr, eagain, cs})
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}

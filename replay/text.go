@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -149,7 +150,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 		b = o.str(b, "error", "bad netlink header")
 		return o.end(b)
 	}
-	if name, ok := typeLabel[h.Type]; ok && isIMP2(fr.Family) {
+	if name, ok := typeLabel[h.Type]; ok && filter.IsIMP2(fr.Family) {
 		b = o.str(b, "type", name)
 	} else {
 		b = o.uint(b, "type", uint64(h.Type))
@@ -167,7 +168,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 	if fr.DropCount > 0 {
 		b = o.uint(b, "drops", fr.DropCount)
 	}
-	if ev, ok := anyEvent(fr); ok {
+	if ev, ok := filter.Event(fr); ok {
 		b = o.addr(b, "src", ev.Src)
 		b = o.addr(b, "dest", ev.Dest)
 		if ev.Extended {

@@ -18,8 +18,10 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/term"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/cli"
+	"github.com/imp2/imp2/internal/progress"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/record"
 )
@@ -52,10 +54,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer r.StopOnSignals(cancel)()
-	endProgress := func() {}
-	if !cfg.quiet && term.IsTerminal(int(os.Stderr.Fd())) {
-		endProgress = showProgress(stderr, r)
+	var bar *progress.Bar // a terminal only
+	if !cfg.quiet {
+		bar = progress.New(stderr, false)
 	}
+	endProgress := bar.Follow(time.Second, r.Status())
 	s, err := r.Run(ctx)
 	endProgress()
 	code = record.ExitCode(err)
@@ -84,31 +87,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
-}
-
-// showProgress prints a status line on the terminal once a second, from
-// the start of the recording; the function it returns clears it.
-func showProgress(w io.Writer, r *record.Recorder) func() {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var last record.Progress
-		for {
-			select {
-			case <-stop:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-			}
-			if p := r.Progress(); p.Started {
-				fmt.Fprintf(w, "\r\033[K%s", p.Line(last))
-				last = p
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
 }
 
 // config is the parsed command line.
@@ -145,15 +123,19 @@ frames were lost (or gaps unexplained); 4 could not start.`)
 
 // flagOf names the flag of each record.Options field.
 var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "duration", "Flush": "flush",
-	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf"}
+	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf",
+	"FileSize": "C", "FileInterval": "G", "Files": "W"}
 
 // flagError says what is wrong with the command line, or with the output,
 // in terms of the flags.
 func flagError(o *record.Options, err error) error {
 	var oe *record.OptionError
+	var ee *record.ExistsError
 	switch {
 	case errors.As(err, &oe):
 		return fmt.Errorf("-%s %v: %s", flagOf[oe.Field], oe.Value, oe.Reason)
+	case errors.As(err, &ee) && ee.Path != o.Path:
+		return fmt.Errorf("-o %s: %s exists (an earlier recording of this set?); add -force to overwrite it", o.Path, ee.Path)
 	case errors.Is(err, record.ErrExists):
 		return fmt.Errorf("-o %s: the file exists; add -force to overwrite it", o.Path)
 	}
@@ -183,6 +165,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	fs.IntVar(&o.SnapLen, "snaplen", o.SnapLen, "receive buffer per datagram in bytes; longer datagrams are truncated and counted")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "datagrams per recvmmsg call")
 	cli.DurationVar(fs, &o.StatsTimeout, "stats-timeout", o.StatsTimeout, "how long to wait for the peer's counters at the end (0: do not ask)")
+	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many `bytes` (K/M/G suffixes), as tcpdump -C; names get a number before the extension (t.000001.pcapng.zst)")
+	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
+	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring, as tcpdump -W)")
+	filterExpr := fs.String("filter", "", "write only the frames that match this `expression` (imp2-replay -filter's language); the others are counted, never as lost")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
 	pos, code, ok := cmd.Parse(args, stdout, stderr)
@@ -199,15 +185,19 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	zok, o.ZstdLevel = zstd.EncoderLevelFromString(*level)
 	compression, cok := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}[*compress]
 	o.Compression = compression
+	var ferr error
+	o.Filter, ferr = filter.Parse(*filterExpr)
 	switch {
 	case len(pos) > 0:
-		return nil, cmd.Fail(stderr, "unexpected argument %q: name the output with -o PATH (tcpdump's -w)", pos[0]), false
+		return nil, cmd.Fail(stderr, "unexpected argument %q: name the output with -o PATH (tcpdump's -w); a capture filter goes in -filter EXPR", pos[0]), false
 	case o.Path == "":
 		return nil, cmd.Fail(stderr, "-o is required: a .pcapng.zst path, or - for stdout"), false
 	case !zok:
 		return nil, cmd.Fail(stderr, "-zstd-level %q: want fastest, default, better or best", *level), false
 	case !cok:
 		return nil, cmd.Fail(stderr, "-compress %q: want zstd, none or auto", *compress), false
+	case ferr != nil:
+		return nil, cmd.Fail(stderr, "-filter: %v", ferr), false
 	}
 	return c, record.ExitOK, true
 }

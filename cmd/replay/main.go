@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/replayvm"
@@ -47,7 +48,7 @@ acts as the kernel side), through the real module by regenerating the ICMP
 packets behind each event (-to icmp), or as text, JSON or a new pcapng trace,
 with timing from the recording, a speed factor, a fixed rate or top speed. The
 inputs are the plain arguments and every -i, merged by timestamp.`, exitCodesHelp)
-	c.Notes = outputsHelp + "\n" + replay.FilterSyntax
+	c.Notes = outputsHelp + "\n" + filter.Syntax
 	c.Habits = map[string]string{
 		"x": cli.Like("speed", "tcpreplay's -x"), "multiplier": cli.Like("speed", "tcpreplay's --multiplier"),
 		"p": cli.Like("pps", "tcpreplay's -p"), "t": cli.Like("topspeed", "tcpreplay's -t"), "l": cli.Like("loop", "tcpreplay's -l"),
@@ -66,11 +67,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
 	cmd := command()
 	fs := cmd.Flags
-	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; several are merged by timestamp",
+	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; a directory or a glob is a rotated set, read in the order written; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
-	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = replay.ParseFilter(v); return err })
+	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
 	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
 	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")

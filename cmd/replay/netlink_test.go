@@ -272,8 +272,16 @@ func TestStatsAndInterrupt(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(so.String()), "\n")
 	var progress int
-	for _, l := range lines[:len(lines)-1] {
-		if strings.Contains(l, `"frames_sent"`) && strings.Contains(l, `"elapsed_s"`) {
+	for i, l := range lines {
+		// Every line says what it is: a JSON stream of progress lines and
+		// the summary, told apart by "type".
+		var typed struct{ Type string }
+		json.Unmarshal([]byte(l), &typed)
+		want := map[bool]string{true: "summary", false: "progress"}[i == len(lines)-1]
+		if typed.Type != want {
+			t.Errorf("line %d %q: type %q, want %q", i, l, typed.Type, want)
+		}
+		if strings.Contains(l, `"frames_sent"`) && strings.Contains(l, `"elapsed_s"`) && typed.Type == "progress" {
 			progress++
 		}
 	}
