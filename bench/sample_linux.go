@@ -146,8 +146,13 @@ func probeBurst(ctx context.Context, topo *netns.Topology, src source, spec samp
 	if err != nil {
 		return 0, err
 	}
-	// Every event costs more than 256 bytes of truesize.
-	if _, _, err := burst(ctx, topo, c, int(mi.RcvBuf)/256+64); err != nil {
+	// Every event costs more than 256 bytes of truesize (a ring record
+	// less: the consumer says how much).
+	per := 256
+	if s, ok := c.(interface{ eventBytes() int }); ok {
+		per = s.eventBytes()
+	}
+	if _, _, err := burst(ctx, topo, c, int(mi.RcvBuf)/per+64); err != nil {
 		return 0, err
 	}
 	var held int64

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/imp2/imp2/internal/bpfnf"
 	"github.com/imp2/imp2/internal/netns"
 	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
@@ -212,6 +213,10 @@ func openSource(ctx context.Context, cfg *Options, topo *netns.Topology) (source
 		return newKmodSource(topo)
 	case results.SourceNFLOG:
 		return newNFLOGSource(ctx, topo, cfg.QThresh)
+	case results.SourceBPF:
+		return newBPFSource(topo, bpfnf.HookNetfilter)
+	case results.SourceBPFTC:
+		return newBPFSource(topo, bpfnf.HookTCIngress)
 	default:
 		return &emuSource{dst: topo.Dst}, nil
 	}
@@ -223,6 +228,10 @@ func sourceInfo(cfg *Options) results.Source {
 		return results.Source{Kind: results.SourceKmod, Detail: "imp2 module, IPv4 PRE_ROUTING hook, netlink unit 31"}
 	case results.SourceNFLOG:
 		return results.Source{Kind: results.SourceNFLOG, Detail: fmt.Sprintf("nft log group %d at prerouting priority -1, nfnetlink_log qthresh %d", nflogGroup, cfg.QThresh)}
+	case results.SourceBPF:
+		return results.Source{Kind: results.SourceBPF, Detail: bpfDetail}
+	case results.SourceBPFTC:
+		return results.Source{Kind: results.SourceBPFTC, Detail: bpfTCDetail}
 	default:
 		return results.Source{Kind: results.SourceEmu, Emulated: true,
 			Detail: "user-space emulation over NETLINK_USERSOCK: no kernel overrun, ENOBUFS or socket drops"}

@@ -14,6 +14,7 @@ pkgs=(
 	mmdebstrap xz-utils debian-archive-keyring # kernel matrix: trixie build root, .ko.xz, suites' keys
 	tshark zstd tcpdump                   # trace format checks (tcpdump -r reads .pcap)
 	iproute2 nftables hping3 iputils-ping # topology, NFLOG peer, load peers
+	clang llvm libbpf-dev                 # only TestObjectIsRebuilt (Debian 12: clang 14): the BPF object is committed, building needs none
 	ca-certificates git
 )
 

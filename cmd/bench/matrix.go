@@ -58,7 +58,8 @@ func matrixCmd(args []string, stdout, stderr io.Writer) int {
 func mergeCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench merge", "imp2-bench merge -out DIR RESULTDIR...", `
 Write the cross-kernel report of result directories made elsewhere (CI shards),
-one per kernel, into DIR. Flags may come before or after the directories.`, exitsPlain)
+one per kernel (or one per kernel and source: sources side by side), into DIR.
+Flags may come before or after the directories.`, exitsPlain)
 	out := c.Flags.String("out", "", "report directory (kernels.md, kernels.json, kernels.png/svg); required")
 	dirs, code, ok := c.ParseArgs(args, 1, -1, stdout, stderr)
 	if !ok {

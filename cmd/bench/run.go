@@ -28,7 +28,7 @@ func sweepFlags(fs *flag.FlagSet, o *bench.Options) {
 // sourceFlags registers the flags that run and matrix share beyond the
 // sweep's: the event source and the plots.
 func sourceFlags(fs *flag.FlagSet, o *bench.Options) {
-	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path) or emu (user-space emulation)")
+	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path), emu (user-space emulation), bpf (netfilter BPF program and ring buffer, Linux 6.4 on) or bpf-tc (the same program at tc ingress: another hook point, for older kernels)")
 	fs.BoolVar(&o.Plot, "plot", true, "write plots into the result directory")
 }
 

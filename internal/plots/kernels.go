@@ -141,7 +141,7 @@ func burstRow(runs []*results.Run, names []string, label string) ([]*plot.Plot, 
 		for _, rb := range slices.Sorted(maps.Keys(counts)) {
 			x := float64(rb) / 1024
 			hs = append(hs, spread(x, counts[rb]))
-			b := float64(rb) / slices.Max(counts[rb]) // as kreport.Burst.BytesPerEvent
+			b := float64(bufferBytes(run, rb)) / slices.Max(counts[rb]) // as kreport.Burst.BytesPerEvent
 			bs = append(bs, point{x, b, b, b})
 			if !slices.Contains(bufs, rb) {
 				bufs = append(bufs, rb)
@@ -178,6 +178,22 @@ func burstsByBuf(run *results.Run) map[int][]float64 {
 		}
 	}
 	return out
+}
+
+// bufferBytes is the buffer run's samples at receive buffer rb had
+// (results.Queue.RcvBuf): rb for a socket, the ring's size for the BPF
+// peer.
+func bufferBytes(run *results.Run, rb int) int {
+	for i := range run.Steps {
+		if st := &run.Steps[i]; st.RcvBuf == rb {
+			for _, s := range st.Samples {
+				if s.Queue.RcvBuf > 0 {
+					return int(s.Queue.RcvBuf)
+				}
+			}
+		}
+	}
+	return rb
 }
 
 // bufAxis makes x a log axis of receive buffers in KiB with a tick at each.

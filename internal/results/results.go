@@ -121,6 +121,10 @@ const (
 	SourceKmod  = "kmod"  // the imp2 kernel module
 	SourceNFLOG = "nflog" // the kernel's NFLOG hook→netlink path, as a peer
 	SourceEmu   = "emu"   // user-space imp2 stand-in over NETLINK_USERSOCK
+	SourceBPF   = "bpf"   // imp2's hook as a netfilter BPF program, events in a BPF ring buffer
+	// SourceBPFTC is SourceBPF's program at tc ingress, for kernels
+	// without netfilter BPF links: another hook point, before the IP layer.
+	SourceBPFTC = "bpf-tc"
 )
 
 // Source is what produced the netlink events.

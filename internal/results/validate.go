@@ -76,9 +76,9 @@ func (r *Run) Validate() error {
 		return errorf("environment.cpus", "%d, want > 0", r.Environment.CPUs)
 	}
 	switch r.Source.Kind {
-	case SourceKmod, SourceNFLOG, SourceEmu:
+	case SourceKmod, SourceNFLOG, SourceEmu, SourceBPF, SourceBPFTC:
 	default:
-		return errorf("source.kind", "%q, want %s, %s or %s", r.Source.Kind, SourceKmod, SourceNFLOG, SourceEmu)
+		return errorf("source.kind", "%q, want %s, %s, %s, %s or %s", r.Source.Kind, SourceKmod, SourceNFLOG, SourceEmu, SourceBPF, SourceBPFTC)
 	}
 	if r.Source.Emulated != (r.Source.Kind == SourceEmu) {
 		return errorf("source.emulated", "%v for kind %s: emulated must be true exactly for %s", r.Source.Emulated, r.Source.Kind, SourceEmu)
