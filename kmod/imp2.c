@@ -527,10 +527,13 @@ static unsigned int imp2_hook(void *priv, struct sk_buff *skb,
 
 #ifdef IMP2_TEST_DELAY_NS
 	/*
-	 * ndelay() spins (no sleep), so it is allowed here in softirq with
-	 * the RCU read lock held; it stands for slower per-event work.
+	 * udelay() and ndelay() spin (no sleep), so they are allowed here in
+	 * softirq with the RCU read lock held; they stand for slower
+	 * per-event work.  A constant ndelay() beyond 20 us does not link
+	 * (__bad_ndelay): the whole microseconds go to udelay().
 	 */
-	ndelay(IMP2_TEST_DELAY_NS);
+	udelay(IMP2_TEST_DELAY_NS / 1000);
+	ndelay(IMP2_TEST_DELAY_NS % 1000);
 #endif
 
 	/* nf_hook() holds rcu_read_lock() around every hook. */
