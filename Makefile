@@ -15,8 +15,9 @@ deps:
 
 build: $(BINS)
 
+# -buildvcs=auto stamps the git revision for -version even where GOFLAGS says -buildvcs=false.
 $(BINS): bin/imp2-%:
-	$(GOFLAGS_STATIC) $(GO) build -trimpath -o $@ ./cmd/$*
+	$(GOFLAGS_STATIC) $(GO) build -trimpath -buildvcs=auto -o $@ ./cmd/$*
 
 # kmod/Makefile picks KDIR (kbuild convention, see there); `make kmod
 # KDIR=...` reaches it through the command line.

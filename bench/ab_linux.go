@@ -292,7 +292,7 @@ func abSweep(ctx context.Context, cfg *Options, kos, labels [2]string, prog *pro
 			SchemaVersion: results.SchemaVersion,
 			ToolVersion:   toolVersion,
 			Started:       time.Now().UTC(),
-			Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
+			Environment:   environment(cfg),
 			Source:        src,
 			Params: results.Params{
 				RatesPPS: cfg.Rates, RcvBufs: cfg.RcvBufs, ConsumerDelays: cfg.Delays,

@@ -33,8 +33,9 @@ import (
 // Options is one sweep.
 type Options struct {
 	// Source is the event source: results.SourceKmod (the module),
-	// SourceNFLOG (the kernel's NFLOG path) or SourceEmu (a user-space
-	// emulation of the module).
+	// SourceNFLOG (the kernel's NFLOG path), SourceEmu (a user-space
+	// emulation of the module) or SourceBPF (the hook as a netfilter BPF
+	// program writing a BPF ring buffer).
 	Source string
 	// VM runs the sweep inside the qemu VM harness (kmod or nflog), on
 	// Kernel: a kernel of the matrix (internal/vm/matrix.go), or "" for
@@ -64,6 +65,10 @@ type Options struct {
 	// TraceFrames is how many frames of one sample the trace keeps (0:
 	// no trace).
 	TraceFrames int
+	// Build names the build of the tool that runs the sweep (the
+	// command's -version string); it goes into results.json's
+	// Environment.Build.
+	Build string
 	// Progress receives one line per sample and notes (nil: none).
 	Progress io.Writer `json:"-"`
 	// Hard, when closed, stops at once what cannot stop at a sample

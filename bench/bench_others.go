@@ -28,3 +28,17 @@ func ABGuest(context.Context, Options, [2]string, [2]string) ([2]*results.Run, e
 
 // Guest needs Linux.
 func Guest(context.Context, string, io.Writer) (bool, error) { return false, errUnsupported }
+
+// MatrixKernels needs Linux (the VM's kernels).
+func MatrixKernels(string) ([]string, error) { return nil, errUnsupported }
+
+// Matrix needs Linux.
+func Matrix(context.Context, MatrixOptions, io.Writer) (*MatrixResult, error) {
+	return nil, errUnsupported
+}
+
+// Merge needs Linux.
+func Merge([]string, string, io.Writer) error { return errUnsupported }
+
+// GateAB needs Linux.
+func GateAB(context.Context, GateABOptions) (*GateABResult, error) { return nil, errUnsupported }

@@ -101,20 +101,16 @@ func (h *emuHook) run() {
 	defer h.wg.Done()
 	var (
 		bufs   [emuBatch][1500]byte
-		iovs   [emuBatch]unix.Iovec
-		hdrs   [emuBatch]unix.Mmsghdr
+		batch  = nlsock.NewBatch(emuBatch, false)
 		frames = make([][]byte, 0, emuBatch)
 		out    [emuBatch][imp2.HeaderLen + imp2.EventLen]byte
 		seq    uint32
 	)
-	for i := range hdrs {
-		iovs[i].Base = &bufs[i][0]
-		iovs[i].SetLen(len(bufs[i]))
-		hdrs[i].Hdr.Iov = &iovs[i]
-		hdrs[i].Hdr.Iovlen = 1
+	for i := range bufs {
+		batch.Set(i, bufs[i][:])
 	}
 	for {
-		n, err := h.sock.Read(hdrs[:])
+		n, err := h.sock.Read(batch, emuBatch)
 		if errors.Is(err, os.ErrClosed) {
 			return
 		}
@@ -123,7 +119,7 @@ func (h *emuHook) run() {
 		}
 		frames = frames[:0]
 		for i := 0; i < n; i++ {
-			ev, ok := parseICMP(bufs[i][:hdrs[i].Len])
+			ev, ok := parseICMP(bufs[i][:batch.Len(i)])
 			if !ok {
 				continue
 			}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"github.com/imp2/imp2/internal/plots"
 	"github.com/imp2/imp2/internal/results"
@@ -63,6 +64,17 @@ func WriteOutputs(o Options, run *results.Run, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, ", %d plots)\n", len(files))
 	return nil
+}
+
+// RunAndWrite runs o's sweep (Run) and writes what it measured
+// (WriteOutputs), also when it was interrupted: the run returned is then
+// marked partial.
+func RunAndWrite(ctx context.Context, o Options, stdout io.Writer) (*results.Run, error) {
+	run, err := Run(ctx, o)
+	if err == nil {
+		err = WriteOutputs(o, run, stdout)
+	}
+	return run, err
 }
 
 // Replot draws the plots of the result directory (or results.json file)

@@ -8,16 +8,18 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/term"
-
+	barpkg "github.com/imp2/imp2/internal/progress"
 	"github.com/imp2/imp2/internal/results"
 )
 
-// progress reports the sweep on stderr: one rewritten line on a terminal,
-// one line per sample otherwise (CI logs, the VM console).
+// progress reports the sweep on stderr: a bar with the points done and an
+// estimate of the time left, redrawn in place, on a terminal
+// (internal/progress); one line per sample otherwise (CI logs, the VM
+// console).
 type progress struct {
 	w     io.Writer
 	tty   bool
+	bar   *barpkg.Bar // from begin, on a terminal
 	total int
 	n     int
 	t0    time.Time
@@ -27,42 +29,44 @@ type progress struct {
 // In the VM the console is a terminal too, but the host relays it into a
 // log: write plain lines there.
 func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd())) && os.Getenv(guestEnv) == ""}
+	return &progress{w: w, tty: barpkg.IsTerminal(w) && os.Getenv(guestEnv) == ""}
 }
 
 func (p *progress) begin(total int) {
 	p.total, p.t0 = total, time.Now()
+	if p.tty {
+		p.bar = barpkg.New(p.w, true) // the clock of the ETA starts now
+	}
+}
+
+func (p *progress) draw(detail string) {
+	p.bar.Draw(barpkg.Status{Done: float64(p.n), Total: float64(p.total), Count: true, Detail: detail})
 }
 
 func (p *progress) sample(k results.StepKey, rep int) {
 	p.key = k
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K[%d/%d %s] %s rep %d ", p.n+1, p.total, time.Since(p.t0).Round(time.Second), k, rep+1)
-	}
+	p.draw(fmt.Sprintf("%s rep %d", k, rep+1))
 }
 
 func (p *progress) done(s *results.Sample) {
 	p.n++
-	line := fmt.Sprintf("[%d/%d %s] %s rep %d: %.0f pps, %d events, drop ratio %.4f",
-		p.n, p.total, time.Since(p.t0).Round(time.Second), p.key, s.Rep+1, s.AchievedPPS, s.Received, s.DropRatio())
+	line := fmt.Sprintf("%s rep %d: %.0f pps, %d events, drop ratio %.4f",
+		p.key, s.Rep+1, s.AchievedPPS, s.Received, s.DropRatio())
 	if !s.Drops.Agree {
 		line += " (drop counts disagree: " + s.Drops.Disagreement + ")"
 	}
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		if p.n == p.total {
-			fmt.Fprintln(p.w)
-		}
+	if p.bar == nil {
+		fmt.Fprintf(p.w, "[%d/%d %s] %s\n", p.n, p.total, time.Since(p.t0).Round(time.Second), line)
 		return
 	}
-	fmt.Fprintln(p.w, line)
+	p.draw(line)
+	if p.n == p.total {
+		fmt.Fprintln(p.w)
+	}
 }
 
 func (p *progress) note(format string, args ...any) {
-	if p.tty {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
+	p.bar.Clear()
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
@@ -96,7 +100,7 @@ func writeSummary(w io.Writer, run *results.Run) {
 	}
 	tw.Flush()
 	if o := run.Overhead; o != nil {
-		fmt.Fprintf(w, "consumer overhead of latency recording: %.0f -> %.0f %s (%+.1f%%)\n", o.Without, o.With, o.Unit, 100*o.Fraction())
+		fmt.Fprintf(w, "consumer overhead of latency recording: %s\n", o)
 	}
 }
 

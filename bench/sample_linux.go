@@ -67,7 +67,6 @@ func measure(ctx context.Context, topo *netns.Topology, src source, spec sampleS
 	if err != nil {
 		return s, consumerCost{}, err
 	}
-	s.Queue.RcvBuf = int64(mi.RcvBuf)
 
 	count := int(float64(spec.rate)*spec.duration.Seconds()) + 1
 	f, err := newFlood(topo, flood.Config{Dst: netns.DstAddr, Rate: spec.rate, Count: count, Duration: spec.duration})
@@ -76,14 +75,15 @@ func measure(ctx context.Context, topo *netns.Topology, src source, spec sampleS
 	}
 	defer f.Close()
 
-	q := startQueueSampler(c)
+	origin := pace.Monotonic()
+	q := startQueueSampler(c, origin)
 	done := make(chan floodDone, 1)
 	go func() {
 		r, err := f.Run(ctx)
 		done <- floodDone{r, err}
 	}()
 
-	st := newStats(spec.latency)
+	st := newStats(spec.latency, origin)
 	cost, fr, err := st.consume(ctx, c, f.Schedule(), spec, done)
 	queue := q.stop()
 	if err != nil {
@@ -104,13 +104,10 @@ func measure(ctx context.Context, topo *netns.Topology, src source, spec sampleS
 	if s.Sent > 0 {
 		s.DeliveryRatio = float64(s.Received) / float64(s.Sent)
 	}
-	s.Queue.Samples = queue
-	for _, p := range queue {
-		s.Queue.PeakBytes = max(s.Queue.PeakBytes, p.RmemAlloc)
-	}
 	if err := st.sentinel(ctx, topo, c); err != nil {
 		return s, cost, err
 	}
+	s.Queue = st.queueResult(int64(mi.RcvBuf), queue)
 	if err := st.fillDrops(ctx, c, &s.Drops, spec.noENOBUFS); err != nil {
 		return s, cost, err
 	}
@@ -149,8 +146,13 @@ func probeBurst(ctx context.Context, topo *netns.Topology, src source, spec samp
 	if err != nil {
 		return 0, err
 	}
-	// Every event costs more than 256 bytes of truesize.
-	if _, _, err := burst(ctx, topo, c, int(mi.RcvBuf)/256+64); err != nil {
+	// Every event costs more than 256 bytes of truesize (a ring record
+	// less: the consumer says how much).
+	per := 256
+	if s, ok := c.(interface{ eventBytes() int }); ok {
+		per = s.eventBytes()
+	}
+	if _, _, err := burst(ctx, topo, c, int(mi.RcvBuf)/per+64); err != nil {
 		return 0, err
 	}
 	var held int64
@@ -262,10 +264,11 @@ type stats struct {
 	overruns     int64
 	seqs         imp2.SeqTracker
 	unmatched    int64 // events whose packet number the flood never scheduled
+	queue        *queueTrace
 }
 
-func newStats(latency bool) *stats {
-	st := &stats{latency: latency}
+func newStats(latency bool, origin int64) *stats {
+	st := &stats{latency: latency, queue: newQueueTrace(origin)}
 	if latency {
 		st.unicast = hdrhistogram.New(1, histMax, 3)
 		st.e2e = hdrhistogram.New(1, histMax, 3)
@@ -305,7 +308,7 @@ func (st *stats) consume(ctx context.Context, c consumer, sched *flood.Schedule,
 		default:
 		}
 		st.received++
-		st.seqs.Observe(e.seq)
+		st.queue.observe(e, st.seqs.Observe(e.seq), now)
 		if st.latency {
 			if e.unicastNs > 0 {
 				st.unicast.RecordValue(max(now-e.unicastNs, 1))
@@ -396,7 +399,7 @@ func (st *stats) sentinel(ctx context.Context, topo *netns.Topology, c consumer)
 		}
 		err := c.read(wait, func(e *event) {
 			if !got {
-				st.seqs.Observe(e.seq)
+				st.queue.observe(e, st.seqs.Observe(e.seq), pace.Monotonic())
 				got = true
 			}
 		})
@@ -405,6 +408,19 @@ func (st *stats) sentinel(ctx context.Context, topo *netns.Topology, c consumer)
 		}
 	}
 	return nil
+}
+
+// queueResult is the sample's queue: exact when every event carried the
+// module's queue extension, else the SO_MEMINFO readings.
+func (st *stats) queueResult(rcvbuf int64, sampled []results.QueueSample) results.Queue {
+	if st.queue.exact() {
+		return st.queue.result(rcvbuf)
+	}
+	q := results.Queue{RcvBuf: rcvbuf, Method: results.QueueSampled, Samples: sampled}
+	for _, p := range sampled {
+		q.PeakBytes = max(q.PeakBytes, p.RmemAlloc)
+	}
+	return q
 }
 
 // fillDrops gathers every accounting of lost events and reconciles them.
@@ -474,12 +490,11 @@ type queueSampler struct {
 	points []results.QueueSample
 }
 
-func startQueueSampler(c consumer) *queueSampler {
+func startQueueSampler(c consumer, origin int64) *queueSampler {
 	q := &queueSampler{done: make(chan struct{}), points: make([]results.QueueSample, 0, maxQueuePoints)}
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
-		start := time.Now()
 		t := time.NewTicker(queueEvery)
 		defer t.Stop()
 		for len(q.points) < maxQueuePoints {
@@ -490,7 +505,7 @@ func startQueueSampler(c consumer) *queueSampler {
 				// Stamped after the read: a tick's own time can be out of
 				// order with a late receive (seen under qemu).
 				if mi, err := c.memInfo(); err == nil {
-					q.points = append(q.points, results.QueueSample{Offset: time.Since(start), RmemAlloc: int64(mi.RmemAlloc)})
+					q.points = append(q.points, results.QueueSample{Offset: time.Duration(pace.Monotonic() - origin), RmemAlloc: int64(mi.RmemAlloc)})
 				}
 			}
 		}

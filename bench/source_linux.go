@@ -56,6 +56,9 @@ type event struct {
 	// event (imp2's extension; the emulator stamps the same), 0 if unknown.
 	unicastNs int64
 	raw       []byte // the netlink message, valid during the callback
+	// The module's queue extension (imp2.Event), when hasQueue.
+	hasQueue                      bool
+	rmemAlloc, truesize, dropRmem int64
 }
 
 // imp2Consumer reads imp2 events (module or emulator) with imp2.Conn.
@@ -102,6 +105,10 @@ func (k *imp2Consumer) read(deadline time.Time, fn func(*event)) error {
 			seq:       h.Seq,
 			unicastNs: int64(ev.TimeNs),
 			raw:       b[:h.Len],
+			hasQueue:  ev.HasQueue,
+			rmemAlloc: int64(ev.RmemAlloc),
+			truesize:  int64(ev.TrueSize),
+			dropRmem:  int64(ev.DropRmem),
 		}
 		fn(&e)
 	}

@@ -9,7 +9,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/imp2/imp2/internal/bpfnf"
 	"github.com/imp2/imp2/internal/netns"
+	"github.com/imp2/imp2/internal/pace"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -141,7 +143,7 @@ func newRun(cfg *Options) *results.Run {
 		SchemaVersion: results.SchemaVersion,
 		ToolVersion:   toolVersion,
 		Started:       time.Now().UTC(),
-		Environment:   results.HostEnvironment(os.Getenv(guestEnv) != ""),
+		Environment:   environment(cfg),
 		Source:        sourceInfo(cfg),
 		Params: results.Params{
 			RatesPPS:       cfg.Rates,
@@ -156,6 +158,13 @@ func newRun(cfg *Options) *results.Run {
 		run.Params.NFLOGQThreshold = int(cfg.QThresh)
 	}
 	return run
+}
+
+// environment is where cfg's sweep runs, built by the tool cfg names.
+func environment(cfg *Options) results.Environment {
+	env := results.HostEnvironment(os.Getenv(guestEnv) != "")
+	env.Build = cfg.Build
+	return env
 }
 
 // writeTrace writes the captured sample's frames into the result
@@ -204,6 +213,10 @@ func openSource(ctx context.Context, cfg *Options, topo *netns.Topology) (source
 		return newKmodSource(topo)
 	case results.SourceNFLOG:
 		return newNFLOGSource(ctx, topo, cfg.QThresh)
+	case results.SourceBPF:
+		return newBPFSource(topo, bpfnf.HookNetfilter)
+	case results.SourceBPFTC:
+		return newBPFSource(topo, bpfnf.HookTCIngress)
 	default:
 		return &emuSource{dst: topo.Dst}, nil
 	}
@@ -215,6 +228,10 @@ func sourceInfo(cfg *Options) results.Source {
 		return results.Source{Kind: results.SourceKmod, Detail: "imp2 module, IPv4 PRE_ROUTING hook, netlink unit 31"}
 	case results.SourceNFLOG:
 		return results.Source{Kind: results.SourceNFLOG, Detail: fmt.Sprintf("nft log group %d at prerouting priority -1, nfnetlink_log qthresh %d", nflogGroup, cfg.QThresh)}
+	case results.SourceBPF:
+		return results.Source{Kind: results.SourceBPF, Detail: bpfDetail}
+	case results.SourceBPFTC:
+		return results.Source{Kind: results.SourceBPFTC, Detail: bpfTCDetail}
 	default:
 		return results.Source{Kind: results.SourceEmu, Emulated: true,
 			Detail: "user-space emulation over NETLINK_USERSOCK: no kernel overrun, ENOBUFS or socket drops"}
@@ -224,15 +241,22 @@ func sourceInfo(cfg *Options) results.Source {
 // overheadEvents is the burst the overhead figure drains.
 const overheadEvents = 20000
 
+// overheadPairs is how many interleaved (off, on) pairs the overhead
+// takes: 10 give a 95% interval from the 2nd to the 9th of the sorted
+// differences, so one stalled drain cannot make or hide a result.
+const overheadPairs = 10
+
 // measureOverhead fills a large receive queue with a burst, then drains it
-// as fast as the consumer can, five times with and five times without
-// latency recording, interleaved, and compares the consumer thread's CPU
-// time per event. Draining a full queue leaves out wake-ups and pacing,
+// as fast as the consumer can, overheadPairs times with and without
+// latency recording, each pair back to back in alternating order, and
+// compares the consumer thread's CPU time per event within the pairs
+// (pairedOverhead). Draining a full queue leaves out wake-ups and pacing,
 // which would hide the recording cost in noise.
 func measureOverhead(ctx context.Context, topo *netns.Topology, src source) (*results.Overhead, error) {
 	var with, without []float64
-	for i := 0; i < 10; i++ {
-		latency := i%2 == 1
+	for i := 0; i < 2*overheadPairs; i++ {
+		// off, on, on, off, off, on, ...: neither goes first every time.
+		latency := (i%2 == 1) != (i/2%2 == 1)
 		perEvent, err := drainCost(ctx, topo, src, latency)
 		if err != nil {
 			return nil, fmt.Errorf("overhead: %w", err)
@@ -243,10 +267,9 @@ func measureOverhead(ctx context.Context, topo *netns.Topology, src source) (*re
 			without = append(without, perEvent)
 		}
 	}
-	return &results.Overhead{
-		Method: fmt.Sprintf("consumer thread CPU time per event draining a queued burst of %d events, latency recording off vs on, 5 interleaved pairs, medians", overheadEvents),
-		With:   median(with), Without: median(without), Unit: "ns/event",
-	}, nil
+	method := fmt.Sprintf("consumer thread CPU time per event draining a queued burst of %d events, latency recording off vs on, %d interleaved pairs (alternating order), median difference with its %.0f%% interval",
+		overheadEvents, overheadPairs, 100*overheadConfidence)
+	return pairedOverhead(method, "ns/event", without, with), nil
 }
 
 func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bool) (float64, error) {
@@ -261,7 +284,7 @@ func drainCost(ctx context.Context, topo *netns.Topology, src source, latency bo
 	}
 	done := make(chan floodDone, 1)
 	done <- floodDone{r: r}
-	st := newStats(latency)
+	st := newStats(latency, pace.Monotonic())
 	cost, _, err := st.consume(ctx, c, sched, sampleSpec{latency: latency}, done)
 	if err != nil {
 		return 0, err

@@ -27,12 +27,12 @@ func (o *Options) Validate() error {
 		}
 	}
 	switch o.Source {
-	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu:
+	case results.SourceKmod, results.SourceNFLOG, results.SourceEmu, results.SourceBPF, results.SourceBPFTC:
 	default:
-		return optErr("Source", " %q: want kmod, nflog or emu", o.Source)
+		return optErr("Source", " %q: want kmod, nflog, emu, bpf or bpf-tc", o.Source)
 	}
 	if o.VM && o.Source == results.SourceEmu {
-		return optErr("VM", " runs kmod or nflog; emu runs on the host")
+		return optErr("VM", " runs kmod or nflog (or bpf); emu runs on the host")
 	}
 	if o.Kernel != "" && !o.VM {
 		return optErr("Kernel", " %s: only a sweep in the VM boots another kernel; the host runs its own", o.Kernel)

@@ -25,6 +25,8 @@ type CompareOptions struct {
 	JSON bool
 	// PlotDir, when set, receives base and new drawn side by side.
 	PlotDir string
+	// CrossSource compares runs of different sources (compare.Config's).
+	CrossSource bool
 }
 
 // Load reads the config file (if any) and applies Alpha over it. Its
@@ -58,9 +60,10 @@ func (o CompareOptions) load() (compare.Config, error) {
 // WriteVerdict writes v as a table (or JSON) on stdout and the plot, and
 // returns the verdict's exit status (compare.ExitStatus). With JSON the
 // one-line reason also goes to stderr, so a CI log shows it while stdout
-// stays one JSON document. A plot that cannot be drawn is a line on
-// stderr, not another status: the verdict stands.
-func (o CompareOptions) WriteVerdict(v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) (int, error) {
+// stays one JSON document. A plot asked for and not drawn is
+// compare.ExitPlotFailed, after the verdict is written: a command that
+// was to leave a figure and left none has failed.
+func (o CompareOptions) WriteVerdict(v *compare.Verdict, base, new *results.Values, stdout, stderr io.Writer) (int, error) {
 	code, reason := compare.ExitStatus(v, nil)
 	var err error
 	if o.JSON {
@@ -73,30 +76,52 @@ func (o CompareOptions) WriteVerdict(v *compare.Verdict, base, new *results.Run,
 		return code, err
 	}
 	if o.PlotDir != "" {
-		if files, err := plots.WriteComparison(base, new, v.Base, v.New, o.PlotDir); err != nil {
-			fmt.Fprintln(stderr, "no comparison plot:", err)
-		} else {
-			fmt.Fprintf(stderr, "plots: %s\n", strings.Join(files, ", "))
+		files, err := plots.WriteComparison(base, new, v.Base, v.New, o.PlotDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "exit %d: no comparison plot: %v (the verdict above stands: exit %d)\n", compare.ExitPlotFailed, err, code)
+			return compare.ExitPlotFailed, nil
 		}
+		fmt.Fprintf(stderr, "plots: %s\n", strings.Join(files, ", "))
 	}
 	return code, nil
 }
 
-// CompareFiles compares the runs in the result directories (or
-// results.json files) base and new, named by their paths. Every error is
-// the input's and wraps compare.ErrUnusable.
-func CompareFiles(base, new string, o CompareOptions) (v *compare.Verdict, b, n *results.Run, err error) {
+// WriteUnusable writes the verdict of a comparison that could not be
+// made: with JSON the object compare.WriteUnusableJSON writes, so a
+// consumer of -json always gets a verdict; without, nothing (the caller
+// reports err on stderr).
+func (o CompareOptions) WriteUnusable(base, new string, err error, stdout io.Writer) error {
+	if !o.JSON {
+		return nil
+	}
+	return compare.WriteUnusableJSON(stdout, base, new, err)
+}
+
+// Compared is a comparison of two inputs (results.ReadInput): the
+// verdict and what it was made of.
+type Compared struct {
+	Verdict   *compare.Verdict
+	Base, New *results.Input
+}
+
+// CompareFiles compares the inputs base and new, each a result directory,
+// a results.json or a bench.txt (any mix), named by their paths; runs of
+// different sources only with o.CrossSource. Every error is the input's
+// and wraps compare.ErrUnusable.
+func CompareFiles(base, new string, o CompareOptions) (*Compared, error) {
 	cfg, err := o.Load()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if b, err = results.Read(base); err == nil {
-		if n, err = results.Read(new); err == nil {
-			v, err = compare.Compare(b, n, base, new, cfg)
+	cfg.CrossSource = o.CrossSource
+	c := &Compared{}
+	if c.Base, err = results.ReadInput(base); err == nil {
+		if c.New, err = results.ReadInput(new); err == nil {
+			c.Verdict, err = compare.CompareValues(c.Base.Values, c.New.Values, base, new, cfg)
 		}
 	}
 	if err != nil && !errors.Is(err, compare.ErrUnusable) {
 		err = fmt.Errorf("%w: %v", compare.ErrUnusable, err)
 	}
-	return v, b, n, err
+	return c, err
 }

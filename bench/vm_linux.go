@@ -28,6 +28,11 @@ func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 	}
 	defer co.Close()
 	k, ko, share := co.Kernel, co.Module, co.Share
+	if cfg.Source == results.SourceBPF {
+		if err := checkBPFKernel(k.Version); err != nil {
+			return nil, err
+		}
+	}
 	bin, err := co.BuildGo("./cmd/bench", "imp2-bench", false)
 	if err != nil {
 		return nil, err
@@ -48,6 +53,8 @@ func runInVM(ctx context.Context, cfg *Options) (*results.Run, error) {
 	case results.SourceNFLOG:
 		modules = append(modules, "nf_tables", "nft_log", "nfnetlink_log")
 		bins = append(bins, "nft")
+	case results.SourceBPFTC:
+		modules = append(modules, "sch_ingress", "cls_bpf")
 	}
 	fmt.Fprintf(stderr, "booting %s under qemu (software emulation) for the %s sweep\n", k.Version, cfg.Source)
 	res, err := bootGuest(ctx, cfg.Hard, vm.Config{

@@ -52,6 +52,11 @@ type Config struct {
 	// imp2-bench, whose flood pacer spins in the same process, lost more
 	// events with it in 16 KiB buffers and keeps the poller.
 	Blocking bool
+	// Connect connect()s the socket to Peer: the kernel then refuses the
+	// datagrams of every other port (their sender gets ECONNREFUSED), so
+	// ReadBatch need not ask for each datagram's source address
+	// (msg_name) and saves its copy; Message.PortID is always Peer.
+	Connect bool
 	// OnControl, if set, is called with every frame of the conversation
 	// with the peer that Conn has on its own: each control message it
 	// sends (IMP2_U_PID, IMP2_GET_STATS, IMP2_CLOSE), once the kernel has

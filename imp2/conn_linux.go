@@ -55,7 +55,13 @@ func Dial(cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{conn{s: s, r: newReceiver(s), family: cfg.Family, peer: cfg.Peer, onCtl: cfg.OnControl, statsCh: make(chan Stats, 1)}}
+	if cfg.Connect {
+		if err := s.connect(cfg.Peer); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("imp2: connect to port %d of family %d: %w", cfg.Peer, cfg.Family, err)
+		}
+	}
+	c := &Conn{conn{s: s, r: newReceiver(s, cfg.Connect, cfg.Peer), family: cfg.Family, peer: cfg.Peer, onCtl: cfg.OnControl, statsCh: make(chan Stats, 1)}}
 	if err := c.setup(cfg); err != nil {
 		s.Close()
 		return nil, err

@@ -43,10 +43,41 @@ func dial(t testing.TB, cfg Config) *Conn {
 	return c
 }
 
-// bothModes runs f with a polled and with a blocking Conn.
+// bothModes runs f with a polled and with a blocking Conn, and with a
+// blocking one connected to its peer (imp2-record's).
 func bothModes(t *testing.T, f func(t *testing.T, cfg Config)) {
 	t.Run("polled", func(t *testing.T) { f(t, Config{}) })
 	t.Run("blocking", func(t *testing.T) { f(t, Config{Blocking: true}) })
+	t.Run("connected", func(t *testing.T) { f(t, Config{Blocking: true, Connect: true}) })
+}
+
+// TestConnectRefusesOthers: a consumer connected to its peer is out of
+// reach of any other sender, and still gets the peer's events.
+func TestConnectRefusesOthers(t *testing.T) {
+	s, cs := pair(t, 1, Config{Blocking: true, Connect: true})
+	stranger, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, UserSockFamily)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(stranger)
+	if err := unix.Bind(stranger, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Sendto(stranger, eventFrame(99), unix.MSG_DONTWAIT, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: cs[0].PortID()})
+	if !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("a stranger's datagram to a connected consumer: %v, want ECONNREFUSED", err)
+	}
+	if _, err := s.SendBatch(frames(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := newMsgs(4, 256)
+	n, err := cs[0].ReadBatch(msgs)
+	if err != nil || n != 1 || msgs[0].PortID != s.PortID() {
+		t.Fatalf("ReadBatch: %d, %v, from port %d; want the server's one event from %d", n, err, msgs[0].PortID, s.PortID())
+	}
+	if h, err := ParseHeader(msgs[0].Data()); err != nil || h.Seq != 1 {
+		t.Errorf("received %+v (%v), want the server's event 1", h, err)
+	}
 }
 
 // pair is a Server with n registered consumers.
@@ -331,7 +362,7 @@ func readAck(t *testing.T, so *sock) []byte {
 	t.Helper()
 	so.SetReadDeadline(time.Now().Add(2 * time.Second))
 	msgs := newMsgs(1, 256)
-	if _, err := newReceiver(so).read(msgs); err != nil {
+	if _, err := newReceiver(so, false, 0).read(msgs); err != nil {
 		t.Fatalf("no ack: %v", err)
 	}
 	b := msgs[0].Data()
@@ -574,7 +605,7 @@ func TestFixedDest(t *testing.T) {
 	}
 	dst.SetReadDeadline(time.Now().Add(time.Second))
 	msgs := newMsgs(8, 256)
-	if n, err := newReceiver(dst).read(msgs); n != 3 || err != nil {
+	if n, err := newReceiver(dst, false, 0).read(msgs); n != 3 || err != nil {
 		t.Errorf("fixed dest got %d frames, %v", n, err)
 	}
 	dst.Close()

@@ -48,7 +48,7 @@ func runRegisterChild(port uint32) {
 		fmt.Printf("error %v\n", err)
 		return
 	}
-	r := newReceiver(so)
+	r := newReceiver(so, false, 0)
 	msgs := newMsgs(64, 256)
 	ack, events := int32(1), 0
 	for end := time.Now().Add(time.Second); ; {
@@ -273,7 +273,7 @@ func TestLongControlDatagram(t *testing.T) {
 	if err := so.sendTo(b, s.PortID()); err != nil {
 		t.Fatal(err)
 	}
-	r := newReceiver(so)
+	r := newReceiver(so, false, 0)
 	msgs := newMsgs(64, 256)
 	var got []Message
 	for {

@@ -121,52 +121,51 @@ func (s *sock) sendTo(b []byte, port uint32) error {
 	})
 }
 
-// receiver reads datagrams with recvmmsg into caller-owned Messages. Its
-// scratch arrays are kept between calls so that a steady-state read
-// allocates nothing. Not safe for concurrent use.
-type receiver struct {
-	s     *sock
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrNetlink
+// connect connects the socket to port: the kernel then refuses datagrams
+// from every other port.
+func (s *sock) connect(port uint32) error {
+	return s.Control(func(fd int) error {
+		return os.NewSyscallError("connect", unix.Connect(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}))
+	})
 }
 
-func newReceiver(s *sock) *receiver { return &receiver{s: s} }
+// receiver reads datagrams with recvmmsg into caller-owned Messages, in
+// an nlsock.Batch kept between calls so that a steady-state read
+// allocates nothing. Not safe for concurrent use.
+type receiver struct {
+	s *sock
+	b *nlsock.Batch
+	// peer is the one sender of a connected socket (Config.Connect),
+	// whose batch asks for no addresses; names tells the two apart.
+	peer  uint32
+	names bool
+}
+
+// newReceiver reads s; connected says that it was connected to peer.
+func newReceiver(s *sock, connected bool, peer uint32) *receiver {
+	return &receiver{s: s, b: nlsock.NewBatch(0, !connected), peer: peer, names: !connected}
+}
 
 // read blocks until at least one datagram is queued (or the deadline
 // passes, or the socket closes) and fills msgs[:n]. The errno of a failed
 // recvmmsg is returned unwrapped; other errors as nlsock.Sock.Read returns
 // them.
 func (r *receiver) read(msgs []Message) (int, error) {
-	if len(msgs) > len(r.hdrs) {
-		r.hdrs = make([]unix.Mmsghdr, len(msgs))
-		r.iovs = make([]unix.Iovec, len(msgs))
-		r.names = make([]unix.RawSockaddrNetlink, len(msgs))
-	}
+	r.b.Grow(len(msgs))
 	for i := range msgs {
-		iov, h := &r.iovs[i], &r.hdrs[i].Hdr
-		iov.Base = nil
-		if len(msgs[i].Buf) > 0 {
-			iov.Base = &msgs[i].Buf[0]
-		}
-		iov.SetLen(len(msgs[i].Buf))
-		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		h.Namelen = unix.SizeofSockaddrNetlink
-		h.Iov = iov
-		h.SetIovlen(1)
+		r.b.Set(i, msgs[i].Buf)
 	}
-	n, err := r.s.Read(r.hdrs[:len(msgs)])
-	for i := range msgs {
-		r.iovs[i].Base = nil // do not keep caller buffers alive
-	}
+	n, err := r.s.Read(r.b, len(msgs))
+	r.b.Release(len(msgs)) // do not keep caller buffers alive
 	if err != nil {
 		return 0, err
 	}
 	for i := range n {
 		m := &msgs[i]
-		m.N = int(r.hdrs[i].Len)
-		m.Truncated = r.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0
-		m.PortID = r.names[i].Pid
+		m.N, m.Truncated, m.PortID = r.b.Len(i), r.b.Truncated(i), r.peer
+		if r.names {
+			m.PortID = r.b.PortID(i)
+		}
 	}
 	return n, nil
 }

@@ -29,8 +29,11 @@ const (
 const (
 	HeaderLen = 16 // struct nlmsghdr
 	LegacyLen = 8  // struct packet_info
-	EventLen  = 32 // struct imp2_event
-	StatsLen  = 80 // struct imp2_stats
+	EventLen  = 32 // struct imp2_event up to the queue extension (IMP2_EVENT_LEN)
+	// QueueEventLen is the whole struct imp2_event with the queue
+	// extension, as modules from 2.1 send it (IMP2_QUEUE_EVENT_LEN).
+	QueueEventLen = 48
+	StatsLen      = 80 // struct imp2_stats
 )
 
 // EventFlagICMP says the ICMP fields of an event are valid (the packet was
@@ -66,6 +69,19 @@ type Event struct {
 	ICMPSeq  uint16 // host order
 	Flags    uint16
 	IPLen    uint16
+	// HasQueue reports whether the queue extension was on the wire
+	// (QueueEventLen bytes); the fields after it are valid only then.
+	HasQueue bool
+	// The consumer socket's receive queue when the module queued this
+	// event (kmod/imp2_uapi.h says how exact they are): RmemAlloc its
+	// sk_rmem_alloc including this event, RcvBuf its sk_rcvbuf, TrueSize
+	// this event's skb truesize, and DropRmem sk_rmem_alloc at the failed
+	// attempt that opened the nlmsg_seq gap before this event (0 without
+	// a gap).
+	RmemAlloc uint32
+	RcvBuf    uint32
+	TrueSize  uint32
+	DropRmem  uint32
 }
 
 // Stats is the IMP2_STATS payload: per-namespace module counters and the
@@ -130,8 +146,9 @@ func AppendControl(b []byte, typ, flags uint16, seq, pid uint32) []byte {
 }
 
 // ParseEvent decodes an IMP2_K_MSG payload (the bytes after the header).
-// Eight bytes make a legacy event; EventLen or more an extended one; bytes
-// past EventLen belong to later extensions and are ignored.
+// Eight bytes make a legacy event; EventLen or more an extended one;
+// QueueEventLen or more one with the queue extension; bytes past
+// QueueEventLen belong to later extensions and are ignored.
 func ParseEvent(p []byte) (Event, error) {
 	if len(p) < LegacyLen {
 		return Event{}, fmt.Errorf("%w: event payload %d bytes, want at least %d", ErrShort, len(p), LegacyLen)
@@ -152,11 +169,20 @@ func ParseEvent(p []byte) (Event, error) {
 	e.ICMPSeq = binary.BigEndian.Uint16(p[24:26])
 	e.Flags = ne.Uint16(p[26:28])
 	e.IPLen = ne.Uint16(p[28:30])
+	if len(p) < QueueEventLen {
+		return e, nil
+	}
+	e.HasQueue = true
+	e.RmemAlloc = ne.Uint32(p[32:36])
+	e.RcvBuf = ne.Uint32(p[36:40])
+	e.TrueSize = ne.Uint32(p[40:44])
+	e.DropRmem = ne.Uint32(p[44:48])
 	return e, nil
 }
 
-// AppendEvent appends the payload of e: the legacy 8 bytes, and the
-// extension when e.Extended is set. Src and Dest must be IPv4.
+// AppendEvent appends the payload of e: the legacy 8 bytes, the extension
+// when e.Extended is set, and the queue extension when e.HasQueue is set
+// too. Src and Dest must be IPv4.
 func AppendEvent(b []byte, e Event) []byte {
 	src, dst := e.Src.As4(), e.Dest.As4()
 	b = append(b, src[:]...)
@@ -173,7 +199,16 @@ func AppendEvent(b []byte, e Event) []byte {
 	binary.BigEndian.PutUint16(x[16:18], e.ICMPSeq)
 	ne.PutUint16(x[18:20], e.Flags)
 	ne.PutUint16(x[20:22], e.IPLen)
-	return append(b, x[:]...)
+	b = append(b, x[:]...)
+	if !e.HasQueue {
+		return b
+	}
+	var q [QueueEventLen - EventLen]byte
+	ne.PutUint32(q[0:4], e.RmemAlloc)
+	ne.PutUint32(q[4:8], e.RcvBuf)
+	ne.PutUint32(q[8:12], e.TrueSize)
+	ne.PutUint32(q[12:16], e.DropRmem)
+	return append(b, q[:]...)
 }
 
 // AppendEventMessage appends a whole IMP2_K_MSG (header and payload) with

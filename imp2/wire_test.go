@@ -96,28 +96,38 @@ func TestAppendControl(t *testing.T) {
 // misplaced field shows up.
 func testEvent() Event {
 	return Event{
-		Src:      netip.MustParseAddr("10.1.2.3"),
-		Dest:     netip.MustParseAddr("192.168.200.254"),
-		Extended: true,
-		TimeNs:   0x0102030405060708,
-		IfIndex:  -7,
-		ICMPType: 8,
-		ICMPCode: 3,
-		ICMPID:   0xabcd,
-		ICMPSeq:  0x1234,
-		Flags:    EventFlagICMP,
-		IPLen:    84,
+		Src:       netip.MustParseAddr("10.1.2.3"),
+		Dest:      netip.MustParseAddr("192.168.200.254"),
+		Extended:  true,
+		TimeNs:    0x0102030405060708,
+		IfIndex:   -7,
+		ICMPType:  8,
+		ICMPCode:  3,
+		ICMPID:    0xabcd,
+		ICMPSeq:   0x1234,
+		Flags:     EventFlagICMP,
+		IPLen:     84,
+		HasQueue:  true,
+		RmemAlloc: 0x11223344,
+		RcvBuf:    0x55667788,
+		TrueSize:  768,
+		DropRmem:  0x0a0b0c0d,
 	}
 }
 
 func TestEventRoundTrip(t *testing.T) {
 	ext := testEvent()
 	legacy := Event{Src: ext.Src, Dest: ext.Dest}
-	for _, e := range []Event{ext, legacy, {Src: netip.IPv4Unspecified(), Dest: netip.MustParseAddr("255.255.255.255")}} {
+	noQueue := ext
+	noQueue.HasQueue, noQueue.RmemAlloc, noQueue.RcvBuf, noQueue.TrueSize, noQueue.DropRmem = false, 0, 0, 0, 0
+	for _, e := range []Event{ext, noQueue, legacy, {Src: netip.IPv4Unspecified(), Dest: netip.MustParseAddr("255.255.255.255")}} {
 		p := AppendEvent(nil, e)
 		wantLen := LegacyLen
 		if e.Extended {
 			wantLen = EventLen
+		}
+		if e.HasQueue {
+			wantLen = QueueEventLen
 		}
 		if len(p) != wantLen {
 			t.Fatalf("AppendEvent(%+v): %d bytes, want %d", e, len(p), wantLen)
@@ -152,13 +162,16 @@ func TestParseEventLengths(t *testing.T) {
 		n        int
 		err      error
 		extended bool
+		queue    bool
 	}{
-		{0, ErrShort, false},
-		{LegacyLen - 1, ErrShort, false},
-		{LegacyLen, nil, false},
-		{EventLen - 1, nil, false}, // partial extension: read as legacy
-		{EventLen, nil, true},
-		{EventLen + 16, nil, true}, // later extensions are ignored
+		{0, ErrShort, false, false},
+		{LegacyLen - 1, ErrShort, false, false},
+		{LegacyLen, nil, false, false},
+		{EventLen - 1, nil, false, false}, // partial extension: read as legacy
+		{EventLen, nil, true, false},      // a module before 2.1
+		{QueueEventLen - 1, nil, true, false},
+		{QueueEventLen, nil, true, true},
+		{QueueEventLen + 16, nil, true, true}, // later extensions are ignored
 	} {
 		p := append(append([]byte(nil), full...), make([]byte, 16)...)[:tc.n]
 		e, err := ParseEvent(p)
@@ -166,8 +179,8 @@ func TestParseEventLengths(t *testing.T) {
 			t.Errorf("%d bytes: err %v, want %v", tc.n, err, tc.err)
 			continue
 		}
-		if err == nil && (e.Extended != tc.extended || e.Src != testEvent().Src) {
-			t.Errorf("%d bytes: %+v, want extended=%v", tc.n, e, tc.extended)
+		if err == nil && (e.Extended != tc.extended || e.HasQueue != tc.queue || e.Src != testEvent().Src) {
+			t.Errorf("%d bytes: %+v, want extended=%v queue=%v", tc.n, e, tc.extended, tc.queue)
 		}
 	}
 }
@@ -312,14 +325,15 @@ func TestUAPIHeader(t *testing.T) {
 		"NL_IMP2": DefaultFamily, "IMP2_U_PID": TypeRegister, "IMP2_K_MSG": TypeEvent,
 		"IMP2_CLOSE": TypeClose, "IMP2_GET_STATS": TypeGetStats, "IMP2_STATS": TypeStats,
 		"IMP2_EVF_ICMP": EventFlagICMP, "IMP2_LEGACY_LEN": LegacyLen, "IMP2_EVENT_LEN": EventLen,
-		"IMP2_STATS_LEN": StatsLen,
+		"IMP2_QUEUE_EVENT_LEN": QueueEventLen,
+		"IMP2_STATS_LEN":       StatsLen,
 	} {
 		got, err := strconv.ParseInt(consts[name], 0, 64)
 		if err != nil || got != int64(want) {
 			t.Errorf("%s = %q in the header, Go mirror has %d", name, consts[name], want)
 		}
 	}
-	for name, want := range map[string]int{"packet_info": LegacyLen, "imp2_event": EventLen, "imp2_stats": StatsLen} {
+	for name, want := range map[string]int{"packet_info": LegacyLen, "imp2_event": QueueEventLen, "imp2_stats": StatsLen} {
 		if got := layout(t, name, structs[name]); got != want {
 			t.Errorf("sizeof(struct %s) = %d by the header, Go mirror has %d", name, got, want)
 		}
@@ -332,6 +346,8 @@ func TestUAPIHeader(t *testing.T) {
 		"tstamp_ns": e.TimeNs, "ifindex": uint64(uint32(e.IfIndex)), "icmp_type": uint64(e.ICMPType),
 		"icmp_code": uint64(e.ICMPCode), "echo_id": uint64(e.ICMPID), "echo_seq": uint64(e.ICMPSeq),
 		"flags": uint64(e.Flags), "ip_len": uint64(e.IPLen), "reserved": 0,
+		"rmem_alloc": uint64(e.RmemAlloc), "rcvbuf": uint64(e.RcvBuf), "truesize": uint64(e.TrueSize),
+		"drop_rmem": uint64(e.DropRmem),
 	}
 	checkFields(t, "imp2_event", structs["imp2_event"][1:], ev, evWant)
 	if !bytes.Equal(ev[:LegacyLen], []byte{10, 1, 2, 3, 192, 168, 200, 254}) {
@@ -416,6 +432,7 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add(make([]byte, 7))
 	f.Add(make([]byte, EventLen-1))
 	f.Add(make([]byte, EventLen+5))
+	f.Add(make([]byte, QueueEventLen+3))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		e, err := ParseEvent(p)
 		if err != nil {
@@ -427,6 +444,9 @@ func FuzzParseEvent(f *testing.F) {
 		n := LegacyLen
 		if e.Extended {
 			n = EventLen
+		}
+		if e.HasQueue {
+			n = QueueEventLen
 		}
 		want := bytes.Clone(p[:n])
 		if e.Extended {

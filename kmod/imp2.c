@@ -39,6 +39,14 @@
  *    CPUs at once: a gap in nlmsg_seq is always a dropped event, never a
  *    reordering.
  *  - Counters are atomic64_t and read without locks.
+ *  - The queue extension reads the registered socket's sk_rmem_alloc and
+ *    sk_rcvbuf through imp2_consumer.sk: the hook runs under RCU and the
+ *    registration holds a reference that imp2_consumer_free() drops only
+ *    after a grace period, so the socket is not freed under the read,
+ *    whether it is being closed, its namespace dismantled (the hook is
+ *    unregistered, and a grace period passes, before imp2_net_exit) or the
+ *    module unloaded (the same, and rcu_barrier()).  A socket that is
+ *    released meanwhile is still memory with valid counters.
  *
  * Permissions: registering (IMP2_U_PID) needs CAP_NET_ADMIN in the user
  * namespace owning the network namespace, like nflog or nlmon: a consumer
@@ -81,7 +89,7 @@
 
 #include "imp2_uapi.h"
 
-#define IMP2_RELEASE "2.0.0"
+#define IMP2_RELEASE "2.1.0"
 
 /*
  * Test-only variants: `make -C kmod IMP2_TEST_DELAY_NS=<ns>` compiles a
@@ -121,6 +129,8 @@ struct imp2_consumer {
 	bool linked;			/* on the list; under imp2_net.lock */
 	spinlock_t tx_lock;		/* orders seq and enqueue */
 	u32 seq;			/* last nlmsg_seq used; under tx_lock */
+	bool in_gap;			/* failed since the last queued event */
+	u32 gap_rmem;			/* sk_rmem_alloc at that first failure */
 	atomic64_t sent;
 	atomic64_t dropped;
 };
@@ -419,6 +429,21 @@ static void imp2_rcv(struct sk_buff *skb)
 		pr_debug("ignoring %d malformed trailing bytes\n", len);
 }
 
+/*
+ * Fill the queue extension of @ev, about to be queued as @skb to @c, and
+ * note @rmem, the consumer's sk_rmem_alloc before the attempt, for the next
+ * event should this attempt fail.  See struct imp2_event.  Caller holds
+ * c->tx_lock, so no other event of @c is queued in between.
+ */
+static void imp2_fill_queue(struct imp2_consumer *c, struct imp2_event *ev,
+			    const struct sk_buff *skb, int rmem)
+{
+	ev->rmem_alloc = rmem + skb->truesize;
+	ev->rcvbuf = READ_ONCE(c->sk->sk_rcvbuf);
+	ev->truesize = skb->truesize;
+	ev->drop_rmem = c->in_gap ? c->gap_rmem : 0;
+}
+
 /* Send one event to one consumer.  Runs in softirq (or with BH off). */
 static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 			    const struct imp2_event *tmpl)
@@ -426,6 +451,7 @@ static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 	struct imp2_event *ev = NULL;
 	struct nlmsghdr *nlh = NULL;
 	struct sk_buff *skb;
+	int rmem;
 	u32 seq;
 	int err;
 
@@ -443,6 +469,8 @@ static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 	spin_lock_bh(&c->tx_lock);
 	seq = c->seq + 1;
 	WRITE_ONCE(c->seq, seq);
+	/* As late as may be before netlink_attachskb() compares it. */
+	rmem = atomic_read(&c->sk->sk_rmem_alloc);
 	if (!skb) {
 		err = -ENOMEM;
 	} else if (!nlh) {
@@ -450,9 +478,16 @@ static void imp2_send_event(struct imp2_net *in, struct imp2_consumer *c,
 		err = -EMSGSIZE;
 	} else {
 		nlh->nlmsg_seq = seq;
+		imp2_fill_queue(c, ev, skb, rmem);
 		ev->tstamp_ns = ktime_get_ns();
 		/* Consumes the skb on every path. */
 		err = netlink_unicast(in->nlsk, skb, c->portid, MSG_DONTWAIT);
+	}
+	if (err >= 0) {
+		c->in_gap = false;
+	} else if (!c->in_gap) {
+		c->in_gap = true;
+		c->gap_rmem = rmem;
 	}
 	spin_unlock_bh(&c->tx_lock);
 
@@ -693,6 +728,8 @@ static struct notifier_block imp2_netlink_nb = {
 static int __init imp2_init(void)
 {
 	int err;
+
+	BUILD_BUG_ON(offsetof(struct imp2_event, rmem_alloc) != IMP2_EVENT_LEN);
 
 	if (unit < 0 || unit >= MAX_LINKS) {
 		pr_err("unit %d out of range 0..%d\n", unit, MAX_LINKS - 1);

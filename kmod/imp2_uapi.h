@@ -62,8 +62,37 @@ struct packet_info {
 #define IMP2_EVF_ICMP		0x0001	/* icmp_* fields are valid */
 
 /*
- * IMP2_K_MSG payload: 32 bytes, legacy part first.  echo_id/echo_seq, not
+ * IMP2_K_MSG payload: 48 bytes, legacy part first.  echo_id/echo_seq, not
  * icmp_id/icmp_seq: glibc's <netinet/ip_icmp.h> defines those as macros.
+ *
+ * Bytes 32-47, the queue extension (module 2.1), are the consumer socket's
+ * receive queue as the module saw it when it queued this event, so that a
+ * consumer can draw its queue exactly, per event, instead of sampling
+ * SO_MEMINFO.  Modules before 2.1 send the first IMP2_EVENT_LEN bytes only.
+ *
+ * rmem_alloc is sk_rmem_alloc read just before netlink_unicast(), plus this
+ * event's truesize: the occupancy including this event once queued.  It has
+ * to be read before: once queued the skb belongs to the reader.  The
+ * consumer reading in between can only lower the real value, so it is an
+ * upper bound, exact when the consumer does not dequeue in that window of
+ * some hundred nanoseconds.
+ *
+ * netlink_attachskb() refuses an skb while the socket is
+ * NETLINK_S_CONGESTED, and otherwise when the queue is too full: on
+ * kernels with "netlink: Fix wraparounds of sk->sk_rmem_alloc" (2025, in
+ * the stable series too, e.g. Debian's 6.1.0-57) when sk_rmem_alloc with
+ * the skb would exceed sk_rcvbuf and the queue is not empty; before that
+ * when sk_rmem_alloc without it already exceeded sk_rcvbuf.  So a queued
+ * event has rmem_alloc <= rcvbuf (or = truesize), resp. rcvbuf + truesize.
+ *
+ * drop_rmem is sk_rmem_alloc read before the first failed attempt since
+ * the previous queued event, the one that opened this event's nlmsg_seq
+ * gap; 0 when there is no gap.  A gap always opens with an overflow: the
+ * congested state that refuses the rest is set only by one (without
+ * NETLINK_NO_ENOBUFS) and cleared only when the reader emptied the queue.
+ * So rcvbuf - truesize < drop_rmem <= rcvbuf, resp. rcvbuf < drop_rmem <=
+ * rcvbuf + truesize: within one truesize of the limit either way, unless
+ * the gap began with an allocation failure.
  */
 struct imp2_event {
 	struct packet_info info;	/*  0: src, dest */
@@ -76,10 +105,16 @@ struct imp2_event {
 	__u16	flags;			/* 26: IMP2_EVF_* */
 	__u16	ip_len;			/* 28: IPv4 total length */
 	__u16	reserved;		/* 30: zero */
+	__u32	rmem_alloc;		/* 32: queued bytes with this event */
+	__u32	rcvbuf;			/* 36: sk_rcvbuf then */
+	__u32	truesize;		/* 40: this event's skb truesize */
+	__u32	drop_rmem;		/* 44: sk_rmem_alloc at the gap's drop */
 };
 
 #define IMP2_LEGACY_LEN		sizeof(struct packet_info)	/*  8 */
-#define IMP2_EVENT_LEN		sizeof(struct imp2_event)	/* 32 */
+/* The extension before the queue fields: what modules before 2.1 send. */
+#define IMP2_EVENT_LEN		32
+#define IMP2_QUEUE_EVENT_LEN	sizeof(struct imp2_event)	/* 48 */
 
 /*
  * IMP2_STATS payload.  Counters are per network namespace; the self_*

@@ -172,3 +172,26 @@ func TestLuaDissector(t *testing.T) {
 		t.Errorf("filter imp2 selects %d frames, want %d", len(n), len(frames)-1)
 	}
 }
+
+// TestLuaQueueExtension: the dissector shows the queue extension of a
+// 2.1 module's event, and only there.
+func TestLuaQueueExtension(t *testing.T) {
+	needTool(t, "tshark")
+	src, dst := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("198.51.100.9")
+	ev := imp2.Event{Src: src, Dest: dst, Extended: true, ICMPType: 8, Flags: imp2.EventFlagICMP,
+		HasQueue: true, RmemAlloc: 16128, RcvBuf: 16384, TrueSize: 768, DropRmem: 16896}
+	old := ev
+	old.HasQueue = false
+	frames := []Frame{
+		{Time: 1e9, Direction: ToUser, Family: 31, Data: imp2.AppendEventMessage(nil, 1, ev)},
+		{Time: 2e9, Direction: ToUser, Family: 31, Data: imp2.AppendEventMessage(nil, 2, old)},
+	}
+	path := filepath.Join(t.TempDir(), "queue.pcapng")
+	os.WriteFile(path, writeTrace(t, frames, WriterOptions{Compression: None}), 0o644)
+	rows := tsharkFields(t, path, []string{"-X", "lua_script:" + luaScript(t)},
+		"imp2.seq", "imp2.rmem_alloc", "imp2.rcvbuf", "imp2.truesize", "imp2.drop_rmem", "imp2.extension")
+	want := []string{"1|16128|16384|768|16896|", "2|||||"}
+	if len(rows) != 2 || strings.Join(rows[0], "|") != want[0] || strings.Join(rows[1], "|") != want[1] {
+		t.Errorf("tshark rows %q, want %q", rows, want)
+	}
+}

@@ -14,7 +14,19 @@
 // stand-in such as imp2.Server or imp2-replay over NETLINK_USERSOCK),
 // records until Count frames, Duration, Recorder.Stop or the context,
 // then asks the peer for its counters (IMP2_GET_STATS) and unregisters
-// (IMP2_CLOSE).
+// (IMP2_CLOSE). The socket is connect()ed to the peer
+// (imp2.Config.Connect): the kernel refuses frames from any other port,
+// so everything in the trace is the conversation with the peer.
+//
+// # Cost
+//
+// The receive loop runs on a thread of its own (LockOSThread) that only
+// reads, accounts and encodes: each recvmmsg batch goes to the
+// pcapnl.Writer whole (WriteFrames), and zstd and the output run behind
+// its queue on another goroutine. Summary.ReceiveCPU is that thread's CPU
+// time, the figure cmd/record's BenchmarkVsSink holds against the C
+// reference consumer's; BenchmarkTraceWrite measures the loop's own work
+// without the socket.
 //
 // # The trace
 //
@@ -73,6 +85,16 @@
 // module's rare ENOMEM) have no known place and are only in the totals.
 // The interface statistics written at close hold frames received and lost
 // as dropped.
+//
+// # Rotation and the capture filter
+//
+// With FileSize, FileInterval or Files the trace is a set of files, each
+// a complete trace, as tcpdump's -C, -G and -W (rotate.go says how they
+// are named, when a file ends and what the ring keeps on disk); the
+// accounting above is one across them and Summary.Files lists them. The
+// Filter (package filter) leaves frames out of the trace after their
+// sequence numbers and drops were accounted: they are counted in
+// Summary.Filtered and never make gaps or losses.
 //
 // After a write error (a full disk) the summary counts as written only the
 // frames the output accepted up to its last good flush, and the others

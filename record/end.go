@@ -100,30 +100,31 @@ func (r *Recorder) drainLate() {
 	}
 }
 
-// close closes the trace and the output and completes the summary; the
+// close closes the trace's last file and completes the summary; the
 // error says the outcome.
-func (r *Recorder) close(o *output, w *pcapnl.Writer) (*Summary, error) {
+func (r *Recorder) close() (*Summary, error) {
 	s := r.summarize()
-	w.SetInterfaceStats(s.ToUser+s.ToKernel+s.Drops.Lost, s.Drops.Lost)
+	tf := r.files
 	var errs []error
 	writeErr := r.tw.err
-	if err := w.Close(); writeErr == nil {
+	if err := tf.finish(s.Drops.Lost); writeErr == nil {
 		writeErr = err
 	}
 	if writeErr != nil {
 		errs = append(errs, outputError(&r.opts, writeErr, true))
 	}
-	q := w.QueueStats()
+	q := tf.queue
 	s.Writer = Writer{BufferBytes: q.Bytes, MaxQueuedBytes: q.MaxQueued, Stalls: q.Waits,
 		StallSeconds: q.WaitTime.Seconds(), FellBehind: q.Waits > 0}
-	s.setWritten(w.FramesOut(), &r.tw.acct)
-	if err := o.close(); err != nil && writeErr == nil {
-		errs = append(errs, outputError(&r.opts, err, true))
-	}
+	s.setWritten(tf.framesOut(), &r.tw.acct)
 	if r.recvErr != nil {
 		errs = append(errs, fmt.Errorf("receiving: %w", r.recvErr))
 	}
-	s.FileBytes = r.out.n.Load()
+	s.FileBytes = tf.total.Load()
+	s.Files = tf.files
+	if tf.gone.Files > 0 {
+		s.Removed = &tf.gone
+	}
 	switch {
 	case len(errs) > 0:
 		err := &MidwayError{errs}

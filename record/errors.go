@@ -12,8 +12,9 @@ import (
 // type, so that a caller maps them without reading messages.
 //
 //   - *OptionError: a setting is invalid; nothing was opened.
-//   - ErrExists: Path is an existing file and Force is off; nothing was
-//     opened or registered.
+//   - ErrExists (as an *ExistsError naming the file): Path is an existing
+//     file, or a rotated set has files of an earlier recording, and Force
+//     is off; nothing was opened or registered.
 //   - *StartError: the recording could not start (the output could not be
 //     created, the registration failed); nothing is left behind.
 //   - *MidwayError: it failed midway (a write error such as a full disk, a
@@ -22,6 +23,19 @@ import (
 //   - *LossError: complete, but this recording lost frames or has gaps it
 //     cannot explain without the peer's counters.
 var ErrExists = errors.New("record: the trace file exists (Options.Force overwrites it)")
+
+// ExistsError is ErrExists for one file: the trace, or a file of an
+// earlier recording into the same rotated set (errors.Is(err, ErrExists)
+// holds).
+type ExistsError struct {
+	Path string
+}
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("record: %s exists (Options.Force overwrites it)", e.Path)
+}
+
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
 
 // StartError is a recording that could not start.
 type StartError struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -66,6 +67,22 @@ type Options struct {
 	// StatsTimeout bounds the wait for the peer's counters at the end;
 	// 0 does not ask for them (their gaps are then unexplained).
 	StatsTimeout time.Duration
+
+	// FileSize, FileInterval and Files rotate the trace into a set of
+	// files, as tcpdump's -C, -G and -W (see rotate.go for the names, the
+	// ring and when a file ends): a new file once the current one holds
+	// FileSize bytes, or every FileInterval; with Files N, at most N files
+	// at once, the oldest removed. Zero: off. Path is then a strftime
+	// pattern.
+	FileSize     Size
+	FileInterval time.Duration
+	Files        int
+
+	// Filter selects the frames written (package filter, the language of
+	// imp2-replay -filter); nil writes all. It is applied after the
+	// sequence numbers and losses are accounted, so a frame filtered out
+	// is counted (Summary.Filtered) and its number is no gap.
+	Filter *filter.Filter
 }
 
 // Defaults.
@@ -131,7 +148,7 @@ func (o *Options) validate() error {
 	case o.RcvBuf < 0:
 		return bad("RcvBuf", int(o.RcvBuf), "must not be negative")
 	}
-	return nil
+	return o.validateRotation()
 }
 
 // Size is a byte count; as a flag.Value it accepts K, M and G suffixes

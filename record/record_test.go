@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
@@ -114,14 +115,15 @@ func TestScriptedPeerDrops(t *testing.T) {
 	}
 }
 
-// TestInheritedGaps: a replayed trace's own gaps, with the peer's
-// counters saying nothing was dropped to us, are inherited, not lost.
-func TestInheritedGaps(t *testing.T) {
+// lossyReplay is a fake kernel and a trace of events 1-30 with 11-15 lost
+// upstream, for a recording of its 25 events.
+func lossyReplay(t *testing.T) (*imp2test.Kernel, *bytes.Buffer, record.Options) {
+	t.Helper()
 	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
+	t.Cleanup(func() { k.Close() })
 	evs := imp2test.Events(1, 30)
 	evs = append(evs[:10], evs[15:]...) // 11-15 lost upstream
 	var trace bytes.Buffer
@@ -130,8 +132,41 @@ func TestInheritedGaps(t *testing.T) {
 	}
 	o := record.DefaultOptions("")
 	o.Count = 25
-	s, err, _ := recordFrom(t, k, o, func() { k.Replay(&trace) })
+	return k, &trace, o
+}
+
+// TestInheritedGaps: a replayed trace's own gaps, with the peer's
+// counters saying nothing was dropped to us, are inherited, not lost.
+func TestInheritedGaps(t *testing.T) {
+	k, trace, o := lossyReplay(t)
+	s, err, _ := recordFrom(t, k, o, func() { k.Replay(trace) })
 	if err != nil || s.Drops.SeqGaps != 5 || s.Drops.Inherited != 5 || s.Drops.Lost != 0 || s.FirstSeq != 1 || s.LastSeq != 30 {
 		t.Errorf("Run: %v, drops %+v, seq %d-%d; want no error, 5 gaps all inherited, seq 1-30", err, s.Drops, s.FirstSeq, s.LastSeq)
+	}
+}
+
+// TestFilterKeepsAccounting: the capture filter leaves frames out after
+// their numbers were tracked, so the only gaps are the trace's own (11-15,
+// inherited), not the event it filtered out nor the conversation's
+// frames; the filtered are counted and the rest written in order.
+func TestFilterKeepsAccounting(t *testing.T) {
+	k, trace, o := lossyReplay(t)
+	var err error
+	if o.Filter, err = filter.Parse("type=event src!=198.18.0.20"); err != nil {
+		t.Fatal(err)
+	}
+	s, err, frames := recordFrom(t, k, o, func() { k.Replay(trace) })
+	if err != nil || s.Drops.SeqGaps != 5 || s.Drops.Inherited != 5 || s.Drops.Lost != 0 || s.Events != 25 || s.Frames != 24 {
+		t.Errorf("Run: %v, drops %+v, events %d, frames %d; want no error, 5 gaps all inherited, 25 events, 24 written", err, s.Drops, s.Events, s.Frames)
+	}
+	// Filtered: event 20 and the conversation (register, ack, stats
+	// request and reply, close).
+	if s.Filtered != 1+5 || len(frames) != 24 {
+		t.Errorf("filtered %d, %d frames in the trace; want 6 and 24", s.Filtered, len(frames))
+	}
+	for _, f := range frames {
+		if h, _ := f.Header(); h.Type != imp2.TypeEvent || h.Seq == 20 || h.Seq > 10 && h.Seq < 16 {
+			t.Errorf("frame %+v in the trace", h)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,12 +40,12 @@ type Recorder struct {
 	opts Options
 	ran  atomic.Bool
 
-	conn *imp2.Conn // set under mu
-	port uint32
-	out  *countingWriter
-	tw   *traceWriter
-	msgs []imp2.Message // the receive batch, Batch buffers of SnapLen bytes
-	held []ctlFrame     // frames of the conversation not yet in the trace
+	conn  *imp2.Conn // set under mu
+	port  uint32
+	files *traceFiles
+	tw    *traceWriter
+	msgs  []imp2.Message // the receive batch, Batch buffers of SnapLen bytes
+	held  []ctlFrame     // frames of the conversation not yet in the trace
 
 	mu       sync.Mutex
 	reason   string // why recording stopped; the first reason wins
@@ -62,6 +63,7 @@ type Recorder struct {
 	memInfo   imp2.MemInfo
 	memErr    error
 	rcvbuf    int
+	recvCPU   time.Duration // of the receive loop's thread
 	start     time.Time
 	end       time.Time
 }
@@ -107,8 +109,7 @@ func (r *Recorder) Run(ctx context.Context) (*Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { r.Stop(StopCanceled) })()
-	o, w, err := r.open()
-	if err != nil {
+	if err := r.open(); err != nil {
 		return nil, err
 	}
 	r.start = time.Now()
@@ -119,48 +120,45 @@ func (r *Recorder) Run(ctx context.Context) (*Summary, error) {
 	}
 	r.receive()
 	r.finish(ctx)
-	return r.close(o, w)
+	return r.close()
 }
 
 // open opens the output and registers; everything that can refuse the
 // options or the output does so before the registration, so that a peer
 // never counts a consumer that is not going to record (imp2-replay waits
 // for real ones).
-func (r *Recorder) open() (*output, *pcapnl.Writer, error) {
-	o, err := openOutput(&r.opts)
+func (r *Recorder) open() error {
+	files, err := openTraceFiles(&r.opts, time.Now())
 	if errors.Is(err, ErrExists) {
-		return nil, nil, err
+		return err
 	}
 	if err != nil {
-		return nil, nil, outputError(&r.opts, err, false)
+		return outputError(&r.opts, err, false)
 	}
 	if err := r.dial(); err != nil {
-		o.abandon()
-		return nil, nil, err
+		files.cur.abandon()
+		return err
 	}
-	r.out = &countingWriter{w: o.w}
-	var w *pcapnl.Writer
-	if err = o.empty(); err == nil {
-		w, err = pcapnl.NewWriter(r.out, pcapnl.WriterOptions{
-			Compression:   r.opts.Compression,
-			ZstdLevel:     r.opts.ZstdLevel,
-			FlushInterval: r.opts.Flush,
-			Application:   "imp2-record",
-			Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, r.opts.Peer),
-			Family:        uint16(r.opts.Family),
-			SnapLen:       r.opts.SnapLen + pcapnl.PseudoHeaderLen,
-			Queue:         int(r.opts.Buffer),
-		})
-	}
+	err = files.begin(pcapnl.WriterOptions{
+		Compression:   r.opts.Compression,
+		ZstdLevel:     r.opts.ZstdLevel,
+		FlushInterval: r.opts.Flush,
+		Application:   "imp2-record",
+		Description:   fmt.Sprintf("imp2 consumer port %d, peer %d", r.port, r.opts.Peer),
+		Family:        uint16(r.opts.Family),
+		SnapLen:       r.opts.SnapLen + pcapnl.PseudoHeaderLen,
+		Queue:         int(r.opts.Buffer),
+	})
 	if err != nil {
 		r.conn.Close()
-		o.abandon()
-		return nil, nil, outputError(&r.opts, err, false)
+		files.cur.abandon()
+		return outputError(&r.opts, err, false)
 	}
-	r.tw = newTraceWriter(w, &r.opts, func() uint64 { d, _ := r.memGrowth(); return d })
+	r.files = files
+	r.tw = newTraceWriter(files, &r.opts, func() uint64 { d, _ := r.memGrowth(); return d })
 	r.msgs = newBatch(r.opts.Batch, r.opts.SnapLen)
 	r.writeHeld()
-	return o, w, nil
+	return nil
 }
 
 // dial registers with the peer. The frames of the exchange reach the
@@ -170,6 +168,7 @@ func (r *Recorder) dial() error {
 		Family: r.opts.Family, Peer: r.opts.Peer, RcvBuf: int(r.opts.RcvBuf),
 		NoENOBUFS: r.opts.NoENOBUFS, Ack: r.opts.Ack,
 		Blocking:  true, // the receive goroutine only reads; see imp2.Config
+		Connect:   true, // only the peer's frames, without msg_name
 		OnControl: r.onControl,
 	})
 	if err != nil {
@@ -258,7 +257,7 @@ func (r *Recorder) Progress() Progress {
 	}
 	p := Progress{
 		Started: true, Elapsed: time.Since(time.Unix(0, start)), Received: r.received.Load(),
-		FileBytes: r.out.n.Load(), ENOBUFS: r.overruns.Load(), SeqGaps: r.tw.seqGapsShown.Load(),
+		FileBytes: r.files.total.Load(), ENOBUFS: r.overruns.Load(), SeqGaps: r.tw.seqGapsShown.Load(),
 	}
 	r.mu.Lock()
 	c := r.conn
@@ -298,7 +297,15 @@ func (r *Recorder) write(b batch) {
 // receive is the hot loop: one recvmmsg per batch, one clock read per
 // batch, no allocation; the frames are encoded here and compressed and
 // written on the trace writer's queue goroutine.
+//
+// The loop keeps its thread (LockOSThread) so that the thread's CPU time
+// is the loop's: Summary.ReceiveCPU, the figure to hold against a C
+// consumer's.
 func (r *Recorder) receive() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	defer func() { r.recvCPU = threadCPU() - cpu0 }()
 	count := r.opts.Count
 	for {
 		n, err := r.conn.ReadBatch(r.msgs)

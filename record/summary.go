@@ -12,6 +12,7 @@ import (
 // Summary is what a recording reports at the end. Counts are frames unless
 // named bytes.
 type Summary struct {
+	Type        string  `json:"type"`   // "summary", as imp2-replay's JSON lines say what they are
 	Output      string  `json:"output"` // Options.Path
 	Family      int     `json:"family"`
 	Peer        uint32  `json:"peer"`
@@ -32,15 +33,25 @@ type Summary struct {
 	Late        uint64  `json:"late"`         // read while fetching the final statistics, written
 	NotRecorded uint64  `json:"not_recorded"` // read after Options.Count was reached
 	Truncated   uint64  `json:"truncated"`    // longer than Options.SnapLen
+	Filtered    uint64  `json:"filtered"`     // left out by Options.Filter (never losses)
 	FirstSeq    uint32  `json:"first_seq,omitempty"`
 	LastSeq     uint32  `json:"last_seq,omitempty"`
 	SeqBackward uint64  `json:"seq_backward,omitempty"` // numbers that did not move forward: the producer restarted
 	Unnumbered  uint64  `json:"unnumbered,omitempty"`
 
+	// ReceiveCPU is the CPU time, user and system, of the receive loop's
+	// thread (Linux; 0 elsewhere): what to compare with a C consumer's.
+	ReceiveCPU float64 `json:"receive_cpu_seconds"`
+
 	Drops     Drops      `json:"drops"`
 	PeerStats *PeerStats `json:"peer_stats,omitempty"`
 	PeerError string     `json:"peer_stats_error,omitempty"` // why PeerStats is missing
 	Writer    Writer     `json:"writer"`
+	// Files are the trace's files on disk in the order they were
+	// written: one, or a rotated set; Removed sums those the ring
+	// removed.
+	Files   []File   `json:"files"`
+	Removed *Removed `json:"removed_files,omitempty"`
 
 	Error string `json:"error,omitempty"` // a MidwayError's
 	// ExitCode is left for the command to fill in (imp2-record's exit
@@ -133,6 +144,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Truncated > 0 {
 		p("  truncated %d frames longer than the snap length\n", s.Truncated)
 	}
+	if s.Filtered > 0 {
+		p("  filtered  %d frames left out by the capture filter (not losses)\n", s.Filtered)
+	}
+	s.filesText(p)
 	p("  drops     seq gaps %d (%s)  enobufs %d (notifications)  meminfo %d  => lost %d\n",
 		s.Drops.SeqGaps, s.gapsText(), s.Drops.ENOBUFS, s.Drops.MemInfo, s.Drops.Lost)
 	if ps := s.PeerStats; ps != nil {
@@ -153,6 +168,30 @@ func (s *Summary) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// filesText lists a rotated set's files on disk, the last maxFilesShown
+// of them, and what the ring removed.
+func (s *Summary) filesText(p func(string, ...any)) {
+	if len(s.Files) < 2 && s.Removed == nil {
+		return
+	}
+	var gone Removed
+	if s.Removed != nil {
+		gone = *s.Removed
+	}
+	p("  files     %d on disk; %d removed by the ring (%d frames, %d bytes)\n", len(s.Files), gone.Files, gone.Frames, gone.Bytes)
+	files := s.Files
+	if len(files) > maxFilesShown {
+		p("            ... %d more\n", len(files)-maxFilesShown)
+		files = files[len(files)-maxFilesShown:]
+	}
+	for _, f := range files {
+		p("            %s  %d frames, %d bytes\n", f.Path, f.Frames, f.Bytes)
+	}
+}
+
+// maxFilesShown bounds the files the text summary lists (the JSON has all).
+const maxFilesShown = 16
 
 // gapsText says what the sequence gaps are: losses of this recording,
 // gaps inherited from the source, or, without the peer's counters,
@@ -175,11 +214,12 @@ func (s *Summary) gapsText() string {
 func (r *Recorder) summarize() *Summary {
 	a := &r.tw.acct
 	s := &Summary{
-		Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
+		Type: "summary", Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
-		Batches: r.batches,
-		Frames:  a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
+		Batches: r.batches, ReceiveCPU: r.recvCPU.Seconds(),
+		Frames: a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
 		DataBytes: a.dataBytes, Late: a.lateFrames, NotRecorded: a.notRecorded, Truncated: a.truncated,
+		Filtered:    a.filtered,
 		SeqBackward: a.seq.Restarts(), Unnumbered: a.seq.Unnumbered(),
 	}
 	if s.Seconds > 0 {

@@ -3,6 +3,7 @@ package record
 import (
 	"sync/atomic"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -24,11 +25,13 @@ type batch struct {
 // the compression and the output run on the goroutine of the
 // pcapnl.Writer's queue, the Options.Buffer bytes between the two.
 type traceWriter struct {
-	w      *pcapnl.Writer
+	w      *pcapnl.Writer // files.w
+	files  *traceFiles
+	filter *filter.Filter
 	family uint16
 	peer   uint32
-	err    error // first write error; later frames are discarded
-	frame  pcapnl.Frame
+	err    error          // first write error; later frames are discarded
+	frames []pcapnl.Frame // the batch being written, kept for its capacity
 	// memDrops returns how much the socket's SO_MEMINFO drop count grew
 	// since it was last asked (0 when it cannot tell).
 	memDrops func() uint64
@@ -50,6 +53,10 @@ type accounting struct {
 	truncated        uint64 // datagrams longer than the snap length
 	dropCounts       uint64 // sum of the pcapng drop counts written
 	discarded        uint64 // frames not given to the trace after a write error
+	filtered         uint64 // frames Options.Filter left out
+	// heldDrops are the drop counts of frames the filter left out, carried
+	// to the next frame written.
+	heldDrops uint64
 
 	// credit is local overrun evidence (SO_MEMINFO drops, ENOBUFS) not yet
 	// placed on a sequence gap: a gap of a user-space peer's stream is a
@@ -67,8 +74,8 @@ type accounting struct {
 // source reports that the peer is the module, the source of the numbering.
 func (a *accounting) source() bool { return a.seq.FromOne }
 
-func newTraceWriter(w *pcapnl.Writer, o *Options, memDrops func() uint64) *traceWriter {
-	tw := &traceWriter{w: w, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
+func newTraceWriter(files *traceFiles, o *Options, memDrops func() uint64) *traceWriter {
+	tw := &traceWriter{w: files.w, files: files, filter: o.Filter, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
 	tw.acct.seq.FromOne = o.Peer == 0
 	return tw
 }
@@ -78,11 +85,15 @@ func newTraceWriter(w *pcapnl.Writer, o *Options, memDrops func() uint64) *trace
 func (tw *traceWriter) overrun(drops uint64) { tw.acct.credit += drops }
 
 // write writes and accounts one batch; it returns the first write error,
-// after which frames are only accounted.
+// after which frames are only accounted. The batch goes to the trace
+// writer whole (pcapnl.Writer.WriteFrames), with one lock and one error
+// check per recvmmsg, not per frame.
 func (tw *traceWriter) write(b batch) error {
+	if tw.err == nil && tw.files.due(b.t) {
+		tw.rotate(b.t)
+	}
 	a := &tw.acct
-	f := &tw.frame
-	f.Time, f.Direction, f.Family = b.t, b.dir, tw.family
+	fs := tw.frames[:0]
 	sampled := false
 	for i := range b.msgs {
 		m := &b.msgs[i]
@@ -112,24 +123,58 @@ func (tw *traceWriter) write(b batch) error {
 			a.discarded++
 			continue
 		}
-		f.DropCount, f.Data = drops, m.Data()
-		if err := tw.w.WriteFrame(f); err != nil {
-			tw.err = err
-			a.discarded++
+		fs = append(fs, pcapnl.Frame{Time: b.t, Direction: b.dir, Family: tw.family, DropCount: drops, Data: m.Data()})
+		f := &fs[len(fs)-1]
+		if tw.filter != nil && !tw.filter.Match(f) {
+			fs = fs[:len(fs)-1]
+			a.filtered++
+			a.heldDrops += drops
 			continue
 		}
-		a.dropCounts += drops
-		a.dataBytes += uint64(m.N)
-		if b.dir == pcapnl.ToUser {
-			a.toUser++
-		} else {
-			a.toKernel++
+		if a.heldDrops != 0 {
+			f.DropCount += a.heldDrops
+			a.heldDrops = 0
 		}
 	}
-	f.Data = nil
+	tw.commit(fs, b.dir)
+	clear(fs) // hold no frame's bytes past the batch
+	tw.frames = fs[:0]
 	tw.written.Store(a.toUser + a.toKernel)
 	tw.seqGapsShown.Store(a.seq.Missing())
 	return tw.err
+}
+
+// commit writes the frames of one batch and accounts those written; after
+// a write error the rest are discarded.
+func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
+	if len(fs) == 0 {
+		return
+	}
+	a := &tw.acct
+	n, err := tw.w.WriteFrames(fs)
+	if err != nil {
+		tw.err = err
+		a.discarded += uint64(len(fs) - n)
+	}
+	for i := range fs[:n] {
+		a.dropCounts += fs[i].DropCount
+		a.dataBytes += uint64(len(fs[i].Data))
+	}
+	if dir == pcapnl.ToUser {
+		a.toUser += uint64(n)
+	} else {
+		a.toKernel += uint64(n)
+	}
+}
+
+// rotate moves the trace to the next file of a rotated set, between two
+// batches; a failure is a write error.
+func (tw *traceWriter) rotate(t int64) {
+	err := tw.files.rotate(t)
+	tw.w = tw.files.w
+	if err != nil {
+		tw.err = err
+	}
 }
 
 // drops accounts one datagram from the peer and returns the losses of this

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/replay"
@@ -18,21 +19,21 @@ func ExampleRun() {
 	dir, _ := os.MkdirTemp("", "replay-example")
 	defer os.RemoveAll(dir)
 	trace := filepath.Join(dir, "in.pcapng")
-	f, _ := os.Create(trace)
-	w, _ := pcapnl.NewWriter(f, pcapnl.WriterOptions{Compression: pcapnl.None})
+	out, _ := os.Create(trace)
+	w, _ := pcapnl.NewWriter(out, pcapnl.WriterOptions{Compression: pcapnl.None})
 	for i, src := range []string{"10.0.0.1", "192.0.2.1", "10.0.0.2"} {
 		ev := imp2.Event{Src: netip.MustParseAddr(src), Dest: netip.MustParseAddr("10.9.9.9")}
 		w.WriteFrame(&pcapnl.Frame{Time: 1_700_000_000e9 + int64(i)*1e9, Family: imp2.DefaultFamily,
 			Direction: pcapnl.ToUser, Data: imp2.AppendEventMessage(nil, uint32(i+1), ev)})
 	}
 	w.Close()
-	f.Close()
+	out.Close()
 
-	filter, _ := replay.ParseFilter("type=event src=10.0.0.0/8")
+	f, _ := filter.Parse("type=event src=10.0.0.0/8")
 	timing := replay.DefaultTiming()
 	timing.PPS = 1000
 	s, err := replay.Run(context.Background(), replay.Options{
-		Inputs: []string{trace}, Filter: filter, Timing: timing,
+		Inputs: []string{trace}, Filter: f, Timing: timing,
 		Output: replay.NewText(os.Stdout, nil, true, false),
 	})
 	if err != nil {

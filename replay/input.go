@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -36,7 +37,7 @@ type chunk struct {
 // input reads and filters a trace.
 type input struct {
 	r      frameSource
-	filter *Filter
+	filter *filter.Filter
 	// keep: chunks are never recycled (the sender keeps them for Loops).
 	keep bool
 	// skipKernel drops all but kernel→user frames (counted in skipped):
@@ -62,7 +63,7 @@ type input struct {
 	read, filtered, skipped atomic.Int64
 }
 
-func newInput(r frameSource, f *Filter, readahead int, keep, skipKernel bool) *input {
+func newInput(r frameSource, f *filter.Filter, readahead int, keep, skipKernel bool) *input {
 	in := &input{
 		r: r, filter: f, keep: keep, skipKernel: skipKernel,
 		max:    max(readahead, 2*chunkBytes),

@@ -287,6 +287,14 @@ func (r *NetlinkReport) Undelivered() (eagain, other uint64) {
 	return t.EAGAIN, t.Failed() - t.EAGAIN
 }
 
+// Delivered returns the datagrams the consumers' sockets took.
+func (r *NetlinkReport) Delivered() uint64 {
+	if r.Totals == nil {
+		return 0
+	}
+	return r.Totals.Sent
+}
+
 // failures lists the error classes of c that are not zero, EAGAIN first.
 func (c SendCounts) failures() string {
 	var b strings.Builder

@@ -50,6 +50,10 @@ type Report interface {
 	// Undelivered counts the frames the output did not deliver: those
 	// refused with EAGAIN, and all the others.
 	Undelivered() (eagain, other uint64)
+	// Delivered counts what the output delivered: netlink, the datagrams
+	// a consumer's socket took (a frame offered to two consumers counts
+	// twice); icmp, the packets the kernel took.
+	Delivered() uint64
 	// Problem says why the replay failed in the output's terms and with
 	// which exit code (ExitNoConsumer, ExitVerify, …), given the frames
 	// sent; "" when it did not.

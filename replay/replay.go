@@ -4,8 +4,9 @@
 // the real module by regenerating the ICMP packets behind each event
 // (package replay/icmp).
 //
-// The input side reads one trace or merges several by timestamp, keeps a
-// read-ahead bounded in bytes, and filters (ParseFilter). The scheduler
+// The input side reads one trace, a rotated set (a directory or a glob,
+// in the order it was written: set.go) or merges several by timestamp,
+// keeps a read-ahead bounded in bytes, and filters (package filter). The scheduler
 // sends each frame at a deadline computed from one start time (as
 // recorded, scaled, at a fixed rate or at top speed, looped, limited in
 // frames or time), so that errors never accumulate. Each output reports
@@ -18,13 +19,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/internal/pace"
-	"github.com/imp2/imp2/pcapnl"
 )
 
 // The exit codes of imp2-replay, carried in Summary.ExitCode and returned
@@ -45,11 +46,13 @@ const DefaultReadAhead = 64 << 20
 // Options say what to replay, how, and where.
 type Options struct {
 	// Inputs are trace files (pcapng or pcap, zstd/gzip/plain), merged by
-	// timestamp when more than one; "-" is Stdin, and cannot be merged.
+	// timestamp when more than one; "-" is Stdin, and cannot be merged. A
+	// directory or a glob is a rotated set, read file after file in the
+	// order they were written (set.go).
 	Inputs []string
 	Stdin  io.Reader
 	// Filter selects the frames replayed; nil replays all.
-	Filter *Filter
+	Filter *filter.Filter
 	// ReadAhead is the bound, in bytes, of the decoded trace held ahead
 	// of the sender, read before the clock starts.
 	ReadAhead int
@@ -189,37 +192,26 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 }
 
 // openInputs opens the traces and returns their frames in order (merged
-// when more than one) and a function that closes them all.
+// by timestamp when more than one; a rotated set, set.go, is one) and a
+// function that closes them all.
 func openInputs(names []string, stdin io.Reader) (frameSource, func(), error) {
-	var closers []io.Closer
-	closeAll := func() {
-		for _, c := range slices.Backward(closers) {
-			c.Close()
-		}
-	}
-	var readers []*pcapnl.Reader
-	for _, name := range names {
-		src := stdin
-		if name != "-" {
-			fh, err := os.Open(name)
-			if err != nil {
-				closeAll()
-				return nil, nil, &InputError{Name: name, Err: err}
-			}
-			closers, src = append(closers, fh), fh
-		}
-		rd, err := pcapnl.NewReader(src)
+	if len(names) == 1 && (names[0] == "-" || !isSet(names[0])) {
+		rd, closeRd, err := openTrace(names[0], stdin)
 		if err != nil {
-			closeAll()
+			return nil, nil, &InputError{Name: names[0], Err: err}
+		}
+		return rd, closeRd, nil
+	}
+	ins := make([]mergeInput, len(names))
+	for i, name := range names {
+		in, err := newMergeInput(name)
+		if err != nil {
 			return nil, nil, &InputError{Name: name, Err: err}
 		}
-		rd.SetIMP2Families(imp2.DefaultFamily, imp2.UserSockFamily) // as isIMP2
-		closers, readers = append(closers, rd), append(readers, rd)
+		ins[i] = in
 	}
-	if len(readers) == 1 {
-		return readers[0], closeAll, nil
-	}
-	return newMerger(names, readers), closeAll, nil
+	m := newMerger(ins)
+	return m, m.Close, nil
 }
 
 // checkRealtime tries SCHED_FIFO at prio on a thread of its own and puts
@@ -249,6 +241,11 @@ func CheckNotInput(inputs []string, stdin io.Reader, out string, stdout io.Write
 	} else {
 		ofi, _ = os.Stat(out)
 	}
+	if out != "-" {
+		if err := checkNotInSet(inputs, out); err != nil {
+			return err
+		}
+	}
 	if ofi == nil || !ofi.Mode().IsRegular() {
 		return nil
 	}
@@ -261,6 +258,27 @@ func CheckNotInput(inputs []string, stdin io.Reader, out string, stdout io.Write
 		}
 		if ifi != nil && os.SameFile(ifi, ofi) {
 			return fmt.Errorf("input %s and %s are the same file: writing it would destroy the input", name, outName)
+		}
+	}
+	return nil
+}
+
+// checkNotInSet refuses an output file that would be one of a rotated
+// set's files (inside an input directory, or matching an input glob),
+// whether it exists yet or not.
+func checkNotInSet(inputs []string, out string) error {
+	for _, name := range inputs {
+		if name == "-" || !isSet(name) {
+			continue
+		}
+		inDir := false
+		if st, err := os.Stat(name); err == nil && st.IsDir() {
+			d1, _ := filepath.Abs(name)
+			d2, _ := filepath.Abs(filepath.Dir(out))
+			inDir = d1 == d2
+		}
+		if m, _ := filepath.Match(name, out); inDir || m {
+			return fmt.Errorf("output file %s would be part of the input set %s: writing it would change the input", out, name)
 		}
 	}
 	return nil

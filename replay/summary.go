@@ -28,7 +28,10 @@ type Summary struct {
 	FramesFiltered int64 `json:"frames_filtered"` // left out by the filter
 	FramesSkipped  int64 `json:"frames_skipped"`  // user→kernel or unknown-direction frames a kernel-only output does not send
 	FramesSent     int64 `json:"frames_sent"`     // sent (netlink: offered to the consumer set) or written
-	Loops          int   `json:"loops"`
+	// FramesDelivered is what reached the other side: the output's
+	// Report.Delivered, or FramesSent for the file outputs.
+	FramesDelivered uint64 `json:"frames_delivered"`
+	Loops           int    `json:"loops"`
 
 	// ElapsedNs runs from the first send to the last (paced) or to the end
 	// of the last send (top speed); ScheduledNs is the same span in the
@@ -55,10 +58,15 @@ type Summary struct {
 	ExitCode int      `json:"exit_code"`
 }
 
-// MarshalJSON encodes the summary as one object, Out's fields spliced in.
+// MarshalJSON encodes the summary as one object, Out's fields spliced in,
+// after "type": "summary" (the progress lines of Options.Progress say
+// "progress": a reader of the stream of JSON lines tells them apart).
 func (s *Summary) MarshalJSON() ([]byte, error) {
 	type plain Summary // without this method
-	b, err := json.Marshal((*plain)(s))
+	b, err := json.Marshal(struct {
+		Type string `json:"type"`
+		*plain
+	}{"summary", (*plain)(s)})
 	if err != nil || s.Out == nil {
 		return b, err
 	}
@@ -95,6 +103,7 @@ func (t timing) String() string {
 func (r *replayer) summary(inputs []string, sendErr, closeErr error, stopped bool) *Summary {
 	s := &Summary{Out: r.out.Report()}
 	r.summarize(s)
+	s.FramesDelivered = uint64(s.FramesSent) // a file output's, until the output's report says
 	code := ExitOK
 	problem := func(msg string, c int) {
 		s.Problems = append(s.Problems, msg)
@@ -115,6 +124,7 @@ func (r *replayer) summary(inputs []string, sendErr, closeErr error, stopped boo
 	}
 	if s.Out != nil {
 		s.EAGAIN, s.SendErrors = s.Out.Undelivered()
+		s.FramesDelivered = s.Out.Delivered()
 		if msg, c := s.Out.Problem(s.FramesSent); msg != "" {
 			problem(msg, c)
 		}
@@ -188,8 +198,8 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "imp2-replay: %s, %s: sent %d frames (read %d, filtered %d, skipped %d not kernel→user) in %d loop(s)\n",
-		s.Output, s.Timing, s.FramesSent, s.FramesRead, s.FramesFiltered, s.FramesSkipped, s.Loops)
+	fmt.Fprintf(&b, "imp2-replay: %s, %s: %s (read %d, filtered %d, skipped %d not kernel→user) in %d loop(s)\n",
+		s.Output, s.Timing, s.headline(), s.FramesRead, s.FramesFiltered, s.FramesSkipped, s.Loops)
 	if s.FramesSent > 0 {
 		fmt.Fprintf(&b, "  elapsed %v, rate %.1f frames/s", time.Duration(s.ElapsedNs), s.RateFPS)
 		if s.TargetFPS > 0 {
@@ -211,6 +221,16 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// headline says what the replay delivered: a file output wrote its
+// frames; the others were offered frames and say how many they delivered,
+// which may be none.
+func (s *Summary) headline() string {
+	if s.Out == nil {
+		return fmt.Sprintf("wrote %d frames", s.FramesSent)
+	}
+	return fmt.Sprintf("delivered %d, offered %d frames", s.FramesDelivered, s.FramesSent)
 }
 
 // progress prints a line every interval until done is closed: frames sent,
@@ -239,13 +259,14 @@ func writeProgress(w io.Writer, asJSON bool, elapsed time.Duration, sent int64, 
 	cs, eagain := consumerSummaries(stats)
 	if asJSON {
 		b, _ := json.Marshal(struct {
+			Type      string            `json:"type"`
 			Elapsed   float64           `json:"elapsed_s"`
 			Sent      int64             `json:"frames_sent"`
 			Rate      float64           `json:"rate_fps"`
 			MaxErr    int64             `json:"max_timing_error_ns"`
 			EAGAIN    uint64            `json:"eagain"`
 			Consumers []ConsumerSummary `json:"consumers,omitempty"`
-		}{elapsed.Seconds(), sent, rate, maxErr, eagain, cs})
+		}{"progress", elapsed.Seconds(), sent, rate, maxErr, eagain, cs})
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}

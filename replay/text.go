@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -26,6 +27,7 @@ import (
 //	drops     frames the recorder lost just before this one, when any
 //	src, dest and, for extended events, time_ns ifindex icmp_type
 //	icmp_code icmp_id icmp_seq ip_len ev_flags: decoded imp2 event fields
+//	rmem_alloc rcvbuf truesize drop_rmem: the queue extension, when present
 //
 // Lines are built by appending into one buffer; nothing is allocated per
 // frame. With live (a replay that follows the clock), every send is
@@ -148,7 +150,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 		b = o.str(b, "error", "bad netlink header")
 		return o.end(b)
 	}
-	if name, ok := typeLabel[h.Type]; ok && isIMP2(fr.Family) {
+	if name, ok := typeLabel[h.Type]; ok && filter.IsIMP2(fr.Family) {
 		b = o.str(b, "type", name)
 	} else {
 		b = o.uint(b, "type", uint64(h.Type))
@@ -166,7 +168,7 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 	if fr.DropCount > 0 {
 		b = o.uint(b, "drops", fr.DropCount)
 	}
-	if ev, ok := anyEvent(fr); ok {
+	if ev, ok := filter.Event(fr); ok {
 		b = o.addr(b, "src", ev.Src)
 		b = o.addr(b, "dest", ev.Dest)
 		if ev.Extended {
@@ -179,6 +181,12 @@ func (o *textOut) format(b []byte, fr *pcapnl.Frame, ts int64) []byte {
 			b = o.uint(b, "icmp_seq", uint64(ev.ICMPSeq))
 			b = o.uint(b, "ip_len", uint64(ev.IPLen))
 			b = o.uint(b, "ev_flags", uint64(ev.Flags))
+		}
+		if ev.HasQueue {
+			b = o.uint(b, "rmem_alloc", uint64(ev.RmemAlloc))
+			b = o.uint(b, "rcvbuf", uint64(ev.RcvBuf))
+			b = o.uint(b, "truesize", uint64(ev.TrueSize))
+			b = o.uint(b, "drop_rmem", uint64(ev.DropRmem))
 		}
 	}
 	return o.end(b)

@@ -14,6 +14,7 @@ pkgs=(
 	mmdebstrap xz-utils debian-archive-keyring # kernel matrix: trixie build root, .ko.xz, suites' keys
 	tshark zstd                           # trace format checks
 	iproute2 nftables hping3 iputils-ping # topology, NFLOG peer, load peers
+	clang llvm libbpf-dev                 # only TestObjectIsRebuilt (Debian 12: clang 14): the BPF object is committed, building needs none
 	ca-certificates git
 )
 
@@ -41,4 +42,4 @@ if ! command -v go >/dev/null; then
 	fi
 fi
 cd "$(dirname "$0")/.."
-go mod download
+go mod download # also go.mod's tools: benchstat (go tool benchstat), which the results tests run

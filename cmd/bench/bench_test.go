@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/results"
 )
 
@@ -39,6 +40,9 @@ func checkRunDir(t *testing.T, dir, kind string, kernelDrops bool) *results.Run 
 	}
 	if run.Source.Kind != kind || len(run.Steps) != 8 {
 		t.Fatalf("source %q with %d steps, want %s with 8", run.Source.Kind, len(run.Steps), kind)
+	}
+	if run.Environment.Build != cli.Version() || run.Environment.Build == "" {
+		t.Errorf("environment.build %q; want the -version string %q", run.Environment.Build, cli.Version())
 	}
 	sawDrops := false
 	for _, st := range run.Steps {
@@ -153,9 +157,9 @@ func TestBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-rates", "1000,x"}, `-rates: "x"`},
+		{[]string{"run", "-rates", "1000,x"}, `flag -rates: "x"`},
 		{[]string{"run", "-rcvbufs", "1K"}, "-rcvbufs 1024"},
-		{[]string{"run", "-delays", "fast"}, `-delays: "fast"`},
+		{[]string{"run", "-delays", "fast"}, `flag -delays: "fast"`},
 		{[]string{"run", "-delays", "0,1h"}, "-delays 1h0m0s: at most 1s of busy work per event"},
 		{[]string{"run", "-source", "ebpf"}, `-source "ebpf"`},
 		{[]string{"run", "-source", "emu", "-vm"}, "-vm runs kmod or nflog"},

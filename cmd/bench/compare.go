@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/results"
 )
@@ -27,45 +27,8 @@ func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 	return o
 }
 
-// newFlags is a flag set whose -h prints the usage text and the flags.
-func newFlags(name, text string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, text)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args, flags before, between or after the positional
-// arguments (`compare BASE NEW -json`, which flag.Parse alone stops at),
-// and wants n of those. ok false: exit with code.
-func parse(fs *flag.FlagSet, args []string, n int, stderr io.Writer) (pos []string, code int, ok bool) {
-	for {
-		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-			return nil, exitOK, false
-		} else if err != nil {
-			return nil, exitUsage, false
-		}
-		if args = fs.Args(); len(args) > 0 && args[0] == "--" { // fs.Parse already ate a leading "--"
-			pos, args = append(pos, args[1:]...), nil
-		}
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
-	if len(pos) != n {
-		fmt.Fprintf(stderr, "%s: want %d arguments, got %d\n", fs.Name(), n, len(pos))
-		fs.Usage()
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
-}
-
 // verdict writes v and returns its exit status.
-func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run, stdout, stderr io.Writer) int {
+func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Values, stdout, stderr io.Writer) int {
 	code, err := o.WriteVerdict(v, base, new, stdout, stderr)
 	if err != nil {
 		return exitFor(stderr, "imp2-bench:", err)
@@ -75,95 +38,88 @@ func verdict(o *bench.CompareOptions, v *compare.Verdict, base, new *results.Run
 
 // compareCmd is `imp2-bench compare BASE NEW`.
 func compareCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("imp2-bench compare", `usage: imp2-bench compare [flags] BASE NEW
-
-BASE and NEW are result directories or results.json files. For each metric
-and sweep step both have: medians with confidence intervals, a Mann–Whitney
-U test, and a regression when the change is significant, beyond the metric's
-threshold and the intervals do not overlap. Counts the kernel makes
-deterministic (burst-held) are compared exactly.
-
-Exit status: 0 no regression, 1 regression, 2 unusable input (unreadable,
-schema mismatch, a partial run, too few samples to decide), each with a
-one-line reason.
-
-`, stderr)
-	o := compareFlags(fs)
-	pos, code, ok := parse(fs, args, 2, stderr)
+	c := cli.New("imp2-bench compare", "imp2-bench compare [flags] BASE NEW", `
+BASE and NEW, the two plain arguments, are result directories, results.json or
+bench.txt files, in any mix. For each metric and sweep step both have: medians
+with confidence intervals, a Mann–Whitney U test, and a regression when the
+change is significant, beyond the metric's threshold and the intervals do not
+overlap. Counts the kernel makes deterministic (burst-held) are compared
+exactly. Runs of two sources (imp2 against NFLOG) only with -cross-source,
+labelled as a cross-source comparison: a difference is the paths', and
+"regression" reads "worse".`, exitsVerdict+`. With -json, stdout is one JSON object
+even for unusable input ("verdict": "unusable" and the "error").`)
+	o := compareFlags(c.Flags)
+	c.Flags.BoolVar(&o.CrossSource, "cross-source", false, "compare runs of different sources (imp2 against NFLOG), labelled as such; without it they are unusable input")
+	pos, code, ok := c.ParseArgs(args, 2, 2, stdout, stderr)
 	if !ok {
 		return code
 	}
-	v, base, new, err := bench.CompareFiles(pos[0], pos[1], *o)
-	if err != nil {
-		return exitFor(stderr, "imp2-bench compare:", err)
+	res, err := bench.CompareFiles(pos[0], pos[1], *o)
+	if errors.Is(err, compare.ErrOtherSource) {
+		err = fmt.Errorf("%w (-cross-source compares them)", err)
 	}
-	return verdict(o, v, base, new, stdout, stderr)
+	if err != nil {
+		if werr := o.WriteUnusable(pos[0], pos[1], err, stdout); werr != nil {
+			return exitFor(stderr, c.Name+":", werr)
+		}
+		return exitFor(stderr, c.Name+":", err)
+	}
+	return verdict(o, res.Verdict, res.Base.Values, res.New.Values, stdout, stderr)
 }
 
 // abCmd is `imp2-bench ab`: two module builds benchmarked interleaved in
 // one VM (bench.AB says why), then compared like compare.
 func abCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("imp2-bench ab", `usage: imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]
-
-Benchmarks two builds of the module interleaved (A B, B A, A B, …) in one VM
-run, then compares them like imp2-bench compare (exit 0 no regression,
-1 regression, 2 unusable; 130 interrupted: the samples that completed are
-kept in base/ and new/, not compared). The sweep's flags are run's; ab always
-runs the module (kmod) in the VM.
-
-`, stderr)
+	c := cli.New("imp2-bench ab", "imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]", `
+Benchmark two builds of the module interleaved (A B, B A, A B, …) in one VM run,
+then compare them like imp2-bench compare. The sweep's flags are run's; ab
+always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the samples that completed are kept in base/ and new/, not compared.")
 	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
-	fs.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
-	fs.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
-	fs.StringVar(&o.Sweep.Out, "out", "", "result directory, with base/ and new/ runs (default results/ab-<time>)")
-	co, finish := compareFlags(fs), sweepFlags(fs, &o.Sweep)
-	if _, code, ok := parse(fs, args, 0, stderr); !ok {
-		return code
-	} else if err := finish(); err != nil {
-		exitFor(stderr, "imp2-bench ab:", err) // names the flag
-		return exitUsage
-	}
-	if o.Sweep.Out == "" {
-		o.Sweep.Out = filepath.Join("results", "ab-"+time.Now().UTC().Format("20060102-150405"))
-	}
+	c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
+	c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
+	c.Flags.StringVar(&o.Sweep.Out, "out", bench.DefaultOut("ab"), "result directory, with base/ and new/ runs")
+	co := compareFlags(c.Flags)
+	sweepFlags(c.Flags, &o.Sweep)
 	var err error
-	if o.Compare, err = co.Load(); err != nil {
-		return exitFor(stderr, "imp2-bench ab:", err)
+	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
+		return code
+	} else if err = o.Sweep.Validate(); err != nil {
+		return exitFor(stderr, c.Name+":", err) // names the flag
+	} else if o.Compare, err = co.Load(); err != nil {
+		return exitFor(stderr, c.Name+":", err)
 	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
 	o.Sweep.Hard = hard
 	res, err := bench.AB(ctx, o)
 	if err != nil {
-		return exitFor(stderr, "imp2-bench ab:", err)
+		return exitFor(stderr, c.Name+":", err)
 	} else if res.Verdict == nil {
 		fmt.Fprintln(stderr, "imp2-bench ab: interrupted; the partial runs are not compared")
 		return exitInterrupted
 	}
-	return verdict(co, res.Verdict, res.Runs[0], res.Runs[1], stdout, stderr)
+	return verdict(co, res.Verdict, results.ValuesOf(res.Runs[0]), results.ValuesOf(res.Runs[1]), stdout, stderr)
 }
 
 // gateCmd is `imp2-bench gate`: the CI gate (bench.GateAB).
 func gateCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("imp2-bench gate", `usage: imp2-bench gate [flags]
-
-The CI gate: this checkout's module against the base revision's, both
-built here and measured interleaved in one VM boot on their cost per
-event, then the exact counts (burst-held) against the committed baseline
-of the VM's kernel release (a release without an entry gets one: commit
-it). Exit 0 pass, 1 regression, 2 unusable, 130 interrupted.
-
-`, stderr)
+	c := cli.New("imp2-bench gate", "imp2-bench gate [flags]", `
+The CI gate: this checkout's module against the base revision's, both built
+here and measured interleaved in one VM boot on their CPU cost per event, then
+the exact counts (burst-held) against the committed baseline of the VM's kernel
+release (a release without an entry gets one written: commit it).`,
+		"0 pass; 1 regression (or a metric that could not be decided); 2 unusable input\nor bad usage; 130 interrupted: no verdict.")
 	o := bench.GateABOptions{Progress: stderr, Rule: bench.DefaultGateRule}
-	fs.StringVar(&o.Base, "base", "", "base: a git revision or a .ko file (default: the merge-base of HEAD with main)")
-	fs.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "directory of the exact-count baseline ("+bench.ExactBaselineFile+")")
-	fs.BoolVar(&o.Rebaseline, "rebaseline", false, "write this kernel's exact counts into the baseline instead of comparing them (commit the file)")
-	fs.IntVar(&o.Reps, "reps", bench.DefaultGateReps, "samples of each module")
-	fs.IntVar(&o.Count, "count", bench.DefaultGateCount, "packets per sample")
-	fs.IntVar(&o.CPUs, "cpus", bench.DefaultGateCPUs, "guest vCPUs")
-	fs.StringVar(&o.ICount, "icount", bench.DefaultGateICount, "qemu -icount for the boot; none: without")
-	delays := fs.String("test-delays", "", "also compare test variants with these per-event delays (ns, comma-separated; tests and calibration)")
-	if _, code, ok := parse(fs, args, 0, stderr); !ok {
+	f := c.Flags
+	f.StringVar(&o.Base, "base", "", "base: a git revision or a .ko file (default: the merge-base of HEAD with main)")
+	f.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "directory of the exact-count baseline ("+bench.ExactBaselineFile+")")
+	f.BoolVar(&o.Rebaseline, "rebaseline", false, "write this kernel's exact counts into the baseline instead of comparing them (commit the file)")
+	f.IntVar(&o.Reps, "reps", bench.DefaultGateReps, "samples of each module")
+	f.IntVar(&o.Count, "count", bench.DefaultGateCount, "packets per sample")
+	f.IntVar(&o.CPUs, "cpus", bench.DefaultGateCPUs, "guest vCPUs")
+	f.StringVar(&o.ICount, "icount", bench.DefaultGateICount, "qemu -icount for the boot; none: without")
+	delays := f.String("test-delays", "", "also compare test variants with these per-event delays (ns, comma-separated; tests and calibration)")
+	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
 	if o.ICount == "none" {
@@ -173,7 +129,7 @@ it). Exit 0 pass, 1 regression, 2 unusable, 130 interrupted.
 	for _, d := range strings.FieldsFunc(*delays, func(r rune) bool { return r == ',' }) {
 		ns, err := strconv.Atoi(strings.TrimSpace(d))
 		if err != nil || ns <= 0 {
-			fmt.Fprintf(stderr, "imp2-bench gate: -test-delays: %q is not a positive number of nanoseconds\n", d)
+			fmt.Fprintf(stderr, "%s: -test-delays: %q is not a positive number of nanoseconds\n", c.Name, d)
 			return exitUsage
 		}
 		o.Candidates = append(o.Candidates, bench.GateCandidate{DelayNS: ns})
@@ -183,10 +139,10 @@ it). Exit 0 pass, 1 regression, 2 unusable, 130 interrupted.
 	o.Hard = hard
 	res, err := bench.GateAB(ctx, o)
 	if errors.Is(err, bench.ErrNothingCompleted) {
-		fmt.Fprintln(stderr, "imp2-bench gate: interrupted; no verdict")
+		fmt.Fprintf(stderr, "%s: interrupted; no verdict\n", c.Name)
 		return exitInterrupted
 	} else if err != nil {
-		return exitFor(stderr, "imp2-bench gate:", err)
+		return exitFor(stderr, c.Name+":", err)
 	}
 	fmt.Fprint(stdout, res.Report())
 	fmt.Fprintf(stderr, "gate: %.0f s\n", res.Elapsed.Seconds())

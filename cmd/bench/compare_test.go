@@ -144,7 +144,7 @@ func TestCompareUnusable(t *testing.T) {
 		{"newer schema", []string{good, write("v9.json", `{"schema_version": "9.0"}`)}, "schema_version: 9.0 is newer"},
 		{"wrong type", []string{good, write("type.json", `{"schema_version": "1.0", "steps": 3}`)}, "steps: number where []results.Step is expected"},
 		{"missing", []string{good, filepath.Join(dir, "nothing")}, "no such file"},
-		{"too few samples", []string{good, few}, "need at least 6 per side at alpha 0.05"},
+		{"too few samples", []string{good, few}, "too few samples: need 6 per side at alpha 0.05"},
 		{"bad config", []string{"-config", badCfg, good, good}, `unknown metric "p42-ns"`},
 		{"bad alpha", []string{"-alpha", "0.7", good, good}, "alpha 0.7"},
 	} {
@@ -154,9 +154,9 @@ func TestCompareUnusable(t *testing.T) {
 			if code != 2 || !strings.Contains(all, tc.want) {
 				t.Errorf("exit %d, want 2 naming %q:\n%s", code, tc.want, all)
 			}
-			// Exactly one "exit 2: …" line, the reason on it.
-			if n := strings.Count(all, "exit 2: "); n != 1 || !strings.Contains(lineWith(all, "exit 2: "), tc.want) {
-				t.Errorf("want one exit line with the reason:\n%s", all)
+			// Exactly one "exit 2: …" line, the reason on it, said once.
+			if n := strings.Count(all, "exit 2: "); n != 1 || !strings.Contains(lineWith(all, "exit 2: "), tc.want) || strings.Count(all, tc.want) != 1 {
+				t.Errorf("want one exit line with the reason, and the reason once:\n%s", all)
 			}
 		})
 	}

@@ -1,20 +1,9 @@
 // Command imp2-bench load-tests the imp2 kernel→user netlink path: ICMP
 // floods through the hooked path, unicast latency, drops under
 // MSG_DONTWAIT, receive-queue behaviour, plots, and regression comparison.
-// The measuring and judging are package bench's; this is its command line.
-//
-//	imp2-bench run   [flags]        run a sweep, write a result directory
-//	imp2-bench plot  DIR            (re)draw the plots of a result directory
-//	imp2-bench compare BASE NEW     regression verdict between two runs
-//	imp2-bench ab [flags]           two module builds benchmarked interleaved in one VM, compared
-//	imp2-bench gate [flags]         CI gate: a fixed short run against the committed baseline
-//	imp2-bench matrix [flags]       run's sweep on every kernel of the matrix, then the cross-kernel report
-//	imp2-bench merge -out DIR DIR...  the cross-kernel report of result directories (CI shards)
-//
-// Exit status: 0 success, 1 failure, 2 bad usage, 130 interrupted (SIGINT
-// or SIGTERM: run writes the samples that completed, marked partial; ab
-// and gate keep them and give no verdict). compare, ab and gate: 0 no
-// regression, 1 regression, 2 unusable input (a partial run is unusable).
+// The measuring and judging are package bench's; this is its command
+// line, one function per subcommand (flags → options → engine → exit
+// status), with package cli's conventions for -h, -version and mistakes.
 package main
 
 import (
@@ -25,17 +14,17 @@ import (
 	"strings"
 
 	"github.com/imp2/imp2/bench"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/compare"
 )
 
+// Exit status: bench.ExitCode's, and the verdict's for compare, ab and gate.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-	// exitInterrupted is the status of a run stopped by SIGINT or SIGTERM
-	// (128+SIGINT, as shells and imp2-replay report it), whether or not
-	// it had completed samples to write.
-	exitInterrupted = 130
+	exitOK, exitFailure, exitUsage, exitInterrupted = bench.ExitOK, bench.ExitFailure, bench.ExitUsage, bench.ExitInterrupted
+
+	exitsPlain   = "0 success; 1 failure; 2 bad usage."
+	exitsSweep   = "0 success; 1 failure; 2 bad usage; 130 interrupted (SIGINT or SIGTERM: the samples\nthat completed are written, marked partial)."
+	exitsVerdict = "0 no regression; 1 regression; 2 unusable input (unreadable, schema mismatch, a\npartial run, other sources, too few samples to decide: a one-line reason) or bad\nusage; 3 the -plot figure could not be drawn (after the verdict)"
 )
 
 func main() {
@@ -43,83 +32,51 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		usage(stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "run":
-		return runCmd(args[1:], stdout, stderr)
-	case "plot":
-		return plotCmd(args[1:], stdout, stderr)
-	case "compare":
-		return compareCmd(args[1:], stdout, stderr)
-	case "gate":
-		return gateCmd(args[1:], stdout, stderr)
-	case "ab":
-		return abCmd(args[1:], stdout, stderr)
-	case "matrix":
-		return matrixCmd(args[1:], stdout, stderr)
-	case "merge":
-		return mergeCmd(args[1:], stdout, stderr)
-	case bench.GuestCommand: // inside the VM, started by run -vm and ab
-		return guestCmd(args[1:], stderr)
-	case "help", "-h", "-help", "--help":
-		usage(stdout)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "imp2-bench: unknown command %q\n", args[0])
-	usage(stderr)
-	return exitUsage
+	return cli.New("imp2-bench", "imp2-bench COMMAND [flags] [ARGS]", `
+Load-test the imp2 kernel→user netlink path (ICMP floods through the hooked path,
+delivery, drops, queue occupancy, latency), draw the results and judge
+regressions. "imp2-bench COMMAND -h" (or "imp2-bench help COMMAND") describes a
+command.`, exitsSweep+"\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
+		{Name: "run", Summary: "run a sweep and write a result directory", Run: runCmd},
+		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
+		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
+		{Name: "ab", Summary: "two module builds benchmarked interleaved in one VM, then compared", Run: abCmd},
+		{Name: "gate", Summary: "CI gate: the baseline's sweep again, compared with results/ci-baseline", Run: gateCmd},
+		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, then the cross-kernel report", Run: matrixCmd},
+		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
+		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
+	}, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  imp2-bench run [flags]   run a sweep and write a result directory (run -h for flags)
-  imp2-bench plot DIR      draw the plots of a result directory again
-  imp2-bench compare [flags] BASE NEW
-                           regression verdict between two runs (exit 0 same, 1 regression, 2 unusable)
-  imp2-bench ab [-base REV|FILE.ko] [-new FILE.ko] [flags]
-                           two module builds benchmarked interleaved in one VM, then compared
-  imp2-bench gate [flags]  CI gate: the baseline's sweep again, compared with results/ci-baseline
-  imp2-bench matrix [-kernels all|LIST] [-out DIR] [run flags]
-                           run's sweep in the VM on each matrix kernel (DIR/KERNEL), then the
-                           cross-kernel report (DIR/report; default DIR results/matrix)
-  imp2-bench merge -out DIR RESULTDIR...
-                           the cross-kernel report of result directories, one per kernel
-`)
-}
-
-// exitFor reports err with its exit status: unusable input its one-line
-// reason and 2, an option out of range its flag and 2, an interruption
-// before anything completed 130, anything else 1.
+// exitFor reports err in one line and returns its exit status
+// (bench.ExitCode): unusable input its reason, an option out of range
+// its flag (the field's name).
 func exitFor(stderr io.Writer, prefix string, err error) int {
 	var oe *bench.OptionError
 	switch {
 	case errors.Is(err, compare.ErrUnusable):
-		code, reason := compare.ExitStatus(nil, err)
-		fmt.Fprintf(stderr, "exit %d: %s\n", code, reason)
-		return code
-	case errors.As(err, &oe): // the flags are the fields' names
+		_, reason := compare.ExitStatus(nil, err)
+		fmt.Fprintf(stderr, "exit %d: %s\n", bench.ExitCode(err), reason)
+	case errors.As(err, &oe):
 		fmt.Fprintf(stderr, "%s -%s%s\n", prefix, strings.ToLower(oe.Field), oe.Msg)
-		return exitUsage
+	default:
+		fmt.Fprintln(stderr, prefix, err)
 	}
-	fmt.Fprintln(stderr, prefix, err)
-	if errors.Is(err, bench.ErrNothingCompleted) {
-		return exitInterrupted
-	}
-	return exitFailure
+	return bench.ExitCode(err)
 }
 
 // plotCmd is `imp2-bench plot DIR`.
 func plotCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: imp2-bench plot DIR")
-		return exitUsage
+	c := cli.New("imp2-bench plot", "imp2-bench plot DIR|results.json", `
+Draw the plots of a result directory (the argument, or the directory of the
+results.json it names) again, into its plots/ folder, and list the files.`, exitsPlain)
+	pos, code, ok := c.ParseArgs(args, 1, 1, stdout, stderr)
+	if !ok {
+		return code
 	}
-	files, err := bench.Replot(args[0])
+	files, err := bench.Replot(pos[0])
 	if err != nil {
-		return exitFor(stderr, "imp2-bench:", err)
+		return exitFor(stderr, "imp2-bench plot:", err)
 	}
 	for _, f := range files {
 		fmt.Fprintln(stdout, f)
@@ -129,15 +86,18 @@ func plotCmd(args []string, stdout, stderr io.Writer) int {
 
 // guestCmd is `imp2-bench guest JOB` (inside the VM only): the sweep the
 // host wrote into the job file.
-func guestCmd(args []string, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: imp2-bench", bench.GuestCommand, "JOB.json (inside the VM only)")
-		return exitUsage
+func guestCmd(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("imp2-bench "+bench.GuestCommand, "imp2-bench "+bench.GuestCommand+" JOB.json", `
+Inside the VM only: run the sweep that run -vm, ab or matrix wrote into the
+job file on the host, into the share.`, exitsSweep)
+	pos, code, ok := c.ParseArgs(args, 1, 1, stdout, stderr)
+	if !ok {
+		return code
 	}
 	ctx, _, stop := bench.NotifyInterrupts()
 	defer stop()
-	if partial, err := bench.Guest(ctx, args[0], stderr); err != nil {
-		return exitFor(stderr, "imp2-bench guest:", err)
+	if partial, err := bench.Guest(ctx, pos[0], stderr); err != nil {
+		return exitFor(stderr, c.Name+":", err)
 	} else if partial {
 		return exitInterrupted
 	}

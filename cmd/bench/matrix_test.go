@@ -56,16 +56,16 @@ func TestMergeCommand(t *testing.T) {
 }
 
 func TestParseMatrix(t *testing.T) {
-	kernels, out, opts, err := parseMatrix([]string{"-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2", "-source", "nflog"}, io.Discard)
-	if err != nil || !slices.Equal(kernels, []string{"7.3", "6.1"}) || out != "x" {
-		t.Fatalf("got %q %q %v", kernels, out, err)
+	o, code, ok := parseMatrix([]string{"-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2", "-source", "nflog"}, io.Discard, io.Discard)
+	if !ok || !slices.Equal(o.Kernels, []string{"7.3", "6.1"}) || o.Out != "x" {
+		t.Fatalf("got %+v, exit %d", o, code)
 	}
-	if o := opts; !slices.Equal(o.Rates, []int{500}) || o.Reps != 2 || o.Source != "nflog" || !o.VM || !o.Plot {
-		t.Errorf("run's flags: rates %v reps %d source %q vm %v plot %v; want 500, 2, nflog, in the VM, plots", o.Rates, o.Reps, o.Source, o.VM, o.Plot)
+	if s := o.Sweep; !slices.Equal(s.Rates, []int{500}) || s.Reps != 2 || s.Source != "nflog" || !s.VM || !s.Plot {
+		t.Errorf("run's flags: rates %v reps %d source %q vm %v plot %v; want 500, 2, nflog, in the VM, plots", s.Rates, s.Reps, s.Source, s.VM, s.Plot)
 	}
-	kernels, out, _, err = parseMatrix(nil, io.Discard)
-	if err != nil || !slices.Equal(kernels, vm.MatrixNames()) || out != filepath.Join("results", "matrix") {
-		t.Errorf("defaults: %q %q %v; want every matrix kernel into results/matrix", kernels, out, err)
+	o, _, ok = parseMatrix(nil, io.Discard, io.Discard)
+	if !ok || !slices.Equal(o.Kernels, vm.MatrixNames()) || o.Out != filepath.Join("results", "matrix") {
+		t.Errorf("defaults: %+v; want every matrix kernel into results/matrix", o)
 	}
 	for _, c := range []struct {
 		args []string
@@ -73,18 +73,19 @@ func TestParseMatrix(t *testing.T) {
 	}{
 		{[]string{"-kernels", "5.4"}, `-kernels 5.4: vm: no kernel "5.4"`},
 		{[]string{"-kernels", ","}, "names no kernel"},
-		{[]string{"-vm"}, "vm: matrix runs every sweep in the VM"},
-		{[]string{"-kernel", "6.1"}, "-kernel: matrix runs every sweep in the VM"},
+		{[]string{"-vm"}, "unknown flag -vm: matrix runs every sweep in the VM"},
+		{[]string{"-kernel", "6.1"}, "unknown flag -kernel: did you mean -kernels (matrix runs every sweep in the VM"},
 		{[]string{"-out"}, "flag needs an argument: -out"},
 		{[]string{"-source", "emu"}, "runs kmod or nflog"},
 	} {
-		if _, _, _, err := parseMatrix(c.args, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("parseMatrix(%q): %v; want %q", c.args, err, c.want)
+		var e bytes.Buffer
+		if _, code, ok := parseMatrix(c.args, io.Discard, &e); ok || code != exitUsage || !strings.Contains(e.String(), c.want) || strings.Count(e.String(), "\n") != 1 {
+			t.Errorf("parseMatrix(%q): exit %d, %q; want one line with %q", c.args, code, e.String(), c.want)
 		}
 	}
 	// A bad run flag is refused before any VM boots.
-	var o, e bytes.Buffer
-	if code := run([]string{"matrix", "-kernels", "6.1", "-out", t.TempDir(), "-reps", "0"}, &o, &e); code != exitUsage || !strings.Contains(e.String(), "-reps 0") {
+	var o2, e bytes.Buffer
+	if code := run([]string{"matrix", "-kernels", "6.1", "-out", t.TempDir(), "-reps", "0"}, &o2, &e); code != exitUsage || !strings.Contains(e.String(), "-reps 0") {
 		t.Errorf("matrix -reps 0: exit %d, %q; want %d and the run flag's error", code, e.String(), exitUsage)
 	}
 }

@@ -40,39 +40,17 @@ func TestThroughputVsSink(t *testing.T) {
 	n := envInt("IMP2_RECORD_BENCH_N", 1000000)
 	rounds := envInt("IMP2_RECORD_BENCH_ROUNDS", 5)
 	paced := envInt("IMP2_RECORD_BENCH_PACED", 30)
-	dir := t.TempDir()
-	nlsend, nlsink := filepath.Join(dir, "nlsend"), filepath.Join(dir, "nlsink")
-	for _, bin := range []string{nlsend, nlsink} {
-		src := filepath.Join("..", "..", "tools", "nlpeer", filepath.Base(bin)+".c")
-		if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-			t.Fatalf("gcc %s: %v\n%s", src, err, out)
-		}
-	}
-	trace := filepath.Join(dir, "t.pcapng.zst")
+	nlsend, nlsink := buildPeers(t, t.TempDir())
+	trace := filepath.Join(t.TempDir(), "t.pcapng.zst")
 	var sinkRates, recRates, ratios []float64
 	for round := range rounds {
-		port := fmt.Sprint(1000000 + rand.IntN(1000000))
-		sender := startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(n))
-		out, err := exec.Command(nlsink, "-s", port, "-n", fmt.Sprint(n), "-r", fmt.Sprint(32<<20)).Output()
-		if err != nil {
-			t.Fatalf("nlsink: %v", err)
-		}
-		sink := sender.rate(t)
-		t.Logf("round %d sink:   %s / %s", round, sender.out.String(), strings.TrimSpace(string(out)))
-
-		port = fmt.Sprint(1000000 + rand.IntN(1000000))
-		sender = startPeer(t, nlsend, "-p", port, "-n", fmt.Sprint(n))
-		s := runRecord(t, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n), "-stats-timeout", "0")
-		rec := sender.rate(t)
+		sink := sinkRun(t, nlsend, nlsink, n)
+		t.Logf("round %d sink:   %s", round, sink.out)
+		rec, s := recordRun(t, nlsend, trace, n)
 		st, _ := os.Stat(trace)
 		t.Logf("round %d record: %s / recorder %.0f/s, lost %d, writer stalls %d, %d bytes of trace (%.1f B/frame)",
-			round, sender.out.String(), s.Rate, s.Drops.Lost, s.Writer.Stalls, st.Size(), float64(st.Size())/float64(n))
-		// The registration, the events, and IMP2_CLOSE if nlsend, which
-		// ends once it has sent them all, was still there to take it.
-		if s.ToUser != uint64(n) || s.ToKernel < 1 || s.ToKernel > 2 || s.Drops.Lost != 0 {
-			t.Errorf("round %d: recorder wrote %d frames (%d to the kernel), lost %d; want %d or %d and 0", round, s.Frames, s.ToKernel, s.Drops.Lost, n+1, n+2)
-		}
-		sinkRates, recRates, ratios = append(sinkRates, sink), append(recRates, rec), append(ratios, rec/sink)
+			round, rec.out, s.Rate, s.Drops.Lost, s.Writer.Stalls, st.Size(), float64(st.Size())/float64(n))
+		sinkRates, recRates, ratios = append(sinkRates, sink.rate), append(recRates, rec.rate), append(ratios, rec.rate/sink.rate)
 	}
 	if rounds > 0 {
 		t.Logf("THROUGHPUT %d msgs x %d rounds: nlsend->nlsink median %.0f/s, nlsend->imp2-record (zstd trace) median %.0f/s; per-round ratios %v; median ratio %.2f (target >= 0.90)",
@@ -109,7 +87,7 @@ type peer struct {
 	done chan error
 }
 
-func startPeer(t *testing.T, bin string, args ...string) *peer {
+func startPeer(t testing.TB, bin string, args ...string) *peer {
 	t.Helper()
 	p := &peer{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
@@ -122,7 +100,7 @@ func startPeer(t *testing.T, bin string, args ...string) *peer {
 }
 
 // rate waits for nlsend and returns its "rate" figure.
-func (p *peer) rate(t *testing.T) float64 {
+func (p *peer) rate(t testing.TB) float64 {
 	t.Helper()
 	if err := <-p.done; err != nil {
 		t.Fatalf("%s: %v: %s", p.cmd.Path, err, p.out.String())
@@ -131,7 +109,7 @@ func (p *peer) rate(t *testing.T) float64 {
 	return p.field(t, "rate")
 }
 
-func (p *peer) field(t *testing.T, name string) float64 {
+func (p *peer) field(t testing.TB, name string) float64 {
 	t.Helper()
 	f := strings.Fields(p.out.String())
 	for i := range f[:len(f)-1] {
@@ -148,16 +126,21 @@ func (p *peer) field(t *testing.T, name string) float64 {
 
 func runRecord(t *testing.T, args ...string) summary {
 	t.Helper()
-	cmd := exec.Command(recordBin, append(args, "-q", "-json")...)
+	return runRecordCmd(t, exec.Command(recordBin, append(args, "-q", "-json")...))
+}
+
+// runRecordCmd runs imp2-record with -json and returns its summary.
+func runRecordCmd(tb testing.TB, cmd *exec.Cmd) summary {
+	tb.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if code := cmd.ProcessState.ExitCode(); code != exitOK && code != exitLost {
-		t.Fatalf("imp2-record: %v\n%s", err, stderr.String())
+		tb.Fatalf("imp2-record: %v\n%s", err, stderr.String())
 	}
 	var s summary
 	if err := json.Unmarshal(out, &s); err != nil {
-		t.Fatalf("summary: %v\n%s", err, out)
+		tb.Fatalf("summary: %v\n%s", err, out)
 	}
 	return s
 }
@@ -188,3 +171,66 @@ func fmtRatios(v []float64) string {
 	}
 	return b.String()
 }
+
+// buildPeers compiles nlsend and nlsink from tools/nlpeer into dir.
+func buildPeers(tb testing.TB, dir string) (nlsend, nlsink string) {
+	tb.Helper()
+	nlsend, nlsink = filepath.Join(dir, "nlsend"), filepath.Join(dir, "nlsink")
+	for _, bin := range []string{nlsend, nlsink} {
+		src := filepath.Join("..", "..", "tools", "nlpeer", filepath.Base(bin)+".c")
+		if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+			tb.Fatalf("gcc %s: %v\n%s", src, err, out)
+		}
+	}
+	return nlsend, nlsink
+}
+
+// consumerRun is one consumer's run behind a top-speed nlsend.
+type consumerRun struct {
+	rate    float64       // nlsend's rate: the consumer set the pace
+	cpu     time.Duration // the consumer process's user and system time
+	recvCPU time.Duration // of its receiving thread
+	out     string        // what the two said
+}
+
+// benchRcvBuf is the receive buffer of both consumers in the comparisons:
+// imp2-record's default.
+const benchRcvBuf = 16 << 20
+
+// sinkRun floods n messages from nlsend into nlsink (one thread: its
+// receiving thread is the process).
+func sinkRun(tb testing.TB, nlsend, nlsink string, n int) consumerRun {
+	tb.Helper()
+	port := fmt.Sprint(1000000 + rand.IntN(1000000))
+	sender := startPeer(tb, nlsend, "-p", port, "-n", fmt.Sprint(n))
+	cmd := exec.Command(nlsink, "-s", port, "-n", fmt.Sprint(n), "-r", fmt.Sprint(benchRcvBuf))
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("nlsink: %v", err)
+	}
+	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState)}
+	r.recvCPU = r.cpu
+	r.out = sender.out.String() + " / " + strings.TrimSpace(string(out))
+	return r
+}
+
+// recordRun floods n messages from nlsend into imp2-record writing a zstd
+// trace, and checks that it recorded them all.
+func recordRun(tb testing.TB, nlsend, trace string, n int) (consumerRun, summary) {
+	tb.Helper()
+	port := fmt.Sprint(1000000 + rand.IntN(1000000))
+	sender := startPeer(tb, nlsend, "-p", port, "-n", fmt.Sprint(n))
+	cmd := exec.Command(recordBin, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n),
+		"-rcvbuf", fmt.Sprint(benchRcvBuf), "-stats-timeout", "0", "-q", "-json")
+	s := runRecordCmd(tb, cmd)
+	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState),
+		recvCPU: time.Duration(s.ReceiveCPU * 1e9), out: sender.out.String()}
+	// The registration, the events, and IMP2_CLOSE if nlsend, which
+	// ends once it has sent them all, was still there to take it.
+	if s.ToUser != uint64(n) || s.ToKernel < 1 || s.ToKernel > 2 || s.Drops.Lost != 0 {
+		tb.Errorf("recorder wrote %d frames (%d to the kernel), lost %d; want %d or %d and 0", s.Frames, s.ToKernel, s.Drops.Lost, n+1, n+2)
+	}
+	return r, s
+}
+
+func processCPU(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }

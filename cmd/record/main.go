@@ -1,7 +1,9 @@
 // imp2-record records every netlink frame an imp2 producer sends to it into
 // a pcapng trace and says exactly what it lost and why. Package record does
 // the work and documents the trace and the drop accounting; this command
-// maps its flags onto record.Options and the outcome onto the exit status.
+// maps its flags onto record.Options and the outcome onto the exit status
+// (record.ExitCode); package cli gives it the -h, -version and flag-error
+// conventions of every imp2 command.
 package main
 
 import (
@@ -11,23 +13,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/cli"
+	"github.com/imp2/imp2/internal/progress"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/record"
-)
-
-// Exit status (see the usage text), and the stop reasons of the signals.
-const (
-	exitOK, exitError, exitUsage, exitLost, exitStart = 0, 1, 2, 3, 4
-
-	stopSIGINT, stopSIGTERM = "SIGINT", "SIGTERM"
 )
 
 func main() {
@@ -36,12 +32,13 @@ func main() {
 
 // run is the whole program; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	cfg, code, ok := parseFlags(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err == nil && cfg.opts.Path == "-" {
-		if isTerminal(os.Stdout) {
+	var err error
+	if cfg.opts.Path == "-" {
+		if term.IsTerminal(int(os.Stdout.Fd())) {
 			err = errors.New("-o -: stdout is a terminal; redirect it or name a file")
 		}
 		cfg.opts.Output = stdout
@@ -52,18 +49,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "imp2-record: %v\n", flagError(&cfg.opts, err))
-		return exitUsage
+		return record.ExitUsage
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer handleSignals(r, cancel)()
-	endProgress := func() {}
-	if !cfg.quiet && isTerminal(os.Stderr) {
-		endProgress = showProgress(stderr, r)
+	defer r.StopOnSignals(cancel)()
+	var bar *progress.Bar // a terminal only
+	if !cfg.quiet {
+		bar = progress.New(stderr, false)
 	}
+	endProgress := bar.Follow(time.Second, r.Status())
 	s, err := r.Run(ctx)
 	endProgress()
-	code := exitCode(err)
+	code = record.ExitCode(err)
 	if s == nil {
 		fmt.Fprintf(stderr, "imp2-record: %v\n", flagError(&cfg.opts, err))
 		return code
@@ -91,76 +89,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func exitCode(err error) int {
-	switch {
-	case err == nil:
-		return exitOK
-	case as[*record.OptionError](err), errors.Is(err, record.ErrExists):
-		return exitUsage
-	case as[*record.StartError](err):
-		return exitStart
-	case as[*record.LossError](err):
-		return exitLost
-	}
-	return exitError
-}
-
-func as[T error](err error) bool {
-	var t T
-	return errors.As(err, &t)
-}
-
-// handleSignals stops the recording at the first SIGINT or SIGTERM and
-// cuts the wait for the peer's counters short at the second. SIGPIPE is
-// caught too: a closed stdout must be a write error (and IMP2_CLOSE), not
-// a silent death. It returns the function that stops it.
-func handleSignals(r *record.Recorder, cancel context.CancelFunc) func() {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGPIPE {
-				continue
-			}
-			reason := map[os.Signal]string{syscall.SIGINT: stopSIGINT, syscall.SIGTERM: stopSIGTERM}[sig]
-			if !r.Stop(reason) {
-				cancel()
-			}
-		}
-	}()
-	return func() { signal.Stop(sigs) }
-}
-
-// showProgress prints a status line on the terminal once a second, from
-// the start of the recording; the function it returns clears it.
-func showProgress(w io.Writer, r *record.Recorder) func() {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var last record.Progress
-		for {
-			select {
-			case <-stop:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-			}
-			if p := r.Progress(); p.Started {
-				fmt.Fprintf(w, "\r\033[K%s", p.Line(last))
-				last = p
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // config is the parsed command line.
 type config struct {
 	opts  record.Options
@@ -168,97 +96,108 @@ type config struct {
 	quiet bool
 }
 
-const usageText = `usage: imp2-record -o PATH [flags]
-
+// command is imp2-record's command line. A plain argument is refused with
+// a hint rather than taken as the output: a tcpdump user's plain argument
+// is a capture filter, and writing over it would surprise.
+func command() *cli.Command {
+	c := cli.New("imp2-record", "imp2-record -o PATH [flags]", `
 Record every frame an imp2 producer sends into a pcapng trace (zstd-compressed
-unless PATH ends in .pcapng). An existing file is overwritten only with
+unless PATH ends in .pcapng or .pcap). An existing file is overwritten only with
 -force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
-unregisters (IMP2_CLOSE) on every way out.
-
-Sequence gaps are losses of this recording (the peer's self_dropped,
-SO_MEMINFO, ENOBUFS; every gap from the module) or inherited from the source
-(a replayed trace's own gaps); without the peer's counters they are
-unexplained and counted as lost for the exit status.
-
-Exit status: 0 complete, nothing lost by this recording; 1 failed midway
-(trace valid up to the last flush); 2 bad flags or an existing -o without
--force; 3 complete but frames were lost (or gaps unexplained); 4 could not
-start.
-
-flags:
-`
+unregisters (IMP2_CLOSE) on every way out. The output is always -o (tcpdump's
+-w); a plain argument is refused. Sequence gaps are losses of this recording
+(the peer's self_dropped, SO_MEMINFO, ENOBUFS; every gap from the module) or
+inherited from the source (a replayed trace's own gaps); without the peer's
+counters they are unexplained and counted as lost for the exit status.`, `
+0 complete, nothing lost by this recording; 1 failed midway (trace valid up to
+the last flush); 2 bad flags or an existing -o without -force; 3 complete but
+frames were lost (or gaps unexplained); 4 could not start.`)
+	c.Habits = map[string]string{
+		"w": cli.Like("o", "tcpdump's -w"), "c": cli.Like("count", "tcpdump's -c"), "s": cli.Like("snaplen", "tcpdump's -s"),
+		"B": cli.Like("rcvbuf", "tcpdump's -B, in bytes here"), "U": "imp2-record flushes at least every -flush (tcpdump's -U)",
+		"i": "imp2-record records a netlink producer, not an interface (tcpdump's -i): -family and -peer choose it",
+		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)",
+	}
+	return c
+}
 
 // flagOf names the flag of each record.Options field.
 var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "duration", "Flush": "flush",
-	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf"}
+	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf",
+	"FileSize": "C", "FileInterval": "G", "Files": "W"}
 
 // flagError says what is wrong with the command line, or with the output,
 // in terms of the flags.
 func flagError(o *record.Options, err error) error {
 	var oe *record.OptionError
+	var ee *record.ExistsError
 	switch {
 	case errors.As(err, &oe):
 		return fmt.Errorf("-%s %v: %s", flagOf[oe.Field], oe.Value, oe.Reason)
+	case errors.As(err, &ee) && ee.Path != o.Path:
+		return fmt.Errorf("-o %s: %s exists (an earlier recording of this set?); add -force to overwrite it", o.Path, ee.Path)
 	case errors.Is(err, record.ErrExists):
 		return fmt.Errorf("-o %s: the file exists; add -force to overwrite it", o.Path)
 	}
 	return err
 }
 
-// parseFlags returns the config, also with an error (for flagError).
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
+// parseFlags returns the config; ok false: exit with code, the message
+// written.
+func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	c := &config{opts: record.DefaultOptions("")}
 	o := &c.opts
-	fs := flag.NewFlagSet("imp2-record", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	peer := fs.Uint64("peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
+	cmd := command()
+	fs := cmd.Flags
+	cli.Uint32Var(fs, &o.Peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
 	compress := fs.String("compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
 	level := fs.String("zstd-level", "fastest", "zstd level: fastest, default (about zstd -3), better or best")
 	fs.IntVar(&o.Family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
 	fs.StringVar(&o.Path, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
 	fs.BoolVar(&o.Force, "force", false, "overwrite PATH if it is an existing file (refused without it, exit status 2: a trace may be the only copy of an incident)")
-	fs.Var(&o.RcvBuf, "rcvbuf", "socket receive buffer in bytes (K/M/G suffixes), forced past rmem_max with CAP_NET_ADMIN; the kernel doubles it; 0 keeps the system default")
+	fs.Var(&o.RcvBuf, "rcvbuf", "socket receive buffer in `bytes` (K/M/G suffixes), forced past rmem_max with CAP_NET_ADMIN; the kernel doubles it; 0 keeps the system default")
 	fs.BoolVar(&o.NoENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS: overruns drop silently (still seen as sequence gaps and SO_MEMINFO drops)")
 	ack := fs.Bool("ack", false, "wait for the peer to acknowledge the registration (default: on for -peer 0, the module; off for user-space peers; the original module never acknowledges)")
 	fs.Uint64Var(&o.Count, "count", 0, "stop after this many frames from the peer (0: no limit)")
-	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: no limit)")
-	fs.DurationVar(&o.Flush, "flush", o.Flush, "flush the trace at least this often; a killed recorder loses at most this much")
-	fs.Var(&o.Buffer, "buffer", "user-space buffer between the receive loop, which encodes the frames, and the goroutine that compresses and writes them, in bytes (K/M/G suffixes)")
+	cli.DurationVar(fs, &o.Duration, "duration", 0, "stop after this long, or this many seconds (0: no limit)")
+	cli.DurationVar(fs, &o.Flush, "flush", o.Flush, "flush the trace at least this often; a killed recorder loses at most this much")
+	fs.Var(&o.Buffer, "buffer", "user-space buffer between the receive loop, which encodes the frames, and the goroutine that compresses and writes them, in `bytes` (K/M/G suffixes)")
 	fs.IntVar(&o.SnapLen, "snaplen", o.SnapLen, "receive buffer per datagram in bytes; longer datagrams are truncated and counted")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "datagrams per recvmmsg call")
-	fs.DurationVar(&o.StatsTimeout, "stats-timeout", o.StatsTimeout, "how long to wait for the peer's counters at the end (0: do not ask)")
+	cli.DurationVar(fs, &o.StatsTimeout, "stats-timeout", o.StatsTimeout, "how long to wait for the peer's counters at the end (0: do not ask)")
+	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many `bytes` (K/M/G suffixes), as tcpdump -C; names get a number before the extension (t.000001.pcapng.zst)")
+	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
+	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring, as tcpdump -W)")
+	filterExpr := fs.String("filter", "", "write only the frames that match this `expression` (imp2-replay -filter's language); the others are counted, never as lost")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+	pos, code, ok := cmd.Parse(args, stdout, stderr)
+	if !ok {
+		return nil, code, false
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err // for -h, fs.Usage has run
-	}
-	o.Ack = *peer == 0
+	o.Ack = o.Peer == 0
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "ack" {
 			o.Ack = *ack
 		}
 	})
-	var ok bool
-	switch ok, o.ZstdLevel = zstd.EncoderLevelFromString(*level); {
-	case fs.NArg() > 0:
-		return c, fmt.Errorf("unexpected argument %q: imp2-record takes flags only (see -h)", fs.Arg(0))
-	case *peer > 1<<32-1:
-		return c, fmt.Errorf("-peer %d: port ids are 32-bit", *peer)
+	var zok bool
+	zok, o.ZstdLevel = zstd.EncoderLevelFromString(*level)
+	compression, cok := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}[*compress]
+	o.Compression = compression
+	var ferr error
+	o.Filter, ferr = filter.Parse(*filterExpr)
+	switch {
+	case len(pos) > 0:
+		return nil, cmd.Fail(stderr, "unexpected argument %q: name the output with -o PATH (tcpdump's -w); a capture filter goes in -filter EXPR", pos[0]), false
 	case o.Path == "":
-		return c, errors.New("-o is required: a .pcapng.zst path, or - for stdout")
-	case !ok:
-		return c, fmt.Errorf("-zstd-level %q: want fastest, default, better or best", *level)
+		return nil, cmd.Fail(stderr, "-o is required: a .pcapng.zst path, or - for stdout"), false
+	case !zok:
+		return nil, cmd.Fail(stderr, "-zstd-level %q: want fastest, default, better or best", *level), false
+	case !cok:
+		return nil, cmd.Fail(stderr, "-compress %q: want zstd, none or auto", *compress), false
+	case ferr != nil:
+		return nil, cmd.Fail(stderr, "-filter: %v", ferr), false
 	}
-	o.Peer = uint32(*peer)
-	compression := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}
-	if o.Compression, ok = compression[*compress]; !ok {
-		return c, fmt.Errorf("-compress %q: want zstd, none or auto", *compress)
-	}
-	return c, nil
+	return c, record.ExitOK, true
 }

@@ -19,6 +19,13 @@ import (
 	"github.com/imp2/imp2/record"
 )
 
+// The exit statuses (record.ExitCode's) and stop reasons the tests expect.
+const (
+	exitOK, exitError, exitUsage, exitLost, exitStart = record.ExitOK, record.ExitError, record.ExitUsage, record.ExitLost, record.ExitStart
+
+	stopSIGINT, stopSIGTERM = record.StopSIGINT, record.StopSIGTERM
+)
+
 // recordBin is the imp2-record binary the tests run: signals, exit codes
 // and stdout are the product, so the tests exec the real thing. replayBin
 // is imp2-replay, the user-space peer that replays committed traces into

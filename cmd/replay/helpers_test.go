@@ -170,7 +170,7 @@ func startReplay(t testing.TB, args ...string) func() replayRun {
 		for _, s := range []string{r.stdout, r.stderr} {
 			lines := strings.Split(strings.TrimSpace(s), "\n")
 			last := lines[len(lines)-1]
-			if strings.HasPrefix(last, `{"output"`) {
+			if strings.HasPrefix(last, `{"type":"summary"`) {
 				if err := json.Unmarshal([]byte(last), &r.summary); err != nil {
 					t.Fatalf("summary %q: %v", last, err)
 				}

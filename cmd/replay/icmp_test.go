@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,34 +15,12 @@ import (
 	"time"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/replay"
 	ricmp "github.com/imp2/imp2/replay/icmp"
 	"golang.org/x/sys/unix"
 )
-
-// icmpEvents are recorded events from several addresses, none of them
-// local: documentation ranges, loopback, a non-echo type, a fragment, a
-// legacy payload and ip_len values out of range.
-func icmpEvents() []imp2.Event {
-	a := netip.MustParseAddr
-	ext := func(src, dst string, typ, code uint8, id, seq, iplen uint16) imp2.Event {
-		return imp2.Event{Src: a(src), Dest: a(dst), Extended: true, TimeNs: 1, IfIndex: 7,
-			ICMPType: typ, ICMPCode: code, ICMPID: id, ICMPSeq: seq, Flags: imp2.EventFlagICMP, IPLen: iplen}
-	}
-	evs := []imp2.Event{
-		ext("203.0.113.7", "192.0.2.1", 8, 0, 0x1234, 1, 84),
-		ext("192.0.2.1", "203.0.113.7", 0, 0, 0x1234, 1, 84),
-		ext("198.51.100.9", "192.0.2.200", 3, 1, 0, 0, 56),
-		ext("127.0.0.1", "127.1.2.3", 8, 0, 7, 65535, 1400),
-		ext("10.1.2.3", "224.0.0.1", 8, 0, 1, 2, 20),   // ip_len too short: defaulted
-		ext("10.1.2.3", "10.9.9.9", 8, 0, 1, 3, 65000), // too long for the veth: defaulted
-		{Src: a("203.0.113.250"), Dest: a("192.0.2.77")},
-	}
-	frag := ext("192.0.2.5", "203.0.113.5", 0, 0, 0, 0, 1500)
-	frag.Flags = 0
-	return append(evs, frag)
-}
 
 func TestICMPUsageErrors(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 1})
@@ -127,7 +104,7 @@ type icmpRunSummary struct {
 // the consumer side are tested in the VM, internal/kmodtest.)
 func TestICMPFresh(t *testing.T) {
 	needNetAdmin(t)
-	evs := icmpEvents()
+	evs := imp2test.OddEvents()
 	in := icmpTrace(t, evs)
 	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-pps", "2000", "-json")
 	var stdout, stderr bytes.Buffer
@@ -227,7 +204,7 @@ func TestICMPExistingNamespace(t *testing.T) {
 	fwdBefore := snmpIP(t, name, "ForwDatagrams")
 	inBefore := snmpIP(t, name, "InReceives")
 
-	evs := icmpEvents()
+	evs := imp2test.OddEvents()
 	in := icmpTrace(t, evs)
 	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-netns-dst", name, "-pps", "2000", "-json")
 	var stdout, stderr bytes.Buffer
@@ -322,7 +299,7 @@ func TestICMPVerifyWithoutModule(t *testing.T) {
 		unix.Close(fd)
 		t.Skip("the imp2 module is loaded here")
 	}
-	in := icmpTrace(t, icmpEvents())
+	in := icmpTrace(t, imp2test.OddEvents())
 	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-verify")
 	out, err := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); err == nil || code != replay.ExitError || !strings.Contains(string(out), "module is not loaded") {

@@ -1,19 +1,8 @@
-// Command imp2-replay plays a recorded trace back (package replay): into
-// imp2 consumers over a real netlink socket (it acts as the kernel side),
-// through the real module by regenerating the ICMP packets behind each
-// event (-to icmp, package replay/icmp), or as text, JSON or a new pcapng
-// trace, with timing from the recording, a speed factor, a fixed rate or
-// top speed.
-//
-// Usage:
-//
-//	imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
-//
-// It parses the flags into the engines' options, runs the replay and
-// exits with the code the replay reports (0 done, 1 runtime error, 2
-// usage, 3 bad input, 4 no consumer, 5 -verify found differences, 130
-// interrupted); -help prints the options, the filter syntax and the exit
-// codes, and the README says more.
+// Command imp2-replay plays a recorded trace back (package replay, and
+// replay/icmp for -to icmp). It parses the flags into the engines'
+// options, runs the replay and exits with the code the replay reports;
+// -h prints what it does, the flags, the outputs, the filter syntax and
+// the exit codes (package cli's conventions), and the README says more.
 package main
 
 import (
@@ -24,12 +13,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/replayvm"
 	"github.com/imp2/imp2/pcapnl"
 	"github.com/imp2/imp2/replay"
@@ -38,124 +28,122 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-// cli is the command line: the engines' options, bound to flags, and what
+// cmdline is the command line: the engines' options, bound to flags, and what
 // only the command decides (which output, where the summary goes, -vm).
-type cli struct {
-	o                    replay.Options
-	nl                   replay.NetlinkOptions
-	ic                   icmp.Options
-	to, out, filter, zip string
-	vm                   replayvm.Config
-	set                  map[string]bool
+type cmdline struct {
+	o            replay.Options
+	nl           replay.NetlinkOptions
+	ic           icmp.Options
+	to, out, zip string
+	vm           replayvm.Config
+	set          map[string]bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (*cli, error) {
-	c := &cli{o: replay.Options{Timing: replay.DefaultTiming()}}
+// command is imp2-replay's command line: a plain argument is an input,
+// as with -i (tcpreplay and tcpdump -r users name the trace so).
+func command() *cli.Command {
+	c := cli.New("imp2-replay", "imp2-replay [-to netlink|icmp|text|json|pcapng] [flags] TRACE...", `
+Play a recorded trace back: into imp2 consumers over a real netlink socket (it
+acts as the kernel side), through the real module by regenerating the ICMP
+packets behind each event (-to icmp), or as text, JSON or a new pcapng trace,
+with timing from the recording, a speed factor, a fixed rate or top speed. The
+inputs are the plain arguments and every -i, merged by timestamp.`, exitCodesHelp)
+	c.Notes = outputsHelp + "\n" + filter.Syntax
+	c.Habits = map[string]string{
+		"x": cli.Like("speed", "tcpreplay's -x"), "multiplier": cli.Like("speed", "tcpreplay's --multiplier"),
+		"p": cli.Like("pps", "tcpreplay's -p"), "t": cli.Like("topspeed", "tcpreplay's -t"), "l": cli.Like("loop", "tcpreplay's -l"),
+		"L": cli.Like("limit", "tcpreplay's -L"), "c": cli.Like("limit", "tcpdump's -c"), "loopdelay-ms": cli.Like("loop-delay", "tcpreplay's --loopdelay-ms, a duration here"),
+		"r": cli.Like("i", "tcpdump's -r; or name the trace as a plain argument"), "w": cli.Like("o", "tcpdump's -w, with -to pcapng"),
+		"M": "no byte-rate pacing: -pps sets frames per second (tcpreplay's -M)", "mbps": "no byte-rate pacing: -pps sets frames per second (tcpreplay's --mbps)",
+		"intf1": "imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp), not out of an interface (tcpreplay's --intf1)",
+	}
+	return c
+}
+
+// parseFlags returns the command line; ok false: exit with code, the
+// message written.
+func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
+	c := &cmdline{o: replay.Options{Timing: replay.DefaultTiming()}}
 	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
-	fs := flag.NewFlagSet("imp2-replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Func("i", "input trace (pcapng or pcap, zstd/gzip/plain); - for stdin; several -i are merged by timestamp",
+	cmd := command()
+	fs := cmd.Flags
+	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; a directory or a glob is a rotated set, read in the order written; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
-	fs.StringVar(&c.filter, "filter", "", "replay only matching frames (see below)")
+	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
 	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
-	uint32Var(fs, &nl.Bind, "bind", "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
-	uint32Var(fs, &nl.Dest, "dest", "netlink: also send to this fixed port id, without waiting for a registration")
+	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
+	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
 	fs.StringVar(&nl.NetNS, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
-	fs.DurationVar(&nl.Wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
+	cli.DurationVar(fs, &nl.Wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
 	fs.IntVar(&nl.MinConsumers, "min-consumers", 1, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
 	fs.IntVar(&nl.MaxConsumers, "max-consumers", imp2.DefaultMaxConsumers, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
 	fs.BoolVar(&nl.AllowUnprivileged, "allow-unprivileged", false, "netlink: let consumers without CAP_NET_ADMIN register (the module's allow_unprivileged=1); by default they are refused with EPERM")
-	fs.DurationVar(&nl.Linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
+	cli.DurationVar(fs, &nl.Linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
 	fs.Float64Var(&t.Speed, "speed", 1, "replay the recorded timing this many times faster")
 	fs.Float64Var(&t.PPS, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
 	fs.BoolVar(&t.TopSpeed, "topspeed", false, "replay as fast as possible")
 	fs.BoolVar(&t.Realtime, "realtime", false, "text, json, pcapng: follow the clock (default: write at once, re-timed)")
 	fs.IntVar(&t.Loops, "loop", 1, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
-	fs.DurationVar(&t.LoopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
+	cli.DurationVar(fs, &t.LoopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
 	fs.Int64Var(&t.Limit, "limit", 0, "stop after N frames (0: no limit)")
-	fs.DurationVar(&t.Duration, "duration", 0, "stop after this much replay time (0: no limit)")
+	cli.DurationVar(fs, &t.Duration, "duration", 0, "stop after this much replay time (0: no limit)")
 	fs.IntVar(&t.Batch, "batch", t.Batch, "most frames per send (sendmmsg); paced replays batch only frames already due")
-	fs.DurationVar(&t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
+	cli.DurationVar(fs, &t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
 	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
 	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
-	fs.DurationVar(&c.o.Progress, "stats", 0, "print progress every interval (0: only the summary)")
+	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.zip, "compress", "zstd", "pcapng: zstd or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
 	fs.IntVar(&ic.VerifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
-	fs.DurationVar(&ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
+	cli.DurationVar(fs, &ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
 	fs.Int64Var(&ic.VerifyTolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
 	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
 	fs.StringVar(&c.vm.Consumer, "vm-consumer", "", "icmp -vm: a static host program (and its arguments) started as a consumer in the destination namespace inside the VM")
 	fs.StringVar(&c.vm.ConsumerOut, "vm-consumer-out", "", "icmp -vm: write the -vm-consumer's output to this file")
-	fs.DurationVar(&c.vm.Timeout, "vm-timeout", 10*time.Minute, "icmp -vm: bound on the whole VM run")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s", usageHead)
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\n%s\n\n%s\n", replay.FilterSyntax, exitCodesHelp)
+	cli.DurationVar(fs, &c.vm.Timeout, "vm-timeout", 10*time.Minute, "icmp -vm: bound on the whole VM run")
+	pos, code, ok := cmd.Parse(args, stdout, stderr)
+	if !ok {
+		return nil, code, false
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
+	c.o.Inputs = append(c.o.Inputs, pos...)
 	c.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
 	if *vm {
-		c.vm.Args = args
+		c.vm.Args = cmd.FlagArgs // the inputs are copied into the VM's share
 	}
-	return c, nil
+	return c, replay.ExitOK, true
 }
 
-func uint32Var(fs *flag.FlagSet, p *uint32, name, usage string) {
-	fs.Func(name, usage, func(v string) error {
-		n, err := strconv.ParseUint(v, 0, 32) // a 32-bit port id
-		*p = uint32(n)
-		return err
-	})
-}
-
-const usageHead = `usage: imp2-replay -i TRACE [-to netlink|icmp|text|json|pcapng] [options]
-
-Outputs:
-  netlink  act as the imp2 kernel side on a netlink socket (-family, -bind): consumers
-           register with IMP2_U_PID (each gets every frame) or -dest names a fixed port.
-           Only kernel→user frames are sent, byte for byte; recorded user→kernel frames
-           (a recorder's own IMP2_U_PID/IMP2_CLOSE) and frames whose direction the trace
-           does not tell (an nlmon capture's frames other than imp2's, whose direction
-           comes from the message type) are skipped and counted. MSG_DONTWAIT:
-           a full consumer queue loses the frame and counts EAGAIN, never retried.
-           As with the module, consumers need CAP_NET_ADMIN (-allow-unprivileged)
-           and at most -max-consumers register at once. A replay that delivers nothing
-           to -dest or to the consumers it waited for fails (exit 4).
-  icmp     for each recorded event (IMP2_K_MSG), the ICMP packet that caused it:
-           recorded src/dest, type/code/id/seq and ip_len, sent from a namespace of
-           its own across a veth into a fresh namespace or -netns-dst, where the
-           module's hook and the consumers are; -verify compares what the module
-           emits with the trace; -vm runs it all in the qemu harness.
+const outputsHelp = `Outputs (-to):
+  netlink  the imp2 kernel side on a netlink socket: consumers register with IMP2_U_PID
+           (each gets every frame, as from the module, with its CAP_NET_ADMIN and
+           max_consumers rules) or -dest names a fixed port. Only kernel→user frames are
+           sent, byte for byte, with MSG_DONTWAIT (a full queue loses the frame: EAGAIN);
+           the others are skipped and counted.
+  icmp     the ICMP packet behind each recorded event, sent across a veth into a fresh
+           namespace or -netns-dst, where the module's hook and the consumers are.
   text     one line per frame: time dir family type len seq pid [src dest ...]
   json     the same fields, one JSON object per line
-  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several -i)
+  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several inputs)
 Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are written at
 once with re-timed timestamps unless -realtime. The summary goes to stdout, or to
 stderr when the data does.
-
 `
 
-const exitCodesHelp = `Exit codes: 0 done; 1 runtime or output error; 2 usage (or an output that is
-an input); 3 bad or truncated input (complete frames were replayed); 4 no consumer
-within -wait, or nothing delivered to -dest or the registered consumers; 5 -verify
-found missing or extra events; 130 interrupted.`
+const exitCodesHelp = `0 done; 1 runtime or output error; 2 usage (or an output that is an input);
+3 bad or truncated input (complete frames were replayed); 4 no consumer within
+-wait, or nothing delivered to -dest or the registered consumers; 5 -verify found
+missing or extra events; 130 interrupted.`
 
 // check refuses flag values and combinations that make no sense (a rule
 // with flags fails when one of them is given while ok is false), sets the
 // options that depend on others and checks what the engines would refuse,
 // before anything starts: all of it is a usage error.
-func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
+func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
 	for _, r := range []struct {
 		ok    bool
@@ -183,12 +171,7 @@ func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
 			return errors.New(r.what)
 		}
 	}
-	f, err := replay.ParseFilter(c.filter)
-	if err != nil {
-		return fmt.Errorf("-filter: %w", err)
-	}
-	c.o.Filter = f
-
+	var err error
 	switch c.to {
 	case "netlink":
 		if c.nl.Dest != 0 && !c.set["min-consumers"] {
@@ -213,14 +196,11 @@ func (c *cli) check(stdin io.Reader, stdout io.Writer) error {
 // run is main without os.Exit, for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
-	c, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return replay.ExitOK
+	c, code, ok := parseFlags(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err == nil {
-		err = c.check(stdin, stdout)
-	}
-	if err != nil {
+	if err := c.check(stdin, stdout); err != nil {
 		logf("%v", err)
 		return replay.ExitUsage
 	}
@@ -234,6 +214,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		sumW = stderr // the data goes to stdout
 	}
 	c.o.Stdin, c.o.ProgressTo = stdin, sumW
+	var err error
 	if c.o.Output, err = c.output(stdout, logf); err != nil {
 		logf("%v", err)
 		return replay.ExitError
@@ -254,7 +235,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // output makes the -to output: its options from the flags, and the -o file.
-func (c *cli) output(stdout io.Writer, logf func(string, ...any)) (replay.Output, error) {
+func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Output, error) {
 	switch c.to {
 	case "icmp":
 		c.ic.Log = logf

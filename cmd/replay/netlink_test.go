@@ -272,8 +272,16 @@ func TestStatsAndInterrupt(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(so.String()), "\n")
 	var progress int
-	for _, l := range lines[:len(lines)-1] {
-		if strings.Contains(l, `"frames_sent"`) && strings.Contains(l, `"elapsed_s"`) {
+	for i, l := range lines {
+		// Every line says what it is: a JSON stream of progress lines and
+		// the summary, told apart by "type".
+		var typed struct{ Type string }
+		json.Unmarshal([]byte(l), &typed)
+		want := map[bool]string{true: "summary", false: "progress"}[i == len(lines)-1]
+		if typed.Type != want {
+			t.Errorf("line %d %q: type %q, want %q", i, l, typed.Type, want)
+		}
+		if strings.Contains(l, `"frames_sent"`) && strings.Contains(l, `"elapsed_s"`) && typed.Type == "progress" {
 			progress++
 		}
 	}
@@ -315,5 +323,16 @@ func TestFixedDest(t *testing.T) {
 		if !bytes.Equal(buf[:n], want[i]) {
 			t.Fatalf("frame %d differs", i)
 		}
+	}
+}
+
+// TestNothingDeliveredSummary: a replay to a fixed port nobody holds
+// offers every frame and delivers none; the summary says so (not "sent"),
+// and the exit status is 4.
+func TestNothingDeliveredSummary(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 20})
+	code, out, errOut := runInProcess("-i", in, "-dest", "3999999999", "-wait", "1ms", "-linger", "0", "-topspeed")
+	if code != exitNoConsumer || !strings.Contains(out, ": delivered 0, offered 20 frames (read 20,") || strings.Contains(out, "sent 20") {
+		t.Errorf("exit %d, summary:\n%s%s\nwant exit %d and \"delivered 0, offered 20 frames\"", code, out, errOut, exitNoConsumer)
 	}
 }

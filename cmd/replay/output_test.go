@@ -51,7 +51,7 @@ func TestTextOutputText2pcap(t *testing.T) {
 	if out != string(want) {
 		t.Errorf("text output:\n%s\nwant (testdata/events.text):\n%s", out, want)
 	}
-	if !strings.Contains(errOut, "sent 5 frames") {
+	if !strings.Contains(errOut, "wrote 5 frames") {
 		t.Errorf("summary on stderr: %q", errOut)
 	}
 }
@@ -264,14 +264,16 @@ func TestUsageErrors(t *testing.T) {
 		{"-i", "x", "-speed", "2", "-pps", "10"},
 		{"-i", "x", "-batch", "0"},
 		{"-i", "x", "-to", "netlink", "-realtime"},
-		{"-i", "x", "extra"},
+		{"-i", "x", "-", "-to", "text"}, // a plain argument is an input: stdin cannot be merged
 	} {
 		if code, _, _ := runInProcess(args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
 	}
-	if code, _, errOut := runInProcess("-i", "/nonexistent/trace"); code != exitInput {
-		t.Errorf("missing input: exit %d, want %d: %s", code, exitInput, errOut)
+	for _, args := range [][]string{{"-i", "/nonexistent/trace"}, {"/nonexistent/trace"}, {"-to", "text", "/nonexistent/trace"}} {
+		if code, _, errOut := runInProcess(args...); code != exitInput || !strings.Contains(errOut, "input /nonexistent/trace") {
+			t.Errorf("%q, a missing input: exit %d, want %d: %s", args, code, exitInput, errOut)
+		}
 	}
 	if code, _, errOut := runInProcess("-i", "testdata/events.hex", "-to", "text"); code != exitInput || !strings.Contains(errOut, "input") {
 		t.Errorf("not a trace: exit %d, want %d: %s", code, exitInput, errOut)

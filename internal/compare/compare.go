@@ -68,8 +68,13 @@ type Verdict struct {
 	New   string  `json:"new"`
 	Alpha float64 `json:"alpha"`
 	// MinSamples is how many samples per side a statistical row needs.
-	MinSamples int   `json:"min_samples"`
-	Rows       []Row `json:"rows"`
+	MinSamples int `json:"min_samples"`
+	// CrossSource marks a comparison of two sources (imp2 against NFLOG,
+	// say): a difference is between the paths, not a regression of one.
+	CrossSource bool   `json:"cross_source"`
+	BaseSource  string `json:"base_source"`
+	NewSource   string `json:"new_source"`
+	Rows        []Row  `json:"rows"`
 	// Notes are differences worth knowing that do not stop the comparison:
 	// other kernel or machine, steps or metrics on one side only.
 	Notes []string `json:"notes,omitempty"`
@@ -99,11 +104,28 @@ func MinSamples(alpha float64) int {
 	}
 }
 
-// Compare compares new against base step by step. It fails with an error
-// wrapping ErrUnusable when the runs cannot be compared at all (other
-// source, no step in common, bad config, a partial run); rows that cannot be decided are
-// marked TooFew or Unstable instead.
+// Compare compares the runs new against base: CompareValues of their
+// values.
 func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Verdict, error) {
+	return CompareValues(results.ValuesOf(base), results.ValuesOf(new), baseName, newName, cfg)
+}
+
+// ErrOtherSource marks two runs of different sources compared without
+// cfg.CrossSource; such an error is also ErrUnusable.
+var ErrOtherSource = errors.New("runs of different sources")
+
+// sourceError is the error of ErrOtherSource.
+type sourceError struct{ msg string }
+
+func (e *sourceError) Error() string { return e.msg }
+
+func (e *sourceError) Is(target error) bool { return target == ErrOtherSource || target == ErrUnusable }
+
+// CompareValues compares new against base step by step. It fails with an
+// error wrapping ErrUnusable when the runs cannot be compared at all (other
+// source unless cfg.CrossSource, no step in common, bad config, a partial
+// run); rows that cannot be decided are marked TooFew or Unstable instead.
+func CompareValues(base, new *results.Values, baseName, newName string, cfg Config) (*Verdict, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnusable, err)
 	}
@@ -111,49 +133,42 @@ func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Ver
 	// verdict on them would pass or fail a sweep nobody ran.
 	for _, r := range []struct {
 		name string
-		run  *results.Run
+		vs   *results.Values
 	}{{baseName, base}, {newName, new}} {
-		if r.run.Partial {
-			return nil, fmt.Errorf("%w: %s is a partial run (%s); compare only complete sweeps", ErrUnusable, r.name, r.run.Describe())
+		if r.vs.Partial != "" {
+			return nil, fmt.Errorf("%w: %s is a partial run (%s); compare only complete sweeps", ErrUnusable, r.name, r.vs.Partial)
 		}
 	}
+	v := &Verdict{Base: baseName, New: newName, Alpha: cfg.Alpha, MinSamples: MinSamples(cfg.Alpha),
+		BaseSource: base.Source.Kind, NewSource: new.Source.Kind}
 	if base.Source.Kind != new.Source.Kind {
-		return nil, fmt.Errorf("%w: %s comes from source %s and %s from source %s; compare runs of one source", ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)
+		if !cfg.CrossSource {
+			return nil, &sourceError{fmt.Sprintf("%v: %s comes from source %s and %s from source %s; compare runs of one source, or ask for a cross-source comparison",
+				ErrUnusable, baseName, base.Source.Kind, newName, new.Source.Kind)}
+		}
+		v.CrossSource = true
 	}
-	v := &Verdict{Base: baseName, New: newName, Alpha: cfg.Alpha, MinSamples: MinSamples(cfg.Alpha)}
 	v.Notes = envNotes(base, new)
-	newSteps := map[results.StepKey]*results.Step{}
+	newSteps := map[results.StepKey]*results.StepValues{}
 	for i := range new.Steps {
-		newSteps[new.Steps[i].Key()] = &new.Steps[i]
+		newSteps[new.Steps[i].Key] = &new.Steps[i]
 	}
-	matched := 0
+	matched, oneSided := 0, oneSided{}
 	for i := range base.Steps {
 		bs := &base.Steps[i]
-		ns, ok := newSteps[bs.Key()]
+		ns, ok := newSteps[bs.Key]
 		if !ok {
-			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in base", bs.Key()))
+			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in base", bs.Key))
 			continue
 		}
-		delete(newSteps, bs.Key())
+		delete(newSteps, bs.Key)
 		matched++
-		for _, m := range Metrics {
-			bv, nv := values(bs, m), values(ns, m)
-			switch {
-			case len(bv) == 0 && len(nv) == 0:
-			case len(bv) == 0 || len(nv) == 0:
-				side := "base"
-				if len(nv) > 0 {
-					side = "new"
-				}
-				v.Notes = append(v.Notes, fmt.Sprintf("%s at %s only in %s", m.Name, bs.Key(), side))
-			default:
-				v.Rows = append(v.Rows, compareRow(bs.Key().String(), m, bv, nv, cfg, v.MinSamples))
-			}
-		}
+		v.compareStep(bs, ns, cfg, oneSided)
 	}
+	v.Notes = append(v.Notes, oneSided.notes()...)
 	for i := range new.Steps {
-		if _, left := newSteps[new.Steps[i].Key()]; left {
-			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in new", new.Steps[i].Key()))
+		if _, left := newSteps[new.Steps[i].Key]; left {
+			v.Notes = append(v.Notes, fmt.Sprintf("step %s only in new", new.Steps[i].Key))
 		}
 	}
 	if matched == 0 {
@@ -162,7 +177,51 @@ func Compare(base, new *results.Run, baseName, newName string, cfg Config) (*Ver
 	return v, nil
 }
 
-func envNotes(base, new *results.Run) []string {
+// compareStep adds a row for each metric both steps measured, and counts
+// in one those only one side measured.
+func (v *Verdict) compareStep(bs, ns *results.StepValues, cfg Config, one oneSided) {
+	for _, m := range Metrics {
+		bv, nv := bs.Values(m.Name), ns.Values(m.Name)
+		switch {
+		case len(bv) == 0 && len(nv) == 0:
+		case len(bv) == 0:
+			one.add(m.Name, "new", bs.Key)
+		case len(nv) == 0:
+			one.add(m.Name, "base", bs.Key)
+		default:
+			v.Rows = append(v.Rows, compareRow(bs.Key.String(), m, bv, nv, cfg, v.MinSamples))
+		}
+	}
+}
+
+// oneSided is, per "metric only in side", the steps where it is: one note
+// each, not one per step (a bench.txt from before burst-held was exported
+// lacks it at every step).
+type oneSided map[[2]string][]string
+
+func (o oneSided) add(metric, side string, k results.StepKey) {
+	o[[2]string{metric, side}] = append(o[[2]string{metric, side}], k.String())
+}
+
+func (o oneSided) notes() []string {
+	var notes []string
+	for _, m := range Metrics {
+		for _, side := range []string{"base", "new"} {
+			switch steps := o[[2]string{m.Name, side}]; len(steps) {
+			case 0:
+			case 1:
+				notes = append(notes, fmt.Sprintf("%s at %s only in %s", m.Name, steps[0], side))
+			default:
+				notes = append(notes, fmt.Sprintf("%s only in %s, at %d steps (%s, …)", m.Name, side, len(steps), steps[0]))
+			}
+		}
+	}
+	return notes
+}
+
+// envNotes names what differs between the runs' environments and
+// sweeps, where both sides know it.
+func envNotes(base, new *results.Values) []string {
 	var notes []string
 	diff := func(what string, b, n any) {
 		if b != n {
@@ -174,20 +233,17 @@ func envNotes(base, new *results.Run) []string {
 	diff("machine", be.Machine, ne.Machine)
 	diff("cpus", be.CPUs, ne.CPUs)
 	diff("in_vm", be.InVM, ne.InVM)
-	diff("no_enobufs", base.Params.NoENOBUFS, new.Params.NoENOBUFS)
-	diff("nflog_qthresh", base.Params.NFLOGQThreshold, new.Params.NFLOGQThreshold)
-	diff("step duration", base.Params.StepDuration, new.Params.StepDuration)
-	return notes
-}
-
-func values(st *results.Step, m Metric) []float64 {
-	var vs []float64
-	for j := range st.Samples {
-		if v, ok := m.Value(&st.Samples[j]); ok {
-			vs = append(vs, v)
-		}
+	if base.NoENOBUFS != nil && new.NoENOBUFS != nil {
+		diff("no_enobufs", *base.NoENOBUFS, *new.NoENOBUFS)
 	}
-	return vs
+	// Zero when the source is not nflog: a difference across sources says nothing.
+	if base.NFLOGQThreshold != nil && new.NFLOGQThreshold != nil && base.Source.Kind == new.Source.Kind {
+		diff("nflog_qthresh", *base.NFLOGQThreshold, *new.NFLOGQThreshold)
+	}
+	if base.StepDuration != nil && new.StepDuration != nil {
+		diff("step duration", *base.StepDuration, *new.StepDuration)
+	}
+	return notes
 }
 
 func compareRow(step string, m Metric, bv, nv []float64, cfg Config, need int) Row {
@@ -205,7 +261,7 @@ func compareRow(step string, m Metric, bv, nv []float64, cfg Config, need int) R
 	r.Limit = cfg.Thresholds[m.Name].Limit(r.Base.Median)
 	if len(bv) < need || len(nv) < need {
 		r.Status = TooFew
-		r.Reason = fmt.Sprintf("%d base and %d new samples; need at least %d per side at alpha %v", len(bv), len(nv), need, cfg.Alpha)
+		r.Reason = fmt.Sprintf("%d base and %d new samples", len(bv), len(nv)) // the need is said once, by ExitStatus
 		return r
 	}
 	p := benchmath.AssumeNothing.Compare(bs, ns).P
@@ -302,11 +358,16 @@ const (
 	ExitOK         = 0
 	ExitRegression = 1
 	ExitUnusable   = 2
+	// ExitPlotFailed: the verdict was written, but -plot's figure could
+	// not be drawn (a figure asked for and missing fails the command).
+	ExitPlotFailed = 3
 )
 
 // ExitStatus maps the result of Compare (or of reading its input) to the
 // command's exit status and a one-line reason. A regression wins over rows
-// that could not be decided: it is a finding either way.
+// that could not be decided: it is a finding either way. In a
+// cross-source comparison a "regression" is new's source doing worse than
+// base's, and the reason says so.
 func ExitStatus(v *Verdict, err error) (int, string) {
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
@@ -324,12 +385,48 @@ func ExitStatus(v *Verdict, err error) (int, string) {
 		if len(reg) > 3 {
 			more = fmt.Sprintf(" and %d more", len(reg)-3)
 		}
-		return ExitRegression, fmt.Sprintf("regression in %d of %d comparisons: %s%s", len(reg), len(v.Rows), strings.Join(parts, "; "), more)
+		what := "regression"
+		if v.CrossSource {
+			what = fmt.Sprintf("cross-source: %s worse than %s", v.NewSource, v.BaseSource)
+		}
+		return ExitRegression, fmt.Sprintf("%s in %d of %d comparisons: %s%s", what, len(reg), len(v.Rows), strings.Join(parts, "; "), more)
 	}
-	if bad := v.rowsWith(TooFew, Unstable); len(bad) > 0 {
+	if few := v.rowsWith(TooFew); len(few) > 0 {
+		return ExitUnusable, v.tooFew(few)
+	}
+	if bad := v.rowsWith(Unstable); len(bad) > 0 {
 		return ExitUnusable, fmt.Sprintf("cannot decide %d of %d comparisons: %s %s: %s", len(bad), len(v.Rows), bad[0].Metric, bad[0].Step, bad[0].Reason)
 	}
-	return ExitOK, fmt.Sprintf("no regression in %d comparisons at alpha %v", len(v.Rows), v.Alpha)
+	what := "no regression"
+	if v.CrossSource {
+		what = fmt.Sprintf("cross-source: %s not worse than %s", v.NewSource, v.BaseSource)
+	}
+	return ExitOK, fmt.Sprintf("%s in %d comparisons at alpha %v", what, len(v.Rows), v.Alpha)
+}
+
+// tooFew is the one line for the rows with too few samples: the need once,
+// and the fewest samples either side had.
+func (v *Verdict) tooFew(few []Row) string {
+	nb, nn := few[0].Base.N, few[0].New.N
+	for _, r := range few {
+		nb, nn = min(nb, r.Base.N), min(nn, r.New.N)
+	}
+	return fmt.Sprintf("too few samples: need %d per side at alpha %v; %d of %d comparisons have fewer (base %d, new %d at the least)",
+		v.MinSamples, v.Alpha, len(few), len(v.Rows), nb, nn)
+}
+
+// Word is the verdict in one word, as the JSON's "verdict": "same",
+// "regression" ("worse" across sources) or "unusable".
+func Word(code int, crossSource bool) string {
+	switch {
+	case code == ExitOK:
+		return "same"
+	case code == ExitRegression && crossSource:
+		return "worse"
+	case code == ExitRegression:
+		return "regression"
+	}
+	return "unusable"
 }
 
 func (r *Row) shortDelta() string {

@@ -218,7 +218,7 @@ func TestUnusable(t *testing.T) {
 		cfg  compare.Config
 		want string
 	}{
-		{"too few samples", run(t, few), compare.DefaultConfig(), "need at least 6 per side at alpha 0.05"},
+		{"too few samples", run(t, few), compare.DefaultConfig(), "too few samples: need 6 per side at alpha 0.05; 88 of 96 comparisons have fewer (base 6, new 3 at the least)"},
 		{"other source", run(t, nflog), compare.DefaultConfig(), "unusable input: base comes from source kmod and new from source nflog"},
 		{"no common step", run(t, other), compare.DefaultConfig(), "unusable input: base and new have no sweep step"},
 		{"bad config", good, badCfg, "unusable input: compare config: alpha 0"},

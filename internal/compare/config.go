@@ -29,6 +29,10 @@ func (t Threshold) Limit(base float64) float64 {
 type Config struct {
 	Alpha      float64              `json:"alpha"`
 	Thresholds map[string]Threshold `json:"thresholds"`
+	// CrossSource allows runs of different sources (imp2 against NFLOG):
+	// asked for by the caller, never by a config file, so that a gate
+	// against the wrong baseline fails instead of comparing paths.
+	CrossSource bool `json:"-"`
 }
 
 // DefaultConfig returns alpha 0.05 and these thresholds:

@@ -15,6 +15,9 @@ func (v *Verdict) WriteTable(w io.Writer) error {
 	code, reason := ExitStatus(v, nil)
 	fmt.Fprintf(w, "base: %s\nnew:  %s\nalpha %v; medians with their %v%% confidence intervals; a statistical row needs %d samples per side\n",
 		v.Base, v.New, v.Alpha, 100*(1-v.Alpha), v.MinSamples)
+	if v.CrossSource {
+		fmt.Fprintf(w, "cross-source comparison: base is source %s, new is source %s; a difference is between the two paths, not a regression\n", v.BaseSource, v.NewSource)
+	}
 	for _, n := range v.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -35,7 +38,7 @@ func (v *Verdict) WriteTable(w io.Writer) error {
 		if !r.Exact {
 			limit = r.metric.Format(r.Limit)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", step, r.Metric, r.side(r.Base), r.side(r.New), delta, p, limit, r.verdict())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", step, r.Metric, r.side(r.Base), r.side(r.New), delta, p, limit, r.verdict(v.CrossSource))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -45,10 +48,18 @@ func (v *Verdict) WriteTable(w io.Writer) error {
 }
 
 // verdict is the table's last column: "~" for no significant difference
-// (as benchstat writes it), a short word for other unchanged rows, and the
-// status in capitals with its reason for the rest.
-func (r *Row) verdict() string {
+// (as benchstat writes it), a short word for other unchanged rows and for
+// too few samples (ExitStatus says the need once), and the status in
+// capitals with its reason for the rest; across sources "WORSE" and
+// "BETTER", since neither source regressed.
+func (r *Row) verdict(crossSource bool) string {
 	switch {
+	case r.Status == TooFew:
+		return "too few"
+	case crossSource && r.Status == Worse:
+		return "WORSE: " + r.Reason
+	case crossSource && r.Status == Better:
+		return "BETTER: " + r.Reason
 	case r.Status != Same:
 		return strings.ToUpper(string(r.Status)) + ": " + r.Reason
 	case r.Exact:
@@ -75,14 +86,34 @@ func (r *Row) side(s Summary) string {
 	return fmt.Sprintf("%s ±%.0f%%", v, 100*max(*s.Hi-s.Median, s.Median-*s.Lo)/math.Abs(s.Median))
 }
 
-// WriteJSON writes the verdict with its exit status and reason.
+// WriteJSON writes the verdict with its exit status, its one word
+// ("verdict", Word) and reason.
 func (v *Verdict) WriteJSON(w io.Writer) error {
 	code, reason := ExitStatus(v, nil)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	return writeJSON(w, struct {
+		Word string `json:"verdict"`
 		*Verdict
 		Exit   int    `json:"exit"`
 		Reason string `json:"reason"`
-	}{v, code, reason})
+	}{Word(code, v.CrossSource), v, code, reason})
+}
+
+// WriteUnusableJSON writes the JSON verdict of a comparison that could
+// not be made (err from reading or Compare): verdict "unusable", exit 2,
+// and the error, so a -json consumer always gets one object.
+func WriteUnusableJSON(w io.Writer, base, new string, err error) error {
+	code, reason := ExitStatus(nil, err)
+	return writeJSON(w, struct {
+		Word  string `json:"verdict"`
+		Base  string `json:"base"`
+		New   string `json:"new"`
+		Exit  int    `json:"exit"`
+		Error string `json:"error"`
+	}{Word(code, false), base, new, code, reason})
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -348,3 +348,53 @@ func TestReloadUnderFlood(t *testing.T) {
 		t.Errorf("dmesg after reload loop:\n%s", strings.Join(bad, "\n"))
 	}
 }
+
+// TestQueueExtension fills a small buffer without reading, then drains it
+// and sends one more packet. The queue extension must count every queued
+// event's truesize and stop within one truesize of sk_rcvbuf, where
+// netlink_attachskb() refuses (kmod/imp2_uapi.h), and the first event after
+// the gap must carry the occupancy that refused its predecessor.
+func TestQueueExtension(t *testing.T) {
+	c := dial(t, imp2.Config{Ack: true, RcvBuf: 8192})
+	base := stats(t, c)
+	const pings = 100 // 200 events, far more than 16 KiB hold
+	ping(t, 0x4c0a, pings)
+	waitUnicasts(t, c.PortID(), base.SelfSent+base.SelfDropped+2*pings)
+	mi, err := c.MemInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := readEvents(t, c, 2*pings, time.Second)
+	if len(evs) == 0 || len(evs) == 2*pings {
+		t.Fatalf("%d of %d events queued: want an overflow", len(evs), 2*pings)
+	}
+	var queued uint32
+	for i, r := range evs {
+		e := r.ev
+		queued += e.TrueSize
+		if !e.HasQueue || e.TrueSize == 0 || e.RcvBuf != mi.RcvBuf || e.RmemAlloc != queued ||
+			e.RmemAlloc > e.RcvBuf+e.TrueSize || e.DropRmem != 0 {
+			t.Fatalf("event %d (seq %d): %+v; want rcvbuf %d, rmem_alloc %d (the truesizes so far) <= rcvbuf + truesize, no drop_rmem",
+				i, r.hdr.Seq, e, mi.RcvBuf, queued)
+		}
+	}
+	last := evs[len(evs)-1].ev
+	if last.RmemAlloc+last.TrueSize <= last.RcvBuf {
+		t.Errorf("the last queued event left rmem_alloc %d, room for another %d below rcvbuf %d, yet the next was dropped",
+			last.RmemAlloc, last.TrueSize, last.RcvBuf)
+	}
+
+	ping(t, 0x4c0b, 1)
+	after, _ := readEvents(t, c, 2, time.Second)
+	if len(after) != 2 {
+		t.Fatalf("%d events after the drain, want 2", len(after))
+	}
+	e := after[0].ev
+	t.Logf("rcvbuf %d, truesize %d: %d events queued to rmem_alloc %d; next event after a gap of %d: drop_rmem %d, rmem_alloc %d",
+		mi.RcvBuf, last.TrueSize, len(evs), last.RmemAlloc, after[0].hdr.Seq-evs[len(evs)-1].hdr.Seq-1, e.DropRmem, e.RmemAlloc)
+	// Nothing was read between the last queued event and the first drop.
+	if e.DropRmem != last.RmemAlloc || e.RmemAlloc != e.TrueSize || after[1].ev.DropRmem != 0 {
+		t.Errorf("after the drain: %+v then %+v; want drop_rmem %d (the full queue), rmem_alloc = truesize (an empty one), then no drop_rmem",
+			e, after[1].ev, last.RmemAlloc)
+	}
+}

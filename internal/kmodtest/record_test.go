@@ -174,6 +174,11 @@ func TestRecordICMP(t *testing.T) {
 		}
 		want := obs[i].ev
 		want.TimeNs = e.TimeNs // each consumer's copy is stamped at its own unicast
+		// and describes its own queue; each must have one.
+		want.RmemAlloc, want.RcvBuf, want.DropRmem = e.RmemAlloc, e.RcvBuf, e.DropRmem
+		if !e.HasQueue || e.RcvBuf == 0 || e.RmemAlloc < e.TrueSize {
+			t.Errorf("event %d: queue extension %+v, want rcvbuf and rmem_alloc including the event", i, e)
+		}
 		src, dst := pingSrc, pingDst
 		if e.ICMPType == 0 {
 			src, dst = pingDst, pingSrc

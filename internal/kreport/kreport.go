@@ -1,7 +1,9 @@
 // Package kreport is the cross-kernel report: several imp2-bench result
 // directories, one per kernel (imp2-bench run -vm -kernel K -out DIR, or
 // one shard of a CI matrix), read back and set side by side as one table,
-// written as Markdown and JSON.
+// written as Markdown and JSON. The shards may also be several sources on
+// one kernel (the module, NFLOG and the BPF peer on 6.12): then a column
+// is a kernel and a source.
 //
 // Each shard names its kernel itself (results.json's
 // environment.kernel_release, taken inside the guest), so shards can come
@@ -59,8 +61,8 @@ func (s *Shard) Name() string {
 
 // Load reads the result directory (or results.json) of each shard. It
 // refuses a shard it cannot read, one without a kernel release, and two
-// shards of the same kernel (the report has one column per kernel); each
-// error names the shard.
+// shards of the same kernel and source (the report has one column per
+// kernel and source); each error names the shard.
 func Load(dirs []string) ([]Shard, error) {
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("kreport: no result directories")
@@ -77,10 +79,11 @@ func Load(dirs []string) ([]Shard, error) {
 		if rel == "" {
 			return nil, fmt.Errorf("kreport: shard %s: environment.kernel_release is empty: the shard does not say which kernel it ran on", d)
 		}
-		if other, dup := seen[rel]; dup {
-			return nil, fmt.Errorf("kreport: shards %s and %s both ran on kernel %s; give one result directory per kernel", other, d, rel)
+		key := rel + " " + run.Source.Kind
+		if other, dup := seen[key]; dup {
+			return nil, fmt.Errorf("kreport: shards %s and %s both ran source %s on kernel %s; give one result directory per kernel and source", other, d, run.Source.Kind, rel)
 		}
-		seen[rel] = d
+		seen[key] = d
 		shards = append(shards, s)
 	}
 	return shards, nil
@@ -102,6 +105,8 @@ type Report struct {
 
 // Kernel is one shard's kernel and what holds for it across the sweep.
 type Kernel struct {
+	// Name is the kernel's (Shard.Name), followed by the source when the
+	// report holds more than one.
 	Name     string `json:"name"`
 	Release  string `json:"kernel_release"`
 	Dir      string `json:"dir"`
@@ -113,20 +118,32 @@ type Kernel struct {
 	// Burst is the burst probe at each receive buffer of the sweep,
 	// smallest first; empty when the sweep did not probe.
 	Burst []Burst `json:"burst_held,omitempty"`
+	// ConsumerNsPerEvent is the consumer thread's CPU time per event
+	// draining a queued burst with latency recording on (the run's
+	// consumer_overhead "with"); 0 when the run did not measure it.
+	ConsumerNsPerEvent float64 `json:"consumer_cpu_ns_per_event,omitempty"`
 }
 
 // Burst is what a consumer that does not read holds at one receive buffer.
 type Burst struct {
 	RcvBuf int `json:"rcvbuf_bytes"`
+	// BufferBytes is the size of the buffer the samples had
+	// (results.Queue.RcvBuf): RcvBuf for a socket, the ring's size (the
+	// next power of two) for the BPF peer.
+	BufferBytes int `json:"buffer_bytes"`
 	// HeldMin and HeldMax are the fewest and most events held over every
 	// sample at this buffer: the kernel makes it rcvbuf/truesize, so they
 	// are equal unless something else shared the queue.
 	HeldMin int64 `json:"held_min"`
 	HeldMax int64 `json:"held_max"`
-	// BytesPerEvent is RcvBuf/HeldMax, the receive-buffer charge of one
+	// BytesPerEvent is BufferBytes/HeldMax, the receive-buffer charge of one
 	// event: the event's truesize to within one event's share of the
 	// buffer (a queue admits an event while it is not yet over the limit).
 	BytesPerEvent float64 `json:"bytes_per_event"`
+	// HeldPerMiB is HeldMax scaled to a MiB of buffer, the measure that
+	// compares sources whose buffers differ in kind (a socket's receive
+	// buffer, a ring).
+	HeldPerMiB float64 `json:"held_per_mib"`
 }
 
 // Row is one step of the sweep on every kernel.
@@ -166,12 +183,19 @@ type Percentiles struct {
 func Build(shards []Shard) (*Report, error) {
 	rep := &Report{Schema: Schema}
 	var keys []results.StepKey
+	multiSource := slices.ContainsFunc(shards, func(s Shard) bool { return s.Run.Source.Kind != shards[0].Run.Source.Kind })
 	for _, s := range shards {
 		env := s.Run.Environment
 		rep.Emulation = rep.Emulation || env.InVM
 		k := Kernel{Name: s.Name(), Release: env.KernelRelease, Dir: s.Dir, Source: s.Run.Source.Kind,
 			InVM: env.InVM, CPUs: env.CPUs, Hostname: env.Hostname, Partial: s.Run.Partial}
+		if multiSource {
+			k.Name += " " + k.Source
+		}
 		k.Burst = bursts(s.Run)
+		if o := s.Run.Overhead; o != nil {
+			k.ConsumerNsPerEvent = o.With
+		}
 		rep.Kernels = append(rep.Kernels, k)
 		for i := range s.Run.Steps {
 			if key := s.Run.Steps[i].Key(); !slices.Contains(keys, key) {
@@ -218,16 +242,20 @@ func bursts(run *results.Run) []Burst {
 			}
 			b := byBuf[st.RcvBuf]
 			if b == nil {
-				b = &Burst{RcvBuf: st.RcvBuf, HeldMin: *h, HeldMax: *h}
+				b = &Burst{RcvBuf: st.RcvBuf, BufferBytes: st.RcvBuf, HeldMin: *h, HeldMax: *h}
 				byBuf[st.RcvBuf] = b
 			}
 			b.HeldMin, b.HeldMax = min(b.HeldMin, *h), max(b.HeldMax, *h)
+			if q := int(st.Samples[j].Queue.RcvBuf); q > 0 {
+				b.BufferBytes = q
+			}
 		}
 	}
 	var out []Burst
 	for _, b := range byBuf {
 		if b.HeldMax > 0 {
-			b.BytesPerEvent = float64(b.RcvBuf) / float64(b.HeldMax)
+			b.BytesPerEvent = float64(b.BufferBytes) / float64(b.HeldMax)
+			b.HeldPerMiB = float64(b.HeldMax) * (1 << 20) / float64(b.BufferBytes)
 		}
 		out = append(out, *b)
 	}
@@ -341,28 +369,35 @@ func WriteJSON(w io.Writer, rep *Report) error {
 func WriteMarkdown(w io.Writer, rep *Report) error {
 	var b strings.Builder
 	title := "Cross-kernel report"
+	if slices.ContainsFunc(rep.Kernels, func(k Kernel) bool { return k.Source != rep.Kernels[0].Source }) {
+		title = "Sources side by side"
+	}
 	if rep.Emulation {
 		title += " (emulation)"
 	}
 	fmt.Fprintf(&b, "# %s\n\n%s.\n\n", title, capitalise(rep.Note))
-	b.WriteString("## Kernels\n\n| kernel | release | source | where | partial | result directory |\n|---|---|---|---|---|---|\n")
+	b.WriteString("## Kernels\n\n| kernel | release | source | where | partial | result directory | consumer CPU per event |\n|---|---|---|---|---|---|---|\n")
 	for _, k := range rep.Kernels {
 		where := fmt.Sprintf("%s, %d CPUs", k.Hostname, k.CPUs)
 		if k.InVM {
 			where = fmt.Sprintf("qemu TCG guest, %d CPUs", k.CPUs)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", k.Name, k.Release, k.Source, where, yesNo(k.Partial), k.Dir)
+		cpu := "—"
+		if k.ConsumerNsPerEvent > 0 {
+			cpu = fmt.Sprintf("%.0f ns", k.ConsumerNsPerEvent)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", k.Name, k.Release, k.Source, where, yesNo(k.Partial), k.Dir, cpu)
 	}
 	bufs := burstBufs(rep)
 	if len(bufs) > 0 {
-		b.WriteString("\n## Burst held and truesize\n\nEvents a consumer that does not read holds before the first drop, per receive buffer (exact: rcvbuf/truesize), and the buffer's bytes per held event (≈ truesize).\n\n| kernel |")
+		b.WriteString("\n## Burst held and truesize\n\nEvents a consumer that does not read holds before the first drop, per receive buffer (exact: rcvbuf/truesize), the buffer's bytes per held event (≈ truesize) and the events a MiB of such buffer holds.\n\n| kernel |")
 		for _, rb := range bufs {
 			fmt.Fprintf(&b, " held at %s |", bytesLabel(rb))
 		}
-		b.WriteString(" bytes per event |\n|---|" + strings.Repeat("---|", len(bufs)+1) + "\n")
+		b.WriteString(" bytes per event | held per MiB |\n|---|" + strings.Repeat("---|", len(bufs)+2) + "\n")
 		for _, k := range rep.Kernels {
 			fmt.Fprintf(&b, "| %s |", k.Name)
-			var per []string
+			var per, perMiB []string
 			for _, rb := range bufs {
 				i := slices.IndexFunc(k.Burst, func(x Burst) bool { return x.RcvBuf == rb })
 				if i < 0 {
@@ -375,9 +410,10 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 				} else {
 					fmt.Fprintf(&b, " %d–%d |", x.HeldMin, x.HeldMax)
 				}
-				per = append(per, fmt.Sprintf("%.0f (%s)", x.BytesPerEvent, bytesLabel(rb)))
+				per = append(per, fmt.Sprintf("%.0f (%s)", x.BytesPerEvent, bytesLabel(x.BufferBytes)))
+				perMiB = append(perMiB, fmt.Sprintf("%.0f (%s)", x.HeldPerMiB, bytesLabel(x.BufferBytes)))
 			}
-			fmt.Fprintf(&b, " %s |\n", orDash(strings.Join(per, ", ")))
+			fmt.Fprintf(&b, " %s | %s |\n", orDash(strings.Join(per, ", ")), orDash(strings.Join(perMiB, ", ")))
 		}
 	}
 	b.WriteString("\n## Per step\n\nMedians over the samples (achieved rate, drop ratio), total dropped, and latency percentiles of all samples' events in µs (p50 / p99 / p99.9).\n\n")

@@ -68,8 +68,14 @@ func TestMergeRealShards(t *testing.T) {
 			if w := wantHeld[name][b.RcvBuf]; b.HeldMin != w || b.HeldMax != w {
 				t.Errorf("kernel %s at %d bytes: held %d–%d, want %d", k.Name, b.RcvBuf, b.HeldMin, b.HeldMax, w)
 			}
+			if b.BufferBytes != b.RcvBuf {
+				t.Errorf("kernel %s at %d bytes: buffer %d bytes, want the socket's effective receive buffer", k.Name, b.RcvBuf, b.BufferBytes)
+			}
 			if want := float64(b.RcvBuf) / float64(b.HeldMax); b.BytesPerEvent != want {
 				t.Errorf("kernel %s at %d bytes: %v bytes per event, want %v", k.Name, b.RcvBuf, b.BytesPerEvent, want)
+			}
+			if want := float64(b.HeldMax) * (1 << 20) / float64(b.RcvBuf); b.HeldPerMiB != want {
+				t.Errorf("kernel %s at %d bytes: %v held per MiB, want %v", k.Name, b.RcvBuf, b.HeldPerMiB, want)
 			}
 		}
 	}
@@ -217,5 +223,51 @@ func TestMergeRefusesBadShards(t *testing.T) {
 	after, err := os.ReadFile(filepath.Join(out, MarkdownFile))
 	if err != nil || !bytes.Equal(before, after) {
 		t.Errorf("a refused merge changed %s (%v)", MarkdownFile, err)
+	}
+}
+
+// TestMergeSourcesOnOneKernel: shards of several sources on one kernel
+// make one column per source, named by kernel and source; two shards of
+// one source on one kernel are still refused.
+func TestMergeSourcesOnOneKernel(t *testing.T) {
+	run, err := results.Read(shardDirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Source = results.Source{Kind: results.SourceBPF, Detail: "a copy of the kmod shard, relabelled"}
+	// A ring is a power of two: the 208 KiB step's buffer is 256 KiB.
+	for i := range run.Steps {
+		for j := range run.Steps[i].Samples {
+			if run.Steps[i].RcvBuf == 212992 {
+				run.Steps[i].Samples[j].Queue.RcvBuf = 262144
+			}
+		}
+	}
+	other := t.TempDir()
+	if err := results.Write(filepath.Join(other, results.FileName), run); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	rep, _, err := Merge([]string{shardDirs[0], other}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Kernels) != 2 || rep.Kernels[0].Name != "6.1 kmod" || rep.Kernels[1].Name != "6.1 bpf" {
+		t.Fatalf("columns %+v, want 6.1 kmod and 6.1 bpf", rep.Kernels)
+	}
+	if b := rep.Kernels[1].Burst[1]; b.RcvBuf != 212992 || b.BufferBytes != 262144 || b.BytesPerEvent != 262144.0/277 || b.HeldPerMiB != 277*4 {
+		t.Errorf("burst at the 256 KiB ring: %+v, want 262144/277 bytes per event, 1108 per MiB", b)
+	}
+	md, err := os.ReadFile(filepath.Join(out, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Sources side by side (emulation)", "| 6.1 bpf | 6.1.0-57-amd64 | bpf |", "| 500 | 16 KiB | 0 | 6.1 bpf | 2 |", "held per MiB"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("%s lacks %q:\n%s", MarkdownFile, want, md)
+		}
+	}
+	if _, _, err := Merge([]string{other, shardDirs[0], other}, out); err == nil || !strings.Contains(err.Error(), "both ran source bpf on kernel 6.1.0-57-amd64") {
+		t.Errorf("two bpf shards of one kernel: %v", err)
 	}
 }

@@ -5,6 +5,8 @@
 // socket. A Batch keeps its message headers and iovecs between calls, so
 // that a steady-state send allocates nothing; what to do with a message
 // the kernel refused (skip it, retry, give up) stays each caller's policy.
+// The receive side (internal/nlsock's recvmmsg) builds its batches on the
+// same vector (Headers).
 package mmsg
 
 import (
@@ -60,6 +62,11 @@ func (b *Batch) Release(n int) {
 		b.iovs[i].Base = nil
 	}
 }
+
+// Headers returns the message headers of datagrams [0, n), for a
+// recvmmsg into the batch's buffers; it is where the kernel leaves each
+// datagram's length and flags, and where a receiver points msg_name.
+func (b *Batch) Headers(n int) []unix.Mmsghdr { return b.hdrs[:n] }
 
 // SetAddr addresses datagrams [0, n) to sa, which the batch points at: sa
 // must stay where it is (a field of the caller's long-lived struct) while

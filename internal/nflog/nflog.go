@@ -151,8 +151,7 @@ type Conn struct {
 
 	// read state, owned by the reading goroutine
 	bufs  [][]byte
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
+	batch *nlsock.Batch
 	pkt   Packet
 	seq   imp2.SeqTracker // NFULA_SEQ, FromOne
 	stats Stats
@@ -193,14 +192,10 @@ func Dial(cfg Config) (*Conn, error) {
 	size := 8192 + int(cfg.CopyRange) + 512
 	slab := make([]byte, size*cfg.Batch)
 	c.bufs = make([][]byte, cfg.Batch)
-	c.hdrs = make([]unix.Mmsghdr, cfg.Batch)
-	c.iovs = make([]unix.Iovec, cfg.Batch)
+	c.batch = nlsock.NewBatch(cfg.Batch, false)
 	for i := range c.bufs {
 		c.bufs[i] = slab[i*size : (i+1)*size : (i+1)*size]
-		c.iovs[i] = unix.Iovec{Base: &c.bufs[i][0]}
-		c.iovs[i].SetLen(size)
-		c.hdrs[i].Hdr.Iov = &c.iovs[i]
-		c.hdrs[i].Hdr.SetIovlen(1)
+		c.batch.Set(i, c.bufs[i])
 	}
 	return c, nil
 }
@@ -293,7 +288,7 @@ func waitAck(fd int, seq uint32, group uint16) error {
 // packets it passed to fn and allocates nothing. Errors: ErrOverrun (read
 // on), os.ErrDeadlineExceeded, net.ErrClosed after Close.
 func (c *Conn) Read(fn func(*Packet)) (int, error) {
-	n, err := c.s.Read(c.hdrs)
+	n, err := c.s.Read(c.batch, len(c.bufs))
 	switch {
 	case err == nil:
 	case c.closed.Load():
@@ -311,10 +306,10 @@ func (c *Conn) Read(fn func(*Packet)) (int, error) {
 	before := c.stats.Packets
 	for i := range n {
 		c.stats.Datagrams++
-		if c.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
+		if c.batch.Truncated(i) {
 			c.stats.Truncated++
 		}
-		c.parse(c.bufs[i][:min(int(c.hdrs[i].Len), len(c.bufs[i]))], fn)
+		c.parse(c.bufs[i][:min(c.batch.Len(i), len(c.bufs[i]))], fn)
 	}
 	c.publish()
 	return int(c.stats.Packets - before), nil

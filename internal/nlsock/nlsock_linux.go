@@ -36,8 +36,8 @@ type Sock struct {
 	closing  atomic.Bool  // blocking: Close has begun
 
 	// Owned by the reader.
-	timeo time.Duration // blocking: SO_RCVTIMEO as last set
-	hdrs  []unix.Mmsghdr
+	timeo time.Duration  // blocking: SO_RCVTIMEO as last set
+	hdrs  []unix.Mmsghdr // of the Batch being read
 	n     int
 	errno syscall.Errno
 	err   error
@@ -76,12 +76,12 @@ func SocketType(blocking bool) int {
 }
 
 // Read waits until a datagram is queued (or the deadline passes, or the
-// socket closes), receives up to len(hdrs) with one recvmmsg and returns
-// how many. The errno of a failed recvmmsg is returned as a bare
+// socket closes), receives up to n of them into b with one recvmmsg and
+// returns how many. The errno of a failed recvmmsg is returned as a bare
 // syscall.Errno; otherwise os.ErrDeadlineExceeded, os.ErrClosed or the
 // poller's error. It allocates nothing.
-func (s *Sock) Read(hdrs []unix.Mmsghdr) (int, error) {
-	s.hdrs, s.err = hdrs, nil
+func (s *Sock) Read(b *Batch, n int) (int, error) {
+	s.hdrs, s.err = b.prepare(n), nil
 	err := s.rc.Read(s.fn)
 	s.hdrs = nil
 	switch {
@@ -97,6 +97,8 @@ func (s *Sock) Read(hdrs []unix.Mmsghdr) (int, error) {
 	return s.n, nil
 }
 
+// recvmmsg receives with the runtime told of the syscall, which may
+// sleep.
 func (s *Sock) recvmmsg(fd uintptr, flags int) syscall.Errno {
 	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)),
 		uintptr(flags), 0, 0)
@@ -104,9 +106,24 @@ func (s *Sock) recvmmsg(fd uintptr, flags int) syscall.Errno {
 	return e
 }
 
+// recvQueued receives what is queued without sleeping, as a raw syscall:
+// the runtime is not told, so it does not hand the goroutine's P to
+// another thread while a long batch is copied (sysmon does after 20 µs,
+// and a full batch of 128 takes longer), which cost the recorder a
+// thread wake-up and a context switch per batch (8% of its CPU per frame
+// behind a top-speed sender, 4 interleaved rounds). It never sleeps; a
+// batch of the most datagrams a Batch takes (Options.Batch, 1024) holds
+// off a garbage collection's stop for about a millisecond at worst.
+func (s *Sock) recvQueued(fd uintptr) syscall.Errno {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)),
+		unix.MSG_DONTWAIT, 0, 0)
+	s.n, s.errno = int(n), e
+	return e
+}
+
 func (s *Sock) recvPolled(fd uintptr) bool {
 	for {
-		switch s.recvmmsg(fd, unix.MSG_DONTWAIT) {
+		switch s.recvQueued(fd) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
@@ -116,7 +133,8 @@ func (s *Sock) recvPolled(fd uintptr) bool {
 	}
 }
 
-// recvBlocking waits in recvmmsg for the first datagram (MSG_WAITFORONE),
+// recvBlocking takes what is queued (recvQueued); only when nothing is
+// does it wait in recvmmsg for the first datagram (MSG_WAITFORONE),
 // up to SO_RCVTIMEO at a time: about until the deadline, and Poll at most,
 // so that it sees Close. It always completes the read: a blocking socket
 // has no poller to wait on.
@@ -126,7 +144,7 @@ func (s *Sock) recvPolled(fd uintptr) bool {
 // before half of the time left: a reader that sets the same relative
 // deadline before every read (imp2-bench does) sets it once.
 func (s *Sock) recvBlocking(fd uintptr) bool {
-	for {
+	for first := true; ; first = false {
 		if s.closing.Load() {
 			s.err = os.ErrClosed
 			return true
@@ -139,6 +157,11 @@ func (s *Sock) recvBlocking(fd uintptr) bool {
 				return true
 			}
 			want = min(want, max(left, time.Microsecond)) // 0 would mean forever
+		}
+		if first {
+			if e := s.recvQueued(fd); e != unix.EAGAIN && e != unix.EINTR {
+				return true
+			}
 		}
 		if want < s.timeo-timeoSlack || s.timeo < want/2 {
 			if err := setRcvTimeo(int(fd), want); err != nil {

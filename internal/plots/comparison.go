@@ -3,6 +3,7 @@ package plots
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"slices"
 
 	"gonum.org/v1/plot"
@@ -15,11 +16,26 @@ import (
 // WriteComparison writes compare.png and compare.svg: base and new side by
 // side for each (receive buffer, consumer delay) series they share: p50
 // and p99 latency, drop ratio and receive-queue peak against offered rate,
-// base dashed in grey, new solid in colour.
-func WriteComparison(base, new *results.Run, baseName, newName, dir string) ([]string, error) {
+// base dashed in grey, new solid in colour. It reads the metric values
+// (results.Values), so a bench.txt draws as well as a results.json. Two
+// sources are labelled as a cross-source comparison, each side by its
+// source. dir is created if needed.
+func WriteComparison(base, new *results.Values, baseName, newName, dir string) ([]string, error) {
+	f, err := comparisonFigure(base, new, baseName, newName)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return f.write(dir)
+}
+
+// comparisonFigure is WriteComparison's figure.
+func comparisonFigure(base, new *results.Values, baseName, newName string) (*figure, error) {
 	var shared []combo
-	newCombos := combos(new)
-	for _, c := range combos(base) {
+	newCombos := valueCombos(new)
+	for _, c := range valueCombos(base) {
 		if slices.Contains(newCombos, c) {
 			shared = append(shared, c)
 		}
@@ -28,87 +44,137 @@ func WriteComparison(base, new *results.Run, baseName, newName, dir string) ([]s
 		return nil, fmt.Errorf("compare plot: %s and %s share no (rcvbuf, delay) series", baseName, newName)
 	}
 	var rs []int
-	for _, r := range append(rates(base), rates(new)...) {
-		if !slices.Contains(rs, r) {
-			rs = append(rs, r)
+	for _, vs := range []*results.Values{base, new} {
+		for _, st := range vs.Steps {
+			if !slices.Contains(rs, st.Key.RatePPS) {
+				rs = append(rs, st.Key.RatePPS)
+			}
 		}
 	}
 	slices.Sort(rs)
+	vs := "base vs new"
+	baseLabel, newLabel := "base "+baseName, "new "+newName
+	if base.Source.Kind != new.Source.Kind {
+		vs = fmt.Sprintf("%s vs %s (cross-source)", base.Source.Kind, new.Source.Kind)
+		baseLabel, newLabel = base.Source.Kind+": "+baseName, new.Source.Kind+": "+newName
+	}
 	sides := []side{
-		{base, "base " + baseName, color.Gray{Y: 110}, []vg.Length{vg.Points(5), vg.Points(3)}},
-		{new, "new " + newName, plotutil.Color(0), nil},
+		{base, baseLabel, color.Gray{Y: 110}, []vg.Length{vg.Points(5), vg.Points(3)}},
+		{new, newLabel, plotutil.Color(0), nil},
 	}
 	// Latency from the kind both runs carry, unicast first.
-	var kind *latencyKind
-	for _, k := range kindsIn(base) {
-		if slices.ContainsFunc(kindsIn(new), func(o latencyKind) bool { return o.title == k.title }) {
-			kind = &k
+	var kind string
+	for _, k := range []string{"unicast", "e2e"} {
+		if hasMetric(base, "p50-"+k+"-ns") && hasMetric(new, "p50-"+k+"-ns") {
+			kind = k
 			break
 		}
 	}
 	f := &figure{name: "compare"}
 	for _, c := range shared {
 		var row []*plot.Plot
-		if kind != nil {
-			p, err := latencyComparison(kind, sides, c, rs)
+		if kind != "" {
+			p, err := latencyComparison(kind, vs, sides, c, rs)
 			if err != nil {
 				return nil, err
 			}
 			row = append(row, p)
 		}
-		drops := newPlot("Drop ratio: base vs new\n"+c.String(), "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
-		peak := newPlot("Receive-queue peak: base vs new\n"+c.String(), "offered rate (packets/s, log scale)", "peak rmem_alloc (KiB)")
+		drops := newPlot("Drop ratio: "+vs+"\n"+c.String(), "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
+		peak := newPlot("Receive-queue peak: "+vs+"\n"+c.String(), "offered rate (packets/s, log scale)", "peak rmem_alloc (KiB)")
 		for _, s := range sides {
-			steps := stepsOf(s.run, c)
 			st := style{s.name, s.col, s.dash, plotutil.Shape(0)}
-			if err := addSeries(drops, seriesOf(steps, func(_ *results.Step, sm *results.Sample) (float64, bool) { return 100 * sm.DropRatio(), true }), st, 0); err != nil {
+			if err := addSeries(drops, metricSeries(s.values, c, "drop-ratio", 100), st, 0); err != nil {
 				return nil, err
 			}
-			if err := addSeries(peak, seriesOf(steps, func(_ *results.Step, sm *results.Sample) (float64, bool) {
-				return float64(sm.Queue.PeakBytes) / 1024, true
-			}), st, 0); err != nil {
+			if err := addSeries(peak, metricSeries(s.values, c, "queue-peak-B", 1.0/1024), st, 0); err != nil {
 				return nil, err
 			}
 		}
 		for _, p := range []*plot.Plot{drops, peak} {
 			rateAxis(&p.X, rs)
-			p.Y.Min, p.Y.Max = 0, max(1, p.Y.Max*1.4)
+			p.Y.Min, p.Y.Max = 0, max(1, p.Y.Max*1.1)
+			p.Y.Tick.Marker = linearTicks{}
 		}
 		drops.Y.Max = min(drops.Y.Max, 100)
 		f.grid = append(f.grid, append(row, drops, peak))
 	}
-	return f.write(dir)
+	return f, nil
 }
 
 // side is one run of a comparison plot, with its legend name and style.
 type side struct {
-	run  *results.Run
-	name string
-	col  color.Color
-	dash []vg.Length
+	values *results.Values
+	name   string
+	col    color.Color
+	dash   []vg.Length
 }
 
-// latencyComparison is the p50 and p99 latency of kind in series c, each
-// side's, against the offered rates rs.
-func latencyComparison(kind *latencyKind, sides []side, c combo, rs []int) (*plot.Plot, error) {
-	p := newPlot(fmt.Sprintf("%s: base vs new\n%s", kind.title, c), "offered rate (packets/s, log scale)", "latency (µs, log scale)")
-	for _, s := range sides {
-		for i, pc := range []int{0, 2} { // p50, p99
-			pct := percentiles[pc]
-			pts := seriesOf(stepsOf(s.run, c), func(_ *results.Step, sm *results.Sample) (float64, bool) {
-				l := kind.get(sm)
-				if l == nil || l.Count == 0 {
-					return 0, false
-				}
-				return float64(pct.get(l)) / 1e3, true
-			})
-			st := style{s.name + " " + pct.label, s.col, s.dash, plotutil.Shape(i)}
-			if err := addSeries(p, pts, st, latencyFloor); err != nil {
-				return nil, err
-			}
+// valueCombos lists the series of vs in delay, then buffer order.
+func valueCombos(vs *results.Values) []combo {
+	var cs []combo
+	for _, st := range vs.Steps {
+		if c := (combo{st.Key.RcvBuf, st.Key.ConsumerDelay}); !slices.Contains(cs, c) {
+			cs = append(cs, c)
 		}
 	}
+	sortCombos(cs)
+	return cs
+}
+
+func hasMetric(vs *results.Values, name string) bool {
+	for i := range vs.Steps {
+		if len(vs.Steps[i].Values(name)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// metricSeries is the metric name of series c by offered rate, times
+// scale: medians with min–max.
+func metricSeries(vs *results.Values, c combo, name string, scale float64) []point {
+	var steps []*results.StepValues
+	for i := range vs.Steps {
+		if k := vs.Steps[i].Key; k.RcvBuf == c.rcvbuf && k.ConsumerDelay == c.delay {
+			steps = append(steps, &vs.Steps[i])
+		}
+	}
+	slices.SortFunc(steps, func(a, b *results.StepValues) int { return a.Key.RatePPS - b.Key.RatePPS })
+	var pts []point
+	for _, st := range steps {
+		xs := st.Values(name)
+		if len(xs) == 0 {
+			continue
+		}
+		for i := range xs {
+			xs[i] *= scale
+		}
+		pts = append(pts, spread(float64(st.Key.RatePPS), xs))
+	}
+	return pts
+}
+
+// latencyComparison is the p50 and p99 latency of kind ("unicast" or
+// "e2e") in series c, each side's, against the offered rates rs, in the
+// unit the values' range suits.
+func latencyComparison(kind, vs string, sides []side, c combo, rs []int) (*plot.Plot, error) {
+	title := map[string]string{"unicast": latencyKinds[0].title, "e2e": latencyKinds[1].title}[kind]
+	var series []latencySeries
+	for _, s := range sides {
+		for i, pc := range []string{"p50", "p99"} {
+			series = append(series, latencySeries{
+				pts:   metricSeries(s.values, c, pc+"-"+kind+"-ns", 1),
+				style: style{s.name + " " + pc, s.col, s.dash, plotutil.Shape(i)},
+			})
+		}
+	}
+	u := latencyUnitOf(series)
+	p := newPlot(fmt.Sprintf("%s: %s\n%s", title, vs, c), "offered rate (packets/s, log scale)", "latency ("+u.name+", log scale)")
+	if err := addLatency(p, series, u); err != nil {
+		return nil, err
+	}
 	rateAxis(&p.X, rs)
-	logAxis(&p.Y, latencyFloor)
+	logAxis(&p.Y, u.floor())
 	return p, nil
 }

@@ -17,10 +17,6 @@ import (
 	"github.com/imp2/imp2/internal/results"
 )
 
-// Latency axes are in microseconds; latencyFloor (1 ns) stands in for zero
-// on a log axis.
-const latencyFloor = 1e-3
-
 // WriteAll writes the figures of run into dir as PNG and SVG and returns
 // the paths: latency percentiles vs offered rate, the percentile spectrum
 // per rate, drop ratio vs offered rate per receive buffer, receive-queue
@@ -88,13 +84,18 @@ func combos(run *results.Run) []combo {
 			cs = append(cs, c)
 		}
 	}
+	sortCombos(cs)
+	return cs
+}
+
+// sortCombos orders series by delay, then buffer.
+func sortCombos(cs []combo) {
 	slices.SortFunc(cs, func(a, b combo) int {
 		if a.delay != b.delay {
 			return int(a.delay - b.delay)
 		}
 		return a.rcvbuf - b.rcvbuf
 	})
-	return cs
 }
 
 // stepsOf returns the steps of c by increasing rate.
@@ -210,22 +211,25 @@ func latencyFigure(run *results.Run) (*figure, error) {
 	for _, c := range combos(run) {
 		var row []*plot.Plot
 		for _, k := range kinds {
-			p := newPlot(fmt.Sprintf("%s vs offered rate\n%s; %s\n%s", k.title, sourceLabel(run), c, repsNote(run)),
-				"offered rate (packets/s, log scale)", "latency (µs, log scale)")
+			var series []latencySeries
 			for i, pc := range percentiles {
 				pts := seriesOf(stepsOf(run, c), func(_ *results.Step, s *results.Sample) (float64, bool) {
 					l := k.get(s)
 					if l == nil || l.Count == 0 {
 						return 0, false
 					}
-					return float64(pc.get(l)) / 1e3, true
+					return float64(pc.get(l)), true
 				})
-				if err := addSeries(p, pts, styleN(i, pc.label), latencyFloor); err != nil {
-					return nil, err
-				}
+				series = append(series, latencySeries{pts, styleN(i, pc.label)})
+			}
+			u := latencyUnitOf(series)
+			p := newPlot(fmt.Sprintf("%s vs offered rate\n%s; %s\n%s", k.title, sourceLabel(run), c, repsNote(run)),
+				"offered rate (packets/s, log scale)", "latency ("+u.name+", log scale)")
+			if err := addLatency(p, series, u); err != nil {
+				return nil, err
 			}
 			rateAxis(&p.X, rates(run))
-			logAxis(&p.Y, latencyFloor)
+			logAxis(&p.Y, u.floor())
 			row = append(row, p)
 		}
 		f.grid = append(f.grid, row)
@@ -253,7 +257,8 @@ func (spectrumTicks) Ticks(lo, hi float64) []plot.Tick {
 }
 
 // spectrum is a step's latency distribution (all repetitions merged) as
-// HdrHistogram's percentile spectrum: x = 1/(1-q), y = latency in µs, from
+// HdrHistogram's percentile spectrum: x = 1/(1-q), y = latency in ns (at
+// least 1), from
 // the histogram's own percentile ticks (about a hundred points) and ending
 // at the maximum, placed at q = 1-1/count.
 func spectrum(st *results.Step, k latencyKind) (plotter.XYs, error) {
@@ -283,9 +288,9 @@ func spectrum(st *results.Step, k latencyKind) (plotter.XYs, error) {
 		if x >= n || math.IsInf(x, 0) {
 			break
 		}
-		xys = append(xys, plotter.XY{X: x, Y: max(float64(b.ValueAt)/1e3, latencyFloor)})
+		xys = append(xys, plotter.XY{X: x, Y: max(float64(b.ValueAt), 1)})
 	}
-	return append(xys, plotter.XY{X: max(n, 2), Y: max(float64(merged.Max())/1e3, latencyFloor)}), nil
+	return append(xys, plotter.XY{X: max(n, 2), Y: max(float64(merged.Max()), 1)}), nil
 }
 
 func spectrumFigure(run *results.Run) (*figure, error) {
@@ -297,33 +302,56 @@ func spectrumFigure(run *results.Run) (*figure, error) {
 	for _, c := range combos(run) {
 		var row []*plot.Plot
 		for _, k := range kinds {
-			p := newPlot(fmt.Sprintf("%s: percentile spectrum per offered rate\n%s; %s; all repetitions merged", k.title, sourceLabel(run), c),
-				"percentile (log scale of 1/(1−q))", "latency (µs, log scale)")
-			for i, st := range stepsOf(run, c) {
-				xys, err := spectrum(st, k)
-				if err != nil {
-					return nil, fmt.Errorf("spectrum at %s: %w", st.Key(), err)
-				}
-				if len(xys) == 0 {
-					continue
-				}
-				l, err := plotter.NewLine(xys)
-				if err != nil {
-					return nil, err
-				}
-				l.Color, l.Width = colorN(i), vg.Points(1.5)
-				p.Add(l)
-				p.Legend.Add(rateLabel(float64(st.RatePPS))+" pps", l)
+			p, err := spectrumPanel(run, c, k)
+			if err != nil {
+				return nil, err
 			}
-			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, spectrumTicks{}
-			p.X.Min = 1
-			p.X.Max = max(p.X.Max, 10)
-			logAxis(&p.Y, latencyFloor)
 			row = append(row, p)
 		}
 		f.grid = append(f.grid, row)
 	}
 	return f, nil
+}
+
+// spectrumPanel is the spectrum of kind k at each rate of series c, in the
+// unit the largest latency suits.
+func spectrumPanel(run *results.Run, c combo, k latencyKind) (*plot.Plot, error) {
+	var lines []plotter.XYs
+	var labels []string
+	top := 0.0
+	for _, st := range stepsOf(run, c) {
+		xys, err := spectrum(st, k)
+		if err != nil {
+			return nil, fmt.Errorf("spectrum at %s: %w", st.Key(), err)
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		for _, xy := range xys {
+			top = max(top, xy.Y)
+		}
+		lines, labels = append(lines, xys), append(labels, rateLabel(float64(st.RatePPS))+" pps")
+	}
+	u := latencyUnit(top)
+	p := newPlot(fmt.Sprintf("%s\npercentile spectrum per offered rate, all repetitions merged\n%s; %s", k.title, sourceLabel(run), c),
+		"percentile (log scale of 1/(1−q))", "latency ("+u.name+", log scale)")
+	for i, xys := range lines {
+		for j := range xys {
+			xys[j].Y = max(xys[j].Y/u.ns, u.floor())
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, l.Width = colorN(i), vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(labels[i], l)
+	}
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, spectrumTicks{}
+	p.X.Min = 1
+	p.X.Max = max(p.X.Max, 10)
+	logAxis(&p.Y, u.floor())
+	return p, nil
 }
 
 func colorN(i int) color.Color { return styleN(i, "").color }
@@ -352,6 +380,7 @@ func dropFigure(run *results.Run) (*figure, error) {
 		}
 		rateAxis(&p.X, rates(run))
 		p.Y.Min, p.Y.Max = 0, min(100, max(1, p.Y.Max*1.1))
+		p.Y.Tick.Marker = linearTicks{}
 		f.grid = append(f.grid, []*plot.Plot{p})
 	}
 	return f, nil
@@ -388,44 +417,36 @@ func queueFigure(run *results.Run) (*figure, error) {
 		if len(qs) == 0 {
 			continue
 		}
-		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s\n%s; %d dropped",
-			rateLabel(float64(st.RatePPS)), why, sm.Rep+1, run.Params.Repetitions, sourceLabel(run), c, sm.Dropped()),
-			"time since step start (ms)", "rmem_alloc (KiB, max per bucket)")
-		span := qs[len(qs)-1].Offset + 1
-		width := max(span/queueBuckets, 1)
-		var xys plotter.XYs
-		for i := 0; i < len(qs); {
-			b := qs[i].Offset / width
-			peak := qs[i].RmemAlloc
-			for ; i < len(qs) && qs[i].Offset/width == b; i++ {
-				peak = max(peak, qs[i].RmemAlloc)
-			}
-			xys = append(xys, plotter.XY{X: float64(b*width) / 1e6, Y: float64(peak) / 1024})
-		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
+		p := newPlot(fmt.Sprintf("Receive-queue occupancy at the knee: %s pps (%s), repetition %d of %d\n%s\n%s; %d dropped; queue %s",
+			rateLabel(float64(st.RatePPS)), why, sm.Rep+1, run.Params.Repetitions, sourceLabel(run), c, sm.Dropped(), queueMethod(&sm.Queue)),
+			"time since step start (ms)", "queued bytes (KiB)")
+		if err := addQueue(p, &sm.Queue); err != nil {
 			return nil, err
 		}
-		l.Color, l.Width = colorN(0), vg.Points(1)
-		p.Add(l)
-		p.Legend.Add("queued bytes (SO_MEMINFO rmem_alloc)", l)
-		if sm.Queue.RcvBuf > 0 {
-			limit, err := plotter.NewLine(plotter.XYs{{X: xys[0].X, Y: float64(sm.Queue.RcvBuf) / 1024}, {X: xys[len(xys)-1].X, Y: float64(sm.Queue.RcvBuf) / 1024}})
-			if err != nil {
-				return nil, err
-			}
-			limit.Color, limit.Dashes = color.Black, []vg.Length{vg.Points(4), vg.Points(3)}
-			p.Add(limit)
-			p.Legend.Add(fmt.Sprintf("receive buffer limit (%s effective)", bytesLabel(sm.Queue.RcvBuf)), limit)
-		}
 		p.Y.Min = 0
-		p.Y.Max = max(p.Y.Max*1.25, 1)
+		p.Y.Max = max(p.Y.Max*1.1, 1)
 		f.grid = append(f.grid, []*plot.Plot{p})
 	}
 	if len(f.grid) == 0 {
 		return nil, nil
 	}
+	sameTimeAxis(f.grid)
 	return f, nil
+}
+
+// sameTimeAxis puts the queue panels on one time axis: from the step's
+// start (0) to the latest reading of any, with linearTicks on both axes,
+// so the panels read against each other.
+func sameTimeAxis(grid [][]*plot.Plot) {
+	end := 0.0
+	for _, row := range grid {
+		end = max(end, row[0].X.Max)
+	}
+	for _, row := range grid {
+		p := row[0]
+		p.X.Min, p.X.Max = 0, end
+		p.X.Tick.Marker, p.Y.Tick.Marker = linearTicks{}, linearTicks{}
+	}
 }
 
 func rateFigure(run *results.Run) (*figure, error) {

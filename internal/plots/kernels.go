@@ -74,8 +74,8 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 func kernelsRow(runs []*results.Run, names []string, c combo, rs []int, label string) ([]*plot.Plot, error) {
 	rate := newPlot("Achieved (solid) and delivered (dashed) rate\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "rate (packets/s, log scale)")
 	drops := newPlot("Drop ratio\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "dropped (% of events sent by the hook)")
-	lat := newPlot("Unicast latency p50 (solid), p99 (dashed)\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "latency (µs, log scale)")
-	haveLat := false
+	lat := newPlot("Unicast latency p50 (solid), p99 (dashed)\n"+c.String()+"\n"+label, "offered rate (packets/s, log scale)", "")
+	var latency []latencySeries
 	for i, run := range runs {
 		steps := stepsOf(run, c)
 		achieved := seriesOf(steps, func(_ *results.Step, s *results.Sample) (float64, bool) { return s.AchievedPPS, true })
@@ -99,15 +99,14 @@ func kernelsRow(runs []*results.Run, names []string, c combo, rs []int, label st
 				if s.Unicast == nil || s.Unicast.Count == 0 {
 					return 0, false
 				}
-				return float64(pct.get(s.Unicast)) / 1e3, true
+				return float64(pct.get(s.Unicast)), true
 			})
-			haveLat = haveLat || len(pts) > 0
 			st := styleN(i, names[i])
 			if j == 1 {
 				st = dashed
 			}
-			if err := addSeries(lat, pts, st, latencyFloor); err != nil {
-				return nil, err
+			if len(pts) > 0 {
+				latency = append(latency, latencySeries{pts, st})
 			}
 		}
 	}
@@ -115,10 +114,16 @@ func kernelsRow(runs []*results.Run, names []string, c combo, rs []int, label st
 		rateAxis(&p.X, rs)
 	}
 	logAxis(&rate.Y, 1)
-	drops.Y.Min, drops.Y.Max = 0, min(100, max(1, drops.Y.Max*1.4))
+	drops.Y.Min, drops.Y.Max = 0, min(100, max(1, drops.Y.Max*1.1))
+	drops.Y.Tick.Marker = linearTicks{}
 	row := []*plot.Plot{rate, drops, nil}
-	if haveLat {
-		logAxis(&lat.Y, latencyFloor)
+	if len(latency) > 0 {
+		u := latencyUnitOf(latency)
+		lat.Y.Label.Text = "latency (" + u.name + ", log scale)"
+		if err := addLatency(lat, latency, u); err != nil {
+			return nil, err
+		}
+		logAxis(&lat.Y, u.floor())
 		row[2] = lat
 	}
 	return row, nil
@@ -136,7 +141,7 @@ func burstRow(runs []*results.Run, names []string, label string) ([]*plot.Plot, 
 		for _, rb := range slices.Sorted(maps.Keys(counts)) {
 			x := float64(rb) / 1024
 			hs = append(hs, spread(x, counts[rb]))
-			b := float64(rb) / slices.Max(counts[rb]) // as kreport.Burst.BytesPerEvent
+			b := float64(bufferBytes(run, rb)) / slices.Max(counts[rb]) // as kreport.Burst.BytesPerEvent
 			bs = append(bs, point{x, b, b, b})
 			if !slices.Contains(bufs, rb) {
 				bufs = append(bufs, rb)
@@ -173,6 +178,22 @@ func burstsByBuf(run *results.Run) map[int][]float64 {
 		}
 	}
 	return out
+}
+
+// bufferBytes is the buffer run's samples at receive buffer rb had
+// (results.Queue.RcvBuf): rb for a socket, the ring's size for the BPF
+// peer.
+func bufferBytes(run *results.Run, rb int) int {
+	for i := range run.Steps {
+		if st := &run.Steps[i]; st.RcvBuf == rb {
+			for _, s := range st.Samples {
+				if s.Queue.RcvBuf > 0 {
+					return int(s.Queue.RcvBuf)
+				}
+			}
+		}
+	}
+	return rb
 }
 
 // bufAxis makes x a log axis of receive buffers in KiB with a tick at each.

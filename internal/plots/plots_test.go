@@ -124,6 +124,8 @@ func TestWriteAllDegenerate(t *testing.T) {
 				}
 			},
 			map[string][2]int{"latency": {1, 1}, "spectrum": {1, 1}, "drops": {1, 1}, "rate": {1, 1}}},
+		{"exact queue with gaps", func(*resultstest.Options) {}, exactQueues,
+			map[string][2]int{"latency": {2, 2}, "spectrum": {2, 2}, "drops": {1, 1}, "queue": {2, 1}, "rate": {1, 1}}},
 		{"two delays", func(o *resultstest.Options) { o.Delays = []time.Duration{0, 20 * time.Microsecond}; o.Events = 500 }, nil,
 			map[string][2]int{"latency": {4, 2}, "spectrum": {4, 2}, "drops": {2, 1}, "queue": {4, 1}, "rate": {1, 1}}},
 	} {
@@ -150,17 +152,32 @@ func TestWriteAllDegenerate(t *testing.T) {
 func TestWriteComparison(t *testing.T) {
 	o := resultstest.Default()
 	o.Events = 1000
-	base := resultstest.Run(o)
+	base := results.ValuesOf(resultstest.Run(o))
 	o.Seed, o.ExtraCost = 2, 3*time.Microsecond
 	o.RcvBufs = []int{212992, 1 << 20} // one series in common
-	paths, err := plots.WriteComparison(base, resultstest.Run(o), "main", "HEAD", outDir(t))
+	paths, err := plots.WriteComparison(base, results.ValuesOf(resultstest.Run(o)), "main", "HEAD", outDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkFiles(t, paths, map[string][2]int{"compare": {1, 3}})
 
 	o.RcvBufs = []int{1 << 20}
-	if _, err := plots.WriteComparison(base, resultstest.Run(o), "main", "HEAD", t.TempDir()); err == nil {
+	if _, err := plots.WriteComparison(base, results.ValuesOf(resultstest.Run(o)), "main", "HEAD", t.TempDir()); err == nil {
 		t.Error("no series in common, but no error")
+	}
+}
+
+// exactQueues turns every sample's queue into an exact trace whose sequence
+// gaps all open at the limit, one gap per sample that dropped.
+func exactQueues(r *results.Run) {
+	for i := range r.Steps {
+		for j := range r.Steps[i].Samples {
+			s := &r.Steps[i].Samples[j]
+			q := &s.Queue
+			q.Method, q.TrueSize = results.QueueExact, 768
+			if n := q.Samples; s.Drops.SeqGaps != nil && *s.Drops.SeqGaps > 0 && len(n) > 1 {
+				q.Gaps = []results.QueueGap{{From: n[0].Offset, To: n[len(n)/2].Offset, Events: *s.Drops.SeqGaps, DropRmem: q.RcvBuf}}
+			}
+		}
 	}
 }

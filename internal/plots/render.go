@@ -38,6 +38,8 @@ const (
 type figure struct {
 	name string
 	grid [][]*plot.Plot
+	// placed is where the last save put each panel's parts, row by row.
+	placed []placed
 }
 
 func (f *figure) write(dir string) ([]string, error) {
@@ -59,21 +61,7 @@ func (f *figure) save(path string, c interface {
 	vg.CanvasSizer
 	io.WriterTo
 }, w, h vg.Length) error {
-	dc := draw.New(c)
-	if len(f.grid) == 1 && len(f.grid[0]) == 1 {
-		f.grid[0][0].Draw(dc)
-	} else {
-		tiles := draw.Tiles{Rows: len(f.grid), Cols: len(f.grid[0]), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
-			PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-		canvases := plot.Align(f.grid, tiles, dc)
-		for i, row := range f.grid {
-			for j, p := range row {
-				if p != nil {
-					p.Draw(canvases[i][j])
-				}
-			}
-		}
-	}
+	f.draw(draw.New(c), w)
 	out, err := os.Create(path)
 	if err != nil {
 		return err
@@ -83,6 +71,41 @@ func (f *figure) save(path string, c interface {
 		return err
 	}
 	return out.Close()
+}
+
+// draw lays the panels out on dc (w wide) and draws them: titles wrapped
+// to their panel, y labels and legends placed by layout.go, panels
+// aligned by plot.Align.
+func (f *figure) draw(dc draw.Canvas, w vg.Length) {
+	rows, cols := len(f.grid), len(f.grid[0])
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 6,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 3}
+	tileW := (w-tiles.PadLeft-tiles.PadRight)/vg.Length(cols) - tiles.PadX
+	strip := stripFor(f.grid, tileW)
+	titleW := tileW
+	if strip.right {
+		titleW -= strip.space()
+	}
+	yLabels := make([][]string, rows)
+	for i, row := range f.grid {
+		yLabels[i] = make([]string, len(row))
+		for j, p := range row {
+			if p != nil {
+				p.Title.Text = wrapTitle(p.Title.Text, p.Title.TextStyle, titleW-yLabelWidth(p, p.Y.Label.Text))
+				yLabels[i][j], p.Y.Label.Text = p.Y.Label.Text, ""
+			}
+		}
+	}
+	canvases := plot.Align(f.grid, tiles, dc)
+	f.placed = f.placed[:0]
+	for i, row := range f.grid {
+		for j, p := range row {
+			if p != nil {
+				f.placed = append(f.placed, strip.drawPanel(p, canvases[i][j], yLabels[i][j]))
+				p.Y.Label.Text = yLabels[i][j] // the next format draws it again
+			}
+		}
+	}
 }
 
 // point is a median with its min–max range.
@@ -187,8 +210,9 @@ func rateLabel(r float64) string {
 }
 
 // logAxis makes ax logarithmic over the data it already holds, with a
-// positive minimum, at least a factor 4 of range, room for a legend at the
-// top, and readable ticks.
+// positive minimum, at least a factor 4 of range, a margin of a fifth
+// either side (the legend is outside the data: layout.go) and readable
+// ticks.
 func logAxis(ax *plot.Axis, floor float64) {
 	ax.Scale = plot.LogScale{}
 	ax.Min = max(ax.Min, floor)
@@ -199,20 +223,20 @@ func logAxis(ax *plot.Axis, floor float64) {
 		mid := math.Sqrt(ax.Min * ax.Max)
 		ax.Min, ax.Max = max(mid/2, floor), mid*2
 	}
-	ax.Min, ax.Max = ax.Min/1.2, ax.Max*3
+	ax.Min, ax.Max = ax.Min/1.2, ax.Max*1.2
 	ax.Tick.Marker = logTicks{}
 }
 
-// logTicks labels 1-2-5 steps per decade (every integer when the range is
-// under a decade), unlike plot.LogTicks, which labels only powers of ten
-// and leaves a narrow axis unlabelled.
+// logTicks labels 1-2-5 steps per decade over up to four decades, every
+// integer under one decade, and powers of ten (every other one beyond
+// eight decades) over wider ranges, so that no axis holds more than about
+// a dozen labels: plot.LogTicks labels only powers of ten and leaves a
+// narrow axis unlabelled, and 1-2-5 over eight decades (a zero latency
+// on the 1 ns floor) packs the labels into each other.
 type logTicks struct{}
 
 func (logTicks) Ticks(lo, hi float64) []plot.Tick {
-	steps := []float64{1, 2, 5}
-	if hi/lo < 10 {
-		steps = []float64{1, 2, 3, 4, 5, 6, 7, 8, 9}
-	}
+	steps, every := logLabelSteps(hi / lo)
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		for m := 1.0; m < 10; m++ {
@@ -221,11 +245,25 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if slices.Contains(steps, m) {
+			if slices.Contains(steps, m) && int(e)%every == 0 {
 				t.Label = strconv.FormatFloat(v, 'f', max(0, -int(e)), 64)
 			}
 			ticks = append(ticks, t)
 		}
 	}
 	return ticks
+}
+
+// logLabelSteps is which mantissas logTicks labels over a range of ratio
+// hi/lo, and in which decades (every n-th power of ten).
+func logLabelSteps(ratio float64) (mantissas []float64, every int) {
+	switch decades := math.Log10(ratio); {
+	case decades < 1:
+		return []float64{1, 2, 3, 4, 5, 6, 7, 8, 9}, 1
+	case decades <= 4:
+		return []float64{1, 2, 5}, 1
+	case decades <= 8:
+		return []float64{1}, 1
+	}
+	return []float64{1}, 2
 }

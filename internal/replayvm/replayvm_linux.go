@@ -39,8 +39,12 @@ func Run(c Config) int {
 	if err != nil {
 		return fail(err)
 	}
+	inputs, err := replay.ExpandInputs(c.Inputs) // a rotated set goes in as its files
+	if err != nil {
+		return fail(err)
+	}
 	var guestIn []string
-	for i, name := range c.Inputs {
+	for i, name := range inputs {
 		g := fmt.Sprintf("in-%d", i)
 		if err := copyInput(name, filepath.Join(share, g), c.Stdin); err != nil {
 			return fail(err)

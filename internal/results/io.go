@@ -34,6 +34,11 @@ func Decode(r io.Reader, name string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	return decodeBytes(data, name)
+}
+
+// decodeBytes is Decode of data in memory.
+func decodeBytes(data []byte, name string) (*Run, error) {
 	var head struct {
 		SchemaVersion *string `json:"schema_version"`
 	}

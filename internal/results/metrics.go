@@ -83,7 +83,7 @@ var Metrics = append(append([]Metric{
 		Value: func(s *Sample) (float64, bool) { return float64(s.Dropped()), true }},
 	{Name: "queue-peak-B", HigherIsWorse: true, Kind: Bytes, Use: Exported | Compared,
 		Value: func(s *Sample) (float64, bool) { return float64(s.Queue.PeakBytes), len(s.Queue.Samples) > 0 }},
-	{Name: "burst-held", Exact: true, Kind: Count, Use: Compared,
+	{Name: "burst-held", Exact: true, Kind: Count, Use: Exported | Compared,
 		Value: func(s *Sample) (float64, bool) {
 			if s.BurstHeld == nil {
 				return 0, false

@@ -15,8 +15,8 @@ import (
 
 // SchemaVersion is "major.minor". A reader accepts any minor of its own major
 // (minor versions only add fields, which older readers ignore) and refuses
-// other majors. 1.1 added partial and interruption.
-const SchemaVersion = "1.1"
+// other majors. 1.1 added partial and interruption, 1.2 environment.build.
+const SchemaVersion = "1.2"
 
 // SchemaMajor is the major version this package reads and writes.
 const SchemaMajor = 1
@@ -110,6 +110,10 @@ type Environment struct {
 	// emulation: behaviour is real, timings are not hardware timings).
 	InVM     bool   `json:"in_vm"`
 	Hostname string `json:"hostname"`
+	// Build is the measuring tool's build as its -version says it
+	// (internal/cli.Version: module version, VCS revision, "dirty"); ""
+	// in runs written before schema 1.2.
+	Build string `json:"build,omitempty"`
 }
 
 // Source kinds.
@@ -117,6 +121,10 @@ const (
 	SourceKmod  = "kmod"  // the imp2 kernel module
 	SourceNFLOG = "nflog" // the kernel's NFLOG hook→netlink path, as a peer
 	SourceEmu   = "emu"   // user-space imp2 stand-in over NETLINK_USERSOCK
+	SourceBPF   = "bpf"   // imp2's hook as a netfilter BPF program, events in a BPF ring buffer
+	// SourceBPFTC is SourceBPF's program at tc ingress, for kernels
+	// without netfilter BPF links: another hook point, before the IP layer.
+	SourceBPFTC = "bpf-tc"
 )
 
 // Source is what produced the netlink events.
@@ -274,12 +282,75 @@ func (d *Drops) check() (bool, string) {
 // Queue is the socket's receive-queue occupancy during the sample.
 type Queue struct {
 	// RcvBuf is the effective SO_RCVBUF (the kernel doubles the request).
-	RcvBuf    int64         `json:"rcvbuf_bytes"`
-	PeakBytes int64         `json:"peak_rmem_alloc_bytes"`
-	Samples   []QueueSample `json:"samples"`
+	RcvBuf    int64 `json:"rcvbuf_bytes"`
+	PeakBytes int64 `json:"peak_rmem_alloc_bytes"`
+	// Method is how Samples were taken: QueueExact or QueueSampled (empty
+	// in files written before there was a choice: sampled).
+	Method  string        `json:"method,omitempty"`
+	Samples []QueueSample `json:"samples"`
+	// TrueSize is one event's skb truesize, as the module reported it
+	// (exact method only).
+	TrueSize int64 `json:"truesize_bytes,omitempty"`
+	// Gaps places the lost events in time (exact method only): one per gap
+	// in the sequence numbers, between the events around it.
+	Gaps []QueueGap `json:"gaps,omitempty"`
 }
 
-// QueueSample is one reading of SO_MEMINFO rmem_alloc. In JSON it is a pair
+// The queue methods. An exact trace has a point at every event's enqueue
+// (the module's sk_rmem_alloc with the event) and at every read batch of
+// the consumer (the events still queued, from their enqueue times); the
+// sampled one reads SO_MEMINFO, which misses the moments between readings.
+const (
+	QueueExact   = "exact, per event (sk_rmem_alloc at enqueue)"
+	QueueSampled = "sampled every 1 ms (SO_MEMINFO)"
+)
+
+// QueueGap is one gap in a consumer's sequence numbers: Events lost after
+// the event queued at From and before the one queued at To (offsets as in
+// QueueSample). DropRmem is sk_rmem_alloc when the first of them was
+// refused, as the event at To reports it.
+type QueueGap struct {
+	From     time.Duration `json:"from_ns"`
+	To       time.Duration `json:"to_ns"`
+	Events   int64         `json:"events"`
+	DropRmem int64         `json:"drop_rmem_bytes"`
+}
+
+// DropsAtLimit checks the exact trace against the kernel's admission rule
+// (kmod/imp2_uapi.h): an event is refused for a full queue when
+// sk_rmem_alloc with it would exceed sk_rcvbuf (kernels since 2025) or
+// sk_rmem_alloc without it already does (older ones), so every gap must
+// open at an occupancy within one truesize of the limit, RcvBuf-TrueSize <
+// DropRmem <= RcvBuf+TrueSize, and no queued event may be above
+// RcvBuf+TrueSize. It returns nil for a trace that is not exact.
+func (q *Queue) DropsAtLimit() error {
+	if q.Method != QueueExact {
+		return nil
+	}
+	lo, hi := q.RcvBuf-q.TrueSize, q.RcvBuf+q.TrueSize
+	for i, g := range q.Gaps {
+		if g.DropRmem <= lo || g.DropRmem > hi {
+			return fmt.Errorf("gap %d (%d events at %v): first refusal at %d bytes, not within one truesize (%d) of rcvbuf %d",
+				i, g.Events, g.From, g.DropRmem, q.TrueSize, q.RcvBuf)
+		}
+	}
+	if q.PeakBytes > hi {
+		return fmt.Errorf("peak %d bytes above rcvbuf %d + truesize %d", q.PeakBytes, q.RcvBuf, q.TrueSize)
+	}
+	return nil
+}
+
+// GapEvents is the number of events the gaps hold.
+func (q *Queue) GapEvents() int64 {
+	var n int64
+	for _, g := range q.Gaps {
+		n += g.Events
+	}
+	return n
+}
+
+// QueueSample is one point of the queue trace: a reading of SO_MEMINFO
+// rmem_alloc, or an exact point (Queue.Method). In JSON it is a pair
 // [offset_ns, bytes], since there are thousands per sample.
 type QueueSample struct {
 	Offset    time.Duration
@@ -303,11 +374,20 @@ func (q *QueueSample) UnmarshalJSON(b []byte) error {
 
 // Overhead is the consumer's own measuring cost: the same workload measured
 // With and Without latency recording, in Unit (for example "ns/event").
+// With and Without are medians; the cost itself is Diff, the median of
+// Pairs interleaved (without, with) differences, with its confidence
+// interval: a difference whose interval holds 0 is not one.
 type Overhead struct {
 	Method  string  `json:"method"`
 	Without float64 `json:"without"`
 	With    float64 `json:"with"`
 	Unit    string  `json:"unit"`
+	Pairs   int     `json:"pairs,omitempty"`
+	Diff    float64 `json:"diff,omitempty"`
+	// DiffCI is the distribution-free interval of Diff at Confidence
+	// (benchmath), nil when too few pairs give a finite one.
+	DiffCI     *[2]float64 `json:"diff_ci,omitempty"`
+	Confidence float64     `json:"confidence,omitempty"`
 }
 
 // Fraction is (With-Without)/Without, e.g. 0.04 for 4% overhead.
@@ -316,4 +396,34 @@ func (o *Overhead) Fraction() float64 {
 		return 0
 	}
 	return (o.With - o.Without) / o.Without
+}
+
+// Distinguishable reports whether the overhead is told apart from zero:
+// its confidence interval exists and leaves 0 out.
+func (o *Overhead) Distinguishable() bool {
+	return o.DiffCI != nil && (o.DiffCI[0] > 0 || o.DiffCI[1] < 0)
+}
+
+// String says what the overhead is and whether it is one, for example
+// "+310 ns/event (+4.1%), 95% CI +120 .. +480, 10 interleaved pairs" or
+// "... : not distinguishable from zero".
+func (o *Overhead) String() string {
+	if o.Pairs == 0 { // a file from before the pairs
+		return fmt.Sprintf("%.0f -> %.0f %s (%+.1f%%, no confidence interval: not distinguishable from zero)",
+			o.Without, o.With, o.Unit, 100*o.Fraction())
+	}
+	pct := 0.0
+	if o.Without != 0 {
+		pct = 100 * o.Diff / o.Without
+	}
+	s := fmt.Sprintf("%+.0f %s (%+.1f%%; medians %.0f -> %.0f), ", o.Diff, o.Unit, pct, o.Without, o.With)
+	if o.DiffCI == nil {
+		s += fmt.Sprintf("%d interleaved pairs, too few for a %.0f%% confidence interval", o.Pairs, 100*o.Confidence)
+	} else {
+		s += fmt.Sprintf("%.0f%% CI %+.0f .. %+.0f, %d interleaved pairs", 100*o.Confidence, o.DiffCI[0], o.DiffCI[1], o.Pairs)
+	}
+	if !o.Distinguishable() {
+		s += ": not distinguishable from zero"
+	}
+	return s
 }

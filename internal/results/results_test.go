@@ -65,6 +65,12 @@ func TestValidationNamesFileAndField(t *testing.T) {
 			"results.json: steps[1].samples[2].queue.samples[4]:"},
 		{"queue peak", func(r *results.Run) { r.Steps[3].Samples[2].Queue.PeakBytes = 0 },
 			"results.json: steps[3].samples[2].queue.samples["},
+		{"queue method", func(r *results.Run) { r.Steps[1].Samples[0].Queue.Method = "guessed" },
+			"results.json: steps[1].samples[0].queue.method:"},
+		{"queue gaps", func(r *results.Run) {
+			q := &r.Steps[1].Samples[0].Queue
+			q.Method, q.Gaps = results.QueueExact, []results.QueueGap{{From: 1, To: 2, Events: 1 + *r.Steps[1].Samples[0].Drops.SeqGaps}}
+		}, "results.json: steps[1].samples[0].queue.gaps: hold"},
 		{"rate", func(r *results.Run) { r.Steps[4].RatePPS = 7 },
 			"results.json: steps[4].rate_pps: 7 is not in parameters.rates_pps"},
 		{"duplicate", func(r *results.Run) { r.Steps[1] = r.Steps[0] },
@@ -79,6 +85,9 @@ func TestValidationNamesFileAndField(t *testing.T) {
 			"results.json: parameters.nflog_qthresh:"},
 		{"no steps", func(r *results.Run) { r.Steps = nil }, "results.json: steps: empty"},
 		{"overhead", func(r *results.Run) { r.Overhead.Unit = "" }, "results.json: consumer_overhead:"},
+		{"overhead interval", func(r *results.Run) {
+			r.Overhead.Pairs, r.Overhead.Confidence, r.Overhead.Diff, r.Overhead.DiffCI = 10, 0.95, 5, &[2]float64{1, 2}
+		}, "results.json: consumer_overhead: pairs 10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := synthetic(t)
@@ -200,7 +209,7 @@ func TestBenchfmtParsesBack(t *testing.T) {
 			better[rec.OrigUnit] = rec.Value
 		case *benchfmt.Result:
 			n++
-			if rec.GetConfig("source") != "kmod" || rec.GetConfig("kernel") != "6.1.0-synthetic" || rec.Iters != 1 {
+			if rec.GetConfig("source") != "" || rec.GetConfig("kernel") != "6.1.0-synthetic" || rec.Iters != 1 {
 				t.Fatalf("config/iters not carried: %v %d", rec.Config, rec.Iters)
 			}
 			for _, v := range rec.Values {

@@ -76,9 +76,9 @@ func (r *Run) Validate() error {
 		return errorf("environment.cpus", "%d, want > 0", r.Environment.CPUs)
 	}
 	switch r.Source.Kind {
-	case SourceKmod, SourceNFLOG, SourceEmu:
+	case SourceKmod, SourceNFLOG, SourceEmu, SourceBPF, SourceBPFTC:
 	default:
-		return errorf("source.kind", "%q, want %s, %s or %s", r.Source.Kind, SourceKmod, SourceNFLOG, SourceEmu)
+		return errorf("source.kind", "%q, want %s, %s, %s, %s or %s", r.Source.Kind, SourceKmod, SourceNFLOG, SourceEmu, SourceBPF, SourceBPFTC)
 	}
 	if r.Source.Emulated != (r.Source.Kind == SourceEmu) {
 		return errorf("source.emulated", "%v for kind %s: emulated must be true exactly for %s", r.Source.Emulated, r.Source.Kind, SourceEmu)
@@ -103,8 +103,15 @@ func (r *Run) Validate() error {
 	if err := r.validatePartial(); err != nil {
 		return err
 	}
-	if r.Overhead != nil && (r.Overhead.Without < 0 || r.Overhead.With < 0 || r.Overhead.Method == "" || r.Overhead.Unit == "") {
-		return errorf("consumer_overhead", "needs method, unit and non-negative with/without")
+	if o := r.Overhead; o != nil {
+		if o.Without < 0 || o.With < 0 || o.Method == "" || o.Unit == "" {
+			return errorf("consumer_overhead", "needs method, unit and non-negative with/without")
+		}
+		if o.Pairs < 0 || (o.Pairs > 0) != (o.Confidence > 0 && o.Confidence < 1) ||
+			(o.DiffCI != nil && (o.Pairs == 0 || o.DiffCI[0] > o.Diff || o.Diff > o.DiffCI[1])) {
+			return errorf("consumer_overhead", "pairs %d, confidence %v, diff %v in %v: want a confidence in (0,1) with pairs, and diff inside its interval",
+				o.Pairs, o.Confidence, o.Diff, o.DiffCI)
+		}
 	}
 	return nil
 }
@@ -184,6 +191,10 @@ func (s *Sample) validate() error {
 	if err := at("queue", s.Queue.validate()); err != nil {
 		return err
 	}
+	// An exact trace sees every gap the sequence numbers show.
+	if s.Queue.Method == QueueExact && s.Drops.SeqGaps != nil && s.Queue.GapEvents() != *s.Drops.SeqGaps {
+		return errorf("queue.gaps", "hold %d events, but seq_gaps is %d", s.Queue.GapEvents(), *s.Drops.SeqGaps)
+	}
 	if s.BurstHeld != nil && *s.BurstHeld < 0 {
 		return errorf("burst_held", "%d, want >= 0", *s.BurstHeld)
 	}
@@ -217,8 +228,19 @@ func (d *Drops) validate() error {
 }
 
 func (q *Queue) validate() error {
-	if q.RcvBuf < 0 || q.PeakBytes < 0 {
-		return errorf("rcvbuf_bytes", "rcvbuf %d, peak %d: cannot be negative", q.RcvBuf, q.PeakBytes)
+	if q.RcvBuf < 0 || q.PeakBytes < 0 || q.TrueSize < 0 {
+		return errorf("rcvbuf_bytes", "rcvbuf %d, peak %d, truesize %d: cannot be negative", q.RcvBuf, q.PeakBytes, q.TrueSize)
+	}
+	if q.Method != "" && q.Method != QueueExact && q.Method != QueueSampled {
+		return errorf("method", "%q, want %q or %q", q.Method, QueueExact, QueueSampled)
+	}
+	if len(q.Gaps) > 0 && q.Method != QueueExact {
+		return errorf("gaps", "%d gaps in a trace that is not exact", len(q.Gaps))
+	}
+	for i, g := range q.Gaps {
+		if g.From < 0 || g.To < g.From || g.Events <= 0 || g.DropRmem < 0 {
+			return errorf(fmt.Sprintf("gaps[%d]", i), "%+v: want 0 <= from <= to, events > 0, drop_rmem >= 0", g)
+		}
 	}
 	for i, s := range q.Samples {
 		if s.Offset < 0 || s.RmemAlloc < 0 || (i > 0 && s.Offset < q.Samples[i-1].Offset) {

@@ -109,10 +109,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := CheckHost(); err != nil {
 		return nil, err
 	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "imp2-vm-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	initrd := filepath.Join(dir, "initramfs.cpio")
+	if err := cfg.writeInitramfs(initrd); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	return cfg.runQemu(ctx, cfg.qemuArgs(initrd))
+}
+
+// setDefaults fills what cfg leaves zero: the installed kernel, 1 GiB,
+// two vCPUs, five minutes.
+func (cfg *Config) setDefaults() error {
 	if cfg.Kernel.Version == "" {
 		k, err := FindKernel()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cfg.Kernel = k
 	}
@@ -125,17 +145,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
+	return nil
+}
 
-	dir, err := os.MkdirTemp("", "imp2-vm-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	initrd := filepath.Join(dir, "initramfs.cpio")
-	if err := cfg.writeInitramfs(initrd); err != nil {
-		return nil, err
-	}
-
+// qemuArgs is the command line booting cfg's kernel with initrd.
+func (cfg *Config) qemuArgs(initrd string) []string {
 	accel := cfg.Kernel.accel()
 	if cfg.ICount != "" {
 		accel = "tcg,thread=single" // qemu's -icount needs it
@@ -152,9 +166,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ShareDir != "" {
 		args = append(args, "-virtfs", "local,path="+cfg.ShareDir+",mount_tag=share,security_model=none")
 	}
+	return args
+}
 
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
+// runQemu runs qemu with args until the guest powers off or ctx is done,
+// reading the console as it goes.
+func (cfg *Config) runQemu(ctx context.Context, args []string) (*Result, error) {
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()

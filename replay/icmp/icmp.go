@@ -73,6 +73,8 @@ type report struct {
 
 func (r report) Undelivered() (eagain, other uint64) { return 0, r.ICMP.SendErrors }
 
+func (r report) Delivered() uint64 { return r.ICMP.Packets }
+
 func (r report) Problem(int64) (string, int) {
 	if v := r.ICMP.Verify; v != nil && !v.OK {
 		return fmt.Sprintf("verify: %d missing and %d extra event(s), more than the %d tolerated", v.Missing, v.Extra, v.Tolerance), replay.ExitVerify

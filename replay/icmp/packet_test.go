@@ -3,40 +3,17 @@
 package icmp
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/imp2/imp2test"
 	inicmp "github.com/imp2/imp2/internal/icmp"
 	xicmp "golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 )
 
-// icmpEvents are recorded events from several addresses, none of them
-// local: documentation ranges, loopback, a non-echo type, a fragment, a
-// legacy payload and ip_len values out of range.
-func icmpEvents() []imp2.Event {
-	a := netip.MustParseAddr
-	ext := func(src, dst string, typ, code uint8, id, seq, iplen uint16) imp2.Event {
-		return imp2.Event{Src: a(src), Dest: a(dst), Extended: true, TimeNs: 1, IfIndex: 7,
-			ICMPType: typ, ICMPCode: code, ICMPID: id, ICMPSeq: seq, Flags: imp2.EventFlagICMP, IPLen: iplen}
-	}
-	evs := []imp2.Event{
-		ext("203.0.113.7", "192.0.2.1", 8, 0, 0x1234, 1, 84),
-		ext("192.0.2.1", "203.0.113.7", 0, 0, 0x1234, 1, 84),
-		ext("198.51.100.9", "192.0.2.200", 3, 1, 0, 0, 56),
-		ext("127.0.0.1", "127.1.2.3", 8, 0, 7, 65535, 1400),
-		ext("10.1.2.3", "224.0.0.1", 8, 0, 1, 2, 20),   // ip_len too short: defaulted
-		ext("10.1.2.3", "10.9.9.9", 8, 0, 1, 3, 65000), // too long for the veth: defaulted
-		{Src: a("203.0.113.250"), Dest: a("192.0.2.77")},
-	}
-	frag := ext("192.0.2.5", "203.0.113.5", 0, 0, 0, 0, 1500)
-	frag.Flags = 0
-	return append(evs, frag)
-}
-
 func TestPacketFields(t *testing.T) {
-	for i, e := range icmpEvents() {
+	for i, e := range imp2test.OddEvents() {
 		p := specFor(&e, uint64(i))
 		b := inicmp.AppendPacket([]byte{0xee}, &p.Packet)[1:]
 		h, err := ipv4.ParseHeader(b)

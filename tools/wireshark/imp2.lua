@@ -6,7 +6,8 @@
 -- Fields: imp2.type, imp2.len, imp2.seq, imp2.pid, imp2.src, imp2.dest,
 -- imp2.tstamp, imp2.ifindex, imp2.icmp_type, imp2.icmp_code, imp2.echo_id,
 -- imp2.echo_seq, imp2.flags (imp2.flags.icmp), imp2.ip_len, imp2.reserved,
--- imp2.extension, imp2.payload, imp2.stats.* (IMP2_STATS replies).
+-- imp2.rmem_alloc, imp2.rcvbuf, imp2.truesize, imp2.drop_rmem (the queue
+-- extension of module 2.1, payload bytes 32-47), imp2.extension, imp2.payload, imp2.stats.* (IMP2_STATS replies).
 -- Message types: IMP2_U_PID 0, IMP2_K_MSG 1, IMP2_CLOSE 2 (the original
 -- protocol), IMP2_GET_STATS 0x10, IMP2_STATS 0x11.
 --
@@ -62,6 +63,10 @@ local F = {
 	flag_icmp = ProtoField.bool("imp2.flags.icmp", "ICMP fields valid", 16, nil, 0x0001),
 	ip_len    = ProtoField.uint16("imp2.ip_len", "IPv4 total length", base.DEC),
 	reserved  = ProtoField.uint16("imp2.reserved", "Reserved", base.HEX),
+	rmem_alloc = ProtoField.uint32("imp2.rmem_alloc", "Queued bytes with this event (sk_rmem_alloc)", base.DEC),
+	rcvbuf     = ProtoField.uint32("imp2.rcvbuf", "Receive buffer (sk_rcvbuf)", base.DEC),
+	truesize   = ProtoField.uint32("imp2.truesize", "Event truesize", base.DEC),
+	drop_rmem  = ProtoField.uint32("imp2.drop_rmem", "sk_rmem_alloc at the refusal opening the sequence gap", base.DEC),
 	extension = ProtoField.bytes("imp2.extension", "Later extension"),
 	payload   = ProtoField.bytes("imp2.payload", "Payload"),
 
@@ -109,8 +114,16 @@ local function dissect_event(tvb, pinfo, tree, le, off, plen)
 		add(ft, le, F.flag_icmp, tvb(off + 26, 2))
 		add(tree, le, F.ip_len, tvb(off + 28, 2))
 		add(tree, le, F.reserved, tvb(off + 30, 2))
-		if plen > 32 then
-			tree:add(F.extension, tvb(off + 32, plen - 32))
+		local ext = 32
+		if plen >= 48 then
+			add(tree, le, F.rmem_alloc, tvb(off + 32, 4))
+			add(tree, le, F.rcvbuf, tvb(off + 36, 4))
+			add(tree, le, F.truesize, tvb(off + 40, 4))
+			add(tree, le, F.drop_rmem, tvb(off + 44, 4))
+			ext = 48
+		end
+		if plen > ext then
+			tree:add(F.extension, tvb(off + ext, plen - ext))
 		end
 		local t = tvb(off + 20, 1):uint()
 		info = info .. string.format(" %s id=%d seq=%d", icmp_types[t] or ("ICMP type " .. t),

@@ -1,4 +1,8 @@
-package replay
+// Package filter selects trace frames by an expression (Syntax), the one
+// language of imp2-replay -filter and imp2-record -filter: the replay
+// applies it to the frames it reads, the recorder to the frames it is
+// about to write. A package of its own so that both engines import it.
+package filter
 
 import (
 	"fmt"
@@ -10,8 +14,8 @@ import (
 	"github.com/imp2/imp2/pcapnl"
 )
 
-// FilterSyntax describes the expressions ParseFilter takes.
-const FilterSyntax = `Filter syntax: terms separated by spaces or commas, all of which must match.
+// Syntax describes the expressions Parse takes.
+const Syntax = `Filter syntax: terms separated by spaces or commas, all of which must match.
 A term is KEY=VALUES or KEY!=VALUES, VALUES being alternatives separated by '|'.
   family=N           netlink family (unit) of the frame, e.g. family=31
   type=T             nlmsg_type of the frame's first message: a number or
@@ -47,9 +51,9 @@ var typeNames = map[string]uint64{
 	"stats": imp2.TypeStats,
 }
 
-// ParseFilter parses a filter expression (FilterSyntax); the empty
-// string matches all.
-func ParseFilter(s string) (*Filter, error) {
+// Parse parses a filter expression (Syntax); the empty string matches
+// all.
+func Parse(s string) (*Filter, error) {
 	f := &Filter{}
 	for _, field := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
 		t, err := parseTerm(field)
@@ -167,7 +171,7 @@ func (t *term) match(fr *pcapnl.Frame) bool {
 		}
 		return false
 	case "src", "dest":
-		ev, ok := anyEvent(fr)
+		ev, ok := Event(fr)
 		if !ok {
 			return false
 		}
@@ -193,17 +197,19 @@ func inRanges(rs []numRange, v uint64) bool {
 	return false
 }
 
-// isIMP2 reports whether frames of this family are decoded as imp2: 31
+// IsIMP2 reports whether frames of this family are decoded as imp2: 31
 // (the module's unit) and 2 (NETLINK_USERSOCK, used by user-space
-// emulations such as the netlink output and a recorder on family 2).
-func isIMP2(family uint16) bool {
+// emulations such as the replay's netlink output and a recorder on
+// family 2).
+func IsIMP2(family uint16) bool {
 	return family == imp2.DefaultFamily || family == imp2.UserSockFamily
 }
 
-// anyEvent decodes the frame as an imp2 event (IMP2_K_MSG, kernel→user, on
-// an imp2 family). It allocates nothing for frames that are not events.
-func anyEvent(fr *pcapnl.Frame) (imp2.Event, bool) {
-	if !isIMP2(fr.Family) || fr.Direction == pcapnl.ToKernel {
+// Event decodes the frame as an imp2 event (IMP2_K_MSG, kernel→user, on
+// an imp2 family, IsIMP2), as src= and dest= see it. It allocates nothing
+// for frames that are not events.
+func Event(fr *pcapnl.Frame) (imp2.Event, bool) {
+	if !IsIMP2(fr.Family) || fr.Direction == pcapnl.ToKernel {
 		return imp2.Event{}, false
 	}
 	if h, err := fr.Header(); err != nil || h.Type != imp2.TypeEvent {

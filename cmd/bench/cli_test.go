@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imp2/imp2/internal/cli/clitest"
+)
+
+// TestCommandLine: imp2-bench and each of its subcommands keep package
+// cli's conventions: -h on stdout with exit 0 and their own usage, one
+// line and exit 2 for a mistaken flag or command, -version, durations in
+// bare seconds.
+func TestCommandLine(t *testing.T) {
+	bin := buildBench(t)
+	clitest.Help(t, bin, "imp2-bench COMMAND")
+	clitest.Version(t, bin)
+	clitest.Mistake(t, bin, `unknown command "rnu": did you mean run?`, "rnu")
+	clitest.Mistake(t, bin, "no command", nil...)
+	if r := clitest.Run(t, bin, "help", "ab"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "usage: imp2-bench ab ") {
+		t.Errorf("help ab: exit %d, %q", r.Code, r.Stdout)
+	}
+	for _, c := range []struct {
+		sub, usage, mistake, want string
+	}{
+		{"run", "imp2-bench run [flags]", "-rate", "unknown flag -rate: did you mean -rates?"},
+		{"plot", "imp2-bench plot DIR", "-out", "unknown flag -out (imp2-bench plot -h lists the flags)"},
+		{"compare", "imp2-bench compare [flags] BASE NEW", "-jsno", "did you mean -json?"},
+		{"ab", "imp2-bench ab [-base REV|FILE.ko]", "-baes", "did you mean -base?"},
+		{"gate", "imp2-bench gate [flags]", "-baseine", "did you mean -baseline?"},
+		{"matrix", "imp2-bench matrix [-kernels all|LIST]", "-kernel", "did you mean -kernels (matrix runs every sweep in the VM"},
+		{"merge", "imp2-bench merge -out DIR RESULTDIR...", "-o", "unknown flag -o: did you mean -out?"},
+		{"guest", "imp2-bench guest JOB.json", "-vm", "unknown flag -vm"},
+	} {
+		clitest.Help(t, bin, c.usage, c.sub)
+		clitest.Version(t, bin, c.sub)
+		clitest.Mistake(t, bin, c.want, c.sub, c.mistake, "1")
+	}
+	// Positional counts: one line naming the usage.
+	clitest.Mistake(t, bin, "got 0 arguments (usage: imp2-bench plot DIR|results.json)", "plot")
+	clitest.Mistake(t, bin, "got 1 arguments (usage: imp2-bench compare [flags] BASE NEW)", "compare", "x")
+	clitest.Mistake(t, bin, `unexpected argument "x" (usage: imp2-bench run [flags])`, "run", "x")
+	// A bare number is seconds: -duration 700 is 700s, beyond the 10m a
+	// sample may flood, and -duration 0.5 passes (stopped by -reps 0).
+	clitest.Mistake(t, bin, "-duration 11m40s: want more than 0 and at most 10m", "run", "-duration", "700")
+	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
+	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
+}

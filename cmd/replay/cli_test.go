@@ -1,0 +1,62 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/imp2/imp2/internal/cli/clitest"
+)
+
+// TestCommandLine: imp2-replay keeps package cli's conventions: -h on
+// stdout (with the outputs and the filter syntax) and exit 0, one line and
+// exit 2 for a mistaken flag (once, not twice, and never the usage) with
+// the nearest flag or the tcpreplay/tcpdump habit it looks like,
+// -version, a plain argument as the input, durations in bare seconds.
+func TestCommandLine(t *testing.T) {
+	clitest.Help(t, replayBin, "imp2-replay ")
+	if r := clitest.Run(t, replayBin, "-h"); !strings.Contains(r.Stdout, "Outputs (-to):") || !strings.Contains(r.Stdout, "\nFilter syntax:") {
+		t.Errorf("-h lacks the outputs or the filter syntax:\n%s", r.Stdout)
+	}
+	clitest.Version(t, replayBin)
+	for flag, want := range map[string]string{
+		"-x": "unknown flag -x: did you mean -speed (tcpreplay's -x)?", "-multiplier": "did you mean -speed (tcpreplay's --multiplier)?",
+		"-t": "did you mean -topspeed (tcpreplay's -t)?", "-l": "did you mean -loop (tcpreplay's -l)?", "-L": "did you mean -limit (tcpreplay's -L)?",
+		"-r": "did you mean -i (tcpdump's -r", "-w": "did you mean -o (tcpdump's -w, with -to pcapng)?", "-M": "-pps sets frames per second",
+		"--intf1": "not out of an interface", "-topsped": "unknown flag -topsped: did you mean -topspeed?",
+	} {
+		clitest.Mistake(t, replayBin, want, "x.pcapng", flag, "1")
+	}
+}
+
+// TestPlainArgumentsAndDurations: a plain argument is the input ("-" is
+// stdin), flags may follow it, tcpreplay's long flags that we have under
+// the same name work, and durations take bare seconds.
+func TestPlainArgumentsAndDurations(t *testing.T) {
+	in := text2pcapTrace(t)
+	for _, args := range [][]string{{"--pps", "1000"}, {"--loop", "2"}, {"--stats", "5"}, {"--topspeed"}} {
+		if r := clitest.Run(t, replayBin, append([]string{"-to", "text", in}, args...)...); r.Code != 0 {
+			t.Errorf("%q: exit %d: %s", args, r.Code, r.Stderr)
+		}
+	}
+	// A plain argument is the input, with flags before or after it.
+	for _, args := range [][]string{{in, "-to", "text"}, {"-to", "text", in}, {"-to", "text", "-i", in}} {
+		r := clitest.Run(t, replayBin, args...)
+		if r.Code != 0 || strings.Count(r.Stdout, "\n") != 5 || !strings.Contains(r.Stderr, "wrote 5 frames") {
+			t.Errorf("%q: exit %d, %d lines, stderr %q; want the 5 frames", args, r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
+		}
+	}
+	cmd := exec.Command(replayBin, "-to", "text", "-")
+	cmd.Stdin, _ = os.Open(in)
+	if out, err := cmd.Output(); err != nil || strings.Count(string(out), "\n") != 5 {
+		t.Errorf("imp2-replay -to text - < trace: %v, %q", err, out)
+	}
+	// Durations take bare seconds: -stats 0.05 is 50ms, -duration 0.05 of
+	// a trace replayed at 1000 frames/s stops it after about 50 frames.
+	r := clitest.Run(t, replayBin, "-to", "text", "-realtime", "-pps", "1000", "-loop", "0", "-duration", "0.05", "-stats", "0.02", "-json", in)
+	if r.Code != 0 || strings.Count(r.Stdout, "\n") < 20 || strings.Count(r.Stdout, "\n") > 200 || !strings.Contains(r.Stderr, `"elapsed_s"`) {
+		t.Errorf("-duration 0.05 -stats 0.02: exit %d, %d frames, stderr %q", r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
+	}
+	clitest.Mistake(t, replayBin, `invalid value "5x" for flag -stats: want a duration such as 5s, 250ms or 1m30s, or a number of seconds`, in, "-stats", "5x")
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testCommand() (*Command, *time.Duration, *string) {
+	c := New("imp2-test", "imp2-test -o PATH [flags] [TRACE]", "Tests the conventions.", "0 done; 2 usage.")
+	c.Habits = map[string]string{"w": Like("o", "tcpdump's -w")}
+	var d time.Duration
+	DurationVar(c.Flags, &d, "duration", 0, "stop after this long")
+	out := c.Flags.String("o", "", "output `PATH`")
+	c.Flags.Int("count", 0, "stop after N frames")
+	c.Flags.Int("snaplen", 1500, "snapshot length")
+	return c, &d, out
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		c, _, _ := testCommand()
+		var o, e bytes.Buffer
+		if _, code, ok := c.Parse([]string{"-o", "x", arg}, &o, &e); ok || code != ExitOK || e.Len() != 0 {
+			t.Fatalf("%s: ok %v code %d stderr %q", arg, ok, code, e.String())
+		}
+		for _, want := range []string{"usage: imp2-test -o PATH", "Tests the conventions.", "\n  -o PATH\n", "  -duration duration\n",
+			"(default 1500)", "  -version\n", "exit status:\n0 done; 2 usage."} {
+			if !strings.Contains(o.String(), want) {
+				t.Errorf("%s: help lacks %q:\n%s", arg, want, o.String())
+			}
+		}
+	}
+}
+
+func TestUnknownFlag(t *testing.T) {
+	for _, c := range []struct{ arg, want string }{
+		{"-w", "imp2-test: unknown flag -w: did you mean -o (tcpdump's -w)?\n"},
+		{"-durration", "imp2-test: unknown flag -durration: did you mean -duration?\n"},
+		{"-cuont", "imp2-test: unknown flag -cuont: did you mean -count?\n"},
+		{"-snap", "imp2-test: unknown flag -snap: did you mean -snaplen?\n"},
+		{"--versoin", "imp2-test: unknown flag -versoin: did you mean -version?\n"},
+		{"-zzz", "imp2-test: unknown flag -zzz (imp2-test -h lists the flags)\n"},
+		{"-count=x", `imp2-test: invalid value "x" for flag -count: parse error` + "\n"},
+		{"-duration=fast", `imp2-test: invalid value "fast" for flag -duration: want a duration such as 5s, 250ms or 1m30s, or a number of seconds` + "\n"},
+	} {
+		cmd, _, _ := testCommand()
+		var o, e bytes.Buffer
+		if _, code, ok := cmd.Parse([]string{"x.pcapng", c.arg}, &o, &e); ok || code != ExitUsage || e.String() != c.want || o.Len() != 0 {
+			t.Errorf("%s: ok %v code %d stdout %q stderr %q; want exit 2 and %q", c.arg, ok, code, o.String(), e.String(), c.want)
+		}
+	}
+}
+
+func TestInterleaved(t *testing.T) {
+	c, d, out := testCommand()
+	var o, e bytes.Buffer
+	pos, _, ok := c.Parse([]string{"a", "-o", "y", "b", "-duration", "2.5", "--", "-c", "d"}, &o, &e)
+	if !ok || strings.Join(pos, " ") != "a b -c d" || *out != "y" || *d != 2500*time.Millisecond || strings.Join(c.FlagArgs, " ") != "-o y -duration 2.5" {
+		t.Errorf("pos %q, flags %q, -o %q, -duration %v, ok %v, stderr %q", pos, c.FlagArgs, *out, *d, ok, e.String())
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"5": 5 * time.Second, "0.25": 250 * time.Millisecond, "0": 0,
+		"1m30s": 90 * time.Second, "-1": -time.Second, "250ms": 250 * time.Millisecond} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "5x", "1e300", "NaN"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	rev := "22981bf2c12fa5d5f9299b909b90b3106f021358"
+	for _, c := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{}, "(devel)"},
+		{debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3"},
+		{debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "false"}}},
+			"(devel) revision " + rev},
+		{debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202031000-22981bf2c12f+dirty"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: "true"}}},
+			"v0.0.0-20261202031000-22981bf2c12f+dirty revision " + rev + " dirty"},
+	} {
+		if got := version(&c.bi); got != c.want {
+			t.Errorf("%+v: %q; want %q", c.bi, got, c.want)
+		}
+	}
+}
+
+// TestVersionInTestBinary: what the toolchain stamps into a test binary,
+// which has no VCS settings: the "(devel)" rule.
+func TestVersionInTestBinary(t *testing.T) {
+	if v := Version(); !strings.HasPrefix(v, "(devel)") || strings.Contains(v, "revision") {
+		t.Errorf("Version() in a test binary = %q; want (devel) and no revision", v)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	var ran []string
+	subs := []Sub{{"run", "run it", func(args []string, _, _ io.Writer) int { ran = append(ran, "run "+strings.Join(args, " ")); return 7 }},
+		{"plot", "plot it", func(args []string, _, _ io.Writer) int { ran = append(ran, "plot "+strings.Join(args, " ")); return 0 }}}
+	for _, c := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+		ran          string
+	}{
+		{[]string{"run", "-x", "y"}, 7, "", "", "run -x y"},
+		{[]string{"help", "plot"}, 0, "", "", "plot -h"},
+		{[]string{"-h"}, 0, "commands:\n  run      run it\n  plot     plot it\n", "", ""},
+		{[]string{"help"}, 0, "usage: imp2-top COMMAND", "", ""},
+		{nil, 2, "", "imp2-top: no command (imp2-top -h lists them)\n", ""},
+		{[]string{"rnu"}, 2, "", "imp2-top: unknown command \"rnu\": did you mean run? (imp2-top -h lists them)\n", ""},
+		{[]string{"-verbose", "run"}, 2, "", "imp2-top: unknown flag -verbose (imp2-top -h lists the flags)\n", ""},
+	} {
+		ran = nil
+		top := New("imp2-top", "imp2-top COMMAND [flags]", "Tops.", "0 ok.")
+		var o, e bytes.Buffer
+		code := top.Dispatch(c.args, subs, &o, &e)
+		if code != c.code || !strings.Contains(o.String(), c.stdout) || e.String() != c.errs || strings.Join(ran, ";") != c.ran {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q, ran %q; want %d, %q, %q, %q", c.args, code, o.String(), e.String(), ran, c.code, c.stdout, c.errs, c.ran)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The flag types the imp2 commands share beyond the flag package's.
+
+// durationValue is a time.Duration flag that also takes a bare number of
+// seconds: "-duration 5" is 5s and "-stats 0.5" 500ms, as tcpreplay's
+// "--stats 5"; "1m30s", "250ms" and the rest of time.ParseDuration work
+// as ever.
+type durationValue time.Duration
+
+// DurationVar defines a duration flag (see durationValue) on fs; every
+// duration flag of the imp2 commands is one.
+func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fs.Var((*durationValue)(p), name, usage)
+}
+
+// ParseDuration reads a duration the way the duration flags do.
+func ParseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if d := f * float64(time.Second); d <= float64(1<<63-1) && d >= -float64(1<<63) {
+			return time.Duration(d), nil
+		}
+		return 0, fmt.Errorf("%s seconds is out of range", s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as 5s, 250ms or 1m30s, or a number of seconds")
+	}
+	return d, nil
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := ParseDuration(s)
+	*d = durationValue(v)
+	return err
+}
+
+func (d *durationValue) String() string {
+	if d == nil {
+		return "0s"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *durationValue) Get() any { return time.Duration(*d) }
+
+// uint32Value is a flag for a 32-bit number such as a netlink port id,
+// in decimal, 0x hex or 0 octal; a larger one is refused.
+type uint32Value uint32
+
+// Uint32Var defines a uint32 flag on fs.
+func Uint32Var(fs *flag.FlagSet, p *uint32, name string, value uint32, usage string) {
+	*p = value
+	fs.Var((*uint32Value)(p), name, usage)
+}
+
+func (v *uint32Value) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return fmt.Errorf("want a number from 0 to %d", uint32(1<<32-1))
+	}
+	*v = uint32Value(n)
+	return nil
+}
+
+func (v *uint32Value) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func (v *uint32Value) Get() any { return uint32(*v) }
+
+// listValue is a comma-separated list flag, read by its parse function
+// (such as bench.ParseInts) as a whole: a bad element refuses the flag.
+type listValue[T any] struct {
+	p     *[]T
+	parse func(string) ([]T, error)
+	text  string
+}
+
+// ListVar defines a list flag on fs with the default value (which parse
+// must accept).
+func ListVar[T any](fs *flag.FlagSet, p *[]T, name, value string, parse func(string) ([]T, error), usage string) {
+	l := &listValue[T]{p: p, parse: parse}
+	if err := l.Set(value); err != nil {
+		panic(fmt.Sprintf("cli: the default %q of -%s: %v", value, name, err))
+	}
+	fs.Var(l, name, usage)
+}
+
+func (l *listValue[T]) Set(s string) error {
+	v, err := l.parse(s)
+	if err != nil {
+		return err
+	}
+	*l.p, l.text = v, s
+	return nil
+}
+
+func (l *listValue[T]) String() string {
+	if l == nil {
+		return ""
+	}
+	return l.text
+}
+
+func (l *listValue[T]) Get() any { return *l.p }
+
+func (l *listValue[T]) listFlag() {}

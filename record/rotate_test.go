@@ -1,0 +1,54 @@
+package record
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFileNames(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.Local)
+	for _, c := range []struct {
+		path     string
+		size     Size
+		interval time.Duration
+		n        int
+		want     string
+	}{
+		{"t.pcapng.zst", 1 << 20, 0, 0, "t.000000.pcapng.zst"},
+		{"dir/t.pcap", 1 << 20, 0, 12, "dir/t.000012.pcap"},
+		{"t.gz", 1 << 20, 0, 1234567, "t.1234567.gz"},
+		{"trace", 0, time.Minute, 3, "trace.000003"},
+		{"t-%Y%m%d-%H%M%S.pcapng", 0, time.Second, 5, "t-20260304-050607.pcapng"},
+		{"t-%F_%T-%j-%y-%e-%%.pcapng", 0, time.Second, 0, "t-2026-03-04_05:06:07-063-26- 4-%.pcapng"},
+		{"t-%H.pcapng.zst", 1 << 20, time.Hour, 2, "t-05.000002.pcapng.zst"},
+		{"plain.pcapng", 0, 0, 9, "plain.pcapng"},
+	} {
+		o := Options{Path: c.path, FileSize: c.size, FileInterval: c.interval}
+		if got := o.fileName(c.n, at); got != c.want {
+			t.Errorf("%q -C %d -G %v file %d: %q, want %q", c.path, c.size, c.interval, c.n, got, c.want)
+		}
+	}
+}
+
+func TestRotationOptions(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string // in the error; "" for none
+	}{
+		{Options{Path: "t-%H%M.pcapng", FileInterval: time.Minute}, ""},
+		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute}, "names would repeat"},
+		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute, FileSize: 1 << 20}, ""},
+		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "unknown conversion %q"},
+		{Options{Path: "t-%", FileSize: MinFileSize}, "lone %"},
+		{Options{Path: "t", FileSize: 100}, "not tcpdump's millions of bytes (for 100 MB write 100M)"},
+		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs rotation"},
+		{Options{Path: "-", FileSize: 1 << 20}, "rotation makes files"},
+		{Options{Path: "t", FileSize: -1}, "FileSize"},
+	} {
+		err := c.o.validateRotation()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
