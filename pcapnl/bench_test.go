@@ -41,8 +41,7 @@ func benchFrames(extended bool) []Frame {
 // zstd (the default writer), zstd-queue (the same with WriterOptions.Queue:
 // the time until Flush returns, compression on a second goroutine),
 // zstd-frame-per-flush, gzip (the default level), none (plain pcapng; the
-// cost of block encoding alone), pcap (classic pcap through pcapgo.Writer,
-// plain) and pcapgo (gopacket's NgWriter with the
+// cost of block encoding alone), pcap (classic pcap, plain) and pcapgo (gopacket's NgWriter with the
 // same epb_flags and drop counts, to io.Discard, given pre-built packets
 // with the pseudo-header already in place). Compare within one run: the
 // machine is shared.

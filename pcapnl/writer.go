@@ -141,7 +141,7 @@ type Writer struct {
 	haveStats      bool
 	recv, dropStat uint64
 
-	pcap *pcapEncoder // nil: pcapng
+	pcap bool // classic pcap records instead of pcapng blocks
 
 	stop chan struct{}
 	done chan struct{}
@@ -230,7 +230,8 @@ func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
 		wr.buf = appendSHB(wr.buf, &opts)
 		wr.buf = appendIDB(wr.buf, &opts)
 	case Pcap:
-		wr.pcap = newPcapEncoder(wr, opts.SnapLen)
+		wr.pcap = true
+		wr.buf = appendPcapHeader(wr.buf, opts.SnapLen)
 	default:
 		return nil, fmt.Errorf("pcapnl: unknown format %d", opts.Format)
 	}
@@ -346,7 +347,7 @@ func (w *Writer) ready() error {
 // record) into buf, draining it first when the block would not fit and
 // flushing when FlushBytes are pending; the caller holds mu.
 func (w *Writer) appendFrame(f *Frame) error {
-	if w.pcap != nil {
+	if w.pcap {
 		return w.appendPcap(f)
 	}
 	origLen := len(f.Data) + PseudoHeaderLen
@@ -559,7 +560,7 @@ func (w *Writer) Close() error {
 			return err
 		}
 	}
-	if w.pcap == nil { // classic pcap has no statistics record
+	if !w.pcap { // classic pcap has no statistics record
 		w.buf = appendISB(w.buf, time.Now().UnixNano(), w.frames > 0, w.first, w.last, recv, drop)
 	}
 	if w.q != nil {
