@@ -23,8 +23,9 @@ import (
 // receiving thread alone: the recorder's receive loop against the sink's
 // only thread) and of throughput. IMP2_RECORD_BENCH_BASE=PATH adds
 // another imp2-record build (main's, say) to every round, in turn with
-// the two, and prints its ratios to the same sink runs: a change measured
-// against its base in one run. CPU per frame is the figure that holds
+// the two, and prints its ratios to the same sink runs and the
+// recorder's to it, round by round: a change measured against its base in
+// one run. CPU per frame is the figure that holds
 // on a loaded machine; throughput needs a core for each side to mean
 // anything.
 func BenchmarkVsSink(b *testing.B) {
@@ -46,7 +47,9 @@ func BenchmarkVsSink(b *testing.B) {
 		for i := range runs {
 			runs[(i+len(rounds))%len(runs)]()
 		}
-		b.Logf("round %d: %s", len(rounds), r.line(n))
+		// Printed, not logged: the testing package keeps only the first
+		// ten lines a benchmark logs, and the summary comes last.
+		fmt.Printf("round %d: %s\n", len(rounds), r.line(n))
 		rounds = append(rounds, r)
 	}
 	cpu := ratioStats(rounds, func(r vsRound) float64 { return r.cpuRatio() })
@@ -55,10 +58,12 @@ func BenchmarkVsSink(b *testing.B) {
 	b.Logf("VS SINK %d rounds x %d frames, recorder/sink: CPU per frame %s (target <= 1.25), receive thread %s (<= 1.10), throughput %s",
 		len(rounds), n, cpu, recv, rate)
 	if base != "" {
-		b.Logf("BASE %s, same rounds, base/sink: CPU per frame %s, receive thread %s, throughput %s", base,
+		b.Logf("BASE %s, same rounds, base/sink: CPU per frame %s, receive thread %s, throughput %s; recorder/base: CPU per frame %s, receive thread %s", base,
 			ratioStats(rounds, func(r vsRound) float64 { return r.base.cpuRatio(r.sink) }),
 			ratioStats(rounds, func(r vsRound) float64 { return r.base.recvRatio(r.sink) }),
-			ratioStats(rounds, func(r vsRound) float64 { return r.base.rate / r.sink.rate }))
+			ratioStats(rounds, func(r vsRound) float64 { return r.base.rate / r.sink.rate }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.rec.cpuRatio(r.base) }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.rec.recvRatio(r.base) }))
 	}
 	b.ReportMetric(cpu.median, "cpu-ratio")
 	b.ReportMetric(recv.median, "recv-cpu-ratio")
