@@ -39,3 +39,6 @@ func Matrix(context.Context, MatrixOptions, io.Writer) (*MatrixResult, error) {
 
 // Merge needs Linux.
 func Merge([]string, string, io.Writer) error { return errUnsupported }
+
+// GateAB needs Linux.
+func GateAB(context.Context, GateABOptions) (*GateABResult, error) { return nil, errUnsupported }

@@ -30,19 +30,3 @@ func ExampleRun() {
 	st := run.Steps[0]
 	fmt.Printf("%s: %.0f pps, %.1f%% delivered\n", st.Key(), st.Samples[0].AchievedPPS, 100*st.Samples[0].DeliveryRatio)
 }
-
-// Runs on two kernels differ in their exact counts (the kernel's truesize
-// makes them), so a gate compares those only on the baseline's kernel.
-func ExampleExactOnSameKernel() {
-	held := int64(277)
-	sample := results.Sample{BurstHeld: &held}
-	base := &results.Run{Environment: results.Environment{KernelRelease: "6.1.0-56-amd64"},
-		Steps: []results.Step{{Samples: []results.Sample{sample}}}}
-	new := &results.Run{Environment: results.Environment{KernelRelease: "6.12.0-1-amd64"},
-		Steps: []results.Step{{Samples: []results.Sample{sample}}}}
-	fmt.Println(bench.ExactOnSameKernel(base, new) != "", new.Steps[0].Samples[0].BurstHeld == nil)
-	fmt.Println(bench.ExactOnSameKernel(base, base))
-	// Output:
-	// true true
-	//
-}

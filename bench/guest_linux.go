@@ -18,6 +18,8 @@ type guestJob struct {
 	// Modules are the module files an ab sweep loads in turn, and Labels
 	// their names in the results; both empty for a plain sweep.
 	Modules, Labels [2]string
+	// Gate, when set, is an A/B gate's job instead of a sweep (GateAB).
+	Gate *gateJob `json:",omitempty"`
 }
 
 // guestJobFile is the job's name in the share, which the guest mounts at
@@ -59,6 +61,9 @@ func Guest(ctx context.Context, file string, progress io.Writer) (partial bool, 
 		return false, fmt.Errorf("%s: %w", file, err)
 	}
 	job.Sweep.Progress = progress
+	if job.Gate != nil {
+		return false, gateGuest(ctx, *job.Gate, GuestOut, progress)
+	}
 	if job.Modules[0] != "" {
 		runs, err := ABGuest(ctx, job.Sweep, job.Modules, job.Labels)
 		return runs[0] == nil || runs[1] == nil || runs[0].Partial || runs[1].Partial, err

@@ -89,7 +89,23 @@
 
 #include "imp2_uapi.h"
 
-#define IMP2_VERSION "2.1.0"
+#define IMP2_RELEASE "2.1.0"
+
+/*
+ * Test-only variants: `make -C kmod IMP2_TEST_DELAY_NS=<ns>` compiles a
+ * busy wait of that many nanoseconds into the hook's per-event path, the
+ * known regression the CI gate's detection power is calibrated on (see
+ * the README's gate section).  The version string and a modinfo field
+ * (test_delay_ns) say so, so that such a build can never pass for a
+ * release; the normal build has none of it.
+ */
+#ifdef IMP2_TEST_DELAY_NS
+#include <linux/delay.h>
+#define IMP2_VERSION IMP2_RELEASE "-test-delay-" __stringify(IMP2_TEST_DELAY_NS) "ns"
+MODULE_INFO(test_delay_ns, __stringify(IMP2_TEST_DELAY_NS));
+#else
+#define IMP2_VERSION IMP2_RELEASE
+#endif
 
 static int unit = NL_IMP2;
 module_param(unit, int, 0444);
@@ -543,6 +559,17 @@ static unsigned int imp2_hook(void *priv, struct sk_buff *skb,
 			tmpl.flags = IMP2_EVF_ICMP;
 		}
 	}
+
+#ifdef IMP2_TEST_DELAY_NS
+	/*
+	 * udelay() and ndelay() spin (no sleep), so they are allowed here in
+	 * softirq with the RCU read lock held; they stand for slower
+	 * per-event work.  A constant ndelay() beyond 20 us does not link
+	 * (__bad_ndelay): the whole microseconds go to udelay().
+	 */
+	udelay(IMP2_TEST_DELAY_NS / 1000);
+	ndelay(IMP2_TEST_DELAY_NS % 1000);
+#endif
 
 	/* nf_hook() holds rcu_read_lock() around every hook. */
 	list_for_each_entry_rcu(c, &in->consumers, node) {

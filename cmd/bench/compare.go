@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
@@ -100,32 +101,53 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 	return verdict(co, res.Verdict, results.ValuesOf(res.Runs[0]), results.ValuesOf(res.Runs[1]), stdout, stderr)
 }
 
-// gateCmd is `imp2-bench gate`: the CI gate (bench.Gate).
+// gateCmd is `imp2-bench gate`: the CI gate (bench.GateAB).
 func gateCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench gate", "imp2-bench gate [flags]", `
-Run the baseline's sweep again and compare it with the baseline. Exact counts
-(burst-held) are compared on the baseline's kernel only. Refresh the baseline on
-purpose with `+"`make baseline`"+`.`, exitsVerdict+";\n130 interrupted: no verdict, the partial run is kept and named.")
-	o := bench.GateOptions{Progress: stderr, Build: cli.Version()}
-	c.Flags.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "baseline directory: results.json and, optionally, "+bench.GateConfigFile+" (thresholds)")
-	c.Flags.StringVar(&o.Out, "out", "", "keep the new run in this directory (default: a temporary one, removed)")
-	co := compareFlags(c.Flags)
+The CI gate: this checkout's module against the base revision's, both built
+here and measured interleaved in one VM boot on their CPU cost per event, then
+the exact counts (burst-held) against the committed baseline of the VM's kernel
+release (a release without an entry gets one written: commit it).`,
+		"0 pass; 1 regression (or a metric that could not be decided); 2 unusable input\nor bad usage; 130 interrupted: no verdict.")
+	o := bench.GateABOptions{Progress: stderr, Rule: bench.DefaultGateRule}
+	f := c.Flags
+	f.StringVar(&o.Base, "base", "", "base: a git revision or a .ko file (default: the merge-base of HEAD with main)")
+	f.StringVar(&o.Baseline, "baseline", filepath.Join("results", "ci-baseline"), "directory of the exact-count baseline ("+bench.ExactBaselineFile+")")
+	f.BoolVar(&o.Rebaseline, "rebaseline", false, "write this kernel's exact counts into the baseline instead of comparing them (commit the file)")
+	f.IntVar(&o.Reps, "reps", bench.DefaultGateReps, "samples of each module")
+	f.IntVar(&o.Count, "count", bench.DefaultGateCount, "packets per sample")
+	f.IntVar(&o.CPUs, "cpus", bench.DefaultGateCPUs, "guest vCPUs")
+	f.StringVar(&o.ICount, "icount", bench.DefaultGateICount, "qemu -icount for the boot; none: without")
+	delays := f.String("test-delays", "", "also compare test variants with these per-event delays (ns, comma-separated; tests and calibration)")
 	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
-	start := time.Now()
-	o.Compare = *co
+	if o.ICount == "none" {
+		o.ICount = ""
+	}
+	o.Candidates = []bench.GateCandidate{{}}
+	for _, d := range strings.FieldsFunc(*delays, func(r rune) bool { return r == ',' }) {
+		ns, err := strconv.Atoi(strings.TrimSpace(d))
+		if err != nil || ns <= 0 {
+			fmt.Fprintf(stderr, "%s: -test-delays: %q is not a positive number of nanoseconds\n", c.Name, d)
+			return exitUsage
+		}
+		o.Candidates = append(o.Candidates, bench.GateCandidate{DelayNS: ns})
+	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
 	o.Hard = hard
-	res, err := bench.Gate(ctx, o)
-	if err != nil {
-		return exitFor(stderr, c.Name+":", err)
-	} else if res.Verdict == nil {
-		fmt.Fprintf(stderr, "imp2-bench gate: %s; no verdict. The partial run is in %s\n", res.New.Describe(), res.Dir)
+	res, err := bench.GateAB(ctx, o)
+	if errors.Is(err, bench.ErrNothingCompleted) {
+		fmt.Fprintf(stderr, "%s: interrupted; no verdict\n", c.Name)
 		return exitInterrupted
+	} else if err != nil {
+		return exitFor(stderr, c.Name+":", err)
 	}
-	code := verdict(co, res.Verdict, results.ValuesOf(res.Base), results.ValuesOf(res.New), stdout, stderr)
-	fmt.Fprintf(stderr, "gate: %.0f s\n", time.Since(start).Seconds())
-	return code
+	fmt.Fprint(stdout, res.Report())
+	fmt.Fprintf(stderr, "gate: %.0f s\n", res.Elapsed.Seconds())
+	if res.Failed() {
+		return exitFailure
+	}
+	return exitOK
 }

@@ -27,8 +27,10 @@ func RepoRoot() (string, error) {
 }
 
 // BuildModule builds kmod/imp2.ko against k's headers and returns its path.
-func BuildModule(root string, k Kernel) (string, error) {
-	return buildModule(filepath.Join(root, "kmod"), k)
+// vars are extra make variables (NAME=value), e.g. IMP2_TEST_DELAY_NS for
+// a test-only variant (kmod/Makefile).
+func BuildModule(root string, k Kernel, vars ...string) (string, error) {
+	return buildModule(filepath.Join(root, "kmod"), k, vars...)
 }
 
 // buildModule runs kmod/Makefile in dir (the kmod folder or a copy of it)
@@ -36,20 +38,20 @@ func BuildModule(root string, k Kernel) (string, error) {
 // mount namespace of its own where the kernel's unpacked tree and dir are
 // bound at their host paths (the headers name their paths absolutely) and
 // /proc is mounted (objtool reads it). The mounts end with the namespace.
-func buildModule(dir string, k Kernel) (string, error) {
+func buildModule(dir string, k Kernel, vars ...string) (string, error) {
 	if _, err := exec.LookPath("make"); err != nil {
 		return "", &MissingError{What: "make", Package: "make"}
 	}
-	cmd := exec.Command("make", "-s", "-C", dir, "KDIR="+k.Headers)
+	cmd := exec.Command("make", append([]string{"-s", "-C", dir, "KDIR=" + k.Headers}, vars...)...)
 	if k.BuildRoot != "" {
 		for _, p := range []string{k.Root, dir} {
 			if err := os.MkdirAll(filepath.Join(k.BuildRoot, p), 0o755); err != nil {
 				return "", err
 			}
 		}
-		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-			`set -e; mount --bind "$1" "$3$1"; mount --bind "$2" "$3$2"; mount -t proc proc "$3/proc"; exec chroot "$3" make -s -C "$2" KDIR="$4"`,
-			"sh", k.Root, dir, k.BuildRoot, k.Headers)
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c",
+			`set -e; mount --bind "$1" "$3$1"; mount --bind "$2" "$3$2"; mount -t proc proc "$3/proc"; b=$3 d=$2 h=$4; shift 4; exec chroot "$b" make -s -C "$d" KDIR="$h" "$@"`,
+			"sh", k.Root, dir, k.BuildRoot, k.Headers}, vars...)...)
 		// The mounts ended with the namespace: drop the empty mount
 		// point of this build folder (and its scratch parent when empty),
 		// so the build root does not collect one per build.

@@ -28,7 +28,11 @@ type Config struct {
 	ShareDir      string   // host folder mounted read-write at /share (9p); "" for none
 	Memory        string   // qemu -m; default "1G"
 	CPUs          int      // default 2
-	Timeout       time.Duration
+	// ICount is qemu's -icount option ("shift=auto", "shift=3,sleep=off"):
+	// guest time from executed instructions instead of the host clock,
+	// on one qemu thread. "" runs without.
+	ICount  string
+	Timeout time.Duration
 	// Console receives the guest console line by line as it arrives,
 	// without the serial line's carriage returns and the firmware's
 	// terminal escapes; may be nil.
@@ -146,11 +150,18 @@ func (cfg *Config) setDefaults() error {
 
 // qemuArgs is the command line booting cfg's kernel with initrd.
 func (cfg *Config) qemuArgs(initrd string) []string {
+	accel := cfg.Kernel.accel()
+	if cfg.ICount != "" {
+		accel = "tcg,thread=single" // qemu's -icount needs it
+	}
 	args := []string{
-		"-accel", cfg.Kernel.accel(), "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
+		"-accel", accel, "-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
 		"-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", cfg.Kernel.Image, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet rdinit=/init " + stallTimeout,
+	}
+	if cfg.ICount != "" {
+		args = append(args, "-icount", cfg.ICount)
 	}
 	if cfg.ShareDir != "" {
 		args = append(args, "-virtfs", "local,path="+cfg.ShareDir+",mount_tag=share,security_model=none")

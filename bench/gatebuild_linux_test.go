@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imp2/imp2/internal/vm"
+)
+
+// modinfo reads the .modinfo fields of a module file (what modinfo(8)
+// prints), without needing the kmod tools.
+func modinfo(t *testing.T, ko string) map[string]string {
+	t.Helper()
+	f, err := elf.Open(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		t.Fatalf("%s: no .modinfo", ko)
+	}
+	b, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := map[string]string{}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			info[k] = v
+		}
+	}
+	return info
+}
+
+// TestGateVariantBuild: a test variant says what it is in its modinfo
+// and version string; the default build has no trace of it, and a bad
+// delay is refused by kmod/Makefile naming the variable.
+func TestGateVariantBuild(t *testing.T) {
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		t.Skip(err)
+	}
+	tmp := t.TempDir()
+	variant, plain := filepath.Join(tmp, "v.ko"), filepath.Join(tmp, "p.ko")
+	if err := buildCandidate(root, k, 12345, tmp, variant); err != nil {
+		t.Fatal(err)
+	}
+	if err := buildCandidate(root, k, 0, tmp, plain); err != nil {
+		t.Fatal(err)
+	}
+	v, p := modinfo(t, variant), modinfo(t, plain)
+	if v["test_delay_ns"] != "12345" || !strings.HasSuffix(v["version"], "-test-delay-12345ns") {
+		t.Errorf("variant: test_delay_ns %q, version %q", v["test_delay_ns"], v["version"])
+	}
+	if _, ok := p["test_delay_ns"]; ok || strings.Contains(p["version"], "test") || p["version"] == "" {
+		t.Errorf("default build: %v", p)
+	}
+	if b, _ := os.ReadFile(plain); bytes.Contains(b, []byte("test-delay")) || bytes.Contains(b, []byte("__const_udelay")) {
+		t.Error("the default build contains the test delay")
+	}
+	out, err := exec.Command("make", "-s", "-C", filepath.Join(root, "kmod"), "IMP2_TEST_DELAY_NS=10us").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "IMP2_TEST_DELAY_NS=10us: want a whole number of nanoseconds") {
+		t.Errorf("a bad delay: %v\n%s", err, out)
+	}
+}
