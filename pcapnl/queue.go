@@ -86,15 +86,18 @@ type QueueStats struct {
 }
 
 // Chunk sizes of a queue: large enough that the hand-over (a channel send
-// and, when the goroutine sleeps, a wake-up) is rare, once per about a
+// and, when the goroutine sleeps, a wake-up) is rare, once per a few
 // thousand frames, and small enough that the few chunks a queue that keeps
 // up cycles through stay in the cache. The kernel's receive queue shares
 // that cache: against imp2-record's 1 MiB chunks, 128 KiB ones cut the
 // CPU per frame of its receive thread by 4-9% (cmd/record's
-// BenchmarkVsSink, two runs of 7 rounds).
+// BenchmarkVsSink, two runs of 7 rounds); 256 KiB ones, half the
+// wake-ups, took the compressing goroutine 14-18 ns less per frame than
+// 128 KiB and the receive thread no more (2-3% of the whole, two runs of
+// 10 and 12 interleaved rounds on a host with 4 MiB of L2 a core).
 const (
 	minChunk = 64 << 10
-	maxChunk = 128 << 10
+	maxChunk = 256 << 10
 )
 
 // queue carries encoded pcapng in chunks from the Writer to a goroutine
