@@ -119,22 +119,24 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 }
 
 const outputsHelp = `Outputs (-to):
-  netlink  the imp2 kernel side on a netlink socket: consumers register with IMP2_U_PID
-           (each gets every frame, as from the module, with its CAP_NET_ADMIN and
-           max_consumers rules) or -dest names a fixed port. Only kernel→user frames are
-           sent, byte for byte, with MSG_DONTWAIT (a full queue loses the frame: EAGAIN);
-           the others are skipped and counted.
-  icmp     the ICMP packet behind each recorded event, sent across a veth into a fresh
-           namespace or -netns-dst, where the module's hook and the consumers are.
+  netlink  the imp2 kernel side on a netlink socket: consumers register with
+           IMP2_U_PID (each gets every frame, as from the module, with its
+           CAP_NET_ADMIN and max_consumers rules) or -dest names a fixed
+           port. Only kernel→user frames are sent, byte for byte, with
+           MSG_DONTWAIT (a full queue loses the frame: EAGAIN); the others
+           are skipped and counted.
+  icmp     the ICMP packet behind each recorded event, sent across a veth
+           into a fresh namespace or -netns-dst, where the module's hook and
+           the consumers are.
   text     one line per frame: time dir family type len seq pid [src dest ...]
   json     the same fields, one JSON object per line
-  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several inputs), in
-           the format -o names: .zst zstd, .gz gzip, otherwise uncompressed; .pcap
-           classic pcap (tcpdump -r; no drop counts), otherwise pcapng. Refused on a
-           terminal.
-Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are written at
-once with re-timed timestamps unless -realtime. The summary goes to stdout, or to
-stderr when the data does.
+  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several
+           inputs), in the format -o names: .zst zstd, .gz gzip, otherwise
+           uncompressed; .pcap classic pcap (tcpdump -r; no drop counts),
+           otherwise pcapng. Refused on a terminal.
+Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are
+written at once with re-timed timestamps unless -realtime. The summary goes to
+stdout, or to stderr when the data does.
 `
 
 const exitCodesHelp = `0 done; 1 runtime or output error; 2 usage (or an output that is an input);

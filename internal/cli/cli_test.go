@@ -132,3 +132,25 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpWidth: flag descriptions are wrapped to Width at spaces with
+// their default, and the description and exit codes are filled to it
+// whatever their line breaks; the notes are written as they are.
+func TestHelpWidth(t *testing.T) {
+	c := New("imp2-test", "imp2-test [flags]", strings.Repeat("a description word\n", 12), strings.Repeat("0 done; 2 usage; ", 8))
+	c.Notes = "Notes:\n  a table row  kept as written"
+	c.Flags.Int("snaplen", 1500, strings.Repeat("receive buffer per datagram in bytes ", 4))
+	var o bytes.Buffer
+	c.Help(&o)
+	for _, line := range strings.Split(o.String(), "\n") {
+		if n := len(strings.ReplaceAll(line, "\t", "    ")); n > Width {
+			t.Errorf("a line of %d columns:\n%s", n, line)
+		}
+	}
+	for _, want := range []string{"\n    \treceive buffer per datagram in bytes receive buffer per datagram in\n",
+		"\n    \tin bytes (default 1500)\n", "\n  a table row  kept as written\n", "\na description word a description word"} {
+		if !strings.Contains(o.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, o.String())
+		}
+	}
+}
