@@ -55,10 +55,14 @@ inputs are the plain arguments and every -i, merged by timestamp.`, exitCodesHel
 		"L": cli.Like("limit", "tcpreplay's -L"), "c": cli.Like("limit", "tcpdump's -c"), "loopdelay-ms": cli.Like("loop-delay", "tcpreplay's --loopdelay-ms, a duration here"),
 		"r": cli.Like("i", "tcpdump's -r; or name the trace as a plain argument"), "w": cli.Like("o", "tcpdump's -w, with -to pcapng"),
 		"M": "no byte-rate pacing: -pps sets frames per second (tcpreplay's -M)", "mbps": "no byte-rate pacing: -pps sets frames per second (tcpreplay's --mbps)",
+		"K": preload + " (tcpreplay's -K)", "preload-pcap": preload + " (tcpreplay's --preload-pcap)",
 		"intf1": "imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp), not out of an interface (tcpreplay's --intf1)",
 	}
 	return c
 }
+
+// preload is the hint for tcpreplay's -K: what imp2-replay does instead.
+const preload = "imp2-replay reads -readahead bytes before the clock starts and keeps the trace in memory for -loop"
 
 // parseFlags returns the command line; ok false: exit with code, the
 // message written.
@@ -150,6 +154,7 @@ missing or extra events; 130 interrupted.`
 // before anything starts: all of it is a usage error.
 func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
+	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
 	for _, r := range []struct {
 		ok    bool
 		what  string
@@ -165,6 +170,17 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		{c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"},
 		{c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"},
 		{c.vm.Timeout > 0, "-vm-timeout must be positive", ""},
+		// The engines' ranges, named by flag rather than by field.
+		{t.Speed > 0, "must be positive", "speed"},
+		{t.Batch >= 1 && t.Batch <= 1024, "must be 1..1024", "batch"},
+		{t.RT >= 0 && t.RT <= 99, "is a SCHED_FIFO priority, 1..99 (0: off)", "rt"},
+		{nl.MaxConsumers >= 1, "must be at least 1", "max-consumers"},
+		{t.PPS >= 0, "cannot be negative", "pps"}, {t.Loops >= 0, "cannot be negative", "loop"},
+		{t.Limit >= 0, "cannot be negative", "limit"}, {t.Duration >= 0, "cannot be negative", "duration"},
+		{t.LoopDelay >= 0, "cannot be negative", "loop-delay"}, {nl.MinConsumers >= 0, "cannot be negative", "min-consumers"},
+		{nl.Linger >= 0, "cannot be negative", "linger"}, {ic.VerifyRcvBuf >= 0, "cannot be negative", "verify-rcvbuf"},
+		{ic.VerifyTolerate >= 0, "cannot be negative", "verify-tolerate"},
+		{ic.VerifyWait > 0, "must be positive", "verify-wait"},
 	} {
 		for _, f := range strings.Fields(r.flags) {
 			if c.set[f] && !r.ok {

@@ -44,6 +44,7 @@ func TestUnknownFlag(t *testing.T) {
 		{"-snap", "imp2-test: unknown flag -snap: did you mean -snaplen?\n"},
 		{"--versoin", "imp2-test: unknown flag -versoin: did you mean -version?\n"},
 		{"-zzz", "imp2-test: unknown flag -zzz (imp2-test -h lists the flags)\n"},
+		{"-K", "imp2-test: unknown flag -K (imp2-test -h lists the flags)\n"},
 		{"-count=x", `imp2-test: invalid value "x" for flag -count: parse error` + "\n"},
 		{"-duration=fast", `imp2-test: invalid value "fast" for flag -duration: want a duration such as 5s, 250ms or 1m30s, or a number of seconds` + "\n"},
 	} {
