@@ -77,7 +77,7 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
 	c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 	c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
-	c.Flags.StringVar(&o.Sweep.Out, "out", bench.DefaultOut("ab"), "result directory, with base/ and new/ runs")
+	c.Flags.StringVar(&o.Sweep.Out, "out", "", "result directory, with base/ and new/ runs (default results/ab-<time>)")
 	co := compareFlags(c.Flags)
 	sweepFlags(c.Flags, &o.Sweep)
 	var err error
@@ -87,6 +87,9 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 		return exitFor(stderr, c.Name+":", err) // names the flag
 	} else if o.Compare, err = co.Load(); err != nil {
 		return exitFor(stderr, c.Name+":", err)
+	}
+	if o.Sweep.Out == "" {
+		o.Sweep.Out = bench.DefaultOut("ab")
 	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()

@@ -119,7 +119,8 @@ func (c *Command) ParseArgs(args []string, min, max int, stdout, stderr io.Write
 		if len(pos) > 0 && max == 0 {
 			return nil, c.Fail(stderr, "unexpected argument %q (usage: %s)", pos[0], c.Usage), false
 		}
-		return nil, c.Fail(stderr, "got %d arguments (usage: %s)", len(pos), c.Usage), false
+		plural := map[bool]string{true: "s"}[len(pos) != 1]
+		return nil, c.Fail(stderr, "got %d argument%s (usage: %s)", len(pos), plural, c.Usage), false
 	}
 	return pos, code, ok
 }
