@@ -52,3 +52,22 @@ func TestRotationOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestFilesText: the text summary of a rotated set names the ring's
+// removals only when there is a ring that removed files.
+func TestFilesText(t *testing.T) {
+	files := []File{{"t.000000.pcapng", 10, 100}, {"t.000001.pcapng", 5, 60}}
+	for _, c := range []struct {
+		removed *Removed
+		want    string
+	}{
+		{nil, "  files     2 on disk\n            t.000000.pcapng"},
+		{&Removed{3, 30, 300}, "  files     2 on disk; 3 removed by the ring (30 frames, 300 bytes)\n"},
+	} {
+		var b strings.Builder
+		s := &Summary{Output: "t.pcapng", Files: files, Removed: c.removed}
+		if err := s.WriteText(&b); err != nil || !strings.Contains(b.String(), c.want) || c.removed == nil && strings.Contains(b.String(), "ring") {
+			t.Errorf("removed %+v: %v\n%s\nwant %q", c.removed, err, b.String(), c.want)
+		}
+	}
+}
