@@ -76,6 +76,21 @@ func TestBadInputNamed(t *testing.T) {
 	}
 }
 
+// TestDirectoryWithOtherFiles: a directory given as a rotated set whose
+// files are not all traces fails naming the file, with the hint of a glob
+// that picks the traces.
+func TestDirectoryWithOtherFiles(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	dir := filepath.Dir(in)
+	os.WriteFile(filepath.Join(dir, "summary.json"), []byte("{}\n"), 0o644)
+	code, _, errOut := runInProcess(dir, "-to", "text")
+	for _, s := range []string{filepath.Join(dir, "summary.json"), "a glob such as " + filepath.Join(dir, "*.pcapng*")} {
+		if code != exitInput || !strings.Contains(errOut, s) {
+			t.Errorf("exit %d (want %d), error %q does not name %q", code, exitInput, errOut, s)
+		}
+	}
+}
+
 // TestRefusesTerminal: a trace is not written to a terminal (no -o);
 // text is.
 func TestRefusesTerminal(t *testing.T) {
