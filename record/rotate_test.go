@@ -39,7 +39,7 @@ func TestRotationOptions(t *testing.T) {
 		{Options{Path: "t-%H%M.pcapng", FileInterval: time.Minute}, ""},
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute}, "names would repeat"},
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute, FileSize: 1 << 20}, ""},
-		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "unknown conversion %q"},
+		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "Path t-%q.pcapng: unknown conversion %q"},
 		{Options{Path: "t-%", FileSize: MinFileSize}, "lone %"},
 		{Options{Path: "t", FileSize: 100}, "not tcpdump's millions of bytes (for 100 MB write 100M)"},
 		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs rotation"},
