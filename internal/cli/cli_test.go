@@ -17,6 +17,8 @@ func testCommand() (*Command, *time.Duration, *string) {
 	out := c.Flags.String("o", "", "output `PATH`")
 	c.Flags.Int("count", 0, "stop after N frames")
 	c.Flags.Int("snaplen", 1500, "snapshot length")
+	c.Flags.Float64("speed", 1, "speed factor")
+	c.Flags.Bool("quiet", false, "say less")
 	return c, &d, out
 }
 
@@ -45,7 +47,9 @@ func TestUnknownFlag(t *testing.T) {
 		{"--versoin", "imp2-test: unknown flag -versoin: did you mean -version?\n"},
 		{"-zzz", "imp2-test: unknown flag -zzz (imp2-test -h lists the flags)\n"},
 		{"-K", "imp2-test: unknown flag -K (imp2-test -h lists the flags)\n"},
-		{"-count=x", `imp2-test: invalid value "x" for flag -count: parse error` + "\n"},
+		{"-count=x", `imp2-test: invalid value "x" for flag -count: want a whole number` + "\n"},
+		{"-speed=fast", `imp2-test: invalid value "fast" for flag -speed: want a number` + "\n"},
+		{"-quiet=maybe", `imp2-test: invalid boolean value "maybe" for -quiet: want true or false` + "\n"},
 		{"-duration=fast", `imp2-test: invalid value "fast" for flag -duration: want a duration such as 5s, 250ms or 1m30s, or a number of seconds` + "\n"},
 	} {
 		cmd, _, _ := testCommand()
