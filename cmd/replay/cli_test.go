@@ -70,4 +70,9 @@ func TestPlainArgumentsAndDurations(t *testing.T) {
 		t.Errorf("-duration 0.05 -stats 0.02: exit %d, %d frames, stderr %q", r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
 	}
 	clitest.Mistake(t, replayBin, `invalid value "5x" for flag -stats: want a duration such as 5s, 250ms or 1m30s, or a number of seconds`, in, "-stats", "5x")
+	// Byte counts take imp2-record's K/M/G suffixes.
+	if r := clitest.Run(t, replayBin, "-to", "text", "-readahead", "1M", in); r.Code != 0 || strings.Count(r.Stdout, "\n") != 5 {
+		t.Errorf("-readahead 1M: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	clitest.Mistake(t, replayBin, `invalid value "lots" for flag -readahead: want a size in bytes`, in, "-readahead", "lots")
 }

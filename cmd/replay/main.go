@@ -22,6 +22,7 @@ import (
 	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/replayvm"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 	"github.com/imp2/imp2/replay"
 	"github.com/imp2/imp2/replay/icmp"
 )
@@ -96,13 +97,14 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.IntVar(&t.Batch, "batch", t.Batch, "most frames per send (sendmmsg); paced replays batch only frames already due")
 	cli.DurationVar(fs, &t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
 	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
-	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
+	c.o.ReadAhead, c.ic.VerifyRcvBuf = replay.DefaultReadAhead, 16<<20
+	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
-	fs.IntVar(&ic.VerifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
+	fs.Var((*record.Size)(&ic.VerifyRcvBuf), "verify-rcvbuf", "icmp: receive buffer of the verifying consumer in `bytes` (K/M/G suffixes), forced past rmem_max as root")
 	cli.DurationVar(fs, &ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
 	fs.Int64Var(&ic.VerifyTolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
 	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
@@ -178,7 +180,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		{t.PPS >= 0, "cannot be negative", "pps"}, {t.Loops >= 0, "cannot be negative", "loop"},
 		{t.Limit >= 0, "cannot be negative", "limit"}, {t.Duration >= 0, "cannot be negative", "duration"},
 		{t.LoopDelay >= 0, "cannot be negative", "loop-delay"}, {nl.MinConsumers >= 0, "cannot be negative", "min-consumers"},
-		{nl.Linger >= 0, "cannot be negative", "linger"}, {ic.VerifyRcvBuf >= 0, "cannot be negative", "verify-rcvbuf"},
+		{nl.Linger >= 0, "cannot be negative", "linger"},
 		{ic.VerifyTolerate >= 0, "cannot be negative", "verify-tolerate"},
 		{ic.VerifyWait > 0, "must be positive", "verify-wait"},
 	} {
