@@ -172,7 +172,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many `bytes` (K/M/G suffixes), as tcpdump -C; names get a number before the extension (t.000001.pcapng.zst)")
 	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
 	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring, as tcpdump -W)")
-	filterExpr := fs.String("filter", "", "write only the frames that match this `expression` (imp2-replay -filter's language); the others are counted, never as lost")
+	filterExpr := fs.String("filter", "", "write only the frames that match `EXPR` (imp2-replay -filter's language); the others are counted, never as lost")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
 	pos, code, ok := cmd.Parse(args, stdout, stderr)
