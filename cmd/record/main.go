@@ -114,7 +114,7 @@ unregisters (IMP2_CLOSE) on every way out. The output is always -o (tcpdump's
 inherited from the source (a replayed trace's own gaps); without the peer's
 counters they are unexplained and counted as lost for the exit status.`, `
 0 complete, nothing lost by this recording; 1 failed midway (trace valid up to
-the last flush); 2 bad flags or an existing -o without -force; 3 complete but
+the last flush); 2 bad usage or an existing -o without -force; 3 complete but
 frames were lost (or gaps unexplained); 4 could not start.`)
 	c.Habits = map[string]string{
 		"w": cli.Like("o", "tcpdump's -w"), "c": cli.Like("count", "tcpdump's -c"), "s": cli.Like("snaplen", "tcpdump's -s"),

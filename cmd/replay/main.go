@@ -145,7 +145,7 @@ written at once with re-timed timestamps unless -realtime. The summary goes to
 stdout, or to stderr when the data does.
 `
 
-const exitCodesHelp = `0 done; 1 runtime or output error; 2 usage (or an output that is an input);
+const exitCodesHelp = `0 done; 1 runtime or output error; 2 bad usage (or an output that is an input);
 3 bad or truncated input (complete frames were replayed); 4 no consumer within
 -wait, or nothing delivered to -dest or the registered consumers; 5 -verify found
 missing or extra events; 130 interrupted.`
