@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imp2/imp2/imp2/imp2test"
+	"github.com/imp2/imp2/internal/cli/clitest"
 	"github.com/imp2/imp2/internal/ptytest"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -124,4 +125,11 @@ func readFile(t *testing.T, path string) ([]pcapnl.Frame, *pcapnl.Reader) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return frames, rd
+}
+
+// TestInterfaceAsInput: tcpreplay's -i eth0 names an interface; here -i
+// is the trace, and an input that is no file but an interface says so.
+func TestInterfaceAsInput(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	clitest.Mistake(t, replayBin, "input lo: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface)", "-i", "lo", in, "-to", "text")
 }

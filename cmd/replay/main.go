@@ -11,8 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -193,6 +195,9 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 			return errors.New(r.what)
 		}
 	}
+	if err := notInterfaces(c.o.Inputs); err != nil {
+		return err
+	}
 	var err error
 	switch c.to {
 	case "netlink":
@@ -219,6 +224,20 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 	}
 	return errors.Join(err, c.o.Validate())
+}
+
+// notInterfaces refuses an input that is no file but a network interface's
+// name: tcpreplay's -i is the interface to send out of, ours the trace.
+func notInterfaces(inputs []string) error {
+	for _, in := range inputs {
+		if _, err := os.Stat(in); !errors.Is(err, fs.ErrNotExist) || strings.ContainsRune(in, '/') {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/class/net", in)); err == nil {
+			return fmt.Errorf("input %s: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface); imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp)", in)
+		}
+	}
+	return nil
 }
 
 // run is main without os.Exit, for tests.
