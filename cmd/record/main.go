@@ -120,10 +120,13 @@ frames were lost (or gaps unexplained); 4 could not start.`)
 		"w": cli.Like("o", "tcpdump's -w"), "c": cli.Like("count", "tcpdump's -c"), "s": cli.Like("snaplen", "tcpdump's -s"),
 		"B": cli.Like("rcvbuf", "tcpdump's -B, in bytes here"), "U": "imp2-record flushes at least every -flush (tcpdump's -U)",
 		"i": "imp2-record records a netlink producer, not an interface (tcpdump's -i): -family and -peer choose it",
-		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)",
+		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)", "stats": statsHint,
 	}
 	return c
 }
+
+// statsHint answers tcpreplay's --stats, which is not -stats-timeout.
+const statsHint = "imp2-record shows its progress on a terminal and the summary at the end (-json: as JSON); -stats-timeout is how long it waits for the peer's counters"
 
 // flagOf names the flag of each record.Options field.
 var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "duration", "Flush": "flush",
