@@ -121,6 +121,7 @@ frames were lost (or gaps unexplained); 4 could not start.`)
 		"B": cli.Like("rcvbuf", "tcpdump's -B, in bytes here"), "U": "imp2-record flushes at least every -flush (tcpdump's -U)",
 		"i": "imp2-record records a netlink producer, not an interface (tcpdump's -i): -family and -peer choose it",
 		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)", "stats": statsHint,
+		"n": "imp2-record resolves no names, so there is nothing to turn off (tcpdump's -n)",
 	}
 	return c
 }

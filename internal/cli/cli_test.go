@@ -47,7 +47,6 @@ func TestUnknownFlag(t *testing.T) {
 		{"--versoin", "imp2-test: unknown flag -versoin: did you mean -version?\n"},
 		{"-zzz", "imp2-test: unknown flag -zzz (imp2-test -h lists the flags)\n"},
 		{"-K", "imp2-test: unknown flag -K (imp2-test -h lists the flags)\n"},
-		{"-s", "imp2-test: unknown flag -s (imp2-test -h lists the flags)\n"},
 		{"-count=x", `imp2-test: invalid value "x" for flag -count: want a whole number` + "\n"},
 		{"-speed=fast", `imp2-test: invalid value "fast" for flag -speed: want a number` + "\n"},
 		{"-quiet=maybe", `imp2-test: invalid boolean value "maybe" for -quiet: want true or false` + "\n"},

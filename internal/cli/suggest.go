@@ -16,13 +16,12 @@ func (c *Command) nearest(name string) string {
 // subcommand): the closest by edit distance when that distance is small
 // for the name's length (a third of it, at least 1) and leaves one of its
 // characters standing (-K is not a typo of -i), or else the only one that
-// name, of two characters at least, is a prefix of (tcpdump's -n is not
-// short for -no-enobufs). "" when none is near.
+// name is a prefix of. "" when none is near.
 func Nearest(name string, names []string) string {
 	var prefixed []string
 	best, bestD := "", max(len(name)/3, 1)+1 // accept distances below bestD
 	for _, n := range names {
-		if len(name) > 1 && strings.HasPrefix(n, name) {
+		if strings.HasPrefix(n, name) {
 			prefixed = append(prefixed, n)
 		}
 		if d := editDistance(strings.ToLower(name), n); d < bestD && d < len(name) {
