@@ -10,7 +10,8 @@ import (
 )
 
 func TestCheckNotTerminal(t *testing.T) {
-	if err := CheckNotTerminal(ptytest.Open(t)); !errors.Is(err, ErrTerminal) {
+	_, tty := ptytest.Open(t)
+	if err := CheckNotTerminal(tty); !errors.Is(err, ErrTerminal) {
 		t.Errorf("terminal: %v, want ErrTerminal", err)
 	}
 	f, err := os.Create(filepath.Join(t.TempDir(), "f"))

@@ -96,7 +96,7 @@ func TestDirectoryWithOtherFiles(t *testing.T) {
 // text is.
 func TestRefusesTerminal(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 3})
-	tty := ptytest.Open(t)
+	_, tty := ptytest.Open(t)
 	var stderr bytes.Buffer
 	code := run([]string{"-i", in, "-to", "pcapng"}, strings.NewReader(""), tty, &stderr)
 	if code != exitUsage || stderr.String() != "imp2-replay: -o -: stdout is a terminal; redirect it or name a file\n" {

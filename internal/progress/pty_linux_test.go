@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/imp2/imp2/internal/progress/ptytest"
+	"github.com/imp2/imp2/internal/ptytest"
 )
 
 // TestTerminal: on a pseudo-terminal the bar is drawn in place and
