@@ -134,6 +134,9 @@ var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "dur
 	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf",
 	"FileSize": "C", "FileInterval": "G", "Files": "W"}
 
+// flagHint names the flags a field's reason is about, where it names none.
+var flagHint = map[string]string{"Files": " (-C SIZE or -G DURATION, as tcpdump's -W needs)"}
+
 // flagError says what is wrong with the command line, or with the output,
 // in terms of the flags.
 func flagError(o *record.Options, err error) error {
@@ -141,7 +144,7 @@ func flagError(o *record.Options, err error) error {
 	var ee *record.ExistsError
 	switch {
 	case errors.As(err, &oe):
-		return fmt.Errorf("-%s %v: %s", flagOf[oe.Field], oe.Value, oe.Reason)
+		return fmt.Errorf("-%s %v: %s%s", flagOf[oe.Field], oe.Value, oe.Reason, flagHint[oe.Field])
 	case errors.As(err, &ee) && ee.Path != o.Path:
 		return fmt.Errorf("-o %s: %s exists (an earlier recording of this set?); add -force to overwrite it", o.Path, ee.Path)
 	case errors.Is(err, record.ErrExists):
