@@ -32,6 +32,9 @@ type CompareOptions struct {
 // Load reads the config file (if any) and applies Alpha over it. Its
 // errors wrap compare.ErrUnusable: the config is the verdict's input.
 func (o CompareOptions) Load() (compare.Config, error) {
+	if o.Alpha != 0 && !(o.Alpha > 0 && o.Alpha < 0.5) { // a bad option, not bad input
+		return compare.DefaultConfig(), optErr("Alpha", " %g: want 0 < alpha < 0.5", o.Alpha)
+	}
 	cfg, err := o.load()
 	if err != nil {
 		err = fmt.Errorf("%w: %v", compare.ErrUnusable, err)
@@ -107,7 +110,8 @@ type Compared struct {
 // CompareFiles compares the inputs base and new, each a result directory,
 // a results.json or a bench.txt (any mix), named by their paths; runs of
 // different sources only with o.CrossSource. Every error is the input's
-// and wraps compare.ErrUnusable.
+// and wraps compare.ErrUnusable, but an option out of range
+// (*OptionError).
 func CompareFiles(base, new string, o CompareOptions) (*Compared, error) {
 	cfg, err := o.Load()
 	if err != nil {

@@ -59,8 +59,11 @@ even for unusable input ("verdict": "unusable" and the "error").`)
 		err = fmt.Errorf("%w (-cross-source compares them)", err)
 	}
 	if err != nil {
-		if werr := o.WriteUnusable(pos[0], pos[1], err, stdout); werr != nil {
-			return exitFor(stderr, c.Name+":", werr)
+		var bad *bench.OptionError
+		if !errors.As(err, &bad) { // a bad flag is usage, not a verdict
+			if werr := o.WriteUnusable(pos[0], pos[1], err, stdout); werr != nil {
+				return exitFor(stderr, c.Name+":", werr)
+			}
 		}
 		return exitFor(stderr, c.Name+":", err)
 	}

@@ -146,7 +146,6 @@ func TestCompareUnusable(t *testing.T) {
 		{"missing", []string{good, filepath.Join(dir, "nothing")}, "no such file"},
 		{"too few samples", []string{good, few}, "too few samples: need 6 per side at alpha 0.05"},
 		{"bad config", []string{"-config", badCfg, good, good}, `unknown metric "p42-ns"`},
-		{"bad alpha", []string{"-alpha", "0.7", good, good}, "alpha 0.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := compareRun(tc.args...)
@@ -163,6 +162,14 @@ func TestCompareUnusable(t *testing.T) {
 	for _, args := range [][]string{{good}, {good, good, good}, {"-frobnicate", good, good}} {
 		if code, _, _ := compareRun(args...); code != exitUsage {
 			t.Errorf("compare %v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	// A flag out of range is bad usage naming the flag, not unusable
+	// input, and -json writes no verdict for it.
+	for _, args := range [][]string{{"-alpha", "0.7", good, good}, {"-json", "-alpha", "0.7", good, good}} {
+		code, out, errOut := compareRun(args...)
+		if code != exitUsage || out != "" || errOut != "imp2-bench compare: -alpha 0.7: want 0 < alpha < 0.5\n" {
+			t.Errorf("compare %v: exit %d, stdout %q, stderr %q; want 2 and one line naming -alpha", args, code, out, errOut)
 		}
 	}
 }
