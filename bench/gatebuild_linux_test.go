@@ -73,3 +73,26 @@ func TestGateVariantBuild(t *testing.T) {
 		t.Errorf("a bad delay: %v\n%s", err, out)
 	}
 }
+
+// TestProbeConsumer: the host's check of a base revision's binary accepts
+// this checkout's imp2-bench and refuses, by what is missing, a binary
+// without the gate-consumer command and one that speaks another protocol.
+func TestProbeConsumer(t *testing.T) {
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "imp2-bench")
+	if err := vm.BuildGo(root, "./cmd/bench", bin, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := probeConsumer(bin); err != nil {
+		t.Errorf("this checkout's imp2-bench: %v", err)
+	}
+	if err := probeConsumer("/bin/false"); err == nil || !strings.Contains(err.Error(), "has no "+GateConsumerCommand+" command") {
+		t.Errorf("a binary without the command: %v", err)
+	}
+	if err := probeConsumer("/bin/echo"); err == nil || !strings.Contains(err.Error(), `speaks "`+GateConsumerCommand+` -protocol"`) {
+		t.Errorf("a binary speaking another protocol: %v", err)
+	}
+}

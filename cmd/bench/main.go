@@ -45,6 +45,7 @@ command.`, exitsSweep+"\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args
 		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, then the cross-kernel report", Run: matrixCmd},
 		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
 		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
+		{Name: bench.GateConsumerCommand, Summary: "inside the VM only: the gate's draining consumer", Run: gateConsumerCmd},
 	}, stdout, stderr)
 }
 
