@@ -114,7 +114,7 @@ func gateBuildBase(root string, k vm.Kernel, o GateABOptions, tmp string) (*gate
 		return nil, fmt.Errorf("building the consumer of base %s: %w", label, err)
 	}
 	if err := probeConsumer(b.bin); err != nil {
-		return nil, fmt.Errorf("base %s: %v: its consumer cannot drain the base's floods; merge main (or name a newer -base), or compare the modules only with this checkout's consumer on both sides (-module-only)", label, err)
+		return nil, fmt.Errorf("base %s: %v, so its consumer cannot drain the base's floods; merge main (or name a newer -base), or compare the modules only, with this checkout's consumer on both sides (-module-only)", b.label, err)
 	}
 	return b, nil
 }
@@ -126,7 +126,7 @@ func probeConsumer(bin string) error {
 	got := strings.TrimSpace(string(out))
 	switch {
 	case err != nil:
-		return fmt.Errorf("its imp2-bench has no %s command (%q predates it: %v)", GateConsumerCommand, firstLine(got), err)
+		return fmt.Errorf("the revision predates the gate's consumer: its imp2-bench has no %s command (%v: %q)", GateConsumerCommand, err, firstLine(got))
 	case got != GateConsumerProtocol:
 		return fmt.Errorf("its imp2-bench %s speaks %q, this gate %q", GateConsumerCommand, got, GateConsumerProtocol)
 	}

@@ -96,3 +96,37 @@ func TestProbeConsumer(t *testing.T) {
 		t.Errorf("a binary speaking another protocol: %v", err)
 	}
 }
+
+// TestGateBaseBuild: the base revision's consumer is built from its own
+// tree and passes the protocol check; -module-only builds none; a
+// revision from before the gate's consumer is refused, naming what it
+// lacks and the flag that compares the modules only.
+func TestGateBaseBuild(t *testing.T) {
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vm.FindKernel()
+	if err != nil {
+		t.Skip(err)
+	}
+	b, err := gateBuildBase(root, k, GateABOptions{Base: "HEAD"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.bin == "" || !strings.HasPrefix(b.label, "HEAD (") {
+		t.Errorf("base HEAD: consumer %q, label %q", b.bin, b.label)
+	}
+	if b, err = gateBuildBase(root, k, GateABOptions{Base: "HEAD", ModuleOnly: true}, t.TempDir()); err != nil || b.bin != "" || !strings.Contains(b.label, "module only") {
+		t.Errorf("module only: %+v, %v", b, err)
+	}
+	added, err := exec.Command("git", "-C", root, "log", "-1", "--format=%H", "--diff-filter=A", "--", "bench/gateconsumer_linux.go").Output()
+	if err != nil || len(added) == 0 {
+		t.Skipf("no commit adding the gate's consumer in this history: %v", err)
+	}
+	before := strings.TrimSpace(string(added)) + "^"
+	_, err = gateBuildBase(root, k, GateABOptions{Base: before}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "predates the gate's consumer") || !strings.Contains(err.Error(), "-module-only") || !strings.Contains(err.Error(), before) {
+		t.Errorf("a base from before the consumer: %v", err)
+	}
+}
