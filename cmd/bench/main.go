@@ -41,7 +41,7 @@ command.`, exitsSweep+"\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args
 		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
 		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
 		{Name: "ab", Summary: "two module builds benchmarked interleaved in one VM, then compared", Run: abCmd},
-		{Name: "gate", Summary: "CI gate: the baseline's sweep again, compared with results/ci-baseline", Run: gateCmd},
+		{Name: "gate", Summary: "CI gate: this checkout's module and consumer against the base revision's, interleaved in one VM", Run: gateCmd},
 		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, then the cross-kernel report", Run: matrixCmd},
 		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
 		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
