@@ -115,7 +115,7 @@ func gateOnce(ctx context.Context, topo *netns.Topology, module, bin string, cou
 	if err != nil {
 		return s, err
 	}
-	r, cpu, busy, err := gateFlood(ctx, topo, src, c, count)
+	r, cpu, busy, err := gateFlood(ctx, topo, src, c, count, &s)
 	if err != nil {
 		return s, c.fail(err)
 	}
@@ -126,14 +126,16 @@ func gateOnce(ctx context.Context, topo *netns.Topology, module, bin string, cou
 	s.Sent = int64(r.Sent)
 	s.WallNs = float64(r.Elapsed.Nanoseconds()) / n
 	s.CPUNs = float64(cpu) / n
+	s.ConsumerNs /= n
 	s.BusyNs = float64(busy) / n
 	return s, nil
 }
 
 // gateFlood sends count packets to c and waits until the module has
 // handled them all and c has read every one the module queued; cpu is
-// this process's CPU time and c's over it, busy the guest's (/proc/stat).
-func gateFlood(ctx context.Context, topo *netns.Topology, src *kmodSource, c *gateConsumerProc, count int) (r flood.Result, cpu, busy int64, err error) {
+// this process's CPU time and c's over it, busy the guest's (/proc/stat);
+// c's own part goes into s.ConsumerNs (in ns, not yet per event).
+func gateFlood(ctx context.Context, topo *netns.Topology, src *kmodSource, c *gateConsumerProc, count int, s *GateSample) (r flood.Result, cpu, busy int64, err error) {
 	f, err := newFlood(topo, flood.Config{Dst: netns.DstAddr, Count: count, Duration: 30 * time.Second})
 	if err != nil {
 		return r, 0, 0, err
@@ -173,6 +175,7 @@ func gateFlood(ctx context.Context, topo *netns.Topology, src *kmodSource, c *ga
 	if err != nil {
 		return r, 0, 0, err
 	}
+	s.ConsumerNs = float64(cons1 - cons0)
 	return r, self1 - self0 + cons1 - cons0, busy1 - busy0, nil
 }
 
