@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/imp2/imp2/internal/pace"
@@ -39,20 +38,15 @@ func (c *capture) add(mono int64, b []byte) {
 	c.times = append(c.times, mono)
 }
 
-// write stores the frames as a pcapnl trace, turning monotonic receive
-// times into wall-clock ones.
+// write stores the frames as a pcapnl trace, in the format path names
+// (pcapnl.Create), turning monotonic receive times into wall-clock ones.
 func (c *capture) write(path, comment string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w, err := pcapnl.NewWriter(f, pcapnl.WriterOptions{
+	w, err := pcapnl.Create(path, pcapnl.WriterOptions{
 		Application: "imp2-bench",
 		Comment:     comment,
 		Family:      c.family,
 	})
 	if err != nil {
-		f.Close()
 		return err
 	}
 	wallOffset := time.Now().UnixNano() - pace.Monotonic()
@@ -61,14 +55,9 @@ func (c *capture) write(path, comment string) error {
 		fr := pcapnl.Frame{Time: c.times[i] + wallOffset, Direction: pcapnl.ToUser, Family: c.family, Data: c.arena[start:end]}
 		if err := w.WriteFrame(&fr); err != nil {
 			w.Close()
-			f.Close()
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		start = end
 	}
-	if err := w.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return w.Close()
 }

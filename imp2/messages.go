@@ -17,15 +17,16 @@ type Msg struct {
 func Messages(b []byte) iter.Seq2[Msg, error] {
 	return func(yield func(Msg, error) bool) {
 		for len(b) > 0 {
-			h, err := ParseHeader(b)
-			if err != nil {
+			if !headerFits(b) {
+				_, err := headerError(b)
 				yield(Msg{}, err)
 				return
 			}
-			if !yield(Msg{Header: h, Payload: b[HeaderLen:h.Len]}, nil) {
+			n, typ, flags, seq, pid := headerFields(b) // see there
+			if !yield(Msg{Header: Header{Len: n, Type: typ, Flags: flags, Seq: seq, PID: pid}, Payload: b[HeaderLen:n]}, nil) {
 				return
 			}
-			next := (int(h.Len) + 3) &^ 3
+			next := (int(n) + 3) &^ 3
 			if next >= len(b) {
 				return
 			}

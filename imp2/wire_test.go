@@ -70,9 +70,14 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"trailing bytes", hdr(HeaderLen, 8), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseHeader(tc.b)
+			h, err := ParseHeader(tc.b)
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			// A bad nlmsg_len still comes with the header as decoded
+			// (an ack echoes its sequence number).
+			if len(tc.b) >= HeaderLen && h.Len != ne.Uint32(tc.b) {
+				t.Fatalf("header %+v, want nlmsg_len %d", h, ne.Uint32(tc.b))
 			}
 		})
 	}

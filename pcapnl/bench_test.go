@@ -40,8 +40,8 @@ func benchFrames(extended bool) []Frame {
 // BenchmarkWrite measures WriteFrame per frame. Sub-benchmarks:
 // zstd (the default writer), zstd-queue (the same with WriterOptions.Queue:
 // the time until Flush returns, compression on a second goroutine),
-// zstd-frame-per-flush, none (plain pcapng; the
-// cost of block encoding alone) and pcapgo (gopacket's NgWriter with the
+// zstd-frame-per-flush, gzip (the default level), none (plain pcapng; the
+// cost of block encoding alone), pcap (classic pcap, plain) and pcapgo (gopacket's NgWriter with the
 // same epb_flags and drop counts, to io.Discard, given pre-built packets
 // with the pseudo-header already in place). Compare within one run: the
 // machine is shared.
@@ -51,12 +51,16 @@ func BenchmarkWrite(b *testing.B) {
 		ext  bool
 	}{{"40B", false}, {"64B", true}} {
 		frames := benchFrames(size.ext)
-		for _, mode := range []string{"zstd", "zstd-queue", "zstd-frame-per-flush", "none"} {
+		for _, mode := range []string{"zstd", "zstd-queue", "zstd-frame-per-flush", "gzip", "none", "pcap"} {
 			b.Run(mode+"/"+size.name, func(b *testing.B) {
 				opts := WriterOptions{}
 				switch mode {
 				case "none":
 					opts.Compression = None
+				case "gzip":
+					opts.Compression = Gzip
+				case "pcap":
+					opts.Format, opts.Compression = Pcap, None
 				case "zstd-frame-per-flush":
 					opts.FramePerFlush = true
 				case "zstd-queue":

@@ -2,6 +2,14 @@
 // LINKTYPE_NETLINK (253), zstd-compressed and crash tolerant, in a layout
 // that tshark/Wireshark and the zstd CLI read directly.
 //
+// # File names
+//
+// Every imp2 tool writes the format and compression a trace's name asks
+// for (FormatFor, Create): .zst zstd, .gz gzip, anything else plain, and
+// .pcap (before any .zst/.gz) classic pcap, which tcpdump -r reads, with
+// what classic pcap cannot hold lost (Format.Loses). Reading goes by
+// magic numbers, never by name.
+//
 // # File layout
 //
 // A file written by Writer is one little-endian pcapng section (readers
@@ -23,7 +31,7 @@
 //
 // # Compression and crash tolerance
 //
-// By default the pcapng stream is compressed with zstd (level "default",
+// By default (WriterOptions' zero value) the pcapng stream is compressed with zstd (level "default",
 // comparable to zstd -3). The writer flushes, ending a zstd block, whenever
 // FlushInterval has passed since data was first left pending or FlushBytes of
 // uncompressed pcapng are pending, whichever comes first, and a flush always
@@ -63,6 +71,8 @@ const PseudoHeaderLen = 16
 // ToKernel, sent by it), which Wireshark shows as
 // frame.packet_flags_direction, and as the Linux SLL packet type in the
 // pseudo-header (PACKET_HOST 0 and PACKET_OUTGOING 4), for older readers.
+// Classic pcap has no epb_flags: there Writer stores nlmon's PACKET_USER
+// (6) and PACKET_KERNEL (7), which Reader takes back.
 //
 // Reader takes the direction, in this order, from
 //   - epb_flags inbound/outbound (pcapng; every file Writer wrote has it,
@@ -119,7 +129,8 @@ type Frame struct {
 	// PacketType is the pseudo-header packet type as stored (Linux
 	// sll_pkttype, as libpcap copies it). It is kept for faithful copies,
 	// not as a direction: see Direction. Writer stores it only for frames
-	// of unknown direction; for the others it writes 0 or 4.
+	// of unknown direction; for the others it writes 0 or 4 (pcapng) or
+	// 6 or 7 (classic pcap).
 	PacketType uint16
 	// Family is the netlink protocol (unit), e.g. 31 for imp2.
 	Family uint16

@@ -394,7 +394,7 @@ func needTool(t *testing.T, name string) string {
 		return p
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found and CI is set: install it (Debian: apt-get install tshark zstd)", name)
+		t.Fatalf("%s not found and CI is set: install it (Debian: apt-get install tshark zstd tcpdump)", name)
 	}
 	t.Skipf("%s not found (set CI to make this a failure)", name)
 	return ""

@@ -6,18 +6,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 )
 
-// stage is what follows the encoder: the zstd encoder (if any) and the
+// stage is what follows the encoder: the compressor (if any) and the
 // underlying writer. It runs in the caller of Writer, or on the goroutine
 // of a queue.
 type stage struct {
 	out           io.Writer
 	outF          interface{ Flush() error }
-	zw            *zstd.Encoder
-	dst           io.Writer // zw, or out when uncompressed
+	zw            compressor // nil when uncompressed
+	dst           io.Writer  // zw, or out when uncompressed
 	framePerFlush bool
 	// framesOut counts the frames before the last flush that succeeded:
 	// those the underlying writer has accepted whole (Writer.FramesOut).
@@ -31,7 +29,19 @@ func (s *stage) write(b []byte) error {
 	return nil
 }
 
-// flush ends the current zstd block (or frame) and flushes the output.
+// compressor is what *zstd.Encoder and *gzip.Writer have in common:
+// Flush ends a block (zstd) or makes a sync flush (gzip), after which
+// everything written so far decompresses from the output; Close ends the
+// stream (frame, gzip member); Reset starts a new one.
+type compressor interface {
+	io.Writer
+	Flush() error
+	Close() error
+	Reset(io.Writer)
+}
+
+// flush ends the current compressed block (or frame) and flushes the
+// output.
 func (s *stage) flush() error {
 	var err error
 	if s.zw != nil {
@@ -52,11 +62,11 @@ func (s *stage) flush() error {
 	return nil
 }
 
-// close ends the zstd stream and flushes the output.
+// close ends the compressed stream and flushes the output.
 func (s *stage) close() error {
 	if s.zw != nil {
 		if err := s.zw.Close(); err != nil {
-			return fmt.Errorf("pcapnl: zstd close: %w", err)
+			return fmt.Errorf("pcapnl: compressor close: %w", err)
 		}
 	}
 	if s.outF != nil {
@@ -76,15 +86,18 @@ type QueueStats struct {
 }
 
 // Chunk sizes of a queue: large enough that the hand-over (a channel send
-// and, when the goroutine sleeps, a wake-up) is rare, once per about a
+// and, when the goroutine sleeps, a wake-up) is rare, once per a few
 // thousand frames, and small enough that the few chunks a queue that keeps
 // up cycles through stay in the cache. The kernel's receive queue shares
 // that cache: against imp2-record's 1 MiB chunks, 128 KiB ones cut the
 // CPU per frame of its receive thread by 4-9% (cmd/record's
-// BenchmarkVsSink, two runs of 7 rounds).
+// BenchmarkVsSink, two runs of 7 rounds); 256 KiB ones, half the
+// wake-ups, took the compressing goroutine 14-18 ns less per frame than
+// 128 KiB and the receive thread no more (2-3% of the whole, two runs of
+// 10 and 12 interleaved rounds on a host with 4 MiB of L2 a core).
 const (
 	minChunk = 64 << 10
-	maxChunk = 128 << 10
+	maxChunk = 256 << 10
 )
 
 // queue carries encoded pcapng in chunks from the Writer to a goroutine

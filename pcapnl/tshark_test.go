@@ -2,6 +2,7 @@ package pcapnl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -170,6 +171,116 @@ func TestLuaDissector(t *testing.T) {
 	n := tsharkFields(t, path, append(lua, "-Y", "imp2"), "frame.number")
 	if len(n) != len(frames)-1 {
 		t.Errorf("filter imp2 selects %d frames, want %d", len(n), len(frames)-1)
+	}
+}
+
+// luaCase is one frame of TestLuaColumnsAndFamilies and what tshark with
+// imp2.lua shows for it: the columns and a few imp2 fields.
+type luaCase struct {
+	frame Frame
+	want  []string // see luaFields
+}
+
+// luaFields are the fields of luaCase.want; a shorter want leaves the
+// rest empty.
+var luaFields = []string{"_ws.col.Protocol", "_ws.col.Source", "_ws.col.Destination", "imp2.type", "imp2.seq",
+	"imp2.echo_seq", "imp2.extension", "imp2.ack.error", "imp2.ack.type", "imp2.stats.self_sent",
+	"imp2.rmem_alloc", "imp2.rcvbuf", "imp2.truesize", "imp2.drop_rmem"}
+
+// luaEvent is event n: from 198.18.0.n to 198.19.0.n, echo sequence n.
+func luaEvent(n uint32) imp2.Event {
+	return imp2.Event{
+		Src: netip.AddrFrom4([4]byte{198, 18, 0, byte(n)}), Dest: netip.AddrFrom4([4]byte{198, 19, 0, byte(n)}),
+		Extended: true, TimeNs: uint64(n) * 1000, IfIndex: 2, ICMPType: 8, ICMPSeq: uint16(n), Flags: imp2.EventFlagICMP, IPLen: 84,
+	}
+}
+
+// luaCases builds the frames of family fam: every imp2 message kind, as
+// the recorder stores them, and on family 2 the frames of other programs
+// that the heuristic must leave alone.
+func luaCases(fam uint16) []luaCase {
+	t := int64(1_700_000_000_000_000_000)
+	ev := func(seq uint32, ext []byte) Frame {
+		t += 1000
+		m := imp2.AppendEventMessage(nil, seq, luaEvent(seq))
+		m = append(m, ext...)
+		imp2.PutHeader(m, imp2.Header{Len: uint32(len(m)), Type: imp2.TypeEvent, Seq: seq})
+		return Frame{Time: t, Direction: ToUser, Family: fam, Data: m}
+	}
+	ctl := func(dir Direction, data []byte) Frame {
+		t += 1000
+		return Frame{Time: t, Direction: dir, Family: fam, Data: data}
+	}
+	st := imp2.AppendStats(nil, imp2.Stats{Events: 9, UnicastOK: 9, SelfRegistered: true, SelfSent: 7, SelfLastSeq: 7})
+	stats := append(make([]byte, imp2.HeaderLen), st...)
+	imp2.PutHeader(stats, imp2.Header{Len: uint32(len(stats)), Type: imp2.TypeStats, Seq: 2, PID: 4242})
+	reg := imp2.AppendControl(nil, imp2.TypeRegister, imp2.FlagRequest|imp2.FlagAck, 1, 4242)
+	ack := make([]byte, imp2.HeaderLen+4)
+	imp2.PutHeader(ack, imp2.Header{Len: 36, Type: 2, Seq: 1, PID: 4242})
+	ack = append(ack, reg...)
+	queue := binary.NativeEndian.AppendUint32(nil, 5000)
+	queue = binary.NativeEndian.AppendUint32(queue, 212992)
+	queue = binary.NativeEndian.AppendUint32(queue, 768)
+	queue = binary.NativeEndian.AppendUint32(queue, 4100)
+	legacy := imp2.AppendEventMessage(nil, 8, imp2.Event{Src: luaEvent(8).Src, Dest: luaEvent(8).Dest})
+	cs := []luaCase{
+		{ctl(ToKernel, reg), []string{"IMP2", "", "", "0", "1", "", "", "", "", ""}},
+		{ctl(ToUser, ack), []string{"IMP2", "", "", "2", "1", "", "", "0", "0", ""}},
+		{ev(1, nil), []string{"IMP2", "198.18.0.1", "198.19.0.1", "1", "1", "1", "", "", "", ""}},
+		// The queue extension (module 2.1, bytes 32-47 of the payload),
+		// and a longer one than this script knows: the known fields,
+		// then the rest as imp2.extension.
+		{ev(2, queue), []string{"IMP2", "198.18.0.2", "198.19.0.2", "1", "2", "2", "", "", "", "", "5000", "212992", "768", "4100"}},
+		{ev(3, append(bytes.Clone(queue), 0xde, 0xad, 0xbe, 0xef)), []string{"IMP2", "198.18.0.3", "198.19.0.3", "1", "3", "3", "deadbeef", "", "", "", "5000", "212992", "768", "4100"}},
+		{ctl(ToUser, legacy), []string{"IMP2", "198.18.0.8", "198.19.0.8", "1", "8", "", "", "", "", ""}},
+		{ctl(ToKernel, imp2.AppendControl(nil, imp2.TypeGetStats, imp2.FlagRequest, 2, 4242)), []string{"IMP2", "", "", "16", "2", "", "", "", "", ""}},
+		{ctl(ToUser, stats), []string{"IMP2", "", "", "17", "2", "", "", "", "", "7"}},
+		{ctl(ToKernel, imp2.AppendControl(nil, imp2.TypeClose, 0, 3, 4242)), []string{"IMP2", "", "", "2", "3", "", "", "", "", ""}},
+	}
+	if fam != imp2.UserSockFamily {
+		return cs
+	}
+	// Other programs on NETLINK_USERSOCK: a type imp2 does not have, an
+	// event type of a length imp2 never sends, a bare header followed by
+	// a foreign message.
+	foreign := make([]byte, 20)
+	imp2.PutHeader(foreign, imp2.Header{Len: 20, Type: 0x20, Seq: 5})
+	odd := make([]byte, 30)
+	imp2.PutHeader(odd, imp2.Header{Len: 30, Type: imp2.TypeEvent, Seq: 6})
+	mixed := append(imp2.AppendControl(nil, imp2.TypeGetStats, 0, 1, 1), foreign...)
+	for _, d := range [][]byte{foreign, odd, mixed} {
+		cs = append(cs, luaCase{ctl(ToUser, d), []string{"Netlink", "", "", "", "", "", "", "", "", ""}})
+	}
+	return cs
+}
+
+// TestLuaColumnsAndFamilies writes a family 31 trace and a family 2
+// (NETLINK_USERSOCK) trace with the project's Writer and checks through
+// tshark -T fields what imp2.lua makes of them: Protocol, Source and
+// Destination columns (an event's src and dest), the extension decoded
+// by its length, acknowledgements, IMP2_STATS; and on family 2, where no
+// preference is set, the heuristic finds every imp2 frame and no other.
+func TestLuaColumnsAndFamilies(t *testing.T) {
+	needTool(t, "tshark")
+	lua := []string{"-X", "lua_script:" + luaScript(t)}
+	for _, fam := range []uint16{imp2.DefaultFamily, imp2.UserSockFamily} {
+		cases := luaCases(fam)
+		frames := make([]Frame, len(cases))
+		for i, c := range cases {
+			frames[i] = c.frame
+		}
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("family%d.pcapng", fam))
+		os.WriteFile(path, writeTrace(t, frames, WriterOptions{Compression: None, Family: fam}), 0o644)
+		rows := tsharkFields(t, path, lua, luaFields...)
+		if len(rows) != len(cases) {
+			t.Fatalf("family %d: %d rows, want %d", fam, len(rows), len(cases))
+		}
+		for i, r := range rows {
+			want := append(cases[i].want, make([]string, len(luaFields)-len(cases[i].want))...)
+			if got, want := strings.Join(r, "|"), strings.Join(want, "|"); got != want {
+				t.Errorf("family %d frame %d: tshark\n %s\nwant\n %s\n(%s)", fam, i+1, got, want, strings.Join(luaFields, "|"))
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package record records every netlink frame an imp2 producer sends to a
-// consumer into a pcapng trace (package pcapnl: zstd-compressed,
-// LINKTYPE_NETLINK), and says exactly what it lost and why. It is the
+// consumer into a trace (package pcapnl, LINKTYPE_NETLINK; pcapng or
+// classic pcap, zstd, gzip or plain, as the file name asks:
+// pcapnl.FormatFor), and says exactly what it lost and why. It is the
 // engine of imp2-record; a Go program or test records with
 //
 //	s, err := record.Run(ctx, record.DefaultOptions("trace.pcapng.zst"))

@@ -43,7 +43,10 @@ type Options struct {
 	// Force overwrites an existing file, emptied only once the
 	// registration succeeded, so that a failed start leaves it as it was.
 	Force bool
-	// Compression and ZstdLevel are the trace's (pcapnl.WriterOptions).
+	// Format, Compression and ZstdLevel are the trace's
+	// (pcapnl.WriterOptions); DefaultOptions takes the first two from
+	// Path's name (pcapnl.FormatFor).
+	Format      pcapnl.Format
 	Compression pcapnl.Compression
 	ZstdLevel   zstd.EncoderLevel
 	// Flush is the longest a frame waits in memory before it is flushed to
@@ -96,22 +99,16 @@ const (
 )
 
 // DefaultOptions returns the settings imp2-record uses unless told
-// otherwise, recording from the module into path.
+// otherwise, recording from the module into path, in the format and
+// compression path's name asks for.
 func DefaultOptions(path string) Options {
-	return Options{
+	o := Options{
 		Family: imp2.DefaultFamily, Ack: true, RcvBuf: DefaultRcvBuf, Path: path,
-		Compression: CompressionFor(path), ZstdLevel: zstd.SpeedFastest, Flush: pcapnl.DefaultFlushInterval,
+		ZstdLevel: zstd.SpeedFastest, Flush: pcapnl.DefaultFlushInterval,
 		Buffer: DefaultBuffer, SnapLen: DefaultSnapLen, Batch: DefaultBatch, StatsTimeout: DefaultStatsTimeout,
 	}
-}
-
-// CompressionFor is the compression of a trace named path unless told
-// otherwise: none when it ends in .pcapng or .pcap, zstd otherwise.
-func CompressionFor(path string) pcapnl.Compression {
-	if strings.HasSuffix(path, ".pcapng") || strings.HasSuffix(path, ".pcap") {
-		return pcapnl.None
-	}
-	return pcapnl.Zstd
+	o.Format, o.Compression = pcapnl.FormatFor(path)
+	return o
 }
 
 // OptionError is a setting Run refuses, named by its Options field.

@@ -140,6 +140,7 @@ func (r *Recorder) open() error {
 		return err
 	}
 	err = files.begin(pcapnl.WriterOptions{
+		Format:        r.opts.Format,
 		Compression:   r.opts.Compression,
 		ZstdLevel:     r.opts.ZstdLevel,
 		FlushInterval: r.opts.Flush,

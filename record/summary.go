@@ -75,7 +75,7 @@ type Drops struct {
 	// Unexplained: gaps beyond the local evidence when the peer's counters
 	// are missing; a LossError, like losses.
 	Unexplained uint64 `json:"unexplained"`
-	InTrace     uint64 `json:"in_trace"` // sum of the pcapng drop counts written, losses of this recording placed on the frame after them
+	InTrace     uint64 `json:"in_trace"` // sum of the pcapng drop counts written, losses of this recording placed on the frame after them (a classic pcap file cannot hold them)
 }
 
 // Writer says how the trace writer's queue fared.

@@ -123,8 +123,11 @@ func (tw *traceWriter) write(b batch) error {
 			a.discarded++
 			continue
 		}
-		fs = append(fs, pcapnl.Frame{Time: b.t, Direction: b.dir, Family: tw.family, DropCount: drops, Data: m.Data()})
+		// Filled in place: a Frame built aside and copied in as a whole
+		// stalled on its narrow fields (see imp2's headerFields).
+		fs = append(fs, pcapnl.Frame{})
 		f := &fs[len(fs)-1]
+		f.Time, f.Direction, f.Family, f.DropCount, f.Data = b.t, b.dir, tw.family, drops, m.Data()
 		if tw.filter != nil && !tw.filter.Match(f) {
 			fs = fs[:len(fs)-1]
 			a.filtered++

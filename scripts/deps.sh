@@ -12,7 +12,7 @@ pkgs=(
 	make gcc libc6-dev                    # the module build
 	dwarves                               # pahole: module BTF on headers that ship vmlinux (6.12 on)
 	mmdebstrap xz-utils debian-archive-keyring # kernel matrix: trixie build root, .ko.xz, suites' keys
-	tshark zstd                           # trace format checks
+	tshark zstd tcpdump                   # trace format checks (tcpdump -r reads .pcap)
 	iproute2 nftables hping3 iputils-ping # topology, NFLOG peer, load peers
 	clang llvm libbpf-dev                 # only TestObjectIsRebuilt (Debian 12: clang 14): the BPF object is committed, building needs none
 	ca-certificates git

@@ -13,6 +13,7 @@ import (
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/pcapnl"
 )
 
 // sweepArgs is a short sweep with one step that must drop: a consumer
@@ -120,8 +121,19 @@ func TestRunEmu(t *testing.T) {
 	if !strings.Contains(out, "EMULATION") {
 		t.Errorf("summary does not label the emulation:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, bench.TraceFile)); err != nil {
-		t.Error(err)
+	// The sample trace is in the format its name asks for (zstd pcapng).
+	f, err := os.Open(filepath.Join(dir, bench.TraceFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapnl.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if _, err := rd.Next(); err != nil || rd.Compression() != "zstd" || rd.Format() != "pcapng" {
+		t.Errorf("%s: %v, %s %s; want a zstd pcapng with frames", bench.TraceFile, err, rd.Compression(), rd.Format())
 	}
 }
 

@@ -46,7 +46,7 @@ func TestThroughputVsSink(t *testing.T) {
 	for round := range rounds {
 		sink := sinkRun(t, nlsend, nlsink, n)
 		t.Logf("round %d sink:   %s", round, sink.out)
-		rec, s := recordRun(t, nlsend, trace, n)
+		rec, s := recordRun(t, recordBin, nlsend, trace, n)
 		st, _ := os.Stat(trace)
 		t.Logf("round %d record: %s / recorder %.0f/s, lost %d, writer stalls %d, %d bytes of trace (%.1f B/frame)",
 			round, rec.out, s.Rate, s.Drops.Lost, s.Writer.Stalls, st.Size(), float64(st.Size())/float64(n))
@@ -214,13 +214,13 @@ func sinkRun(tb testing.TB, nlsend, nlsink string, n int) consumerRun {
 	return r
 }
 
-// recordRun floods n messages from nlsend into imp2-record writing a zstd
-// trace, and checks that it recorded them all.
-func recordRun(tb testing.TB, nlsend, trace string, n int) (consumerRun, summary) {
+// recordRun floods n messages from nlsend into bin (an imp2-record)
+// writing a zstd trace, and checks that it recorded them all.
+func recordRun(tb testing.TB, bin, nlsend, trace string, n int) (consumerRun, summary) {
 	tb.Helper()
 	port := fmt.Sprint(1000000 + rand.IntN(1000000))
 	sender := startPeer(tb, nlsend, "-p", port, "-n", fmt.Sprint(n))
-	cmd := exec.Command(recordBin, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n),
+	cmd := exec.Command(bin, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n),
 		"-rcvbuf", fmt.Sprint(benchRcvBuf), "-stats-timeout", "0", "-q", "-json")
 	s := runRecordCmd(tb, cmd)
 	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,24 +21,35 @@ import (
 // It prints, per round and as median [min–max] over the rounds, the
 // ratios recorder/sink of CPU per frame (the whole process, and the
 // receiving thread alone: the recorder's receive loop against the sink's
-// only thread) and of throughput. CPU per frame is the figure that holds
+// only thread) and of throughput. IMP2_RECORD_BENCH_BASE=PATH adds
+// another imp2-record build (main's, say) to every round, in turn with
+// the two, and prints its ratios to the same sink runs and the
+// recorder's to it, round by round: a change measured against its base in
+// one run. CPU per frame is the figure that holds
 // on a loaded machine; throughput needs a core for each side to mean
 // anything.
 func BenchmarkVsSink(b *testing.B) {
 	n := envInt("IMP2_RECORD_BENCH_N", 1000000)
+	base := os.Getenv("IMP2_RECORD_BENCH_BASE")
 	nlsend, nlsink := buildPeers(b, b.TempDir())
 	trace := filepath.Join(b.TempDir(), "t.pcapng.zst")
 	var rounds []vsRound
 	for b.Loop() {
 		var r vsRound
-		if len(rounds)%2 == 0 {
-			r.sink = sinkRun(b, nlsend, nlsink, n)
-			r.rec, _ = recordRun(b, nlsend, trace, n)
-		} else {
-			r.rec, _ = recordRun(b, nlsend, trace, n)
-			r.sink = sinkRun(b, nlsend, nlsink, n)
+		runs := []func(){
+			func() { r.sink = sinkRun(b, nlsend, nlsink, n) },
+			func() { r.rec, _ = recordRun(b, recordBin, nlsend, trace, n) },
 		}
-		b.Logf("round %d: %s", len(rounds), r.line(n))
+		if base != "" {
+			runs = append(runs, func() { r.base, _ = recordRun(b, base, nlsend, trace, n) })
+		}
+		// Each consumer takes each place in the order in turn.
+		for i := range runs {
+			runs[(i+len(rounds))%len(runs)]()
+		}
+		// Printed, not logged: the testing package keeps only the first
+		// ten lines a benchmark logs, and the summary comes last.
+		fmt.Printf("round %d: %s\n", len(rounds), r.line(n))
 		rounds = append(rounds, r)
 	}
 	cpu := ratioStats(rounds, func(r vsRound) float64 { return r.cpuRatio() })
@@ -45,23 +57,45 @@ func BenchmarkVsSink(b *testing.B) {
 	rate := ratioStats(rounds, func(r vsRound) float64 { return r.rec.rate / r.sink.rate })
 	b.Logf("VS SINK %d rounds x %d frames, recorder/sink: CPU per frame %s (target <= 1.25), receive thread %s (<= 1.10), throughput %s",
 		len(rounds), n, cpu, recv, rate)
+	if base != "" {
+		b.Logf("BASE %s, same rounds, base/sink: CPU per frame %s, receive thread %s, throughput %s; recorder/base: CPU per frame %s, receive thread %s", base,
+			ratioStats(rounds, func(r vsRound) float64 { return r.base.cpuRatio(r.sink) }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.base.recvRatio(r.sink) }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.base.rate / r.sink.rate }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.rec.cpuRatio(r.base) }),
+			ratioStats(rounds, func(r vsRound) float64 { return r.rec.recvRatio(r.base) }))
+	}
 	b.ReportMetric(cpu.median, "cpu-ratio")
 	b.ReportMetric(recv.median, "recv-cpu-ratio")
 	b.ReportMetric(rate.median, "rate-ratio")
 	b.ReportMetric(0, "ns/op") // a round's wall time says nothing here
 }
 
-// vsRound is one round of the comparison.
-type vsRound struct{ sink, rec consumerRun }
+// vsRound is one round of the comparison; base is the run of
+// IMP2_RECORD_BENCH_BASE's recorder, if given.
+type vsRound struct{ sink, rec, base consumerRun }
 
-func (r vsRound) cpuRatio() float64  { return float64(r.rec.cpu) / float64(r.sink.cpu) }
-func (r vsRound) recvRatio() float64 { return float64(r.rec.recvCPU) / float64(r.sink.recvCPU) }
+func (r vsRound) cpuRatio() float64  { return r.rec.cpuRatio(r.sink) }
+func (r vsRound) recvRatio() float64 { return r.rec.recvRatio(r.sink) }
+
+func (c consumerRun) cpuRatio(sink consumerRun) float64 {
+	return float64(c.cpu) / float64(sink.cpu)
+}
+
+func (c consumerRun) recvRatio(sink consumerRun) float64 {
+	return float64(c.recvCPU) / float64(sink.recvCPU)
+}
 
 func (r vsRound) line(n int) string {
 	perFrame := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-	return fmt.Sprintf("sink %.0f/s %.0f ns/frame; recorder %.0f/s %.0f ns/frame (receive thread %.0f); ratios CPU %.2f, receive %.2f, rate %.2f",
+	l := fmt.Sprintf("sink %.0f/s %.0f ns/frame; recorder %.0f/s %.0f ns/frame (receive thread %.0f); ratios CPU %.2f, receive %.2f, rate %.2f",
 		r.sink.rate, perFrame(r.sink.cpu), r.rec.rate, perFrame(r.rec.cpu), perFrame(r.rec.recvCPU),
 		r.cpuRatio(), r.recvRatio(), r.rec.rate/r.sink.rate)
+	if r.base.cpu != 0 {
+		l += fmt.Sprintf("; base %.0f ns/frame (receive thread %.0f), ratios CPU %.2f, receive %.2f",
+			perFrame(r.base.cpu), perFrame(r.base.recvCPU), r.base.cpuRatio(r.sink), r.base.recvRatio(r.sink))
+	}
+	return l
 }
 
 // spread is the median and range of per-round ratios.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/term"
 
 	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
@@ -38,8 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	if cfg.opts.Path == "-" {
-		if term.IsTerminal(int(os.Stdout.Fd())) {
-			err = errors.New("-o -: stdout is a terminal; redirect it or name a file")
+		if terr := pcapnl.CheckNotTerminal(stdout); terr != nil {
+			err = fmt.Errorf("-o -: %w", terr)
 		}
 		cfg.opts.Output = stdout
 	}
@@ -50,6 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "imp2-record: %v\n", flagError(&cfg.opts, err))
 		return record.ExitUsage
+	}
+	if l := cfg.opts.Format.Loses(); l != "" && !cfg.quiet {
+		fmt.Fprintf(stderr, "imp2-record: warning: -o %s: %s\n", cfg.opts.Path, l)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,9 +103,11 @@ type config struct {
 // is a capture filter, and writing over it would surprise.
 func command() *cli.Command {
 	c := cli.New("imp2-record", "imp2-record -o PATH [flags]", `
-Record every frame an imp2 producer sends into a pcapng trace (zstd-compressed
-unless PATH ends in .pcapng or .pcap). An existing file is overwritten only with
--force. Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
+Record every frame an imp2 producer sends into a trace in the format PATH
+names: .zst zstd, .gz gzip, anything else uncompressed; .pcap (before
+.zst/.gz) classic pcap for tcpdump -r, without drop counts or statistics,
+anything else pcapng. An existing file is overwritten only with -force.
+Stops after -count frames, after -duration, or on SIGINT/SIGTERM;
 unregisters (IMP2_CLOSE) on every way out. The output is always -o (tcpdump's
 -w); a plain argument is refused. Sequence gaps are losses of this recording
 (the peer's self_dropped, SO_MEMINFO, ENOBUFS; every gap from the module) or
@@ -150,7 +154,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	cmd := command()
 	fs := cmd.Flags
 	cli.Uint32Var(fs, &o.Peer, "peer", 0, "port id the control messages go to: 0 is the kernel module, any other a user-space producer")
-	compress := fs.String("compress", "auto", "zstd, none, or auto: none when PATH ends in .pcapng, zstd otherwise")
+	compress := fs.String("compress", "auto", "auto (by PATH: .zst zstd, .gz gzip, otherwise none), zstd, gzip or none")
 	level := fs.String("zstd-level", "fastest", "zstd level: fastest, default (about zstd -3), better or best")
 	fs.IntVar(&o.Family, "family", imp2.DefaultFamily, "netlink unit: 31 for the module, 2 (NETLINK_USERSOCK) for a user-space producer")
 	fs.StringVar(&o.Path, "o", "", "output `PATH` (.pcapng.zst), or - for stdout (required)")
@@ -183,7 +187,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	})
 	var zok bool
 	zok, o.ZstdLevel = zstd.EncoderLevelFromString(*level)
-	compression, cok := map[string]pcapnl.Compression{"auto": record.CompressionFor(o.Path), "zstd": pcapnl.Zstd, "none": pcapnl.None}[*compress]
+	compression, cerr := pcapnl.ParseCompression(*compress, o.Path)
 	o.Compression = compression
 	var ferr error
 	o.Filter, ferr = filter.Parse(*filterExpr)
@@ -194,10 +198,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 		return nil, cmd.Fail(stderr, "-o is required: a .pcapng.zst path, or - for stdout"), false
 	case !zok:
 		return nil, cmd.Fail(stderr, "-zstd-level %q: want fastest, default, better or best", *level), false
-	case !cok:
-		return nil, cmd.Fail(stderr, "-compress %q: want zstd, none or auto", *compress), false
+	case cerr != nil:
+		return nil, cmd.Fail(stderr, "-compress: %v", cerr), false
 	case ferr != nil:
 		return nil, cmd.Fail(stderr, "-filter: %v", ferr), false
 	}
+	o.Format, _ = pcapnl.FormatFor(o.Path)
 	return c, record.ExitOK, true
 }

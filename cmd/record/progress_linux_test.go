@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imp2/imp2/internal/progress/ptytest"
+	"github.com/imp2/imp2/internal/ptytest"
 )
 
 // TestProgressBar: with stderr on a terminal, -count shows a bar with the

@@ -95,7 +95,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
-	fs.StringVar(&c.zip, "compress", "zstd", "pcapng: zstd or none")
+	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
 	fs.IntVar(&ic.VerifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
@@ -128,7 +128,10 @@ const outputsHelp = `Outputs (-to):
            namespace or -netns-dst, where the module's hook and the consumers are.
   text     one line per frame: time dir family type len seq pid [src dest ...]
   json     the same fields, one JSON object per line
-  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several inputs)
+  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several inputs), in
+           the format -o names: .zst zstd, .gz gzip, otherwise uncompressed; .pcap
+           classic pcap (tcpdump -r; no drop counts), otherwise pcapng. Refused on a
+           terminal.
 Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are written at
 once with re-timed timestamps unless -realtime. The summary goes to stdout, or to
 stderr when the data does.
@@ -151,7 +154,6 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		flags string
 	}{
 		{icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""},
-		{c.zip == "zstd" || c.zip == "none", fmt.Sprintf("-compress %q: want zstd or none", c.zip), ""},
 		{!(c.set["speed"] && c.set["pps"] || c.set["speed"] && c.set["topspeed"] || c.set["pps"] && c.set["topspeed"]), "-speed, -pps and -topspeed are exclusive", ""},
 		{file, "is for file outputs; -to " + c.to + " always follows the clock", "realtime"},
 		{icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"},
@@ -189,6 +191,12 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		err = c.ic.Validate()
 	default:
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
+		if _, zerr := pcapnl.ParseCompression(c.zip, c.out); zerr != nil {
+			err = errors.Join(err, fmt.Errorf("-compress: %w", zerr))
+		}
+		if terr := pcapnl.CheckNotTerminal(stdout); c.to == "pcapng" && c.out == "-" && terr != nil {
+			err = errors.Join(err, fmt.Errorf("-o -: %w", terr))
+		}
 	}
 	return errors.Join(err, c.o.Validate())
 }
@@ -253,8 +261,10 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewText(w, closer, c.to == "json", c.o.Timing.Realtime), nil
 	}
 	opts := pcapnl.WriterOptions{Application: "imp2-replay"}
-	if c.zip == "none" {
-		opts.Compression = pcapnl.None
+	opts.Format, _ = pcapnl.FormatFor(c.out)
+	opts.Compression, _ = pcapnl.ParseCompression(c.zip, c.out) // checked by check
+	if l := opts.Format.Loses(); l != "" {
+		logf("warning: -o %s: %s", c.out, l)
 	}
 	return replay.NewPcapng(w, closer, opts), nil
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imp2/imp2/internal/progress/ptytest"
+	"github.com/imp2/imp2/internal/ptytest"
 )
 
 // TestTerminal: on a pseudo-terminal the bar is drawn in place and

@@ -1,8 +1,10 @@
 //go:build linux
 
 // Package ptytest gives tests a pseudo-terminal, to check what a program
-// shows on a terminal (and only there): /dev/ptmx and its /dev/pts/N,
-// opened with three ioctls rather than a package for them.
+// does when its output is a terminal (the progress bars show only there;
+// imp2-record and imp2-replay refuse to write a binary trace to one):
+// /dev/ptmx and its /dev/pts/N, opened with three ioctls rather than a
+// package for them.
 package ptytest
 
 import (

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imp2/imp2/imp2/imp2test"
+	"github.com/imp2/imp2/internal/ptytest"
+	"github.com/imp2/imp2/pcapnl"
+)
+
+// TestFormatByName: -to pcapng writes the format and compression -o
+// names (pcapnl's rule), classic pcap with a warning, and tcpdump -r reads
+// the .pcap; inputs are read by their magic numbers whatever their name.
+func TestFormatByName(t *testing.T) {
+	in, want, _ := writeTrace(t, traceSpec{n: 40, control: true}) // zstd pcapng named in.pcapng
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name         string
+		flags        []string
+		comp, format string
+	}{
+		{"o.pcapng.zst", nil, "zstd", "pcapng"},
+		{"o.pcapng.gz", nil, "gzip", "pcapng"},
+		{"o.pcapng", nil, "none", "pcapng"},
+		{"o", nil, "none", "pcapng"},
+		{"o.pcap", nil, "none", "pcap"},
+		{"o.pcap.zst", nil, "zstd", "pcap"},
+		{"z.pcapng", []string{"-compress", "zstd"}, "zstd", "pcapng"},
+	} {
+		out := filepath.Join(dir, tc.name)
+		code, _, errOut := runInProcess(append(tc.flags, "-i", in, "-to", "pcapng", "-o", out)...)
+		if code != 0 {
+			t.Fatalf("-o %s: exit %d: %s", tc.name, code, errOut)
+		}
+		if warned := strings.Contains(errOut, "imp2-replay: warning: -o "+out+": classic pcap keeps no"); warned != (tc.format == "pcap") {
+			t.Errorf("-o %s: stderr %q", tc.name, errOut)
+		}
+		got, rd := readFile(t, out)
+		if rd.Compression() != tc.comp || rd.Format() != tc.format {
+			t.Errorf("-o %s %v: %s %s, want %s %s", tc.name, tc.flags, rd.Compression(), rd.Format(), tc.comp, tc.format)
+		}
+		if len(got) != len(want)+2 || !bytes.Equal(got[1].Data, want[0]) || got[1].Direction != pcapnl.ToUser {
+			t.Errorf("-o %s: %d frames, want %d", tc.name, len(got), len(want)+2)
+		}
+	}
+	if stamps := imp2test.Tcpdump(t, filepath.Join(dir, "o.pcap")); stamps != nil && len(stamps) != len(want)+2 {
+		t.Errorf("tcpdump -r o.pcap: %d packets, want %d", len(stamps), len(want)+2)
+	}
+
+	// A renamed file reads by its content: gzip pcapng named .pcap.
+	renamed := filepath.Join(dir, "renamed.pcap")
+	os.Rename(filepath.Join(dir, "o.pcapng.gz"), renamed)
+	if code, so, errOut := runInProcess("-i", renamed, "-to", "text"); code != 0 || strings.Count(so, "\n") != len(want)+2 {
+		t.Errorf("-i %s: exit %d, %d lines: %s", renamed, code, strings.Count(so, "\n"), errOut)
+	}
+}
+
+// TestBadInputNamed: garbage after valid frames fails with the input's
+// name and the offset of the bad block, after the frames before it.
+func TestBadInputNamed(t *testing.T) {
+	in, want, _ := writeTrace(t, traceSpec{n: 10, compress: pcapnl.None})
+	b, _ := os.ReadFile(in)
+	os.WriteFile(in, append(b, "not a pcapng block at all"...), 0o644)
+	code, so, errOut := runInProcess("-i", in, "-to", "text")
+	if code != exitInput || strings.Count(so, "\n") != len(want) {
+		t.Fatalf("exit %d (want %d), %d lines (want %d): %s", code, exitInput, strings.Count(so, "\n"), len(want), errOut)
+	}
+	for _, s := range []string{in, "at decompressed offset " + itoa(uint32(len(b)))} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("error %q does not name %q", errOut, s)
+		}
+	}
+}
+
+// TestRefusesTerminal: a trace is not written to a terminal (no -o);
+// text is.
+func TestRefusesTerminal(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	_, tty := ptytest.Open(t)
+	var stderr bytes.Buffer
+	code := run([]string{"-i", in, "-to", "pcapng"}, strings.NewReader(""), tty, &stderr)
+	if code != exitUsage || stderr.String() != "imp2-replay: -o -: stdout is a terminal; redirect it or name a file\n" {
+		t.Errorf("-to pcapng on a terminal: exit %d, stderr %q; want %d and one line", code, stderr.String(), exitUsage)
+	}
+	stderr.Reset()
+	if code := run([]string{"-i", in, "-to", "text"}, strings.NewReader(""), tty, &stderr); code != 0 {
+		t.Errorf("-to text on a terminal: exit %d: %s", code, stderr.String())
+	}
+}
+
+func readFile(t *testing.T, path string) ([]pcapnl.Frame, *pcapnl.Reader) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapnl.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	frames, err := readTrace(t, rd)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return frames, rd
+}
