@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/vm"
 )
 
@@ -69,7 +70,8 @@ type gateBase struct {
 
 // gateBuildBase builds the base revision's module and, unless
 // o.ModuleOnly, its imp2-bench for the consumer, refusing a revision
-// whose binary does not speak GateConsumerProtocol. A .ko file base has
+// whose binary does not speak GateConsumerProtocol (compare.ErrUnusable:
+// the gate exits 2, no verdict). A .ko file base has
 // no consumer of its own: the candidates' drains its floods too.
 func gateBuildBase(root string, k vm.Kernel, o GateABOptions, tmp string) (*gateBase, error) {
 	b := &gateBase{ko: filepath.Join(tmp, "m0.ko")}
@@ -114,7 +116,7 @@ func gateBuildBase(root string, k vm.Kernel, o GateABOptions, tmp string) (*gate
 		return nil, fmt.Errorf("building the consumer of base %s: %w", label, err)
 	}
 	if err := probeConsumer(b.bin); err != nil {
-		return nil, fmt.Errorf("base %s: %v, so its consumer cannot drain the base's floods; merge main (or name a newer -base), or compare the modules only, with this checkout's consumer on both sides (-module-only)", b.label, err)
+		return nil, fmt.Errorf("%w: base %s: %v, so its consumer cannot drain the base's floods; merge main (or name a newer -base), or compare the modules only, with this checkout's consumer on both sides (-module-only)", compare.ErrUnusable, b.label, err)
 	}
 	return b, nil
 }

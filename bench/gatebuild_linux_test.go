@@ -3,12 +3,14 @@ package bench
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/vm"
 )
 
@@ -126,7 +128,7 @@ func TestGateBaseBuild(t *testing.T) {
 	}
 	before := strings.TrimSpace(string(added)) + "^"
 	_, err = gateBuildBase(root, k, GateABOptions{Base: before}, t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "predates the gate's consumer") || !strings.Contains(err.Error(), "-module-only") || !strings.Contains(err.Error(), before) {
+	if !errors.Is(err, compare.ErrUnusable) || !strings.Contains(err.Error(), "predates the gate's consumer") || !strings.Contains(err.Error(), "-module-only") || !strings.Contains(err.Error(), before) {
 		t.Errorf("a base from before the consumer: %v", err)
 	}
 }
