@@ -19,7 +19,8 @@ const Syntax = `Filter syntax: terms separated by spaces or commas, all of which
 A term is KEY=VALUES or KEY!=VALUES, VALUES being alternatives separated by '|'.
   family=N           netlink family (unit) of the frame, e.g. family=31
   type=T             nlmsg_type of the frame's first message: a number or
-                     register (0), event (1), close (2), getstats (16), stats (17)
+                     register (0), event (1), close (2), getstats (16),
+                     stats (17)
   dir=D              user (kernel→user), kernel (user→kernel) or unknown (the
                      trace does not say: an nlmon capture's non-imp2 frames)
   src=P, dest=P      imp2 event addresses: an address or a prefix (10.0.0.0/8);

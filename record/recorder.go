@@ -272,7 +272,7 @@ func (r *Recorder) Progress() Progress {
 // Line formats the state as a status line, with the rate since prev.
 func (p Progress) Line(prev Progress) string {
 	rate := float64(p.Received-prev.Received) / (p.Elapsed - prev.Elapsed).Seconds()
-	return fmt.Sprintf("%s  %d frames  %.0f/s  %.1f MiB written  drops: enobufs %d, seq gaps %d, meminfo %d",
+	return fmt.Sprintf("%s elapsed  %d frames  %.0f/s  %.1f MiB written  drops: enobufs %d, seq gaps %d, meminfo %d",
 		p.Elapsed.Truncate(time.Second), p.Received, rate, float64(p.FileBytes)/(1<<20), p.ENOBUFS, p.SeqGaps, p.MemInfo)
 }
 

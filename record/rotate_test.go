@@ -39,7 +39,7 @@ func TestRotationOptions(t *testing.T) {
 		{Options{Path: "t-%H%M.pcapng", FileInterval: time.Minute}, ""},
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute}, "names would repeat"},
 		{Options{Path: "t-%H.pcapng", FileInterval: 30 * time.Minute, FileSize: 1 << 20}, ""},
-		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "unknown conversion %q"},
+		{Options{Path: "t-%q.pcapng", FileInterval: time.Second}, "Path t-%q.pcapng: unknown conversion %q"},
 		{Options{Path: "t-%", FileSize: MinFileSize}, "lone %"},
 		{Options{Path: "t", FileSize: 100}, "not tcpdump's millions of bytes (for 100 MB write 100M)"},
 		{Options{Path: "t.pcapng", Files: 3}, "Files 3: a ring of files needs rotation"},
@@ -49,6 +49,25 @@ func TestRotationOptions(t *testing.T) {
 		err := c.o.validateRotation()
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+}
+
+// TestFilesText: the text summary of a rotated set names the ring's
+// removals only when there is a ring that removed files.
+func TestFilesText(t *testing.T) {
+	files := []File{{"t.000000.pcapng", 10, 100}, {"t.000001.pcapng", 5, 60}}
+	for _, c := range []struct {
+		removed *Removed
+		want    string
+	}{
+		{nil, "  files     2 on disk\n            t.000000.pcapng"},
+		{&Removed{3, 30, 300}, "  files     2 on disk; 3 removed by the ring (30 frames, 300 bytes)\n"},
+	} {
+		var b strings.Builder
+		s := &Summary{Output: "t.pcapng", Files: files, Removed: c.removed}
+		if err := s.WriteText(&b); err != nil || !strings.Contains(b.String(), c.want) || c.removed == nil && strings.Contains(b.String(), "ring") {
+			t.Errorf("removed %+v: %v\n%s\nwant %q", c.removed, err, b.String(), c.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,14 +32,14 @@ func parseStrftime(p string) (finest time.Duration, err error) {
 			continue
 		}
 		if i++; i == len(p) {
-			return 0, fmt.Errorf("%q ends in a lone %%", p)
+			return 0, errors.New("ends in a lone %")
 		}
 		if p[i] == '%' {
 			continue
 		}
 		u, ok := strftimeUnits[p[i]]
 		if !ok {
-			return 0, fmt.Errorf("%q: unknown conversion %%%c (want %%Y %%y %%m %%d %%e %%j %%H %%M %%S %%s %%F %%T or %%%%)", p, p[i])
+			return 0, fmt.Errorf("unknown conversion %%%c (want %%Y %%y %%m %%d %%e %%j %%H %%M %%S %%s %%F %%T or %%%%)", p[i])
 		}
 		if finest == 0 || u < finest {
 			finest = u

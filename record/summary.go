@@ -175,11 +175,11 @@ func (s *Summary) filesText(p func(string, ...any)) {
 	if len(s.Files) < 2 && s.Removed == nil {
 		return
 	}
-	var gone Removed
-	if s.Removed != nil {
-		gone = *s.Removed
+	if g := s.Removed; g != nil {
+		p("  files     %d on disk; %d removed by the ring (%d frames, %d bytes)\n", len(s.Files), g.Files, g.Frames, g.Bytes)
+	} else {
+		p("  files     %d on disk\n", len(s.Files)) // no ring (-W)
 	}
-	p("  files     %d on disk; %d removed by the ring (%d frames, %d bytes)\n", len(s.Files), gone.Files, gone.Frames, gone.Bytes)
 	files := s.Files
 	if len(files) > maxFilesShown {
 		p("            ... %d more\n", len(files)-maxFilesShown)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -42,7 +43,9 @@ func isSet(name string) bool {
 // written, and the time of its first frame.
 func setFiles(name string) ([]string, int64, error) {
 	var files []string
+	hint := "" // for a file of a directory that is not a trace
 	if st, err := os.Stat(name); err == nil && st.IsDir() {
+		hint = fmt.Sprintf(" (every file of a directory is read as a trace of the set; a glob such as %s picks some)", filepath.Join(name, "*.pcapng*"))
 		entries, err := os.ReadDir(name)
 		if err != nil {
 			return nil, 0, err
@@ -62,7 +65,10 @@ func setFiles(name string) ([]string, int64, error) {
 	for _, f := range files {
 		t, err := firstFrameTime(f)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", f, err)
+			if _, notOpened := errors.AsType[*fs.PathError](err); notOpened {
+				hint = ""
+			}
+			return nil, 0, fmt.Errorf("%s: %w%s", f, err, hint)
 		}
 		first[f] = t
 	}

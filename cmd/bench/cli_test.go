@@ -38,11 +38,16 @@ func TestCommandLine(t *testing.T) {
 	}
 	// Positional counts: one line naming the usage.
 	clitest.Mistake(t, bin, "got 0 arguments (usage: imp2-bench plot DIR|results.json)", "plot")
-	clitest.Mistake(t, bin, "got 1 arguments (usage: imp2-bench compare [flags] BASE NEW)", "compare", "x")
+	clitest.Mistake(t, bin, "got 1 argument (usage: imp2-bench compare [flags] BASE NEW)", "compare", "x")
 	clitest.Mistake(t, bin, `unexpected argument "x" (usage: imp2-bench run [flags])`, "run", "x")
 	// A bare number is seconds: -duration 700 is 700s, beyond the 10m a
 	// sample may flood, and -duration 0.5 passes (stopped by -reps 0).
 	clitest.Mistake(t, bin, "-duration 11m40s: want more than 0 and at most 10m", "run", "-duration", "700")
 	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
 	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
+	// A default that depends on the time is said as a pattern, not as
+	// the time -h ran.
+	if r := clitest.Run(t, bin, "ab", "-h"); !strings.Contains(r.Stdout, "(default results/ab-<time>)") {
+		t.Errorf("ab -h: -out's default is not results/ab-<time>:\n%s", r.Stdout)
+	}
 }

@@ -22,9 +22,9 @@ import (
 func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 	o := &bench.CompareOptions{}
 	fs.Float64Var(&o.Alpha, "alpha", 0, "significance level of the U test (default 0.05, or the -config file's)")
-	fs.StringVar(&o.Config, "config", "", "JSON file of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
+	fs.StringVar(&o.Config, "config", "", "JSON `FILE` of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
 	fs.BoolVar(&o.JSON, "json", false, "write the verdict as JSON instead of a table")
-	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into this directory (compare.png, compare.svg)")
+	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into `DIR` (compare.png, compare.svg)")
 	return o
 }
 
@@ -78,7 +78,7 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 	o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: stderr}}
 	c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 	c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
-	c.Flags.StringVar(&o.Sweep.Out, "out", bench.DefaultOut("ab"), "result directory, with base/ and new/ runs")
+	c.Flags.StringVar(&o.Sweep.Out, "out", "", "result `DIR`, with base/ and new/ runs (default results/ab-<time>)")
 	co := compareFlags(c.Flags)
 	sweepFlags(c.Flags, &o.Sweep)
 	var err error
@@ -88,6 +88,9 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 		return exitFor(stderr, c.Name+":", err) // names the flag
 	} else if o.Compare, err = co.Load(); err != nil {
 		return exitFor(stderr, c.Name+":", err)
+	}
+	if o.Sweep.Out == "" {
+		o.Sweep.Out = bench.DefaultOut("ab")
 	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()

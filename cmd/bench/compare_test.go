@@ -139,7 +139,7 @@ func TestCompareUnusable(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"not JSON", []string{good, write("garbage.json", "{not json")}, "garbage.json: invalid character"},
+		{"not JSON", []string{good, write("garbage.json", "{not json")}, "garbage.json: not an imp2-bench results file (JSON: invalid character"},
 		{"not results", []string{good, write("other.json", `{"hello": 1}`)}, "schema_version: missing"},
 		{"newer schema", []string{good, write("v9.json", `{"schema_version": "9.0"}`)}, "schema_version: 9.0 is newer"},
 		{"wrong type", []string{good, write("type.json", `{"schema_version": "1.0", "steps": 3}`)}, "steps: number where []results.Step is expected"},

@@ -36,13 +36,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 Load-test the imp2 kernel→user netlink path (ICMP floods through the hooked path,
 delivery, drops, queue occupancy, latency), draw the results and judge
 regressions. "imp2-bench COMMAND -h" (or "imp2-bench help COMMAND") describes a
-command.`, exitsSweep+"\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
+command.`, exitsSweep+"\n\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(args, []cli.Sub{
 		{Name: "run", Summary: "run a sweep and write a result directory", Run: runCmd},
 		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
 		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
 		{Name: "ab", Summary: "two module builds benchmarked interleaved in one VM, then compared", Run: abCmd},
-		{Name: "gate", Summary: "CI gate: this checkout's module and consumer against the base revision's, interleaved in one VM", Run: gateCmd},
-		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, then the cross-kernel report", Run: matrixCmd},
+		{Name: "gate", Summary: "CI gate: base's module and consumer against this one's, in the VM", Run: gateCmd},
+		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, and their report", Run: matrixCmd},
 		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
 		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
 		{Name: bench.GateConsumerCommand, Summary: "inside the VM only: the gate's draining consumer", Run: gateConsumerCmd},

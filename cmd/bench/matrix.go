@@ -22,7 +22,7 @@ kernel (DIR/KERNEL), then the cross-kernel report of those that completed
 	c.Habits = map[string]string{"vm": "matrix runs every sweep in the VM", "kernel": cli.Like("kernels", "matrix runs every sweep in the VM, on the kernels -kernels names")}
 	o := &bench.MatrixOptions{Sweep: bench.Options{Progress: stderr, VM: true}}
 	list := c.Flags.String("kernels", "all", "the kernels to run on: all, or a comma-separated list of "+strings.Join(vm.MatrixNames(), ", "))
-	c.Flags.StringVar(&o.Out, "out", filepath.Join("results", "matrix"), "matrix directory: one result directory per kernel (DIR/KERNEL), the report in DIR/report")
+	c.Flags.StringVar(&o.Out, "out", filepath.Join("results", "matrix"), "matrix `DIR`: one result directory per kernel (DIR/KERNEL), the report in DIR/report")
 	sourceFlags(c.Flags, &o.Sweep)
 	sweepFlags(c.Flags, &o.Sweep)
 	var err error
@@ -60,7 +60,7 @@ func mergeCmd(args []string, stdout, stderr io.Writer) int {
 Write the cross-kernel report of result directories made elsewhere (CI shards),
 one per kernel (or one per kernel and source: sources side by side), into DIR.
 Flags may come before or after the directories.`, exitsPlain)
-	out := c.Flags.String("out", "", "report directory (kernels.md, kernels.json, kernels.png/svg); required")
+	out := c.Flags.String("out", "", "report `DIR` (kernels.md, kernels.json, kernels.png/svg); required")
 	dirs, code, ok := c.ParseArgs(args, 1, -1, stdout, stderr)
 	if !ok {
 		return code

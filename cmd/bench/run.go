@@ -44,7 +44,7 @@ bench.txt (benchstat format), trace.pcapng.zst and plots.`, exitsSweep)
 	sweepFlags(c.Flags, &o)
 	c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 	c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
-	c.Flags.StringVar(&o.Out, "out", "", "result directory (default results/<source>-<time>)")
+	c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
 	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
 		return nil, code, false
 	} else if err := o.Validate(); err != nil {

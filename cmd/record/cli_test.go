@@ -18,6 +18,7 @@ func TestCommandLine(t *testing.T) {
 		"-w": "unknown flag -w: did you mean -o (tcpdump's -w)?", "-c": "did you mean -count (tcpdump's -c)?",
 		"-s": "did you mean -snaplen (tcpdump's -s)?", "-r": "imp2-replay -i TRACE reads a trace (tcpdump's -r)",
 		"-durration": "unknown flag -durration: did you mean -duration?", "-forse": "did you mean -force?",
+		"-stats": "imp2-record shows its progress on a terminal", "-n": "unknown flag -n: imp2-record resolves no names",
 	} {
 		clitest.Mistake(t, recordBin, want, "-o", "x.pcapng", flag, "1")
 	}

@@ -114,21 +114,28 @@ unregisters (IMP2_CLOSE) on every way out. The output is always -o (tcpdump's
 inherited from the source (a replayed trace's own gaps); without the peer's
 counters they are unexplained and counted as lost for the exit status.`, `
 0 complete, nothing lost by this recording; 1 failed midway (trace valid up to
-the last flush); 2 bad flags or an existing -o without -force; 3 complete but
+the last flush); 2 bad usage or an existing -o without -force; 3 complete but
 frames were lost (or gaps unexplained); 4 could not start.`)
 	c.Habits = map[string]string{
 		"w": cli.Like("o", "tcpdump's -w"), "c": cli.Like("count", "tcpdump's -c"), "s": cli.Like("snaplen", "tcpdump's -s"),
 		"B": cli.Like("rcvbuf", "tcpdump's -B, in bytes here"), "U": "imp2-record flushes at least every -flush (tcpdump's -U)",
 		"i": "imp2-record records a netlink producer, not an interface (tcpdump's -i): -family and -peer choose it",
-		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)",
+		"r": "imp2-record records live; imp2-replay -i TRACE reads a trace (tcpdump's -r)", "stats": statsHint,
+		"n": "imp2-record resolves no names, so there is nothing to turn off (tcpdump's -n)",
 	}
 	return c
 }
+
+// statsHint answers tcpreplay's --stats, which is not -stats-timeout.
+const statsHint = "imp2-record shows its progress on a terminal and the summary at the end (-json: as JSON); -stats-timeout is how long it waits for the peer's counters"
 
 // flagOf names the flag of each record.Options field.
 var flagOf = map[string]string{"Family": "family", "Path": "o", "Duration": "duration", "Flush": "flush",
 	"StatsTimeout": "stats-timeout", "SnapLen": "snaplen", "Batch": "batch", "Buffer": "buffer", "RcvBuf": "rcvbuf",
 	"FileSize": "C", "FileInterval": "G", "Files": "W"}
+
+// flagHint names the flags a field's reason is about, where it names none.
+var flagHint = map[string]string{"Files": " (-C SIZE or -G DURATION, as tcpdump's -W needs)"}
 
 // flagError says what is wrong with the command line, or with the output,
 // in terms of the flags.
@@ -137,7 +144,7 @@ func flagError(o *record.Options, err error) error {
 	var ee *record.ExistsError
 	switch {
 	case errors.As(err, &oe):
-		return fmt.Errorf("-%s %v: %s", flagOf[oe.Field], oe.Value, oe.Reason)
+		return fmt.Errorf("-%s %v: %s%s", flagOf[oe.Field], oe.Value, oe.Reason, flagHint[oe.Field])
 	case errors.As(err, &ee) && ee.Path != o.Path:
 		return fmt.Errorf("-o %s: %s exists (an earlier recording of this set?); add -force to overwrite it", o.Path, ee.Path)
 	case errors.Is(err, record.ErrExists):
@@ -172,7 +179,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many `bytes` (K/M/G suffixes), as tcpdump -C; names get a number before the extension (t.000001.pcapng.zst)")
 	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
 	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring, as tcpdump -W)")
-	filterExpr := fs.String("filter", "", "write only the frames that match this `expression` (imp2-replay -filter's language); the others are counted, never as lost")
+	filterExpr := fs.String("filter", "", "write only the frames that match `EXPR` (imp2-replay -filter's language); the others are counted, never as lost")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
 	pos, code, ok := cmd.Parse(args, stdout, stderr)

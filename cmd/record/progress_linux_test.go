@@ -39,7 +39,7 @@ func TestProgressBar(t *testing.T) {
 		record(t, func(c *exec.Cmd) { c.Stderr = pts })
 		pts.Close()
 		got := ptytest.Read(t, ptm)
-		bar := regexp.MustCompile(`\r\033\[K\[=*>? *\] +50% 1500/3000 ETA \S+  \d+s  1500 frames`)
+		bar := regexp.MustCompile(`\r\033\[K\[=*>? *\] +50% 1500/3000 ETA \S+  \d+s elapsed  1500 frames`)
 		if !bar.MatchString(got) || !strings.Contains(got, "\r\033[Kimp2-record: ") {
 			t.Errorf("terminal shows %q; want the bar at 50%% then the summary on a cleared line", got)
 		}

@@ -313,7 +313,7 @@ func TestRotateOptions(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-o", filepath.Join(dir, "a.pcapng"), "-W", "3"}, "-W 3: a ring of files needs"},
+		{[]string{"-o", filepath.Join(dir, "a.pcapng"), "-W", "3"}, "-W 3: a ring of files needs rotation, by size or by interval (-C SIZE or -G DURATION"},
 		{[]string{"-o", "-", "-C", "1M"}, "-o -: rotation makes files"},
 		{[]string{"-o", filepath.Join(dir, "t.pcapng"), "-C", "100"}, "-C 100: want at least 4096 bytes"},
 		{[]string{"-o", filepath.Join(dir, "h-%H.pcapng"), "-G", "1m"}, "names would repeat"},

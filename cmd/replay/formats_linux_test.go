@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imp2/imp2/imp2/imp2test"
+	"github.com/imp2/imp2/internal/cli/clitest"
 	"github.com/imp2/imp2/internal/ptytest"
 	"github.com/imp2/imp2/pcapnl"
 )
@@ -76,6 +77,21 @@ func TestBadInputNamed(t *testing.T) {
 	}
 }
 
+// TestDirectoryWithOtherFiles: a directory given as a rotated set whose
+// files are not all traces fails naming the file, with the hint of a glob
+// that picks the traces.
+func TestDirectoryWithOtherFiles(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	dir := filepath.Dir(in)
+	os.WriteFile(filepath.Join(dir, "summary.json"), []byte("{}\n"), 0o644)
+	code, _, errOut := runInProcess(dir, "-to", "text")
+	for _, s := range []string{filepath.Join(dir, "summary.json"), "a glob such as " + filepath.Join(dir, "*.pcapng*")} {
+		if code != exitInput || !strings.Contains(errOut, s) {
+			t.Errorf("exit %d (want %d), error %q does not name %q", code, exitInput, errOut, s)
+		}
+	}
+}
+
 // TestRefusesTerminal: a trace is not written to a terminal (no -o);
 // text is.
 func TestRefusesTerminal(t *testing.T) {
@@ -109,4 +125,11 @@ func readFile(t *testing.T, path string) ([]pcapnl.Frame, *pcapnl.Reader) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return frames, rd
+}
+
+// TestInterfaceAsInput: tcpreplay's -i eth0 names an interface; here -i
+// is the trace, and an input that is no file but an interface says so.
+func TestInterfaceAsInput(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	clitest.Mistake(t, replayBin, "input lo: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface)", "-i", "lo", in, "-to", "text")
 }

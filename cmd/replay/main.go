@@ -11,8 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/replayvm"
 	"github.com/imp2/imp2/pcapnl"
+	"github.com/imp2/imp2/record"
 	"github.com/imp2/imp2/replay"
 	"github.com/imp2/imp2/replay/icmp"
 )
@@ -55,10 +58,14 @@ inputs are the plain arguments and every -i, merged by timestamp.`, exitCodesHel
 		"L": cli.Like("limit", "tcpreplay's -L"), "c": cli.Like("limit", "tcpdump's -c"), "loopdelay-ms": cli.Like("loop-delay", "tcpreplay's --loopdelay-ms, a duration here"),
 		"r": cli.Like("i", "tcpdump's -r; or name the trace as a plain argument"), "w": cli.Like("o", "tcpdump's -w, with -to pcapng"),
 		"M": "no byte-rate pacing: -pps sets frames per second (tcpreplay's -M)", "mbps": "no byte-rate pacing: -pps sets frames per second (tcpreplay's --mbps)",
+		"K": preload + " (tcpreplay's -K)", "preload-pcap": preload + " (tcpreplay's --preload-pcap)",
 		"intf1": "imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp), not out of an interface (tcpreplay's --intf1)",
 	}
 	return c
 }
+
+// preload is the hint for tcpreplay's -K: what imp2-replay does instead.
+const preload = "imp2-replay reads -readahead bytes before the clock starts and keeps the trace in memory for -loop"
 
 // parseFlags returns the command line; ok false: exit with code, the
 // message written.
@@ -70,7 +77,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; a directory or a glob is a rotated set, read in the order written; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
-	fs.StringVar(&c.out, "o", "-", "output file for text, json and pcapng; - for stdout")
+	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout")
 	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
 	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
@@ -92,13 +99,14 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.IntVar(&t.Batch, "batch", t.Batch, "most frames per send (sendmmsg); paced replays batch only frames already due")
 	cli.DurationVar(fs, &t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
 	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
-	fs.IntVar(&c.o.ReadAhead, "readahead", replay.DefaultReadAhead, "bytes of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
+	c.o.ReadAhead, c.ic.VerifyRcvBuf = replay.DefaultReadAhead, 16<<20
+	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
-	fs.IntVar(&ic.VerifyRcvBuf, "verify-rcvbuf", 16<<20, "icmp: receive buffer of the verifying consumer, bytes (forced past rmem_max as root)")
+	fs.Var((*record.Size)(&ic.VerifyRcvBuf), "verify-rcvbuf", "icmp: receive buffer of the verifying consumer in `bytes` (K/M/G suffixes), forced past rmem_max as root")
 	cli.DurationVar(fs, &ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
 	fs.Int64Var(&ic.VerifyTolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
 	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
@@ -119,25 +127,27 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 }
 
 const outputsHelp = `Outputs (-to):
-  netlink  the imp2 kernel side on a netlink socket: consumers register with IMP2_U_PID
-           (each gets every frame, as from the module, with its CAP_NET_ADMIN and
-           max_consumers rules) or -dest names a fixed port. Only kernel→user frames are
-           sent, byte for byte, with MSG_DONTWAIT (a full queue loses the frame: EAGAIN);
-           the others are skipped and counted.
-  icmp     the ICMP packet behind each recorded event, sent across a veth into a fresh
-           namespace or -netns-dst, where the module's hook and the consumers are.
+  netlink  the imp2 kernel side on a netlink socket: consumers register with
+           IMP2_U_PID (each gets every frame, as from the module, with its
+           CAP_NET_ADMIN and max_consumers rules) or -dest names a fixed
+           port. Only kernel→user frames are sent, byte for byte, with
+           MSG_DONTWAIT (a full queue loses the frame: EAGAIN); the others
+           are skipped and counted.
+  icmp     the ICMP packet behind each recorded event, sent across a veth
+           into a fresh namespace or -netns-dst, where the module's hook and
+           the consumers are.
   text     one line per frame: time dir family type len seq pid [src dest ...]
   json     the same fields, one JSON object per line
-  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several inputs), in
-           the format -o names: .zst zstd, .gz gzip, otherwise uncompressed; .pcap
-           classic pcap (tcpdump -r; no drop counts), otherwise pcapng. Refused on a
-           terminal.
-Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are written at
-once with re-timed timestamps unless -realtime. The summary goes to stdout, or to
-stderr when the data does.
+  pcapng   a new trace: filtered, cut, re-timed, looped or merged (several
+           inputs), in the format -o names: .zst zstd, .gz gzip, otherwise
+           uncompressed; .pcap classic pcap (tcpdump -r; no drop counts),
+           otherwise pcapng. Refused on a terminal.
+Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are
+written at once with re-timed timestamps unless -realtime. The summary goes to
+stdout, or to stderr when the data does.
 `
 
-const exitCodesHelp = `0 done; 1 runtime or output error; 2 usage (or an output that is an input);
+const exitCodesHelp = `0 done; 1 runtime or output error; 2 bad usage (or an output that is an input);
 3 bad or truncated input (complete frames were replayed); 4 no consumer within
 -wait, or nothing delivered to -dest or the registered consumers; 5 -verify found
 missing or extra events; 130 interrupted.`
@@ -148,6 +158,7 @@ missing or extra events; 130 interrupted.`
 // before anything starts: all of it is a usage error.
 func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
+	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
 	for _, r := range []struct {
 		ok    bool
 		what  string
@@ -163,6 +174,17 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		{c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"},
 		{c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"},
 		{c.vm.Timeout > 0, "-vm-timeout must be positive", ""},
+		// The engines' ranges, named by flag rather than by field.
+		{t.Speed > 0, "must be positive", "speed"},
+		{t.Batch >= 1 && t.Batch <= 1024, "must be 1..1024", "batch"},
+		{t.RT >= 0 && t.RT <= 99, "is a SCHED_FIFO priority, 1..99 (0: off)", "rt"},
+		{nl.MaxConsumers >= 1, "must be at least 1", "max-consumers"},
+		{t.PPS >= 0, "cannot be negative", "pps"}, {t.Loops >= 0, "cannot be negative", "loop"},
+		{t.Limit >= 0, "cannot be negative", "limit"}, {t.Duration >= 0, "cannot be negative", "duration"},
+		{t.LoopDelay >= 0, "cannot be negative", "loop-delay"}, {nl.MinConsumers >= 0, "cannot be negative", "min-consumers"},
+		{nl.Linger >= 0, "cannot be negative", "linger"},
+		{ic.VerifyTolerate >= 0, "cannot be negative", "verify-tolerate"},
+		{ic.VerifyWait > 0, "must be positive", "verify-wait"},
 	} {
 		for _, f := range strings.Fields(r.flags) {
 			if c.set[f] && !r.ok {
@@ -172,6 +194,9 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		if r.flags == "" && !r.ok {
 			return errors.New(r.what)
 		}
+	}
+	if err := notInterfaces(c.o.Inputs); err != nil {
+		return err
 	}
 	var err error
 	switch c.to {
@@ -199,6 +224,20 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 	}
 	return errors.Join(err, c.o.Validate())
+}
+
+// notInterfaces refuses an input that is no file but a network interface's
+// name: tcpreplay's -i is the interface to send out of, ours the trace.
+func notInterfaces(inputs []string) error {
+	for _, in := range inputs {
+		if _, err := os.Stat(in); !errors.Is(err, fs.ErrNotExist) || strings.ContainsRune(in, '/') {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/class/net", in)); err == nil {
+			return fmt.Errorf("input %s: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface); imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp)", in)
+		}
+	}
+	return nil
 }
 
 // run is main without os.Exit, for tests.

@@ -119,7 +119,8 @@ func (c *Command) ParseArgs(args []string, min, max int, stdout, stderr io.Write
 		if len(pos) > 0 && max == 0 {
 			return nil, c.Fail(stderr, "unexpected argument %q (usage: %s)", pos[0], c.Usage), false
 		}
-		return nil, c.Fail(stderr, "got %d arguments (usage: %s)", len(pos), c.Usage), false
+		plural := map[bool]string{true: "s"}[len(pos) != 1]
+		return nil, c.Fail(stderr, "got %d argument%s (usage: %s)", len(pos), plural, c.Usage), false
 	}
 	return pos, code, ok
 }
@@ -138,7 +139,7 @@ func (c *Command) explain(err error) string {
 	msg := err.Error()
 	name, found := strings.CutPrefix(msg, undefined)
 	if !found {
-		return msg
+		return wantFor(c.Flags, msg)
 	}
 	if hint, ok := c.Habits[name]; ok {
 		return fmt.Sprintf("unknown flag -%s: %s", name, hint)
@@ -147,4 +148,32 @@ func (c *Command) explain(err error) string {
 		return fmt.Sprintf("unknown flag -%s: did you mean -%s?", name, near)
 	}
 	return fmt.Sprintf("unknown flag -%s (%s -h lists the flags)", name, c.Name)
+}
+
+// wantFor replaces the flag package's "parse error" for a number or a
+// boolean with what the flag takes.
+func wantFor(fs *flag.FlagSet, msg string) string {
+	head, found := strings.CutSuffix(msg, ": parse error")
+	_, name, named := strings.Cut(head, " for flag -")
+	if !named { // a boolean's
+		_, name, named = strings.Cut(head, " for -")
+	}
+	f := fs.Lookup(name)
+	if !found || !named || f == nil {
+		return msg
+	}
+	want := ""
+	switch f.Value.(flag.Getter).Get().(type) {
+	case int, int64:
+		want = "a whole number"
+	case uint, uint64:
+		want = "a whole number, 0 or more"
+	case float64:
+		want = "a number"
+	case bool:
+		want = "true or false"
+	default:
+		return msg
+	}
+	return head + ": want " + want
 }

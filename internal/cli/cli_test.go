@@ -17,6 +17,8 @@ func testCommand() (*Command, *time.Duration, *string) {
 	out := c.Flags.String("o", "", "output `PATH`")
 	c.Flags.Int("count", 0, "stop after N frames")
 	c.Flags.Int("snaplen", 1500, "snapshot length")
+	c.Flags.Float64("speed", 1, "speed factor")
+	c.Flags.Bool("quiet", false, "say less")
 	return c, &d, out
 }
 
@@ -44,7 +46,10 @@ func TestUnknownFlag(t *testing.T) {
 		{"-snap", "imp2-test: unknown flag -snap: did you mean -snaplen?\n"},
 		{"--versoin", "imp2-test: unknown flag -versoin: did you mean -version?\n"},
 		{"-zzz", "imp2-test: unknown flag -zzz (imp2-test -h lists the flags)\n"},
-		{"-count=x", `imp2-test: invalid value "x" for flag -count: parse error` + "\n"},
+		{"-K", "imp2-test: unknown flag -K (imp2-test -h lists the flags)\n"},
+		{"-count=x", `imp2-test: invalid value "x" for flag -count: want a whole number` + "\n"},
+		{"-speed=fast", `imp2-test: invalid value "fast" for flag -speed: want a number` + "\n"},
+		{"-quiet=maybe", `imp2-test: invalid boolean value "maybe" for -quiet: want true or false` + "\n"},
 		{"-duration=fast", `imp2-test: invalid value "fast" for flag -duration: want a duration such as 5s, 250ms or 1m30s, or a number of seconds` + "\n"},
 	} {
 		cmd, _, _ := testCommand()
@@ -129,6 +134,28 @@ func TestDispatch(t *testing.T) {
 		code := top.Dispatch(c.args, subs, &o, &e)
 		if code != c.code || !strings.Contains(o.String(), c.stdout) || e.String() != c.errs || strings.Join(ran, ";") != c.ran {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q, ran %q; want %d, %q, %q, %q", c.args, code, o.String(), e.String(), ran, c.code, c.stdout, c.errs, c.ran)
+		}
+	}
+}
+
+// TestHelpWidth: flag descriptions are wrapped to Width at spaces with
+// their default, and the description and exit codes are filled to it
+// whatever their line breaks; the notes are written as they are.
+func TestHelpWidth(t *testing.T) {
+	c := New("imp2-test", "imp2-test [flags]", strings.Repeat("a description word\n", 12), strings.Repeat("0 done; 2 usage; ", 8))
+	c.Notes = "Notes:\n  a table row  kept as written"
+	c.Flags.Int("snaplen", 1500, strings.Repeat("receive buffer per datagram in bytes ", 4))
+	var o bytes.Buffer
+	c.Help(&o)
+	for _, line := range strings.Split(o.String(), "\n") {
+		if n := len(strings.ReplaceAll(line, "\t", "    ")); n > Width {
+			t.Errorf("a line of %d columns:\n%s", n, line)
+		}
+	}
+	for _, want := range []string{"\n    \treceive buffer per datagram in bytes receive buffer per datagram in\n",
+		"\n    \tin bytes (default 1500)\n", "\n  a table row  kept as written\n", "\na description word a description word"} {
+		if !strings.Contains(o.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, o.String())
 		}
 	}
 }

@@ -14,8 +14,9 @@ func (c *Command) nearest(name string) string {
 
 // Nearest is the one of names a user most likely meant by name (a flag, a
 // subcommand): the closest by edit distance when that distance is small
-// for the name's length (a third of it, at least 1), or else the only one
-// that name is a prefix of. "" when none is near.
+// for the name's length (a third of it, at least 1) and leaves one of its
+// characters standing (-K is not a typo of -i), or else the only one that
+// name is a prefix of. "" when none is near.
 func Nearest(name string, names []string) string {
 	var prefixed []string
 	best, bestD := "", max(len(name)/3, 1)+1 // accept distances below bestD
@@ -23,7 +24,7 @@ func Nearest(name string, names []string) string {
 		if strings.HasPrefix(n, name) {
 			prefixed = append(prefixed, n)
 		}
-		if d := editDistance(strings.ToLower(name), n); d < bestD {
+		if d := editDistance(strings.ToLower(name), n); d < bestD && d < len(name) {
 			best, bestD = n, d
 		}
 	}

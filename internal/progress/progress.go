@@ -38,6 +38,9 @@ type Bar struct {
 	w     io.Writer
 	start time.Time
 	width int
+	// cols is the terminal's width now (0: unknown): a longer line would
+	// wrap, and "\r" would then redraw only its last row, leaving a trail.
+	cols  func() int
 	mu    sync.Mutex
 	drawn bool
 }
@@ -48,7 +51,17 @@ func New(w io.Writer, force bool) *Bar {
 	if !force && !IsTerminal(w) {
 		return nil
 	}
-	return &Bar{w: w, start: time.Now(), width: barWidth}
+	b := &Bar{w: w, start: time.Now(), width: barWidth, cols: func() int { return 0 }}
+	if f, ok := w.(*os.File); ok {
+		b.cols = func() int {
+			cols, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 0
+			}
+			return cols
+		}
+	}
+	return b
 }
 
 const barWidth = 24
@@ -60,7 +73,11 @@ func (b *Bar) Draw(s Status) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fmt.Fprintf(b.w, "\r\033[K%s", Render(s, time.Since(b.start), b.width))
+	line := Render(s, time.Since(b.start), b.width)
+	if cols := b.cols(); cols > 1 {
+		line = truncate(line, cols-1) // the cursor stays on the line
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s", line)
 	b.drawn = true
 }
 
@@ -128,6 +145,17 @@ func Render(s Status, elapsed time.Duration, width int) string {
 	line := fmt.Sprintf("[%s] %3.0f%% %s ETA %s", bar, 100*frac, amount, eta)
 	if s.Detail != "" {
 		line += "  " + s.Detail
+	}
+	return line
+}
+
+// truncate cuts line to at most n characters.
+func truncate(line string, n int) string {
+	for i := range line {
+		if n == 0 {
+			return line[:i]
+		}
+		n--
 	}
 	return line
 }

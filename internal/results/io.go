@@ -43,7 +43,7 @@ func decodeBytes(data []byte, name string) (*Run, error) {
 		SchemaVersion *string `json:"schema_version"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: not an imp2-bench results file (JSON: %w)", name, err)
 	}
 	if head.SchemaVersion == nil {
 		return nil, fmt.Errorf("%s: schema_version: missing; not an imp2-bench results file", name)

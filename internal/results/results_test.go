@@ -114,7 +114,8 @@ func TestVersions(t *testing.T) {
 		{`{"schema_version":"0.9"}`, "x.json: schema_version: 0.9 is an unknown old major"},
 		{`{"schema_version":"one"}`, `x.json: schema_version: "one" is not a major.minor`},
 		{`{"steps":[]}`, "x.json: schema_version: missing"},
-		{`[1,2]`, "x.json: json: cannot unmarshal"},
+		{`[1,2]`, "x.json: not an imp2-bench results file (JSON: json: cannot unmarshal"},
+		{"garbage", "x.json: not an imp2-bench results file (JSON: invalid character 'g'"},
 		{`{"schema_version":"1.0","steps":[{"rate_pps":"fast"}]}`, "x.json: steps.rate_pps: string where int is expected"},
 	} {
 		_, err := results.Decode(strings.NewReader(tc.json), "x.json")

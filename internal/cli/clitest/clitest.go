@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imp2/imp2/internal/cli"
 )
 
 // Result is one run of a binary.
@@ -36,7 +38,7 @@ func Run(t testing.TB, bin string, args ...string) Result {
 // Help checks that `bin args... -h` (and -help, --help) exits 0 with
 // nothing on stderr and, on stdout, the usage line (starting with
 // usage), a description, the flags (at least -version) and the exit
-// statuses.
+// statuses, in lines of at most cli.Width columns.
 func Help(t *testing.T, bin, usage string, args ...string) {
 	t.Helper()
 	for _, h := range []string{"-h", "-help", "--help"} {
@@ -50,6 +52,26 @@ func Help(t *testing.T, bin, usage string, args ...string) {
 			t.Errorf("%q %s: exit %d, stderr %q, stdout:\n%s\nwant exit 0, usage %q, a description, flags and exit statuses", args, h, r.Code, r.Stderr, r.Stdout, usage)
 		}
 	}
+	r := Run(t, bin, append(args, "-h")...)
+	for _, line := range strings.Split(r.Stdout, "\n") {
+		if n := columns(line); n > cli.Width {
+			t.Errorf("%q -h: a line of %d columns, over %d:\n%s", args, n, cli.Width, line)
+		}
+	}
+}
+
+// columns is how wide line is on a terminal: characters, tabs to the next
+// multiple of 8.
+func columns(line string) int {
+	n := 0
+	for _, r := range line {
+		if r == '\t' {
+			n += 8 - n%8
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // Mistake checks that `bin args...` exits 2 with nothing on stdout and
