@@ -19,6 +19,7 @@ package bench
 // compares them like `imp2-bench compare`.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -221,39 +222,58 @@ func buildBase(root string, k vm.Kernel, ref, tmp, dst string) (string, error) {
 		}
 		return ref, copyFile(ref, dst)
 	}
-	rev, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "--short", ref+"^{commit}").Output()
+	label, rev, err := resolveRevision(root, ref)
 	if err != nil {
-		return "", fmt.Errorf("base build %q: neither a .ko file nor a git revision of %s", ref, root)
+		return "", err
 	}
-	label := ref + " (" + strings.TrimSpace(string(rev)) + ")"
 	src := filepath.Join(tmp, "base-src")
-	if err := os.Mkdir(src, 0o755); err != nil {
+	if err := exportRevision(root, ref, rev, src, "kmod"); err != nil {
 		return "", err
-	}
-	archive := exec.Command("git", "-C", root, "archive", "--format=tar", strings.TrimSpace(string(rev)), "kmod")
-	untar := exec.Command("tar", "-x", "-C", src)
-	pipe, err := archive.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	untar.Stdin = pipe
-	var aerr strings.Builder
-	archive.Stderr = &aerr
-	if err := archive.Start(); err != nil {
-		return "", err
-	}
-	tarOut, tarErr := untar.CombinedOutput()
-	if err := archive.Wait(); err != nil {
-		return "", fmt.Errorf("git archive %s kmod: %v: %s", ref, err, aerr.String())
-	}
-	if tarErr != nil {
-		return "", fmt.Errorf("unpacking kmod/ of %s: %v: %s", ref, tarErr, tarOut)
 	}
 	ko, err := vm.BuildModule(src, k)
 	if err != nil {
 		return "", err
 	}
 	return label, copyFile(ko, dst)
+}
+
+// resolveRevision names ref of the checkout root as a commit: its label
+// ("ref (abbreviated hash)") and the hash.
+func resolveRevision(root, ref string) (label, rev string, err error) {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "--short", ref+"^{commit}").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("base build %q: neither a .ko file nor a git revision of %s", ref, root)
+	}
+	rev = strings.TrimSpace(string(out))
+	return ref + " (" + rev + ")", rev, nil
+}
+
+// exportRevision unpacks paths (all of the tree when none) of revision
+// rev (named ref in errors) into the new folder dst, with git archive.
+func exportRevision(root, ref, rev, dst string, paths ...string) error {
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	archive := exec.Command("git", append([]string{"-C", root, "archive", "--format=tar", rev}, paths...)...)
+	untar := exec.Command("tar", "-x", "-C", dst)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	untar.Stdin = pipe
+	var aerr strings.Builder
+	archive.Stderr = &aerr
+	if err := archive.Start(); err != nil {
+		return err
+	}
+	tarOut, tarErr := untar.CombinedOutput()
+	if err := archive.Wait(); err != nil {
+		return fmt.Errorf("git archive %s %s: %v: %s", ref, strings.Join(paths, " "), err, aerr.String())
+	}
+	if tarErr != nil {
+		return fmt.Errorf("unpacking %s of %s: %v: %s", cmp.Or(strings.Join(paths, " "), "the tree"), ref, tarErr, tarOut)
+	}
+	return nil
 }
 
 func copyFile(src, dst string) error {

@@ -42,3 +42,6 @@ func Merge([]string, string, io.Writer) error { return errUnsupported }
 
 // GateAB needs Linux.
 func GateAB(context.Context, GateABOptions) (*GateABResult, error) { return nil, errUnsupported }
+
+// GateConsumer needs Linux.
+func GateConsumer(context.Context, string, io.Reader, io.Writer) error { return errUnsupported }

@@ -23,15 +23,20 @@ import (
 // apart in time than in the gate, so the power measured here is if
 // anything lower than the gate's. Settings, from the environment:
 // IMP2_CALIBRATE_ROUNDS (default 10), IMP2_CALIBRATE_DELAYS (ns, default
-// 10000,2000,1000,500), IMP2_CALIBRATE_ICOUNT (default the gate's; none:
-// without), IMP2_CALIBRATE_COUNT and _REPS (default the gate's).
+// 10000,2000,1000,500), IMP2_CALIBRATE_CONSUMER_DELAYS (ns of the
+// consumer's test variants, default 10000,1000), IMP2_CALIBRATE_ICOUNT
+// (default the gate's; none: without), IMP2_CALIBRATE_COUNT and _REPS
+// (default the gate's), IMP2_CALIBRATE_BASE (default the gate's, the
+// merge-base with main; HEAD on a branch whose merge-base predates the
+// gate's consumer).
 func TestCalibrate(t *testing.T) {
 	if os.Getenv("IMP2_CALIBRATE") == "" {
 		t.Skip("set IMP2_CALIBRATE=1 to calibrate the gate (VM boots, minutes each)")
 	}
 	rounds := envInt(t, "IMP2_CALIBRATE_ROUNDS", 10)
 	delays := envInts(t, "IMP2_CALIBRATE_DELAYS", []int{10000, 2000, 1000, 500})
-	o := GateABOptions{
+	consumerDelays := envInts(t, "IMP2_CALIBRATE_CONSUMER_DELAYS", []int{10000, 1000})
+	o := GateABOptions{Base: os.Getenv("IMP2_CALIBRATE_BASE"),
 		Reps: envInt(t, "IMP2_CALIBRATE_REPS", DefaultGateReps), Count: envInt(t, "IMP2_CALIBRATE_COUNT", DefaultGateCount),
 		ICount: DefaultGateICount, Rule: DefaultGateRule, Candidates: []GateCandidate{{}, {}},
 	}
@@ -40,6 +45,9 @@ func TestCalibrate(t *testing.T) {
 	}
 	for _, d := range delays {
 		o.Candidates = append(o.Candidates, GateCandidate{DelayNS: d})
+	}
+	for _, d := range consumerDelays {
+		o.Candidates = append(o.Candidates, GateCandidate{ConsumerDelayNS: d})
 	}
 	flagged := make([]int, len(o.Candidates))
 	change := make([][]float64, len(o.Candidates))
@@ -79,7 +87,11 @@ func calibrationTable(o GateABOptions, rounds int, flagged []int, change [][]flo
 	fa := flagged[0] + flagged[1]
 	fmt.Fprintf(&b, "| 0 (identical builds) | %d / %d false alarms | %s | %.0f s |\n", fa, 2*rounds, medianNs(append(change[0], change[1]...)), mean.Seconds())
 	for i, c := range o.Candidates[2:] {
-		fmt.Fprintf(&b, "| +%d ns | %d / %d detected | %s | |\n", c.DelayNS, flagged[i+2], rounds, medianNs(change[i+2]))
+		what := fmt.Sprintf("+%d ns", c.DelayNS)
+		if c.ConsumerDelayNS > 0 {
+			what = fmt.Sprintf("consumer +%d ns", c.ConsumerDelayNS)
+		}
+		fmt.Fprintf(&b, "| %s | %d / %d detected | %s | |\n", what, flagged[i+2], rounds, medianNs(change[i+2]))
 	}
 	return b.String()
 }

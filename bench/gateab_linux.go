@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +47,8 @@ func GateAB(ctx context.Context, o GateABOptions) (*GateABResult, error) {
 	}
 	defer os.RemoveAll(tmp)
 	res := &GateABResult{}
-	files, err := gateBuilds(root, k, o, tmp, res)
+	job := gateJob{Reps: o.Reps, Count: o.Count, Probe: -1}
+	files, err := gateBuilds(root, k, o, tmp, res, &job)
 	if err != nil {
 		return res, err
 	}
@@ -60,10 +59,7 @@ func GateAB(ctx context.Context, o GateABOptions) (*GateABResult, error) {
 	if ctx.Err() != nil {
 		return res, ErrNothingCompleted
 	}
-	job := gateJob{Labels: res.Labels, Reps: o.Reps, Count: o.Count, Probe: -1}
-	for i := range res.Labels {
-		job.Modules = append(job.Modules, fmt.Sprintf("/m%d.ko", i))
-	}
+	job.Labels = res.Labels
 	if o.Baseline != "" {
 		job.Probe, job.ProbeRcvBufs = 1, gateProbeRcvBufs
 	}
@@ -87,81 +83,6 @@ func GateAB(ctx context.Context, o GateABOptions) (*GateABResult, error) {
 // gateProbeRcvBufs are the receive buffers of the exact counts: the
 // kernel's smallest useful one and its default (the old gate's sweep).
 var gateProbeRcvBufs = []int{16384, 212992}
-
-// gateBuilds builds the base (o.Base, or the merge-base with main) and
-// every candidate into tmp, names them in res.Labels and returns the
-// guest files.
-func gateBuilds(root string, k vm.Kernel, o GateABOptions, tmp string, res *GateABResult) ([]vm.File, error) {
-	base := o.Base
-	if base == "" {
-		var err error
-		if base, err = mergeBase(root); err != nil {
-			return nil, err
-		}
-	}
-	ko := filepath.Join(tmp, "m0.ko")
-	label, err := buildBase(root, k, base, tmp, ko)
-	if err != nil {
-		return nil, err
-	}
-	if o.Base == "" {
-		_, short, _ := strings.Cut(label, " ")
-		label = "merge-base with main " + short
-	}
-	res.Labels = []string{"base " + label}
-	files := []vm.File{{Guest: "/m0.ko", Host: ko, Mode: 0o644}}
-	for i, c := range o.Candidates {
-		ko := filepath.Join(tmp, fmt.Sprintf("m%d.ko", i+1))
-		if err := buildCandidate(root, k, c.DelayNS, tmp, ko); err != nil {
-			return nil, err
-		}
-		res.Labels = append(res.Labels, c.label())
-		files = append(files, vm.File{Guest: fmt.Sprintf("/m%d.ko", i+1), Host: ko, Mode: 0o644})
-	}
-	bin := filepath.Join(tmp, "imp2-bench")
-	if err := vm.BuildGo(root, "./cmd/bench", bin, false); err != nil {
-		return nil, err
-	}
-	return append(files, vm.File{Guest: "/imp2-bench", Host: bin}), nil
-}
-
-// mergeBase is the merge-base of HEAD with main (or origin/main): on a
-// clean clone of main, HEAD itself.
-func mergeBase(root string) (string, error) {
-	for _, ref := range []string{"main", "origin/main"} {
-		out, err := exec.Command("git", "-C", root, "merge-base", "HEAD", ref).Output()
-		if err == nil {
-			return strings.TrimSpace(string(out)), nil
-		}
-	}
-	return "", fmt.Errorf("gate: %s has no branch main or origin/main to take the base revision from; name one with -base REF", root)
-}
-
-// buildCandidate builds the working tree's kmod/ in a copy of its own
-// (so that a variant never leaves its imp2.ko in kmod/), with the test
-// delay when delayNS > 0.
-func buildCandidate(root string, k vm.Kernel, delayNS int, tmp, dst string) error {
-	src, err := os.MkdirTemp(tmp, "cand-")
-	if err != nil {
-		return err
-	}
-	if out, err := exec.Command("cp", "-r", filepath.Join(root, "kmod"), src).CombinedOutput(); err != nil {
-		return fmt.Errorf("copying kmod/: %v: %s", err, out)
-	}
-	// A copy of built objects would be reused as they are: build afresh.
-	if out, err := exec.Command("make", "-s", "-C", filepath.Join(src, "kmod"), "clean").CombinedOutput(); err != nil {
-		return fmt.Errorf("make clean in the copy of kmod/: %v: %s", err, out)
-	}
-	var vars []string
-	if delayNS > 0 {
-		vars = append(vars, "IMP2_TEST_DELAY_NS="+strconv.Itoa(delayNS))
-	}
-	ko, err := vm.BuildModule(src, k, vars...)
-	if err != nil {
-		return err
-	}
-	return copyFile(ko, dst)
-}
 
 // gateBoot boots the VM with files and runs job in it.
 func gateBoot(ctx context.Context, o GateABOptions, k vm.Kernel, files []vm.File, job gateJob, share string) (*gateSamples, error) {

@@ -10,16 +10,19 @@ import (
 	"github.com/imp2/imp2/internal/compare"
 )
 
-// GateSample is one flood of the A/B gate with one module loaded: costs
-// per packet sent, in ns. WallNs is the unpaced flood's wall time (the
-// hook runs in the sender's softirq, so a slower hook slows the flood);
-// CPUNs the bench process's CPU time, which includes that softirq work;
-// BusyNs all guest CPUs' busy time (/proc/stat, tick resolution).
+// GateSample is one flood of the A/B gate with one side's module loaded
+// and its consumer draining: costs per packet sent, in ns. WallNs is the
+// unpaced flood's wall time (the hook runs in the sender's softirq, so a
+// slower hook slows the flood); CPUNs the CPU time of the bench process,
+// which includes that softirq work, and of the consumer process
+// together; ConsumerNs the consumer's part of it; BusyNs all guest CPUs'
+// busy time (/proc/stat, tick resolution).
 type GateSample struct {
-	Sent   int64   `json:"sent"`
-	WallNs float64 `json:"wall_ns_per_event"`
-	CPUNs  float64 `json:"cpu_ns_per_event"`
-	BusyNs float64 `json:"busy_ns_per_event"`
+	Sent       int64   `json:"sent"`
+	WallNs     float64 `json:"wall_ns_per_event"`
+	CPUNs      float64 `json:"cpu_ns_per_event"`
+	ConsumerNs float64 `json:"consumer_cpu_ns_per_event"`
+	BusyNs     float64 `json:"busy_ns_per_event"`
 }
 
 // gateSamples is what the guest writes (gateGuestFile): per module, its
@@ -46,6 +49,7 @@ type GateMetric struct {
 var GateMetrics = []GateMetric{
 	{"cpu-ns/event", func(s GateSample) float64 { return s.CPUNs }},
 	{"wall-ns/event", func(s GateSample) float64 { return s.WallNs }},
+	{"consumer-cpu-ns/event", func(s GateSample) float64 { return s.ConsumerNs }},
 	{"busy-ns/event", func(s GateSample) float64 { return s.BusyNs }},
 }
 

@@ -12,23 +12,25 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imp2/imp2/internal/flood"
 	"github.com/imp2/imp2/internal/netns"
 )
 
 // gateJob is the guest's part of an A/B gate: the module files to
-// interleave (index 0 the base), how many repetitions of each, how many
-// packets each flood sends, and which module's exact counts to measure
-// at which receive buffers (Probe < 0: none).
+// interleave (index 0 the base) and, for each, the imp2-bench binary
+// whose GateConsumer drains its floods (its own revision's consumer),
+// how many repetitions of each, how many packets each flood sends, and
+// which module's exact counts to measure at which receive buffers
+// (Probe < 0: none).
 type gateJob struct {
-	Modules, Labels []string
-	Reps, Count     int
-	Probe           int
-	ProbeRcvBufs    []int
+	Modules, Consumers, Labels []string
+	Reps, Count                int
+	Probe                      int
+	ProbeRcvBufs               []int
 }
 
 // gateGuest runs job and writes gateGuestFile into dir.
@@ -58,7 +60,10 @@ func gateMeasure(ctx context.Context, job gateJob, progress io.Writer) (*gateSam
 	// A first flood pays for what only a first one does (the guest's
 	// first netlink sockets, slabs and page faults of this process): it
 	// once made one pair's ratio an outlier. It is not measured.
-	if _, err := gateOnce(ctx, topo, job.Modules[0], job.Count); err != nil {
+	if len(job.Consumers) != len(job.Modules) {
+		return nil, fmt.Errorf("the gate's job names %d consumers for %d modules", len(job.Consumers), len(job.Modules))
+	}
+	if _, err := gateOnce(ctx, topo, job.Modules[0], job.Consumers[0], job.Count); err != nil {
 		return nil, fmt.Errorf("warm-up with %s: %w", job.Labels[0], err)
 	}
 	k := len(job.Modules)
@@ -68,7 +73,7 @@ func gateMeasure(ctx context.Context, job gateJob, progress io.Writer) (*gateSam
 			if rep%2 == 1 && k == 2 {
 				m = 1 - j
 			}
-			s, err := gateOnce(ctx, topo, job.Modules[m], job.Count)
+			s, err := gateOnce(ctx, topo, job.Modules[m], job.Consumers[m], job.Count)
 			if err != nil {
 				return nil, fmt.Errorf("repetition %d, %s: %w", rep+1, job.Labels[m], err)
 			}
@@ -93,9 +98,11 @@ func gateMeasure(ctx context.Context, job gateJob, progress io.Writer) (*gateSam
 // flood nor costs an overrun's recovery; the hook does its work either way.
 const gateRcvBuf = 4 << 20
 
-// gateOnce loads module, opens a draining consumer and measures one
-// unpaced flood of count packets: its wall time and the guest's CPU time.
-func gateOnce(ctx context.Context, topo *netns.Topology, module string, count int) (GateSample, error) {
+// gateOnce loads module, starts bin's draining consumer (GateConsumer)
+// and measures one unpaced flood of count packets: its wall time, and
+// the CPU time of this process (the flood's sending, with the hook's
+// softirq work) and of the consumer's together.
+func gateOnce(ctx context.Context, topo *netns.Topology, module, bin string, count int) (GateSample, error) {
 	var s GateSample
 	if err := loadModule(ctx, module); err != nil {
 		return s, err
@@ -104,54 +111,83 @@ func gateOnce(ctx context.Context, topo *netns.Topology, module string, count in
 	if err != nil {
 		return s, err
 	}
-	c, err := src.open(gateRcvBuf/2, true)
+	c, err := startGateConsumer(ctx, bin, topo.Dst)
 	if err != nil {
 		return s, err
 	}
-	defer c.close()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var readErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		readErr = drainUntil(c, stop)
-	}()
-	ru0, busy0, err := guestCPU()
+	r, cpu, busy, err := gateFlood(ctx, topo, src, c, count, &s)
 	if err != nil {
-		return s, err
+		return s, c.fail(err)
 	}
-	r, _, err := burst(ctx, topo, c, count)
-	ru1, busy1, cerr := guestCPU()
-	close(stop)
-	wg.Wait()
-	switch {
-	case err != nil:
+	if err := c.stop(); err != nil {
 		return s, err
-	case cerr != nil:
-		return s, cerr
-	case readErr != nil:
-		return s, readErr
-	case r.Sent == 0:
-		return s, fmt.Errorf("the flood sent nothing")
 	}
 	n := float64(r.Sent)
 	s.Sent = int64(r.Sent)
 	s.WallNs = float64(r.Elapsed.Nanoseconds()) / n
-	s.CPUNs = float64(ru1-ru0) / n
-	s.BusyNs = float64(busy1-busy0) / n
+	s.CPUNs = float64(cpu) / n
+	s.ConsumerNs /= n
+	s.BusyNs = float64(busy) / n
 	return s, nil
 }
 
-// drainUntil reads c's events until stop is closed.
-func drainUntil(c consumer, stop <-chan struct{}) error {
+// gateFlood sends count packets to c and waits until the module has
+// handled them all and c has read every one the module queued; cpu is
+// this process's CPU time and c's over it, busy the guest's (/proc/stat);
+// c's own part goes into s.ConsumerNs (in ns, not yet per event).
+func gateFlood(ctx context.Context, topo *netns.Topology, src *kmodSource, c *gateConsumerProc, count int, s *GateSample) (r flood.Result, cpu, busy int64, err error) {
+	f, err := newFlood(topo, flood.Config{Dst: netns.DstAddr, Count: count, Duration: 30 * time.Second})
+	if err != nil {
+		return r, 0, 0, err
+	}
+	defer f.Close()
+	handled := func() (int64, bool, error) { n, err := src.handled(c.port); return n, true, err }
+	sent0, dropped0, err := src.counts(c.port)
+	if err != nil {
+		return r, 0, 0, err
+	}
+	self0, busy0, err := guestCPU()
+	if err != nil {
+		return r, 0, 0, err
+	}
+	cons0, events0, err := c.cpu()
+	if err != nil {
+		return r, 0, 0, err
+	}
+	if r, err = f.Run(ctx); err != nil {
+		return r, 0, 0, err
+	}
+	if r.Sent == 0 {
+		return r, 0, 0, fmt.Errorf("the flood sent nothing")
+	}
+	if err := handledAll(ctx, handled, sent0+dropped0+int64(r.Sent)); err != nil {
+		return r, 0, 0, fmt.Errorf("after a flood of %d packets: %w", count, err)
+	}
+	sent1, _, err := src.counts(c.port)
+	if err != nil {
+		return r, 0, 0, err
+	}
+	cons1, err := c.readAll(ctx, events0+sent1-sent0)
+	if err != nil {
+		return r, 0, 0, err
+	}
+	self1, busy1, err := guestCPU()
+	if err != nil {
+		return r, 0, 0, err
+	}
+	s.ConsumerNs = float64(cons1 - cons0)
+	return r, self1 - self0 + cons1 - cons0, busy1 - busy0, nil
+}
+
+// drainUntil reads c's events, calling fn for each, until stop is closed.
+func drainUntil(c consumer, stop <-chan struct{}, fn func(*event)) error {
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		err := c.read(time.Now().Add(pollEvery), func(*event) {})
+		err := c.read(time.Now().Add(pollEvery), fn)
 		if err != nil && !os.IsTimeout(err) {
 			return err
 		}
@@ -163,17 +199,24 @@ func drainUntil(c consumer, stop <-chan struct{}) error {
 // the guest kernel has no IRQ time accounting) and the busy time of all
 // guest CPUs from /proc/stat (every context, at tick resolution), in ns.
 func guestCPU() (self, busy int64, err error) {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+	if self, err = selfCPU(); err != nil {
 		return 0, 0, err
 	}
-	self = ru.Utime.Nano() + ru.Stime.Nano()
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, err
 	}
 	busy, err = procStatBusy(string(b))
 	return self, busy, err
+}
+
+// selfCPU is this process's CPU time (getrusage, all its threads), in ns.
+func selfCPU() (int64, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), nil
 }
 
 // procStatBusy sums the non-idle columns of /proc/stat's "cpu" line

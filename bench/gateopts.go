@@ -14,26 +14,50 @@ import (
 	"github.com/imp2/imp2/internal/compare"
 )
 
-// GateCandidate is one module build the gate compares with the base: the
-// working tree's kmod/, with a test-only per-event delay when DelayNS > 0
-// (kmod/Makefile IMP2_TEST_DELAY_NS; calibration and tests only).
+// GateCandidate is one build the gate compares with the base: the
+// working tree's kmod/ and consumer, with a test-only per-event delay in
+// the module when DelayNS > 0 (kmod/Makefile IMP2_TEST_DELAY_NS) and in
+// the consumer when ConsumerDelayNS > 0 (build tag
+// imp2_test_consumer_delay); calibration and tests only.
 type GateCandidate struct {
-	DelayNS int
+	DelayNS, ConsumerDelayNS int
 }
 
 func (c GateCandidate) label() string {
+	var variant []string
 	if c.DelayNS > 0 {
-		return fmt.Sprintf("working tree +%d ns/event (test variant)", c.DelayNS)
+		variant = append(variant, fmt.Sprintf("+%d ns/event", c.DelayNS))
 	}
-	return "working tree"
+	if c.ConsumerDelayNS > 0 {
+		variant = append(variant, fmt.Sprintf("consumer +%d ns/event", c.ConsumerDelayNS))
+	}
+	if len(variant) == 0 {
+		return "working tree"
+	}
+	return "working tree " + strings.Join(variant, ", ") + " (test variant)"
 }
+
+// GateConsumerCommand is the imp2-bench command that runs GateConsumer
+// (inside the VM only).
+const GateConsumerCommand = "gate-consumer"
+
+// GateConsumerProtocol names the version of the exchange between the
+// harness and GateConsumer: what `imp2-bench gate-consumer -protocol`
+// prints. The host asks the base's binary before booting, so that a base
+// revision that predates it (or speaks another) is refused by name.
+const GateConsumerProtocol = "imp2 gate consumer protocol 1"
 
 // GateABOptions is an A/B gate run.
 type GateABOptions struct {
-	// Base is a git revision of the checkout (its kmod/ is built in a
-	// temporary folder) or a .ko file; "" is the merge-base of HEAD with
-	// main.
+	// Base is a git revision of the checkout (its kmod/ and its
+	// imp2-bench, whose consumer drains the base's floods, are built in a
+	// temporary folder) or a .ko file (drained by this checkout's
+	// consumer); "" is the merge-base of HEAD with main.
 	Base string
+	// ModuleOnly compares the modules only: this checkout's consumer
+	// drains the base's floods too (for a base revision that predates
+	// GateConsumerProtocol).
+	ModuleOnly bool
 	// Candidates are compared with the base each, interleaved in the same
 	// boot; the CI gate has one, the working tree.
 	Candidates []GateCandidate
@@ -82,6 +106,9 @@ func (o *GateABOptions) validate() error {
 		if c.DelayNS < 0 || c.DelayNS > 9_999_999 {
 			// The field's flag: imp2-bench gate -test-delays.
 			return optErr("Test-Delays", " %d (candidate %d): want 0 to 9999999 ns", c.DelayNS, i)
+		}
+		if c.ConsumerDelayNS < 0 || c.ConsumerDelayNS > 9_999_999 {
+			return optErr("Test-Consumer-Delays", " %d (candidate %d): want 0 to 9999999 ns", c.ConsumerDelayNS, i)
 		}
 	}
 	return nil

@@ -194,7 +194,7 @@ func burst(ctx context.Context, topo *netns.Topology, c consumer, n int) (flood.
 		return r, nil, err
 	}
 	if exact {
-		err = handledAll(ctx, c, base+int64(r.Sent))
+		err = handledAll(ctx, c.handled, base+int64(r.Sent))
 	} else {
 		err = settle(ctx, c)
 	}
@@ -209,16 +209,17 @@ func burst(ctx context.Context, topo *netns.Topology, c consumer, n int) (flood.
 // 100 ms at a time.
 const handledLimit = 30 * time.Second
 
-// handledAll waits until the producer has handled want events for c:
+// handledAll waits until the producer has handled want events for a
+// consumer (handled: its count, consumer.handled):
 // then nothing more of the burst can arrive and the queue is final. Every
 // packet sent reaches the hook on the namespaces' veth pair, so the wait
 // only ends early on packets lost before the hook (a backlog overflow),
 // which the error names.
-func handledAll(ctx context.Context, c consumer, want int64) error {
+func handledAll(ctx context.Context, handled func() (int64, bool, error), want int64) error {
 	var got int64
 	for end := time.Now().Add(handledLimit); time.Now().Before(end); {
 		var err error
-		if got, _, err = c.handled(); err != nil || got >= want {
+		if got, _, err = handled(); err != nil || got >= want {
 			return err
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {

@@ -177,33 +177,39 @@ func (s *kmodSource) open(rcvbuf int, noENOBUFS bool) (consumer, error) {
 	return k, nil
 }
 
-// handled is the module's sent + dropped count of the consumer on port,
+// handled is the module's sent + dropped count of the consumer on port.
+func (s *kmodSource) handled(port uint32) (int64, error) {
+	sent, dropped, err := s.counts(port)
+	return sent + dropped, err
+}
+
+// counts are the module's sent and dropped counts of the consumer on port,
 // from the destination namespace's /proc/net/imp2: unlike IMP2_GET_STATS,
 // whose reply would have to fit into the consumer's (full) queue and
 // would be read among its events, it leaves the socket alone.
-func (s *kmodSource) handled(port uint32) (int64, error) {
+
+func (s *kmodSource) counts(port uint32) (sent, dropped int64, err error) {
 	var b []byte
 	if err := s.dst.Do(func() error {
 		var err error
 		b, err = os.ReadFile("/proc/thread-self/net/imp2")
 		return err
 	}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return consumerHandled(b, port)
+	return consumerCounts(b, port)
 }
 
-// consumerHandled reads the sent + dropped count of the consumer on port
-// from the text of /proc/net/imp2 (imp2_proc_show).
-func consumerHandled(proc []byte, port uint32) (int64, error) {
+// consumerCounts reads the sent and dropped counts of the consumer on
+// port from the text of /proc/net/imp2 (imp2_proc_show).
+func consumerCounts(proc []byte, port uint32) (sent, dropped int64, err error) {
 	for _, l := range strings.Split(string(proc), "\n") {
 		var p uint32
-		var sent, dropped int64
 		if n, _ := fmt.Sscanf(l, "consumer %d sent %d dropped %d", &p, &sent, &dropped); n == 3 && p == port {
-			return sent + dropped, nil
+			return sent, dropped, nil
 		}
 	}
-	return 0, fmt.Errorf("consumer %d is not in the module's /proc/net/imp2", port)
+	return 0, 0, fmt.Errorf("consumer %d is not in the module's /proc/net/imp2", port)
 }
 
 func (s *kmodSource) family() uint16 { return imp2.DefaultFamily }

@@ -21,18 +21,18 @@ consumers 2
 consumer 4026531 sent 277 dropped 619 last_seq 896
 consumer 12 sent 823 dropped 281 last_seq 1104
 `)
-	if n, err := consumerHandled(proc, 4026531); n != 896 || err != nil {
-		t.Errorf("consumer 4026531: %d, %v; want 277+619 = 896", n, err)
+	if sent, dropped, err := consumerCounts(proc, 4026531); sent != 277 || dropped != 619 || err != nil {
+		t.Errorf("consumer 4026531: sent %d dropped %d, %v; want 277, 619", sent, dropped, err)
 	}
-	if n, err := consumerHandled(proc, 12); n != 1104 || err != nil {
-		t.Errorf("consumer 12: %d, %v; want 1104", n, err)
+	if sent, dropped, err := consumerCounts(proc, 12); sent != 823 || dropped != 281 || err != nil {
+		t.Errorf("consumer 12: sent %d dropped %d, %v; want 823, 281", sent, dropped, err)
 	}
-	if _, err := consumerHandled(proc, 7); err == nil {
+	if _, _, err := consumerCounts(proc, 7); err == nil {
 		t.Error("consumer 7 is not registered, but no error")
 	}
 }
 
-// TestConsumerHandledFormat: the line consumerHandled parses is the one
+// TestConsumerHandledFormat: the line consumerCounts parses is the one
 // the module prints.
 func TestConsumerHandledFormat(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("..", "kmod", "imp2.c"))
@@ -40,6 +40,6 @@ func TestConsumerHandledFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(src, []byte(`"consumer %u sent %lld dropped %lld last_seq %u\n"`)) {
-		t.Error(`kmod/imp2.c no longer prints "consumer %u sent %lld dropped %lld last_seq %u" in /proc/net/imp2: update consumerHandled`)
+		t.Error(`kmod/imp2.c no longer prints "consumer %u sent %lld dropped %lld last_seq %u" in /proc/net/imp2: update consumerCounts`)
 	}
 }

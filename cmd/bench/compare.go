@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,8 +111,9 @@ always runs the module (kmod) in the VM.`, exitsVerdict+";\n130 interrupted: the
 // gateCmd is `imp2-bench gate`: the CI gate (bench.GateAB).
 func gateCmd(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("imp2-bench gate", "imp2-bench gate [flags]", `
-The CI gate: this checkout's module against the base revision's, both built
-here and measured interleaved in one VM boot on their CPU cost per event, then
+The CI gate: this checkout's module and consumer against the base revision's,
+both built here and measured interleaved in one VM boot on their CPU cost per
+event (each side's floods drained by its own revision's consumer), then
 the exact counts (burst-held) against the committed baseline of the VM's kernel
 release (a release without an entry gets one written: commit it).`,
 		"0 pass; 1 regression (or a metric that could not be decided); 2 unusable input\nor bad usage; 130 interrupted: no verdict.")
@@ -124,7 +126,9 @@ release (a release without an entry gets one written: commit it).`,
 	f.IntVar(&o.Count, "count", bench.DefaultGateCount, "packets per sample")
 	f.IntVar(&o.CPUs, "cpus", bench.DefaultGateCPUs, "guest vCPUs")
 	f.StringVar(&o.ICount, "icount", bench.DefaultGateICount, "qemu -icount for the boot; none: without")
-	delays := f.String("test-delays", "", "also compare test variants with these per-event delays (ns, comma-separated; tests and calibration)")
+	f.BoolVar(&o.ModuleOnly, "module-only", false, "compare the modules only: this checkout's consumer drains the base's floods too (a base that predates the gate's consumer)")
+	delays := f.String("test-delays", "", "also compare test variants with these per-event delays in the module (ns, comma-separated; tests and calibration)")
+	consumerDelays := f.String("test-consumer-delays", "", "also compare test variants with these per-event delays in the consumer (ns, comma-separated; tests)")
 	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
@@ -132,13 +136,21 @@ release (a release without an entry gets one written: commit it).`,
 		o.ICount = ""
 	}
 	o.Candidates = []bench.GateCandidate{{}}
-	for _, d := range strings.FieldsFunc(*delays, func(r rune) bool { return r == ',' }) {
-		ns, err := strconv.Atoi(strings.TrimSpace(d))
-		if err != nil || ns <= 0 {
-			fmt.Fprintf(stderr, "%s: -test-delays: %q is not a positive number of nanoseconds\n", c.Name, d)
-			return exitUsage
+	for _, flag := range []struct {
+		name, list string
+		variant    func(ns int) bench.GateCandidate
+	}{
+		{"-test-delays", *delays, func(ns int) bench.GateCandidate { return bench.GateCandidate{DelayNS: ns} }},
+		{"-test-consumer-delays", *consumerDelays, func(ns int) bench.GateCandidate { return bench.GateCandidate{ConsumerDelayNS: ns} }},
+	} {
+		for _, d := range strings.FieldsFunc(flag.list, func(r rune) bool { return r == ',' }) {
+			ns, err := strconv.Atoi(strings.TrimSpace(d))
+			if err != nil || ns <= 0 {
+				fmt.Fprintf(stderr, "%s: %s: %q is not a positive number of nanoseconds\n", c.Name, flag.name, d)
+				return exitUsage
+			}
+			o.Candidates = append(o.Candidates, flag.variant(ns))
 		}
-		o.Candidates = append(o.Candidates, bench.GateCandidate{DelayNS: ns})
 	}
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
@@ -154,6 +166,33 @@ release (a release without an entry gets one written: commit it).`,
 	fmt.Fprintf(stderr, "gate: %.0f s\n", res.Elapsed.Seconds())
 	if res.Failed() {
 		return exitFailure
+	}
+	return exitOK
+}
+
+// gateConsumerCmd is `imp2-bench gate-consumer NETNS` (inside the VM only):
+// the gate's draining consumer of one side (bench.GateConsumer);
+// -protocol prints what it speaks, for the host's check of a base binary.
+func gateConsumerCmd(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("imp2-bench "+bench.GateConsumerCommand, "imp2-bench "+bench.GateConsumerCommand+" NETNS | -protocol", `
+Inside the VM only: the gate's consumer in network namespace NETNS, run by the
+gate's harness, which talks to it over stdin and stdout.`, "0 done; 1 failed; 2 bad usage.")
+	protocol := c.Flags.Bool("protocol", false, "print the protocol this consumer speaks and exit")
+	pos, code, ok := c.ParseArgs(args, 0, 1, stdout, stderr)
+	switch {
+	case !ok:
+		return code
+	case *protocol:
+		fmt.Fprintln(stdout, bench.GateConsumerProtocol)
+		return exitOK
+	case len(pos) != 1:
+		fmt.Fprintf(stderr, "%s: want the network namespace's name\n", c.Name)
+		return exitUsage
+	}
+	ctx, _, stop := bench.NotifyInterrupts()
+	defer stop()
+	if err := bench.GateConsumer(ctx, pos[0], os.Stdin, stdout); err != nil {
+		return exitFor(stderr, c.Name+":", err)
 	}
 	return exitOK
 }

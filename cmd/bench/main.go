@@ -41,10 +41,11 @@ command.`, exitsSweep+"\n\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(ar
 		{Name: "plot", Summary: "draw the plots of a result directory again", Run: plotCmd},
 		{Name: "compare", Summary: "regression verdict between two runs", Run: compareCmd},
 		{Name: "ab", Summary: "two module builds benchmarked interleaved in one VM, then compared", Run: abCmd},
-		{Name: "gate", Summary: "CI gate: the base revision's module against this one's, in the VM", Run: gateCmd},
+		{Name: "gate", Summary: "CI gate: base's module and consumer against this one's, in the VM", Run: gateCmd},
 		{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, and their report", Run: matrixCmd},
 		{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel", Run: mergeCmd},
 		{Name: bench.GuestCommand, Summary: "inside the VM only: the sweep of the job file run -vm and ab wrote", Run: guestCmd},
+		{Name: bench.GateConsumerCommand, Summary: "inside the VM only: the gate's draining consumer", Run: gateConsumerCmd},
 	}, stdout, stderr)
 }
 

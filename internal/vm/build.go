@@ -75,10 +75,20 @@ func buildModule(dir string, k Kernel, vars ...string) (string, error) {
 // BuildGo builds a static Go binary (CGO_ENABLED=0) for the guest. With
 // test set it builds the package's test binary instead.
 func BuildGo(root, pkg, out string, test bool) error {
-	args := []string{"build", "-trimpath", "-o", out, pkg}
-	if test {
-		args = []string{"test", "-c", "-trimpath", "-o", out, pkg}
+	if !test {
+		return BuildGoFlags(root, pkg, out)
 	}
+	return goBuild(root, []string{"test", "-c", "-trimpath", "-o", out, pkg})
+}
+
+// BuildGoFlags is BuildGo of a binary with extra go build flags (-tags,
+// -ldflags: test variants).
+func BuildGoFlags(root, pkg, out string, flags ...string) error {
+	args := append(append([]string{"build", "-trimpath"}, flags...), "-o", out, pkg)
+	return goBuild(root, args)
+}
+
+func goBuild(root string, args []string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
