@@ -25,7 +25,6 @@ type batch struct {
 // the compression and the output run on the goroutine of the
 // pcapnl.Writer's queue, the Options.Buffer bytes between the two.
 type traceWriter struct {
-	w      *pcapnl.Writer // files.w
 	files  *traceFiles
 	filter *filter.Filter
 	family uint16
@@ -75,7 +74,7 @@ type accounting struct {
 func (a *accounting) source() bool { return a.seq.FromOne }
 
 func newTraceWriter(files *traceFiles, o *Options, memDrops func() uint64) *traceWriter {
-	tw := &traceWriter{w: files.w, files: files, filter: o.Filter, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
+	tw := &traceWriter{files: files, filter: o.Filter, family: uint16(o.Family), peer: o.Peer, memDrops: memDrops}
 	tw.acct.seq.FromOne = o.Peer == 0
 	return tw
 }
@@ -154,7 +153,7 @@ func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
 		return
 	}
 	a := &tw.acct
-	n, err := tw.w.WriteFrames(fs)
+	n, err := tw.files.w.WriteFrames(fs)
 	if err != nil {
 		tw.err = err
 		a.discarded += uint64(len(fs) - n)
@@ -173,9 +172,7 @@ func (tw *traceWriter) commit(fs []pcapnl.Frame, dir pcapnl.Direction) {
 // rotate moves the trace to the next file of a rotated set, between two
 // batches; a failure is a write error.
 func (tw *traceWriter) rotate(t int64) {
-	err := tw.files.rotate(t)
-	tw.w = tw.files.w
-	if err != nil {
+	if err := tw.files.rotate(t); err != nil {
 		tw.err = err
 	}
 }

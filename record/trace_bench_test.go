@@ -55,7 +55,7 @@ func BenchmarkTraceWrite(b *testing.B) {
 	}
 	cpu := threadCPU() - c0
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(frames), "cpu-ns/frame")
-	if err := tw.w.Close(); err != nil {
+	if err := tw.files.w.Close(); err != nil {
 		b.Fatal(err)
 	}
 }
