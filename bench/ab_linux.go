@@ -52,6 +52,9 @@ func AB(ctx context.Context, o ABOptions) (*ABResult, error) {
 	if err := o.Sweep.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Sweep.Out == "" {
+		o.Sweep.Out = DefaultOut("ab")
+	}
 	if o.Sweep.Progress == nil {
 		o.Sweep.Progress = io.Discard
 	}

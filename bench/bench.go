@@ -56,8 +56,8 @@ type Options struct {
 	NoENOBUFS bool
 	// QThresh is nflog's packets per netlink message (0: kernel batching).
 	QThresh uint32
-	// Out is the result directory; Plot says whether WriteOutputs draws
-	// plots into it.
+	// Out is the result directory (RunAndWrite: DefaultOut(Source) when
+	// empty); Plot says whether WriteOutputs draws plots into it.
 	Out  string
 	Plot bool
 	// Overhead measures the consumer's latency-recording overhead.
@@ -150,7 +150,7 @@ func signalName(ctx context.Context) string {
 // ABOptions is an interleaved benchmark of two module builds.
 type ABOptions struct {
 	// Sweep is the kmod sweep each build runs; its Out holds base/ and
-	// new/, its Progress gets the notes.
+	// new/ (DefaultOut("ab") when empty), its Progress gets the notes.
 	Sweep Options
 	// Base is the base build: a git revision of the checkout (its kmod/
 	// is built in a temporary folder) or a .ko file. New is a .ko file,

@@ -70,6 +70,9 @@ func WriteOutputs(o Options, run *results.Run, stdout io.Writer) error {
 // (WriteOutputs), also when it was interrupted: the run returned is then
 // marked partial.
 func RunAndWrite(ctx context.Context, o Options, stdout io.Writer) (*results.Run, error) {
+	if o.Out == "" {
+		o.Out = DefaultOut(o.Source)
+	}
 	run, err := Run(ctx, o)
 	if err == nil {
 		err = WriteOutputs(o, run, stdout)

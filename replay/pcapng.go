@@ -104,3 +104,24 @@ func (o fileOut) Close() error {
 	}
 	return err
 }
+
+// NewFile is the output that writes the replay as a file of kind "text",
+// "json" (NewText) or "pcapng" (NewPcapng, its format by path's name:
+// pcapnl.FormatFor, and compressed by zip), on path, created as the
+// replay starts (OutputFile), or on w when path is "-". live follows the
+// clock (Timing.Realtime); app names the writer in a trace's header.
+func NewFile(kind, path string, w io.Writer, zip pcapnl.Compression, live bool, app string) (Output, error) {
+	closer := io.Closer(nil)
+	if path != "-" {
+		f := &OutputFile{Path: path}
+		w, closer = f, f
+	}
+	switch kind {
+	case "text", "json":
+		return NewText(w, closer, kind == "json", live), nil
+	case "pcapng":
+		format, _ := pcapnl.FormatFor(path)
+		return NewPcapng(w, closer, pcapnl.WriterOptions{Application: app, Format: format, Compression: zip}), nil
+	}
+	return nil, fmt.Errorf("no file output %q: want text, json or pcapng", kind)
+}

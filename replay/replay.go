@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +111,21 @@ func (o *Options) Validate() error {
 		return errors.New("Timing.RT is a SCHED_FIFO priority, 1..99 (0: off)")
 	case t.Realtime && o.Output != nil && o.Output.FollowsClock():
 		return errors.New("Timing.Realtime is for file outputs: this output always follows the clock")
+	}
+	return notInterfaces(o.Inputs)
+}
+
+// notInterfaces refuses an input that is no file but a network interface's
+// name: tcpreplay's -i is the interface to send out of, a replay's input
+// the trace.
+func notInterfaces(inputs []string) error {
+	for _, in := range inputs {
+		if _, err := os.Stat(in); !errors.Is(err, fs.ErrNotExist) || strings.ContainsRune(in, '/') {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/class/net", in)); err == nil {
+			return fmt.Errorf("input %s: no such file, but a network interface: the inputs are traces (tcpreplay's -i is the interface to send out of); the replay goes to netlink consumers or through the module", in)
+		}
 	}
 	return nil
 }

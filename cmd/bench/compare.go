@@ -75,13 +75,8 @@ always runs the module (kmod) in the VM.`, Exits: exitsVerdict + ";\n130 interru
 		co := compareFlags(c.Flags)
 		sweepFlags(c.Flags, &o.Sweep)
 		return func([]string) (err error) {
-			if err = o.Sweep.Validate(); err != nil {
-				return err // names the flag
-			} else if o.Compare, err = co.Load(); err != nil {
+			if o.Compare, err = co.Load(); err != nil {
 				return err
-			}
-			if o.Sweep.Out == "" {
-				o.Sweep.Out = bench.DefaultOut("ab")
 			}
 			ctx, hard, stop := bench.NotifyInterrupts()
 			defer stop()

@@ -48,15 +48,7 @@ bench.txt (benchstat format), trace.pcapng.zst and plots.`,
 		c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 		c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
 		c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
-		return func([]string) error {
-			if err := o.Validate(); err != nil {
-				return err // names the flag
-			}
-			if o.Out == "" {
-				o.Out = bench.DefaultOut(o.Source)
-			}
-			return sweep(o, c.Stdout)
-		}
+		return func([]string) error { return sweep(o, c.Stdout) }
 	}}
 
 // sweep runs the sweep of o and writes its outputs.

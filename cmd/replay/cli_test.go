@@ -32,9 +32,10 @@ func TestCommandLine(t *testing.T) {
 	// A value out of range is named by its flag, not by the engine's field.
 	for _, c := range []struct{ args, want string }{
 		{"-speed -1", "-speed must be positive"}, {"-speed 0", "-speed must be positive"},
-		{"-pps 5 -loop -2", "imp2-replay: -loop cannot be negative"}, {"-pps -5", "-pps cannot be negative"},
-		{"-batch 0", "-batch must be 1..1024"}, {"-rt 100", "-rt is a SCHED_FIFO priority"},
-		{"-limit -3", "-limit cannot be negative"}, {"-max-consumers 0", "-max-consumers must be at least 1"},
+		{"-pps 5 -loop -2", `imp2-replay: invalid value "-2" for flag -loop: want at least 0`}, {"-pps -5", "-pps cannot be negative"},
+		{"-batch 0", `invalid value "0" for flag -batch: want 1 to 1024`}, {"-rt 100", `invalid value "100" for flag -rt: want 0 to 99`},
+		{"-limit -3", `invalid value "-3" for flag -limit: want at least 0`}, {"-max-consumers 0", `invalid value "0" for flag -max-consumers: want at least 1`},
+		{"-linger -1", `invalid value "-1" for flag -linger: want 0 or more`},
 		{"-to icmp -verify -verify-wait 0", "-verify-wait must be positive"},
 	} {
 		clitest.Mistake(t, replayBin, c.want, append([]string{"-to", "text", "x.pcapng"}, strings.Fields(c.args)...)...)

@@ -131,5 +131,5 @@ func readFile(t *testing.T, path string) ([]pcapnl.Frame, *pcapnl.Reader) {
 // is the trace, and an input that is no file but an interface says so.
 func TestInterfaceAsInput(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 3})
-	clitest.Mistake(t, replayBin, "input lo: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface)", "-i", "lo", in, "-to", "text")
+	clitest.Mistake(t, replayBin, "input lo: no such file, but a network interface: the inputs are traces (tcpreplay's -i is the interface to send out of)", "-i", "lo", in, "-to", "text")
 }

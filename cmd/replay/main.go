@@ -8,14 +8,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -39,7 +35,7 @@ type cmdline struct {
 	ic           icmp.Options
 	to, out, zip string
 	vm           replayvm.Config
-	set          map[string]bool
+	cmd          *cli.Command
 }
 
 // command is imp2-replay's command line: a plain argument is an input,
@@ -84,21 +80,21 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
 	fs.StringVar(&nl.NetNS, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
 	cli.DurationVar(fs, &nl.Wait, "wait", 10*time.Second, "netlink: how long to wait for -min-consumers registrations (0: forever)")
-	fs.IntVar(&nl.MinConsumers, "min-consumers", 1, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
-	fs.IntVar(&nl.MaxConsumers, "max-consumers", imp2.DefaultMaxConsumers, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
+	cli.IntVar(fs, &nl.MinConsumers, "min-consumers", 1, 0, cli.NoMax, "netlink: registered consumers to wait for before starting, counting only those whose socket is still open (with -dest: 0 unless given)")
+	cli.IntVar(fs, &nl.MaxConsumers, "max-consumers", imp2.DefaultMaxConsumers, 1, cli.NoMax, "netlink: most consumers registered at once (the module's max_consumers); one more is refused with ENOSPC")
 	fs.BoolVar(&nl.AllowUnprivileged, "allow-unprivileged", false, "netlink: let consumers without CAP_NET_ADMIN register (the module's allow_unprivileged=1); by default they are refused with EPERM")
 	cli.DurationVar(fs, &nl.Linger, "linger", 2*time.Second, "netlink: after the last frame, keep answering (IMP2_GET_STATS, IMP2_CLOSE) until every consumer has unregistered or this passes")
 	fs.Float64Var(&t.Speed, "speed", 1, "replay the recorded timing this many times faster")
 	fs.Float64Var(&t.PPS, "pps", 0, "replay at this many frames per second, ignoring recorded gaps")
 	fs.BoolVar(&t.TopSpeed, "topspeed", false, "replay as fast as possible")
 	fs.BoolVar(&t.Realtime, "realtime", false, "text, json, pcapng: follow the clock (default: write at once, re-timed)")
-	fs.IntVar(&t.Loops, "loop", 1, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
+	cli.IntVar(fs, &t.Loops, "loop", 1, 0, cli.NoMax, "replay the trace N times (0: until -limit, -duration or a signal); N≠1 keeps the trace in memory")
 	cli.DurationVar(fs, &t.LoopDelay, "loop-delay", 0, "pause between loops (after the last frame of one, before the first of the next)")
-	fs.Int64Var(&t.Limit, "limit", 0, "stop after N frames (0: no limit)")
+	cli.IntVar(fs, &t.Limit, "limit", 0, 0, cli.NoMax, "stop after N frames (0: no limit)")
 	cli.DurationVar(fs, &t.Duration, "duration", 0, "stop after this much replay time (0: no limit)")
-	fs.IntVar(&t.Batch, "batch", t.Batch, "most frames per send (sendmmsg); paced replays batch only frames already due")
+	cli.IntVar(fs, &t.Batch, "batch", t.Batch, 1, 1024, "most frames per send (sendmmsg); paced replays batch only frames already due")
 	cli.DurationVar(fs, &t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
-	fs.IntVar(&t.RT, "rt", 0, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
+	cli.IntVar(fs, &t.RT, "rt", 0, 0, 99, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
 	c.o.ReadAhead, c.ic.VerifyRcvBuf = replay.DefaultReadAhead, 16<<20
 	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
@@ -108,7 +104,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
 	fs.Var((*record.Size)(&ic.VerifyRcvBuf), "verify-rcvbuf", "icmp: receive buffer of the verifying consumer in `bytes` (K/M/G suffixes), forced past rmem_max as root")
 	cli.DurationVar(fs, &ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
-	fs.Int64Var(&ic.VerifyTolerate, "verify-tolerate", 0, "icmp: missing + extra events allowed before the exit status is 5")
+	cli.IntVar(fs, &ic.VerifyTolerate, "verify-tolerate", 0, 0, cli.NoMax, "icmp: missing + extra events allowed before the exit status is 5")
 	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
 	fs.StringVar(&c.vm.Consumer, "vm-consumer", "", "icmp -vm: a static host program (and its arguments) started as a consumer in the destination namespace inside the VM")
 	fs.StringVar(&c.vm.ConsumerOut, "vm-consumer-out", "", "icmp -vm: write the -vm-consumer's output to this file")
@@ -118,8 +114,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 		return nil, code, false
 	}
 	c.o.Inputs = append(c.o.Inputs, pos...)
-	c.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
+	c.cmd = cmd
 	if *vm {
 		c.vm.Args = cmd.FlagArgs // the inputs are copied into the VM's share
 	}
@@ -152,65 +147,43 @@ const exitCodesHelp = `0 done; 1 runtime or output error; 2 bad usage (or an out
 -wait, or nothing delivered to -dest or the registered consumers; 5 -verify found
 missing or extra events; 130 interrupted.`
 
-// check refuses flag values and combinations that make no sense (a rule
-// with flags fails when one of them is given while ok is false), sets the
-// options that depend on others and checks what the engines would refuse,
-// before anything starts: all of it is a usage error.
+// check refuses flag values and combinations that make no sense
+// (cli.Rule), sets the options that depend on others and checks what the
+// engines would refuse, before anything starts: all of it is a usage
+// error.
 func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
-	t, nl, ic := &c.o.Timing, &c.nl, &c.ic
-	for _, r := range []struct {
-		ok    bool
-		what  string
-		flags string
-	}{
-		{icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""},
-		{!(c.set["speed"] && c.set["pps"] || c.set["speed"] && c.set["topspeed"] || c.set["pps"] && c.set["topspeed"]), "-speed, -pps and -topspeed are exclusive", ""},
-		{file, "is for file outputs; -to " + c.to + " always follows the clock", "realtime"},
-		{icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"},
-		{!icmpTo, "is not for -to icmp", "netns bind dest linger o compress"},
-		{c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"},
-		{c.vm.Args != nil, "needs -vm", "vm-consumer vm-consumer-out vm-timeout"},
-		{c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"},
-		{c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"},
-		{c.vm.Timeout > 0, "-vm-timeout must be positive", ""},
+	t, ic := &c.o.Timing, &c.ic
+	if err := c.cmd.Check(
+		cli.Require(icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""),
+		cli.Require(c.cmd.AtMostOne("speed", "pps", "topspeed"), "-speed, -pps and -topspeed are exclusive", ""),
+		cli.Require(file, "is for file outputs; -to "+c.to+" always follows the clock", "realtime"),
+		cli.Require(icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"),
+		cli.Require(!icmpTo, "is not for -to icmp", "netns bind dest linger o compress"),
+		cli.Require(c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"),
+		cli.Require(c.vm.Args != nil, "needs -vm", "vm-consumer vm-consumer-out vm-timeout"),
+		cli.Require(c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"),
+		cli.Require(c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"),
+		cli.Require(c.vm.Timeout > 0, "-vm-timeout must be positive", ""),
 		// The engines' ranges, named by flag rather than by field.
-		{t.Speed > 0, "must be positive", "speed"},
-		{t.Batch >= 1 && t.Batch <= 1024, "must be 1..1024", "batch"},
-		{t.RT >= 0 && t.RT <= 99, "is a SCHED_FIFO priority, 1..99 (0: off)", "rt"},
-		{nl.MaxConsumers >= 1, "must be at least 1", "max-consumers"},
-		{t.PPS >= 0, "cannot be negative", "pps"}, {t.Loops >= 0, "cannot be negative", "loop"},
-		{t.Limit >= 0, "cannot be negative", "limit"}, {t.Duration >= 0, "cannot be negative", "duration"},
-		{t.LoopDelay >= 0, "cannot be negative", "loop-delay"}, {nl.MinConsumers >= 0, "cannot be negative", "min-consumers"},
-		{nl.Linger >= 0, "cannot be negative", "linger"},
-		{ic.VerifyTolerate >= 0, "cannot be negative", "verify-tolerate"},
-		{ic.VerifyWait > 0, "must be positive", "verify-wait"},
-	} {
-		for _, f := range strings.Fields(r.flags) {
-			if c.set[f] && !r.ok {
-				return fmt.Errorf("-%s %s", f, r.what)
-			}
-		}
-		if r.flags == "" && !r.ok {
-			return errors.New(r.what)
-		}
-	}
-	if err := notInterfaces(c.o.Inputs); err != nil {
+		cli.Require(t.Speed > 0, "must be positive", "speed"),
+		cli.Require(t.PPS >= 0, "cannot be negative", "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
+	); err != nil {
 		return err
 	}
 	var err error
 	switch c.to {
 	case "netlink":
-		if c.nl.Dest != 0 && !c.set["min-consumers"] {
+		if c.nl.Dest != 0 && !c.cmd.IsSet("min-consumers") {
 			c.nl.MinConsumers = 0 // -dest alone needs no registration
 		}
 		err = c.nl.Validate()
 	case "icmp":
 		c.ic.TopSpeed, c.ic.Batch, c.ic.Wait = c.o.Timing.TopSpeed, c.o.Timing.Batch, c.nl.Wait
-		if c.set["min-consumers"] { // packets can be sent without any consumer
+		if c.cmd.IsSet("min-consumers") { // packets can be sent without any consumer
 			c.ic.MinConsumers = c.nl.MinConsumers
 		}
-		if c.set["family"] {
+		if c.cmd.IsSet("family") {
 			c.ic.Family = c.nl.Family
 		}
 		err = c.ic.Validate()
@@ -226,20 +199,6 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	return errors.Join(err, c.o.Validate())
 }
 
-// notInterfaces refuses an input that is no file but a network interface's
-// name: tcpreplay's -i is the interface to send out of, ours the trace.
-func notInterfaces(inputs []string) error {
-	for _, in := range inputs {
-		if _, err := os.Stat(in); !errors.Is(err, fs.ErrNotExist) || strings.ContainsRune(in, '/') {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join("/sys/class/net", in)); err == nil {
-			return fmt.Errorf("input %s: no such file, but a network interface: -i names a trace here (tcpreplay's -i is the interface); imp2-replay sends to netlink consumers (-to netlink) or through the module (-to icmp)", in)
-		}
-	}
-	return nil
-}
-
 // run is main without os.Exit, for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
@@ -253,7 +212,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if c.vm.Args != nil {
 		c.vm.Inputs, c.vm.Stdin, c.vm.Stdout, c.vm.Stderr, c.vm.Log = c.o.Inputs, stdin, stdout, stderr, logf
-		c.vm.MinConsumersSet = c.set["min-consumers"]
+		c.vm.MinConsumersSet = c.cmd.IsSet("min-consumers")
 		return replayvm.Run(c.vm)
 	}
 	sumW := stdout
@@ -291,19 +250,9 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		c.nl.Log = logf
 		return replay.NewNetlink(c.nl)
 	}
-	w, closer := stdout, io.Closer(nil)
-	if c.out != "-" {
-		f := &replay.OutputFile{Path: c.out} // created as the replay starts
-		w, closer = f, f
+	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
+	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" {
+		logf("warning: -o %s: %s", c.out, f.Loses())
 	}
-	if c.to != "pcapng" {
-		return replay.NewText(w, closer, c.to == "json", c.o.Timing.Realtime), nil
-	}
-	opts := pcapnl.WriterOptions{Application: "imp2-replay"}
-	opts.Format, _ = pcapnl.FormatFor(c.out)
-	opts.Compression, _ = pcapnl.ParseCompression(c.zip, c.out) // checked by check
-	if l := opts.Format.Loses(); l != "" {
-		logf("warning: -o %s: %s", c.out, l)
-	}
-	return replay.NewPcapng(w, closer, opts), nil
+	return replay.NewFile(c.to, c.out, stdout, zip, c.o.Timing.Realtime, "imp2-replay")
 }
