@@ -30,7 +30,6 @@ func TestCommandLine(t *testing.T) {
 		{"gate", "imp2-bench gate [flags]", "-baseine", "did you mean -baseline?"},
 		{"matrix", "imp2-bench matrix [-kernels all|LIST]", "-kernel", "did you mean -kernels (matrix runs every sweep in the VM"},
 		{"merge", "imp2-bench merge -out DIR RESULTDIR...", "-o", "unknown flag -o: did you mean -out?"},
-		{"guest", "imp2-bench guest JOB.json", "-vm", "unknown flag -vm"},
 	} {
 		clitest.Help(t, bin, c.usage, c.sub)
 		clitest.Version(t, bin, c.sub)

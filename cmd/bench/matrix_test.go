@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/internal/kreport"
 	"github.com/imp2/imp2/internal/vm"
 )
@@ -55,18 +56,34 @@ func TestMergeCommand(t *testing.T) {
 	}
 }
 
+// matrixOf is the options a matrix command line parses into, as Dispatch
+// parses them, without running anything.
+func matrixOf(t *testing.T, args ...string) *matrixOptions {
+	t.Helper()
+	c := cli.New("imp2-bench matrix", matrixSub.Usage, "", "")
+	o := matrixFlags(c)
+	if _, code, ok := c.ParseArgs(args, 0, 0, io.Discard, io.Discard); !ok {
+		t.Fatalf("%q: exit %d", args, code)
+	}
+	if err := checkMatrix(o); err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return o
+}
+
 func TestParseMatrix(t *testing.T) {
-	o, code, ok := parseMatrix([]string{"-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2", "-source", "nflog"}, io.Discard, io.Discard)
-	if !ok || !slices.Equal(o.Kernels, []string{"7.3", "6.1"}) || o.Out != "x" {
-		t.Fatalf("got %+v, exit %d", o, code)
+	o := matrixOf(t, "-rates", "500", "-out=x", "-kernels", "7.3,6.1", "-reps", "2", "-source", "nflog")
+	if !slices.Equal(o.Kernels, []string{"7.3", "6.1"}) || o.Out != "x" {
+		t.Fatalf("got %+v", o)
 	}
 	if s := o.Sweep; !slices.Equal(s.Rates, []int{500}) || s.Reps != 2 || s.Source != "nflog" || !s.VM || !s.Plot {
 		t.Errorf("run's flags: rates %v reps %d source %q vm %v plot %v; want 500, 2, nflog, in the VM, plots", s.Rates, s.Reps, s.Source, s.VM, s.Plot)
 	}
-	o, _, ok = parseMatrix(nil, io.Discard, io.Discard)
-	if !ok || !slices.Equal(o.Kernels, vm.MatrixNames()) || o.Out != filepath.Join("results", "matrix") {
+	o = matrixOf(t)
+	if !slices.Equal(o.Kernels, vm.MatrixNames()) || o.Out != filepath.Join("results", "matrix") {
 		t.Errorf("defaults: %+v; want every matrix kernel into results/matrix", o)
 	}
+	// Refused before any VM boots: one line, exit 2.
 	for _, c := range []struct {
 		args []string
 		want string
@@ -77,15 +94,11 @@ func TestParseMatrix(t *testing.T) {
 		{[]string{"-kernel", "6.1"}, "unknown flag -kernel: did you mean -kernels (matrix runs every sweep in the VM"},
 		{[]string{"-out"}, "flag needs an argument: -out"},
 		{[]string{"-source", "emu"}, "runs kmod or nflog"},
+		{[]string{"-kernels", "6.1", "-out", t.TempDir(), "-reps", "0"}, "-reps 0"},
 	} {
-		var e bytes.Buffer
-		if _, code, ok := parseMatrix(c.args, io.Discard, &e); ok || code != exitUsage || !strings.Contains(e.String(), c.want) || strings.Count(e.String(), "\n") != 1 {
-			t.Errorf("parseMatrix(%q): exit %d, %q; want one line with %q", c.args, code, e.String(), c.want)
+		var o, e bytes.Buffer
+		if code := run(append([]string{"matrix"}, c.args...), &o, &e); code != exitUsage || !strings.Contains(e.String(), c.want) || strings.Count(e.String(), "\n") != 1 {
+			t.Errorf("matrix %q: exit %d, %q; want one line with %q", c.args, code, e.String(), c.want)
 		}
-	}
-	// A bad run flag is refused before any VM boots.
-	var o2, e bytes.Buffer
-	if code := run([]string{"matrix", "-kernels", "6.1", "-out", t.TempDir(), "-reps", "0"}, &o2, &e); code != exitUsage || !strings.Contains(e.String(), "-reps 0") {
-		t.Errorf("matrix -reps 0: exit %d, %q; want %d and the run flag's error", code, e.String(), exitUsage)
 	}
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
+	"github.com/imp2/imp2/internal/vm"
 )
+
+// The commands that sweep: run, matrix, and merge for their reports.
 
 // sweepFlags registers the sweep's flags, which run, ab and matrix share,
 // on fs; o.Validate checks them after the parse.
@@ -32,51 +36,101 @@ func sourceFlags(fs *flag.FlagSet, o *bench.Options) {
 	fs.BoolVar(&o.Plot, "plot", true, "write plots into the result directory")
 }
 
-// parseRun reads `imp2-bench run`'s flags into the engine's options; ok
-// false: exit with code, the message written.
-func parseRun(args []string, stdout, stderr io.Writer) (*bench.Options, int, bool) {
-	c := cli.New("imp2-bench run", "imp2-bench run [flags]", `
+var runSub = cli.Sub{Name: "run", Summary: "run a sweep and write a result directory",
+	Usage: "imp2-bench run [flags]", Exits: exitsSweep, Description: `
 Run a sweep (every rate × receive buffer × consumer delay, -reps samples each) on
 this host or in the qemu VM (-vm), and write its result directory: results.json,
-bench.txt (benchstat format), trace.pcapng.zst and plots.`, exitsSweep)
-	o := bench.Options{Progress: stderr}
-	sourceFlags(c.Flags, &o)
-	sweepFlags(c.Flags, &o)
-	c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
-	c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
-	c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
-	if _, code, ok := c.ParseArgs(args, 0, 0, stdout, stderr); !ok {
-		return nil, code, false
-	} else if err := o.Validate(); err != nil {
-		return nil, exitFor(stderr, c.Name+":", err), false // names the flag
-	}
-	if o.Out == "" {
-		o.Out = bench.DefaultOut(o.Source)
-	}
-	return &o, exitOK, true
-}
-
-// runCmd is `imp2-bench run`.
-func runCmd(args []string, stdout, stderr io.Writer) int {
-	o, code, ok := parseRun(args, stdout, stderr)
-	if !ok {
-		return code
-	}
-	return sweep(*o, stdout, stderr)
-}
+bench.txt (benchstat format), trace.pcapng.zst and plots.`,
+	Setup: func(c *cli.Command) func([]string) error {
+		o := bench.Options{Progress: c.Stderr}
+		sourceFlags(c.Flags, &o)
+		sweepFlags(c.Flags, &o)
+		c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
+		c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
+		c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
+		return func([]string) error {
+			if err := o.Validate(); err != nil {
+				return err // names the flag
+			}
+			if o.Out == "" {
+				o.Out = bench.DefaultOut(o.Source)
+			}
+			return sweep(o, c.Stdout)
+		}
+	}}
 
 // sweep runs the sweep of o and writes its outputs.
-func sweep(o bench.Options, stdout, stderr io.Writer) int {
+func sweep(o bench.Options, stdout io.Writer) error {
 	ctx, hard, stop := bench.NotifyInterrupts()
 	defer stop()
 	o.Hard = hard
 	run, err := bench.RunAndWrite(ctx, o, stdout)
-	if err != nil {
-		return exitFor(stderr, "imp2-bench:", err)
+	if err == nil && run.Partial {
+		return interrupted(run.Describe())
 	}
-	if run.Partial {
-		fmt.Fprintln(stderr, "imp2-bench:", run.Describe())
-		return exitInterrupted
-	}
-	return exitOK
+	return err
 }
+
+var matrixSub = cli.Sub{Name: "matrix", Summary: "run's sweep in the VM on each matrix kernel, and their report",
+	Usage: "imp2-bench matrix [-kernels all|LIST] [-out DIR] [run's flags]", Exits: exitsSweep, Description: `
+Run run's sweep in the VM on each kernel of the matrix, one result directory per
+kernel (DIR/KERNEL), then the cross-kernel report of those that completed
+(DIR/report). A kernel that fails does not stop the others (the status is then
+1); a usage error or an interrupt stops at once.`,
+	Setup: func(c *cli.Command) func([]string) error {
+		o := matrixFlags(c)
+		return func([]string) error {
+			if err := checkMatrix(o); err != nil {
+				return err
+			}
+			ctx, hard, stop := bench.NotifyInterrupts()
+			defer stop()
+			o.Sweep.Hard = hard
+			res, err := bench.Matrix(ctx, o.MatrixOptions, c.Stdout)
+			if err == nil && res.Partial != "" {
+				return interrupted(res.Partial)
+			}
+			return err
+		}
+	}}
+
+// matrixOptions is matrix's command line: bench.Matrix's options and the
+// -kernels list they are made from.
+type matrixOptions struct {
+	bench.MatrixOptions
+	kernels string
+}
+
+// matrixFlags registers matrix's flags and run's sweep flags on c.
+func matrixFlags(c *cli.Command) *matrixOptions {
+	c.Habits = map[string]string{"vm": "matrix runs every sweep in the VM", "kernel": cli.Like("kernels", "matrix runs every sweep in the VM, on the kernels -kernels names")}
+	o := &matrixOptions{MatrixOptions: bench.MatrixOptions{Sweep: bench.Options{Progress: c.Stderr, VM: true}}}
+	c.Flags.StringVar(&o.kernels, "kernels", "all", "the kernels to run on: all, or a comma-separated list of "+strings.Join(vm.MatrixNames(), ", "))
+	c.Flags.StringVar(&o.Out, "out", filepath.Join("results", "matrix"), "matrix `DIR`: one result directory per kernel (DIR/KERNEL), the report in DIR/report")
+	sourceFlags(c.Flags, &o.Sweep)
+	sweepFlags(c.Flags, &o.Sweep)
+	return o
+}
+
+// checkMatrix reads -kernels and checks the sweep's flags, before any VM boots.
+func checkMatrix(o *matrixOptions) (err error) {
+	if o.Kernels, err = bench.MatrixKernels(o.kernels); err != nil {
+		return cli.Usagef("-kernels %s: %v", o.kernels, err)
+	}
+	return o.Sweep.Validate()
+}
+
+var mergeSub = cli.Sub{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel",
+	Usage: "imp2-bench merge -out DIR RESULTDIR...", MinArgs: 1, MaxArgs: -1, Exits: exitsPlain, Description: `
+Write the cross-kernel report of result directories made elsewhere (CI shards),
+one per kernel (or one per kernel and source: sources side by side), into DIR.
+Flags may come before or after the directories.`,
+	Setup: func(c *cli.Command) func([]string) error {
+		out := c.Flags.String("out", "", "report `DIR` (kernels.md, kernels.json, kernels.png/svg); required")
+		return func(dirs []string) error {
+			if *out == "" {
+				return cli.Usagef("-out is required (usage: %s)", c.Usage)
+			}
+			return bench.Merge(dirs, *out, c.Stdout)
+		}
+	}}

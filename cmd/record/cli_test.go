@@ -24,9 +24,9 @@ func TestCommandLine(t *testing.T) {
 	}
 	clitest.Mistake(t, recordBin, `unexpected argument "x.pcapng": name the output with -o PATH (tcpdump's -w)`, "x.pcapng")
 	clitest.Mistake(t, recordBin, `invalid value "soon" for flag -duration: want a duration such as 5s`, "-o", "x", "-duration", "soon")
-	// A bare number is seconds: -duration -1 is refused as -1s, 2.5 is
-	// accepted (the recording then fails to start: no module here).
-	clitest.Mistake(t, recordBin, "-duration -1s", "-o", "x", "-duration", "-1")
+	// A bare number is seconds: -duration -1 is refused as it is parsed,
+	// 2.5 is accepted (the recording then fails to start: no module here).
+	clitest.Mistake(t, recordBin, `invalid value "-1" for flag -duration: want 0 or more`, "-o", "x", "-duration", "-1")
 	if r := clitest.Run(t, recordBin, "-o", "x.pcapng", "-family", "2", "-peer", "3999999999", "-duration", "2.5", "-q"); r.Code != exitStart || strings.Contains(r.Stderr, "-duration") {
 		t.Errorf("-duration 2.5: exit %d, %q; want it accepted (exit %d: no peer)", r.Code, r.Stderr, exitStart)
 	}

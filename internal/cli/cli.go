@@ -59,7 +59,9 @@ type Command struct {
 	// FlagArgs are the arguments Parse read as flags and their values, in
 	// order, without the positional ones (to hand a command line on).
 	FlagArgs []string
-	version  *bool
+	// Stdout and Stderr are where a subcommand writes (Dispatch sets them).
+	Stdout, Stderr io.Writer
+	version        *bool
 }
 
 // New is a command with an empty flag set that prints nothing itself:

@@ -2,7 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"io"
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -112,16 +113,34 @@ func TestVersionInTestBinary(t *testing.T) {
 
 func TestDispatch(t *testing.T) {
 	var ran []string
-	subs := []Sub{{"run", "run it", func(args []string, _, _ io.Writer) int { ran = append(ran, "run "+strings.Join(args, " ")); return 7 }},
-		{"plot", "plot it", func(args []string, _, _ io.Writer) int { ran = append(ran, "plot "+strings.Join(args, " ")); return 0 }}}
+	sub := func(name string, code int) Sub {
+		return Sub{Name: name, Summary: name + " it", Usage: "imp2-top " + name + " [ARG]", MaxArgs: 1, Setup: func(c *Command) func([]string) error {
+			x := c.Flags.Bool("x", false, "x it")
+			return func(args []string) error {
+				ran = append(ran, fmt.Sprintf("%s %v %s", c.Name, *x, strings.Join(args, " ")))
+				if len(args) > 0 && args[0] == "fail" {
+					return errors.New("it failed")
+				}
+				if code == ExitUsage {
+					return Usagef("-x needs an ARG")
+				}
+				return &Exit{Code: code}
+			}
+		}}
+	}
+	subs := []Sub{sub("run", 7), sub("plot", ExitUsage)}
+	fail := func(c *Command, err error) int { fmt.Fprintf(c.Stderr, "%s failed: %v\n", c.Name, err); return 1 }
 	for _, c := range []struct {
 		args         []string
 		code         int
 		stdout, errs string
 		ran          string
 	}{
-		{[]string{"run", "-x", "y"}, 7, "", "", "run -x y"},
-		{[]string{"help", "plot"}, 0, "", "", "plot -h"},
+		{[]string{"run", "-x", "y"}, 7, "", "", "imp2-top run true y"},
+		{[]string{"run", "fail"}, 1, "", "imp2-top run failed: it failed\n", "imp2-top run false fail"},
+		{[]string{"plot"}, 2, "", "imp2-top plot: -x needs an ARG\n", "imp2-top plot false "},
+		{[]string{"plot", "a", "b"}, 2, "", "imp2-top plot: got 2 arguments (usage: imp2-top plot [ARG])\n", ""},
+		{[]string{"help", "plot"}, 0, "usage: imp2-top plot [ARG]\n", "", ""},
 		{[]string{"-h"}, 0, "commands:\n  run      run it\n  plot     plot it\n", "", ""},
 		{[]string{"help"}, 0, "usage: imp2-top COMMAND", "", ""},
 		{nil, 2, "", "imp2-top: no command (imp2-top -h lists them)\n", ""},
@@ -131,9 +150,45 @@ func TestDispatch(t *testing.T) {
 		ran = nil
 		top := New("imp2-top", "imp2-top COMMAND [flags]", "Tops.", "0 ok.")
 		var o, e bytes.Buffer
-		code := top.Dispatch(c.args, subs, &o, &e)
+		code := top.Dispatch(c.args, subs, fail, &o, &e)
 		if code != c.code || !strings.Contains(o.String(), c.stdout) || e.String() != c.errs || strings.Join(ran, ";") != c.ran {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q, ran %q; want %d, %q, %q, %q", c.args, code, o.String(), e.String(), ran, c.code, c.stdout, c.errs, c.ran)
+		}
+	}
+}
+
+// TestRanges: an integer flag out of its range and a negative duration
+// are refused as they are parsed, naming the flag; the range is in -h.
+func TestRanges(t *testing.T) {
+	for _, c := range []struct{ arg, want string }{
+		{"-batch=0", `invalid value "0" for flag -batch: want 1 to 1024`},
+		{"-batch=1025", `invalid value "1025" for flag -batch: want 1 to 1024`},
+		{"-batch=x", `invalid value "x" for flag -batch: want a whole number`},
+		{"-limit=-1", `invalid value "-1" for flag -limit: want at least 0`},
+		{"-limit=99999999999999999999", `invalid value "99999999999999999999" for flag -limit: want a whole number`},
+		{"-wait=-1", `invalid value "-1" for flag -wait: want 0 or more`},
+	} {
+		cmd := New("imp2-test", "imp2-test", "Ranges.", "0 done.")
+		var batch int
+		var limit int64
+		var wait time.Duration
+		IntVar(cmd.Flags, &batch, "batch", 64, 1, 1024, "frames per send")
+		IntVar(cmd.Flags, &limit, "limit", 0, 0, NoMax, "stop after N")
+		DurationVar(cmd.Flags, &wait, "wait", time.Second, "wait this long")
+		var o, e bytes.Buffer
+		if _, code, ok := cmd.Parse([]string{c.arg}, &o, &e); ok || code != ExitUsage || e.String() != "imp2-test: "+c.want+"\n" {
+			t.Errorf("%s: ok %v exit %d, %q; want %q", c.arg, ok, code, e.String(), c.want)
+		}
+		if batch != 64 || limit != 0 || wait != time.Second {
+			t.Errorf("%s: a refused value was stored: %d %d %v", c.arg, batch, limit, wait)
+		}
+		if _, _, ok := cmd.Parse([]string{"-batch", "1024", "-limit", "5000000000", "-wait", "0"}, &o, &e); !ok || batch != 1024 || limit != 5000000000 || wait != 0 {
+			t.Errorf("the bounds themselves: ok %v, %d %d %v", ok, batch, limit, wait)
+		}
+		var h bytes.Buffer
+		cmd.Help(&h)
+		if !strings.Contains(h.String(), "  -batch int\n") || !strings.Contains(h.String(), "(default 64)") {
+			t.Errorf("help:\n%s", h.String())
 		}
 	}
 }

@@ -46,6 +46,8 @@ func writeFlag(b *strings.Builder, f *flag.Flag) {
 			kind = "uint32"
 		case interface{ listFlag() }:
 			kind = "list"
+		case interface{ intFlag() }:
+			kind = "int"
 		}
 	}
 	fmt.Fprintf(b, "  -%s", f.Name)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 // durationValue is a time.Duration flag that also takes a bare number of
 // seconds: "-duration 5" is 5s and "-stats 0.5" 500ms, as tcpreplay's
 // "--stats 5"; "1m30s", "250ms" and the rest of time.ParseDuration work
-// as ever.
+// as ever. A negative duration is refused: no imp2 flag has a use for one.
 type durationValue time.Duration
 
 // DurationVar defines a duration flag (see durationValue) on fs; every
@@ -39,6 +40,9 @@ func ParseDuration(s string) (time.Duration, error) {
 
 func (d *durationValue) Set(s string) error {
 	v, err := ParseDuration(s)
+	if err == nil && v < 0 {
+		return errors.New("want 0 or more")
+	}
 	*d = durationValue(v)
 	return err
 }
@@ -51,6 +55,49 @@ func (d *durationValue) String() string {
 }
 
 func (d *durationValue) Get() any { return time.Duration(*d) }
+
+// NoMax is IntVar's max for a number with no upper bound.
+const NoMax = -1
+
+// intValue is an integer flag with a range, so that a value out of it is
+// refused as the flag is parsed, by the flag's name, before the engine's
+// own check would name its option field.
+type intValue[T int | int64] struct {
+	p        *T
+	min, max T
+}
+
+// IntVar defines an integer flag on fs taking min to max (max NoMax: no
+// upper bound).
+func IntVar[T int | int64](fs *flag.FlagSet, p *T, name string, value, min, max T, usage string) {
+	*p = value
+	fs.Var(&intValue[T]{p: p, min: min, max: max}, name, usage)
+}
+
+func (v *intValue[T]) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, 64)
+	switch {
+	case err != nil || int64(T(n)) != n:
+		return errors.New("want a whole number")
+	case v.max == NoMax && T(n) < v.min:
+		return fmt.Errorf("want at least %d", v.min)
+	case v.max != NoMax && (T(n) < v.min || T(n) > v.max):
+		return fmt.Errorf("want %d to %d", v.min, v.max)
+	}
+	*v.p = T(n)
+	return nil
+}
+
+func (v *intValue[T]) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(int64(*v.p), 10)
+}
+
+func (v *intValue[T]) Get() any { return *v.p }
+
+func (v *intValue[T]) intFlag() {}
 
 // uint32Value is a flag for a 32-bit number such as a netlink port id,
 // in decimal, 0x hex or 0 octal; a larger one is refused.
@@ -89,10 +136,10 @@ type listValue[T any] struct {
 }
 
 // ListVar defines a list flag on fs with the default value (which parse
-// must accept).
+// must accept unless it is "": an empty list).
 func ListVar[T any](fs *flag.FlagSet, p *[]T, name, value string, parse func(string) ([]T, error), usage string) {
 	l := &listValue[T]{p: p, parse: parse}
-	if err := l.Set(value); err != nil {
+	if err := l.Set(value); err != nil && value != "" {
 		panic(fmt.Sprintf("cli: the default %q of -%s: %v", value, name, err))
 	}
 	fs.Var(l, name, usage)
