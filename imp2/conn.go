@@ -11,6 +11,14 @@ import (
 // netlink unicast path.
 const UserSockFamily = 2
 
+// MaxRcvBuf is the largest Config.RcvBuf: setsockopt takes an int and the
+// kernel stores twice the request in sk_rcvbuf, also an int. Above it a
+// recent kernel clamps the request silently to this value, an older one
+// overflows the doubled int and falls back to the smallest buffer
+// (SOCK_MIN_RCVBUF), and from 2G on the int itself wraps: each a buffer
+// other than the one asked for, so Dial refuses the request instead.
+const MaxRcvBuf = 1<<30 - 1 // INT_MAX / 2
+
 // Config configures a consumer Conn.
 type Config struct {
 	// Family is the netlink unit: 0 means DefaultFamily (31, the module);
@@ -24,7 +32,7 @@ type Config struct {
 	// RcvBuf, if positive, sets the receive buffer in bytes, with
 	// SO_RCVBUFFORCE where allowed (CAP_NET_ADMIN) so that rmem_max does
 	// not cap it, else SO_RCVBUF. The kernel doubles the value; Conn.RcvBuf
-	// reports what it granted.
+	// reports what it granted. At most MaxRcvBuf.
 	RcvBuf int
 	// NoENOBUFS sets NETLINK_NO_ENOBUFS: an overrun then drops events
 	// silently (visible as sequence gaps and SO_MEMINFO drops) instead of

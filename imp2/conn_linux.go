@@ -45,6 +45,9 @@ type conn struct {
 // Dial opens a netlink socket of cfg.Family, applies the options and
 // registers with the peer (IMP2_U_PID).
 func Dial(cfg Config) (*Conn, error) {
+	if cfg.RcvBuf > MaxRcvBuf {
+		return nil, fmt.Errorf("imp2: receive buffer of %d bytes: the kernel takes at most %d (MaxRcvBuf)", cfg.RcvBuf, MaxRcvBuf)
+	}
 	if cfg.Family == 0 {
 		cfg.Family = DefaultFamily
 	}

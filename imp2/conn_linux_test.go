@@ -522,6 +522,22 @@ func TestRcvBufForce(t *testing.T) {
 	}
 }
 
+// TestRcvBufMax: MaxRcvBuf is granted whole (doubled), and a request past
+// it, which the kernel would clamp or wrap to its smallest buffer, is
+// refused before a socket is opened.
+func TestRcvBufMax(t *testing.T) {
+	if _, err := Dial(Config{Family: UserSockFamily, RcvBuf: MaxRcvBuf + 1}); err == nil || !strings.Contains(err.Error(), "at most 1073741823 (MaxRcvBuf)") {
+		t.Errorf("Dial with RcvBuf MaxRcvBuf+1: %v; want it refused naming MaxRcvBuf", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SO_RCVBUFFORCE needs CAP_NET_ADMIN")
+	}
+	c := dial(t, Config{Peer: listen(t, ServerConfig{}).PortID(), RcvBuf: MaxRcvBuf})
+	if got, err := c.RcvBuf(); err != nil || got != 2*MaxRcvBuf {
+		t.Errorf("RcvBuf() = %d, %v; want %d, MaxRcvBuf doubled", got, err, 2*MaxRcvBuf)
+	}
+}
+
 func TestCloseUnblocksReadBatch(t *testing.T) { bothModes(t, testCloseUnblocksReadBatch) }
 
 func testCloseUnblocksReadBatch(t *testing.T, cfg Config) {

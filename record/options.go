@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +28,8 @@ type Options struct {
 	// Ack waits for the peer to acknowledge the registration; the module
 	// and imp2.Server do, the original module never does.
 	Ack bool
-	// RcvBuf is the socket receive buffer in bytes (see imp2.Config);
+	// RcvBuf is the socket receive buffer in bytes (see imp2.Config),
+	// at most imp2.MaxRcvBuf, what the kernel's int can hold doubled;
 	// 0 keeps the system default.
 	RcvBuf Size
 	// NoENOBUFS sets NETLINK_NO_ENOBUFS: overruns drop silently, still
@@ -53,8 +55,8 @@ type Options struct {
 	// the output: a killed recorder loses at most this much. Positive.
 	Flush time.Duration
 	// Buffer is the queue, in bytes of encoded frames, between the receive
-	// loop and the goroutine that compresses and writes them; at least
-	// MinBuffer.
+	// loop and the goroutine that compresses and writes them; MinBuffer
+	// to MaxBuffer.
 	Buffer Size
 
 	// Count stops the recording after this many frames from the peer;
@@ -98,6 +100,11 @@ const (
 	DefaultStatsTimeout = time.Second
 )
 
+// MaxBuffer bounds Buffer, memory allocated when the recording starts: 1G
+// holds some ten million encoded frames of about 100 bytes, far more than
+// a disk stall needs, so a larger Buffer is a mistake, not a plan.
+const MaxBuffer = 1 << 30
+
 // DefaultOptions returns the settings imp2-record uses unless told
 // otherwise, recording from the module into path, in the format and
 // compression path's name asks for.
@@ -140,45 +147,60 @@ func (o *Options) validate() error {
 		return bad("SnapLen", o.SnapLen, fmt.Sprintf("want %d to 65536 bytes", imp2.HeaderLen))
 	case o.Batch < 1 || o.Batch > 1024:
 		return bad("Batch", o.Batch, "want 1 to 1024")
-	case o.Buffer < MinBuffer:
-		return bad("Buffer", int(o.Buffer), fmt.Sprintf("want at least %d bytes", MinBuffer))
+	case o.Buffer < MinBuffer || o.Buffer > MaxBuffer:
+		return bad("Buffer", int64(o.Buffer), fmt.Sprintf("want %d (128K) to %d (1G) bytes: it is memory, allocated at the start", MinBuffer, MaxBuffer))
 	case o.RcvBuf < 0:
-		return bad("RcvBuf", int(o.RcvBuf), "must not be negative")
+		return bad("RcvBuf", int64(o.RcvBuf), "must not be negative")
+	case o.RcvBuf > imp2.MaxRcvBuf:
+		return bad("RcvBuf", int64(o.RcvBuf), fmt.Sprintf("want at most %d bytes (1G less one): the kernel doubles it into an int", imp2.MaxRcvBuf))
 	}
 	return o.validateRotation()
 }
 
-// Size is a byte count; as a flag.Value it accepts K, M and G suffixes
-// (powers of 1024).
-type Size int
+// Size is a byte count; as a flag.Value it accepts K, M, G and T suffixes
+// (powers of 1024, optionally followed by B or iB: 16M, 16MB, 16MiB), in
+// any case. It holds any count an int64 can; each field that feeds a
+// narrower limit (a socket's int, a memory budget) has its own bound in
+// its Options' validation, which names the field.
+type Size int64
 
+// sizeUnits are Size's suffixes, largest first.
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
+
+// String prints the size in the largest unit that divides it: 16M, 4G.
 func (s *Size) String() string {
-	switch n := int(*s); {
-	case n != 0 && n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "M"
-	case n != 0 && n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "K"
-	default:
-		return strconv.Itoa(n)
+	n := int64(*s)
+	for _, u := range sizeUnits {
+		if n != 0 && n%u.bytes == 0 {
+			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
+		}
 	}
+	return strconv.FormatInt(n, 10)
 }
 
-// Set parses a size such as 8388608, 512K or 16M.
+// Set parses a size such as 8388608, 512K, 16M or 4G.
 func (s *Size) Set(v string) error {
-	mult := 1
 	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v), "B"), "I")
-	switch {
-	case strings.HasSuffix(num, "K"):
-		mult, num = 1<<10, strings.TrimSuffix(num, "K")
-	case strings.HasSuffix(num, "M"):
-		mult, num = 1<<20, strings.TrimSuffix(num, "M")
-	case strings.HasSuffix(num, "G"):
-		mult, num = 1<<30, strings.TrimSuffix(num, "G")
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			mult, num = u.bytes, strings.TrimSuffix(num, u.suffix)
+			break
+		}
 	}
-	n, err := strconv.ParseUint(num, 10, 31)
-	if err != nil || int64(n)*int64(mult) > 1<<31-1 {
-		return errors.New("want a size in bytes below 2G, such as 8388608, 512K or 16M")
+	if strings.HasPrefix(num, "-") {
+		return errors.New("a size must not be negative")
 	}
-	*s = Size(int(n) * mult)
+	n, err := strconv.ParseUint(num, 10, 63)
+	if errors.Is(err, strconv.ErrRange) || err == nil && n > math.MaxInt64/uint64(mult) {
+		return fmt.Errorf("too large: a size is at most %d bytes (8E less one)", int64(math.MaxInt64))
+	}
+	if err != nil {
+		return errors.New("want a size in bytes, or with a K, M, G or T suffix (powers of 1024), such as 8388608, 512K, 16M or 4G")
+	}
+	*s = Size(int64(n) * mult)
 	return nil
 }

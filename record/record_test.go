@@ -38,6 +38,8 @@ func TestOptionErrors(t *testing.T) {
 		{"Batch", func(o *record.Options) { o.Batch = 0 }},
 		{"Buffer", func(o *record.Options) { o.Buffer = 1024 }},
 		{"RcvBuf", func(o *record.Options) { o.RcvBuf = -1 }},
+		{"RcvBuf", func(o *record.Options) { o.RcvBuf = 4 << 30 }},
+		{"Buffer", func(o *record.Options) { o.Buffer = 4 << 30 }},
 	} {
 		o := record.DefaultOptions(filepath.Join(dir, "t.pcapng.zst"))
 		c.set(&o)

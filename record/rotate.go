@@ -94,9 +94,9 @@ func (o *Options) validateRotation() error {
 	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
 	switch {
 	case o.FileSize < 0:
-		return bad("FileSize", int(o.FileSize), "must not be negative")
+		return bad("FileSize", int64(o.FileSize), "must not be negative")
 	case o.FileSize > 0 && o.FileSize < MinFileSize:
-		return bad("FileSize", int(o.FileSize), fmt.Sprintf("want at least %d bytes: sizes count bytes, not tcpdump's millions of bytes (for 100 MB write 100M)", MinFileSize))
+		return bad("FileSize", int64(o.FileSize), fmt.Sprintf("want at least %d bytes: sizes count bytes, not tcpdump's millions of bytes (for 100 MB write 100M)", MinFileSize))
 	case o.FileInterval < 0:
 		return bad("FileInterval", o.FileInterval, "must not be negative")
 	case o.Files < 0:

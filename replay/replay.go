@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,8 +57,9 @@ type Options struct {
 	// Filter selects the frames replayed; nil replays all.
 	Filter *filter.Filter
 	// ReadAhead is the bound, in bytes, of the decoded trace held ahead
-	// of the sender, read before the clock starts.
-	ReadAhead int
+	// of the sender, read before the clock starts. Not negative; no upper
+	// bound, since memory grows only with what the trace holds.
+	ReadAhead int64
 	Timing    Timing
 	Output    Output
 	// Progress, if positive, writes a progress line to ProgressTo every
@@ -97,6 +99,8 @@ func (o *Options) Validate() error {
 		return errors.New("no input")
 	case len(o.Inputs) > 1 && slices.Contains(o.Inputs, "-"):
 		return errors.New("standard input cannot be merged with other inputs")
+	case o.ReadAhead < 0:
+		return fmt.Errorf("ReadAhead %d cannot be negative", o.ReadAhead)
 	case t.Speed <= 0:
 		return errors.New("Timing.Speed must be positive")
 	case t.PPS < 0:
@@ -188,7 +192,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	stop := new(atomic.Bool)
 	context.AfterFunc(ctx, func() { stop.Store(true) })
 
-	in := newInput(src, o.Filter, max(o.ReadAhead, 0), t.Loops != 1, o.Output.KernelOnly())
+	in := newInput(src, o.Filter, int(min(o.ReadAhead, math.MaxInt)), t.Loops != 1, o.Output.KernelOnly())
 	defer in.close()
 	if err := o.Output.Start(ctx); err != nil {
 		o.Output.Close()

@@ -37,6 +37,7 @@ func TestCommandLine(t *testing.T) {
 		{"-limit -3", `invalid value "-3" for flag -limit: want at least 0`}, {"-max-consumers 0", `invalid value "0" for flag -max-consumers: want at least 1`},
 		{"-linger -1", `invalid value "-1" for flag -linger: want 0 or more`},
 		{"-to icmp -verify -verify-wait 0", "-verify-wait must be positive"},
+		{"-to icmp -verify -verify-rcvbuf 4G", "-verify-rcvbuf must be at most 1073741823 bytes"},
 	} {
 		clitest.Mistake(t, replayBin, c.want, append([]string{"-to", "text", "x.pcapng"}, strings.Fields(c.args)...)...)
 	}

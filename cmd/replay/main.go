@@ -96,13 +96,13 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	cli.DurationVar(fs, &t.Spin, "spin", t.Spin, "spin instead of sleeping for the last part of each wait")
 	cli.IntVar(fs, &t.RT, "rt", 0, 0, 99, "paced replays: run the sending thread SCHED_FIFO at this priority (1-99, needs CAP_SYS_NICE)")
 	c.o.ReadAhead, c.ic.VerifyRcvBuf = replay.DefaultReadAhead, 16<<20
-	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
+	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G/T suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
 	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
-	fs.Var((*record.Size)(&ic.VerifyRcvBuf), "verify-rcvbuf", "icmp: receive buffer of the verifying consumer in `bytes` (K/M/G suffixes), forced past rmem_max as root")
+	fs.Var((*record.Size)(&ic.VerifyRcvBuf), "verify-rcvbuf", "icmp: receive buffer of the verifying consumer in `bytes` (K/M/G/T suffixes), forced past rmem_max as root")
 	cli.DurationVar(fs, &ic.VerifyWait, "verify-wait", time.Second, "icmp: after the last packet, wait this long without an event for the missing ones")
 	cli.IntVar(fs, &ic.VerifyTolerate, "verify-tolerate", 0, 0, cli.NoMax, "icmp: missing + extra events allowed before the exit status is 5")
 	vm := fs.Bool("vm", false, "icmp: run inside the qemu harness with the module built from this checkout")
@@ -168,6 +168,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		// The engines' ranges, named by flag rather than by field.
 		cli.Require(t.Speed > 0, "must be positive", "speed"),
 		cli.Require(t.PPS >= 0, "cannot be negative", "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
+		cli.Require(ic.VerifyRcvBuf <= imp2.MaxRcvBuf, fmt.Sprintf("must be at most %d bytes: the kernel doubles it into an int", imp2.MaxRcvBuf), "verify-rcvbuf"),
 	); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/replay"
 )
 
@@ -38,7 +39,7 @@ type Options struct {
 	// for VerifyWait; more than VerifyTolerate missing + extra events
 	// fail the replay (replay.ExitVerify).
 	Verify         bool
-	VerifyRcvBuf   int
+	VerifyRcvBuf   int64 // at most imp2.MaxRcvBuf
 	VerifyWait     time.Duration
 	VerifyTolerate int64
 	// TopSpeed and Batch are the replay's Timing.TopSpeed and Batch: at
@@ -56,6 +57,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.VerifyRcvBuf < 0:
 		return errors.New("icmp: VerifyRcvBuf cannot be negative")
+	case o.VerifyRcvBuf > imp2.MaxRcvBuf:
+		return fmt.Errorf("icmp: VerifyRcvBuf %d: want at most %d bytes (1G less one): the kernel doubles it into an int", o.VerifyRcvBuf, imp2.MaxRcvBuf)
 	case o.Verify && o.VerifyWait <= 0:
 		return errors.New("icmp: VerifyWait must be positive")
 	case o.VerifyTolerate < 0:

@@ -318,7 +318,7 @@ type verifier struct {
 }
 
 func newVerifier(t *icmpTopo, cfg Options) (*verifier, error) {
-	c, err := dialIn(t.dstPath, imp2.Config{RcvBuf: cfg.VerifyRcvBuf})
+	c, err := dialIn(t.dstPath, imp2.Config{RcvBuf: int(cfg.VerifyRcvBuf)})
 	if err != nil {
 		return nil, fmt.Errorf("icmp: verifying consumer: %w", err)
 	}
