@@ -48,6 +48,12 @@ func TestFormatByName(t *testing.T) {
 			t.Errorf("-o %s: %d frames, want %d", tc.name, len(got), len(want)+2)
 		}
 	}
+	// A .pcap that cannot be made: the error alone, not a warning about
+	// what a file that does not exist would lose.
+	missing := filepath.Join(dir, "no-such-dir", "o.pcap")
+	if code, _, errOut := runInProcess("-i", in, "-to", "pcapng", "-o", missing); code != 1 || !strings.Contains(errOut, missing) || strings.Contains(errOut, "warning") {
+		t.Errorf("-o %s: exit %d, stderr %q; want 1 and the error alone", missing, code, errOut)
+	}
 	if stamps := imp2test.Tcpdump(t, filepath.Join(dir, "o.pcap")); stamps != nil && len(stamps) != len(want)+2 {
 		t.Errorf("tcpdump -r o.pcap: %d packets, want %d", len(stamps), len(want)+2)
 	}

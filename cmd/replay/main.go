@@ -235,6 +235,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	s.Output = c.to
 	s.Write(sumW, c.o.ProgressJSON)
+	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" { // once the file is made
+		logf("warning: -o %s: %s", c.out, f.Loses())
+	}
 	for _, m := range s.Problems {
 		logf("%s", m)
 	}
@@ -252,8 +255,5 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewNetlink(c.nl)
 	}
 	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
-	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" {
-		logf("warning: -o %s: %s", c.out, f.Loses())
-	}
 	return replay.NewFile(c.to, c.out, stdout, zip, c.o.Timing.Realtime, "imp2-replay")
 }
