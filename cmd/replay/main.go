@@ -155,7 +155,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
 	t, ic := &c.o.Timing, &c.ic
 	if err := c.cmd.Check(
-		cli.Require(icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""),
+		cli.Require(icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng%s", c.to, map[string]string{"pcap": " (classic pcap: -to pcapng -o NAME.pcap)"}[c.to]), ""),
 		cli.Require(c.cmd.AtMostOne("speed", "pps", "topspeed"), "-speed, -pps and -topspeed are exclusive", ""),
 		cli.Require(file, "is for file outputs; -to "+c.to+" always follows the clock", "realtime"),
 		cli.Require(icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"),
@@ -233,7 +233,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("%v", err)
 		return replay.Code(err)
 	}
-	s.Output = c.to
 	s.Write(sumW, c.o.ProgressJSON)
 	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" { // once the file is made
 		logf("warning: -o %s: %s", c.out, f.Loses())
