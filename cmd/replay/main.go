@@ -35,6 +35,7 @@ type cmdline struct {
 	ic           icmp.Options
 	to, out, zip string
 	vm           replayvm.Config
+	quiet        bool
 	cmd          *cli.Command
 }
 
@@ -99,6 +100,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G/T suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
+	fs.BoolVar(&c.quiet, "q", false, "no text summary (as imp2-record -q); errors, warnings and -json's summary are still printed")
 	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
@@ -233,7 +235,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("%v", err)
 		return replay.Code(err)
 	}
-	s.Write(sumW, c.o.ProgressJSON)
+	if !c.quiet || c.o.ProgressJSON {
+		s.Write(sumW, c.o.ProgressJSON)
+	}
 	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" { // once the file is made
 		logf("warning: -o %s: %s", c.out, f.Loses())
 	}
