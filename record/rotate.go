@@ -89,6 +89,17 @@ func (o *Options) fileName(n int, t time.Time) string {
 // meaning 100 MB), not a plan.
 const MinFileSize = 4096
 
+// tcpdumpSize says what a tcpdump -C of n means here: n million bytes,
+// and about how many of the K or M suffixes' powers of 1024 that is.
+func tcpdumpSize(n int64) string {
+	b := n * 1_000_000
+	approx := fmt.Sprintf("%dK", (b+512)>>10)
+	if b >= 1<<20 {
+		approx = fmt.Sprintf("%dM", (b+1<<19)>>20)
+	}
+	return fmt.Sprintf("tcpdump's -C %d is %d bytes, about %s: K and M are powers of 1024", n, b, approx)
+}
+
 // validateRotation checks the rotation settings.
 func (o *Options) validateRotation() error {
 	bad := func(field string, v any, reason string) error { return &OptionError{field, v, reason} }
@@ -96,7 +107,7 @@ func (o *Options) validateRotation() error {
 	case o.FileSize < 0:
 		return bad("FileSize", int64(o.FileSize), "must not be negative")
 	case o.FileSize > 0 && o.FileSize < MinFileSize:
-		return bad("FileSize", int64(o.FileSize), fmt.Sprintf("want at least %d bytes: sizes count bytes, not tcpdump's millions of bytes (for 100 MB write 100M)", MinFileSize))
+		return bad("FileSize", int64(o.FileSize), fmt.Sprintf("want at least %d bytes: sizes count bytes, not tcpdump's millions of bytes (%s)", MinFileSize, tcpdumpSize(int64(o.FileSize))))
 	case o.FileInterval < 0:
 		return bad("FileInterval", o.FileInterval, "must not be negative")
 	case o.Files < 0:

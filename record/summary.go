@@ -73,7 +73,8 @@ type Drops struct {
 	// a lossy recording), seq_gaps - lost; needs the peer's counters.
 	Inherited uint64 `json:"inherited"`
 	// Unexplained: gaps beyond the local evidence when the peer's counters
-	// are missing; a LossError, like losses.
+	// are missing; not in Lost (nothing places them in the trace), but a
+	// LossError like losses, so exit_code 3.
 	Unexplained uint64 `json:"unexplained"`
 	InTrace     uint64 `json:"in_trace"` // sum of the pcapng drop counts written, losses of this recording placed on the frame after them (a classic pcap file cannot hold them)
 }
@@ -148,8 +149,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 		p("  filtered  %d frames left out by the capture filter (not losses)\n", s.Filtered)
 	}
 	s.filesText(p)
-	p("  drops     seq gaps %d (%s)  enobufs %d (notifications)  meminfo %d  => lost %d\n",
-		s.Drops.SeqGaps, s.gapsText(), s.Drops.ENOBUFS, s.Drops.MemInfo, s.Drops.Lost)
+	p("  drops     seq gaps %d (%s)  enobufs %d (notifications)  meminfo %d  => %s\n",
+		s.Drops.SeqGaps, s.gapsText(), s.Drops.ENOBUFS, s.Drops.MemInfo, s.verdictText())
 	if ps := s.PeerStats; ps != nil {
 		p("  peer      self: registered %v, sent %d, dropped %d, last seq %d; namespace: events %d, unicast ok %d, eagain %d, econnrefused %d, enomem %d, consumers %d\n",
 			ps.SelfRegistered, ps.SelfSent, ps.SelfDropped, ps.SelfLastSeq, ps.Events, ps.UnicastOK, ps.EAGAIN, ps.ECONNREFUSED, ps.ENOMEM, ps.Consumers)
@@ -203,10 +204,24 @@ func (s *Summary) gapsText() string {
 	case s.Peer != 0 && s.PeerStats != nil && s.PeerStats.SelfRegistered:
 		parts = append(parts, fmt.Sprintf("%d inherited from the source: the peer dropped %d", d.Inherited, s.PeerStats.SelfDropped))
 	case d.Unexplained > 0:
-		parts = append(parts, fmt.Sprintf("%d unexplained: no counters from the peer; counted as lost for the exit status", d.Unexplained))
+		parts = append(parts, fmt.Sprintf("%d unexplained: no counters from the peer", d.Unexplained))
 	}
 	parts = append(parts, fmt.Sprintf("%d after the last event", d.SeqTrailing))
 	return strings.Join(parts, "; ")
+}
+
+// verdictText ends the drops line as the exit status judges: the losses
+// of this recording and the unexplained gaps, which fail the run as
+// losses do, and the exit status they make once the command filled it in.
+func (s *Summary) verdictText() string {
+	v := fmt.Sprintf("lost %d", s.Drops.Lost)
+	if s.Drops.Unexplained > 0 {
+		v += fmt.Sprintf(", unexplained %d, counted as lost", s.Drops.Unexplained)
+	}
+	if s.ExitCode == ExitLost {
+		v += fmt.Sprintf(" (exit %d)", s.ExitCode)
+	}
+	return v
 }
 
 // summarize computes the summary from what the recording saw, after the

@@ -31,6 +31,7 @@ func (o *nullOut) KernelOnly() bool                       { return false }
 func (o *nullOut) Consumers() []imp2.ConsumerStats        { return nil }
 func (o *nullOut) Close() error                           { return nil }
 func (o *nullOut) Report() Report                         { return nil }
+func (o *nullOut) Name() string                           { return "null" }
 
 // The send loop allocates nothing per frame, paced (timing errors recorded)
 // or at top speed; so does the text formatter.

@@ -172,6 +172,7 @@ func (o *netlinkOut) Send(frames []pcapnl.Frame, _ []int64) error {
 func (o *netlinkOut) Begin(Clock)        {}
 func (o *netlinkOut) FollowsClock() bool { return true }
 func (o *netlinkOut) KernelOnly() bool   { return true }
+func (o *netlinkOut) Name() string       { return "netlink" }
 
 func (o *netlinkOut) Consumers() []imp2.ConsumerStats {
 	if o.srv == nil || o.final != nil {

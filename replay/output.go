@@ -36,6 +36,9 @@ type Output interface {
 	// Report is the output's part of the summary, after Close; nil when it
 	// has none.
 	Report() Report
+	// Name is what the output is, for Summary.Output: what a file output
+	// writes ("pcap zstd"), not what it was asked for.
+	Name() string
 }
 
 // Clock is the replay clock: Now is nanoseconds since the replay started,

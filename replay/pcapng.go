@@ -16,7 +16,10 @@ import (
 // Start. Close closes c, if not nil, after the trace.
 func NewPcapng(w io.Writer, c io.Closer, opts pcapnl.WriterOptions) Output {
 	o := &pcapngOut{dst: w, opts: opts}
-	o.fileOut = fileOut{flush: o.flush, c: c}
+	o.fileOut = fileOut{flush: o.flush, c: c, name: opts.Format.String()}
+	if opts.Compression != pcapnl.None {
+		o.name += " " + opts.Compression.String()
+	}
 	return o
 }
 
@@ -54,10 +57,11 @@ func (o *pcapngOut) Send(frames []pcapnl.Frame, ts []int64) error {
 
 // fileOut is what the file outputs share: they write as fast as they can
 // with re-timed timestamps, keep every frame, have no consumers and
-// report nothing of their own.
+// report nothing of their own but their name.
 type fileOut struct {
 	flush func() error
 	c     io.Closer // nil for stdout
+	name  string    // what is written: text, json, or the trace's format and compression
 }
 
 func (fileOut) Begin(Clock)                     {}
@@ -65,6 +69,7 @@ func (fileOut) FollowsClock() bool              { return false }
 func (fileOut) KernelOnly() bool                { return false }
 func (fileOut) Consumers() []imp2.ConsumerStats { return nil }
 func (fileOut) Report() Report                  { return nil }
+func (o fileOut) Name() string                  { return o.name }
 
 // OutputFile is a file for an output, created (truncated) on its first
 // write: an output made before the replay starts destroys nothing when

@@ -37,7 +37,7 @@ type replayer struct {
 	loop     int
 	idx      int64 // frames scheduled so far, all loops
 	sentN    atomic.Int64
-	loopsRun int
+	loopsRun int  // passes over the input, the last one perhaps cut short
 	drained  bool // the first pass played every frame the input had
 
 	firstSend, lastSend, lastEnd int64 // clock times
@@ -109,10 +109,10 @@ func (r *replayer) run() error {
 		if r.loop == 0 {
 			r.drained = true
 		}
+		r.loopsRun = r.loop + 1 // a pass over the input, whether it sent a frame or not
 		if !played || r.in.err != nil {
-			break // empty input, or a broken one: never loop over it
+			break // nothing passed the filter, or a broken input: never loop over it
 		}
-		r.loopsRun = r.loop + 1
 		if r.loop == 0 {
 			speed := r.t.Speed
 			if r.t.TopSpeed {

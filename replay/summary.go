@@ -19,19 +19,29 @@ import (
 // object: these fields, with the output's Report's fields after
 // TimingError.
 type Summary struct {
-	// Output names the output for the reader; Run leaves it to the
-	// caller, which chose it (imp2-replay: its -to value).
+	// Output names the output: its Name, what it wrote ("pcap" for a
+	// pcapng output to a .pcap file).
 	Output string `json:"output"`
 	Timing string `json:"timing"`
 
-	FramesRead     int64 `json:"frames_read"`     // complete frames decoded from the input
+	// FramesRead counts the complete frames decoded from the input, the
+	// read-ahead included: a replay that Limit, Duration or an interrupt
+	// stopped early read more than it replayed (the text summary says
+	// so), and FramesFiltered and FramesSkipped count the read-ahead too.
+	FramesRead     int64 `json:"frames_read"`
 	FramesFiltered int64 `json:"frames_filtered"` // left out by the filter
 	FramesSkipped  int64 `json:"frames_skipped"`  // user→kernel or unknown-direction frames a kernel-only output does not send
 	FramesSent     int64 `json:"frames_sent"`     // sent (netlink: offered to the consumer set) or written
 	// FramesDelivered is what reached the other side: the output's
 	// Report.Delivered, or FramesSent for the file outputs.
 	FramesDelivered uint64 `json:"frames_delivered"`
-	Loops           int    `json:"loops"`
+	// Loops counts the passes over the input, the last one perhaps cut
+	// short (by Limit, a truncated input, ...) or writing nothing (a
+	// filter that matched no frame).
+	Loops int `json:"loops"`
+	// readAhead: the replay stopped before the end of the input, which
+	// had been read further.
+	readAhead bool
 
 	// ElapsedNs runs from the first send to the last (paced) or to the end
 	// of the last send (top speed); ScheduledNs is the same span in the
@@ -52,7 +62,9 @@ type Summary struct {
 	EAGAIN     uint64 `json:"eagain"`
 	SendErrors uint64 `json:"send_errors"`
 
-	// Problems are what went wrong, in order; Error joins them.
+	// Problems are what went wrong, in order; Error joins them. The text
+	// summary leaves them out: the caller reports each where errors go
+	// (imp2-replay: a line on stderr).
 	Problems []string `json:"-"`
 	Error    string   `json:"error,omitempty"`
 	ExitCode int      `json:"exit_code"`
@@ -101,9 +113,10 @@ func (t timing) String() string {
 // summary builds the summary of a finished replay: the timing, the
 // output's part, and the problems in order of their exit codes' weight.
 func (r *replayer) summary(inputs []string, sendErr, closeErr error, stopped bool) *Summary {
-	s := &Summary{Out: r.out.Report()}
+	s := &Summary{Output: r.out.Name(), Out: r.out.Report()}
 	r.summarize(s)
 	s.FramesDelivered = uint64(s.FramesSent) // a file output's, until the output's report says
+	s.readAhead = !r.drained && s.FramesRead > s.FramesSent
 	code := ExitOK
 	problem := func(msg string, c int) {
 		s.Problems = append(s.Problems, msg)
@@ -144,12 +157,18 @@ func inputError(names []string, err error) string {
 	}
 	var pe *pcapnl.Error
 	if errors.As(err, &pe) {
-		what := "malformed"
+		what, kind := "malformed", pcapnl.ErrFormat
 		if errors.Is(err, pcapnl.ErrTruncated) {
-			what = "truncated"
+			what, kind = "truncated", pcapnl.ErrTruncated
 		}
-		return fmt.Sprintf("input %s is %s: replayed the %d complete frame(s) before offset %d, then stopped: %v",
-			name, what, pe.Frames, pe.Offset, pe)
+		// pe's own text names pcapnl, the offset and the kind again.
+		detail := pe.Msg
+		cause := strings.TrimPrefix(strings.TrimPrefix(pe.Err.Error(), kind.Error()), ": ")
+		if cause = strings.TrimPrefix(cause, "pcapnl: "); cause != "" {
+			detail += ": " + cause
+		}
+		return fmt.Sprintf("input %s is %s at decompressed offset %d (%s): replayed the %d complete frame(s) before it, then stopped",
+			name, what, pe.Offset, detail, pe.Frames)
 	}
 	return fmt.Sprintf("input %s: %v", name, err)
 }
@@ -187,7 +206,8 @@ func (r *replayer) summarize(s *Summary) {
 // US formats nanoseconds as microseconds with one decimal.
 func US(ns int64) string { return fmt.Sprintf("%.1fµs", float64(ns)/1e3) }
 
-// Write prints the summary as text lines or one JSON object.
+// Write prints the summary as text lines or one JSON object; the text
+// leaves Problems to the caller.
 func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	if asJSON {
 		b, err := json.Marshal(s)
@@ -198,8 +218,12 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "imp2-replay: %s, %s: %s (read %d, filtered %d, skipped %d not kernel→user) in %d loop(s)\n",
-		s.Output, s.Timing, s.headline(), s.FramesRead, s.FramesFiltered, s.FramesSkipped, s.Loops)
+	ahead := ""
+	if s.readAhead {
+		ahead = " with the read-ahead"
+	}
+	fmt.Fprintf(&b, "imp2-replay: %s, %s: %s (read %d%s, filtered %d, skipped %d not kernel→user) in %d loop(s)\n",
+		s.Output, s.Timing, s.headline(), s.FramesRead, ahead, s.FramesFiltered, s.FramesSkipped, s.Loops)
 	if s.FramesSent > 0 {
 		fmt.Fprintf(&b, "  elapsed %v, rate %.1f frames/s", time.Duration(s.ElapsedNs), s.RateFPS)
 		if s.TargetFPS > 0 {
@@ -215,9 +239,6 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	}
 	if s.Out != nil {
 		b.Write(s.Out.AppendText(nil))
-	}
-	if s.Error != "" {
-		fmt.Fprintf(&b, "  error: %s\n", s.Error)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

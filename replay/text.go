@@ -47,7 +47,10 @@ type textOut struct {
 
 func newTextOut(w io.Writer, c io.Closer, json, live bool) *textOut {
 	o := &textOut{dst: w, json: json, w: bufio.NewWriterSize(w, 64<<10), live: live}
-	o.fileOut = fileOut{flush: o.w.Flush, c: c}
+	o.fileOut = fileOut{flush: o.w.Flush, c: c, name: "text"}
+	if json {
+		o.name = "json"
+	}
 	return o
 }
 

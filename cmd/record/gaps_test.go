@@ -228,8 +228,8 @@ func TestReplayedGapsAndLocalLoss(t *testing.T) {
 // (frames 1-100, then 151-200) answers IMP2_GET_STATS: the 50 are
 // inherited, exit status 0. Without its counters (-stats-timeout 0, or the
 // producer gone before the end) they are unexplained: reported as such
-// and, since they may be this recording's, exit status 3; still no frame
-// carries a drop count.
+// and, since they may be this recording's, exit status 3, which the text
+// summary's verdict says beside them; still no frame carries a drop count.
 func TestGapsWithoutPeerCounters(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -238,9 +238,9 @@ func TestGapsWithoutPeerCounters(t *testing.T) {
 		code int
 		text string
 	}{
-		{"counters", nil, false, exitOK, "seq gaps 50 (50 inherited from the source: the peer dropped 0"},
-		{"not asked", []string{"-stats-timeout", "0"}, false, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; counted as lost"},
-		{"peer gone", nil, true, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; counted as lost"},
+		{"counters", nil, false, exitOK, "seq gaps 50 (50 inherited from the source: the peer dropped 0; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0\n"},
+		{"not asked", []string{"-stats-timeout", "0"}, false, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
+		{"peer gone", nil, true, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newProducer(t)
@@ -268,9 +268,9 @@ func TestGapsWithoutPeerCounters(t *testing.T) {
 			if c.code == exitLost {
 				wantInherited, wantUnexplained = 0, 50
 			}
-			if code != c.code || s.Events != 150 || d.SeqGaps != 50 || d.Lost != 0 || d.Inherited != wantInherited ||
+			if code != c.code || s.ExitCode != code || s.Events != 150 || d.SeqGaps != 50 || d.Lost != 0 || d.Inherited != wantInherited ||
 				d.Unexplained != wantUnexplained || d.InTrace != 0 {
-				t.Errorf("exit %d, events %d, drops %+v; want exit %d, 150 events, 50 gaps: %d inherited, %d unexplained", code, s.Events, d, c.code, wantInherited, wantUnexplained)
+				t.Errorf("exit %d (JSON exit_code %d), events %d, drops %+v; want exit %d, 150 events, 50 gaps: %d inherited, %d unexplained", code, s.ExitCode, s.Events, d, c.code, wantInherited, wantUnexplained)
 			}
 			if !strings.Contains(r.stderr.String(), c.text) {
 				t.Errorf("text summary does not say %q:\n%s", c.text, r.stderr.String())

@@ -180,7 +180,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
 	fs.IntVar(&o.Files, "W", 0, "with -C or -G: keep at most this many files, removing the oldest (a ring, as tcpdump -W)")
 	filterExpr := fs.String("filter", "", "write only the frames that match `EXPR` (imp2-replay -filter's language); the others are counted, never as lost")
-	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout (on stderr, instead of the text summary, with -o -)")
+	fs.BoolVar(&c.json, "json", false, "print the summary as JSON on stdout, and the text summary on stderr as well unless -q (with -o -: the JSON on stderr, in place of the text)")
 	fs.BoolVar(&c.quiet, "q", false, "no progress line and no text summary; errors are still printed")
 	pos, code, ok := cmd.Parse(args, stdout, stderr)
 	if !ok {

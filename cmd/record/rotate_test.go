@@ -315,7 +315,7 @@ func TestRotateOptions(t *testing.T) {
 	}{
 		{[]string{"-o", filepath.Join(dir, "a.pcapng"), "-W", "3"}, "-W 3: a ring of files needs rotation, by size or by interval (-C SIZE or -G DURATION"},
 		{[]string{"-o", "-", "-C", "1M"}, "-o -: rotation makes files"},
-		{[]string{"-o", filepath.Join(dir, "t.pcapng"), "-C", "100"}, "-C 100: want at least 4096 bytes"},
+		{[]string{"-o", filepath.Join(dir, "t.pcapng"), "-C", "1000"}, "-C 1000: want at least 4096 bytes: sizes count bytes, not tcpdump's millions of bytes (tcpdump's -C 1000 is 1000000000 bytes, about 954M: K and M are powers of 1024)\n"},
 		{[]string{"-o", filepath.Join(dir, "h-%H.pcapng"), "-G", "1m"}, "names would repeat"},
 		{[]string{"-o", filepath.Join(dir, "x-%Q.pcapng"), "-G", "1s"}, "unknown conversion %Q"},
 	} {

@@ -25,7 +25,7 @@ func TestCommandLine(t *testing.T) {
 		"-t": "did you mean -topspeed (tcpreplay's -t)?", "-l": "did you mean -loop (tcpreplay's -l)?", "-L": "did you mean -limit (tcpreplay's -L)?",
 		"-r": "did you mean -i (tcpdump's -r", "-w": "did you mean -o (tcpdump's -w, with -to pcapng)?", "-M": "-pps sets frames per second",
 		"--intf1": "not out of an interface", "-topsped": "unknown flag -topsped: did you mean -topspeed?",
-		"-K": "keeps the trace in memory for -loop (tcpreplay's -K)", "-q": "unknown flag -q (imp2-replay -h lists the flags)",
+		"-K": "keeps the trace in memory for -loop (tcpreplay's -K)",
 	} {
 		clitest.Mistake(t, replayBin, want, "x.pcapng", flag, "1")
 	}
@@ -64,6 +64,13 @@ func TestPlainArgumentsAndDurations(t *testing.T) {
 	cmd.Stdin, _ = os.Open(in)
 	if out, err := cmd.Output(); err != nil || strings.Count(string(out), "\n") != 5 {
 		t.Errorf("imp2-replay -to text - < trace: %v, %q", err, out)
+	}
+	// -q: no text summary, as imp2-record -q; -json's summary stays.
+	if r := clitest.Run(t, replayBin, "-q", "-to", "text", in); r.Code != 0 || strings.Count(r.Stdout, "\n") != 5 || r.Stderr != "" {
+		t.Errorf("-q: exit %d, %d lines, stderr %q; want the 5 frames and nothing else", r.Code, strings.Count(r.Stdout, "\n"), r.Stderr)
+	}
+	if r := clitest.Run(t, replayBin, "-q", "-json", "-to", "text", "-o", "/dev/null", in); r.Code != 0 || !strings.Contains(r.Stdout, `"type":"summary"`) {
+		t.Errorf("-q -json: exit %d, stdout %q; want the JSON summary", r.Code, r.Stdout)
 	}
 	// Durations take bare seconds: -duration 0.05 of an endless loop at
 	// 1000 frames/s stops it after about 50 frames (bounds wide enough for

@@ -33,9 +33,17 @@ func TestFormatByName(t *testing.T) {
 		{"z.pcapng", []string{"-compress", "zstd"}, "zstd", "pcapng"},
 	} {
 		out := filepath.Join(dir, tc.name)
-		code, _, errOut := runInProcess(append(tc.flags, "-i", in, "-to", "pcapng", "-o", out)...)
+		code, so, errOut := runInProcess(append(tc.flags, "-i", in, "-to", "pcapng", "-o", out)...)
 		if code != 0 {
 			t.Fatalf("-o %s: exit %d: %s", tc.name, code, errOut)
+		}
+		// The summary names what was written, not -to's value.
+		written := tc.format
+		if tc.comp != "none" {
+			written += " " + tc.comp
+		}
+		if !strings.HasPrefix(so, "imp2-replay: "+written+", ") {
+			t.Errorf("-o %s %v: summary %q, want it to name %q", tc.name, tc.flags, so, written)
 		}
 		if warned := strings.Contains(errOut, "imp2-replay: warning: -o "+out+": classic pcap keeps no"); warned != (tc.format == "pcap") {
 			t.Errorf("-o %s: stderr %q", tc.name, errOut)

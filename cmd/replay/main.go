@@ -35,6 +35,7 @@ type cmdline struct {
 	ic           icmp.Options
 	to, out, zip string
 	vm           replayvm.Config
+	quiet        bool
 	cmd          *cli.Command
 }
 
@@ -99,6 +100,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.Var((*record.Size)(&c.o.ReadAhead), "readahead", "`bytes` (K/M/G/T suffixes) of decoded trace held ahead of the sender: read before the clock starts, and the bound on that memory whatever the frame sizes (a larger frame goes through alone)")
 	cli.DurationVar(fs, &c.o.Progress, "stats", 0, "print progress every interval, e.g. 5 (seconds; 0: only the summary)")
 	fs.BoolVar(&c.o.ProgressJSON, "json", false, "summary and progress as JSON")
+	fs.BoolVar(&c.quiet, "q", false, "no text summary (as imp2-record -q); errors, warnings and -json's summary are still printed")
 	fs.StringVar(&c.zip, "compress", "auto", "pcapng: auto (by -o: .zst zstd, .gz gzip, otherwise none; .pcap names classic pcap), zstd, gzip or none")
 	fs.StringVar(&ic.DestNetNS, "netns-dst", "", "icmp: send into this existing namespace (a name in /run/netns, or a file such as /proc/1/ns/net for the root one) instead of a fresh one; needs nft")
 	fs.BoolVar(&ic.Verify, "verify", false, "icmp: record the module's events as a second consumer and compare them with the replayed ones")
@@ -155,7 +157,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	icmpTo, file := c.to == "icmp", c.to == "text" || c.to == "json" || c.to == "pcapng"
 	t, ic := &c.o.Timing, &c.ic
 	if err := c.cmd.Check(
-		cli.Require(icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng", c.to), ""),
+		cli.Require(icmpTo || c.to == "netlink" || file, fmt.Sprintf("-to %q: want netlink, icmp, text, json or pcapng%s", c.to, map[string]string{"pcap": " (classic pcap: -to pcapng -o NAME.pcap)"}[c.to]), ""),
 		cli.Require(c.cmd.AtMostOne("speed", "pps", "topspeed"), "-speed, -pps and -topspeed are exclusive", ""),
 		cli.Require(file, "is for file outputs; -to "+c.to+" always follows the clock", "realtime"),
 		cli.Require(icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"),
@@ -233,8 +235,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("%v", err)
 		return replay.Code(err)
 	}
-	s.Output = c.to
-	s.Write(sumW, c.o.ProgressJSON)
+	if !c.quiet || c.o.ProgressJSON {
+		s.Write(sumW, c.o.ProgressJSON)
+	}
 	if f, _ := pcapnl.FormatFor(c.out); c.to == "pcapng" && f.Loses() != "" { // once the file is made
 		logf("warning: -o %s: %s", c.out, f.Loses())
 	}

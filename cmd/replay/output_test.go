@@ -135,6 +135,12 @@ func TestFilter(t *testing.T) {
 			t.Errorf("-filter %q: exit %d, got\n%swant\n%s%s", tc.filter, code, out, exp, errOut)
 		}
 	}
+	// A filter that leaves nothing: the input was still read, once, in
+	// full, whatever -loop says.
+	code, out, errOut := runInProcess("-i", in, "-to", "text", "-filter", "len=9999", "-loop", "3")
+	if code != 0 || out != "" || !strings.Contains(errOut, "wrote 0 frames (read 5, filtered 5, ") || !strings.Contains(errOut, "in 1 loop(s)") {
+		t.Errorf("-filter len=9999: exit %d, stdout %q, summary %q; want 0 frames in 1 loop", code, out, errOut)
+	}
 	for _, bad := range []string{"famly=1", "type=bogus", "dir=sideways", "src=10.0.0.300", "len=5-1", "family"} {
 		if code, _, errOut := runInProcess("-i", in, "-to", "text", "-filter", bad); code != exitUsage || !strings.Contains(errOut, "-filter") {
 			t.Errorf("-filter %q: exit %d, %q; want %d", bad, code, errOut, exitUsage)
@@ -187,6 +193,13 @@ func TestCutAndRetime(t *testing.T) {
 	if n := strings.Count(out, "\n"); code != 0 || n != 7 {
 		t.Errorf("-limit 7: exit %d, %d lines: %s", code, n, errOut)
 	}
+	// The 100 frames were read ahead of the limit, and the summary says so.
+	if !strings.Contains(errOut, "wrote 7 frames (read 100 with the read-ahead, ") {
+		t.Errorf("-limit 7 summary: %q", errOut)
+	}
+	if _, _, errOut := runInProcess("-i", in, "-to", "json"); !strings.Contains(errOut, "(read 100, ") {
+		t.Errorf("whole trace summary: %q", errOut)
+	}
 	code, out, _ = runInProcess("-i", in, "-to", "json", "-duration", "10500us")
 	if n := strings.Count(out, "\n"); code != 0 || n != 11 {
 		t.Errorf("-duration 10.5ms over 1 ms gaps: exit %d, %d lines, want 11", code, n)
@@ -232,6 +245,16 @@ func TestTruncatedInput(t *testing.T) {
 		if !strings.Contains(res.stderr, "truncated") || !strings.Contains(res.stderr, "complete frame") {
 			t.Errorf("stderr does not explain: %s", res.stderr)
 		}
+		if !strings.Contains(res.summary.Error, "truncated") || res.summary.Loops != 1 {
+			t.Errorf("JSON summary: error %q, %d loop(s); want the error and 1 loop", res.summary.Error, res.summary.Loops)
+		}
+		// The text summary and the error line say it once, in 1 loop.
+		code, so, se := runInProcess("-i", cut, "-to", "text", "-o", filepath.Join(t.TempDir(), "out.txt"))
+		all := so + se
+		if code != exitInput || strings.Count(all, "truncated") != 1 || strings.Count(se, "truncated") != 1 ||
+			strings.Contains(all, "pcapnl") || !strings.Contains(se, "at decompressed offset ") || !strings.Contains(so, "in 1 loop(s)") {
+			t.Errorf("compression %v, text summary: exit %d, stdout %q, stderr %q", comp, code, so, se)
+		}
 		t.Logf("compression %v: replayed %d of %d; %s", comp, n, len(want), strings.TrimSpace(res.stderr))
 	}
 }
@@ -269,6 +292,12 @@ func TestUsageErrors(t *testing.T) {
 		if code, _, _ := runInProcess(args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
+	}
+	if code, _, errOut := runInProcess("-i", "x", "-to", "pcap", "-o", "x.pcap"); code != exitUsage || !strings.Contains(errOut, "(classic pcap: -to pcapng -o NAME.pcap)") {
+		t.Errorf("-to pcap: exit %d, %q; want %d and the hint", code, errOut, exitUsage)
+	}
+	if _, _, errOut := runInProcess("-i", "x", "-to", "carrier-pigeon"); strings.Contains(errOut, "classic pcap") {
+		t.Errorf("-to carrier-pigeon has the pcap hint: %q", errOut)
 	}
 	for _, args := range [][]string{{"-i", "/nonexistent/trace"}, {"/nonexistent/trace"}, {"-to", "text", "/nonexistent/trace"}} {
 		if code, _, errOut := runInProcess(args...); code != exitInput || !strings.Contains(errOut, "input /nonexistent/trace") {

@@ -245,6 +245,7 @@ func (o *icmpOut) sendBatch(k int) {
 
 func (o *icmpOut) FollowsClock() bool              { return true }
 func (o *icmpOut) KernelOnly() bool                { return true }
+func (o *icmpOut) Name() string                    { return "icmp" }
 func (o *icmpOut) Consumers() []imp2.ConsumerStats { return nil }
 
 // close ends the verification (waiting for the last events), then removes
