@@ -61,7 +61,7 @@ baseline: deps bin/imp2-bench
 # The main job: the default sweep with the real module in the VM, written
 # to results/default (plots in results/default/plots).
 bench: deps build kmod
-	bin/imp2-bench run -vm -source kmod -out results/default
+	bin/imp2-bench run -vm -source kmod -force -out results/default
 
 clean:
 	rm -rf bin

@@ -42,7 +42,8 @@ const moduleName = "imp2"
 
 // AB builds both modules, runs the interleaved sweep in one VM, writes
 // the base and new runs into o.Sweep.Out (ABBaseDir, ABNewDir) and
-// compares them. Interrupted, the runs are partial (nil for a side that
+// compares them; base/ or new/ holding an earlier run's results is
+// refused first, unless o.Sweep.Force. Interrupted, the runs are partial (nil for a side that
 // has no sample), Progress says what was kept, and there is no verdict.
 // Errors wrapping compare.ErrUnusable are the comparison's.
 func AB(ctx context.Context, o ABOptions) (*ABResult, error) {
@@ -54,6 +55,9 @@ func AB(ctx context.Context, o ABOptions) (*ABResult, error) {
 	}
 	if o.Sweep.Out == "" {
 		o.Sweep.Out = DefaultOut("ab")
+	}
+	if err := refuseOverwrite(o.Sweep.Force, filepath.Join(o.Sweep.Out, ABBaseDir), filepath.Join(o.Sweep.Out, ABNewDir)); err != nil {
+		return nil, err
 	}
 	if o.Sweep.Progress == nil {
 		o.Sweep.Progress = io.Discard

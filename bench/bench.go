@@ -57,9 +57,12 @@ type Options struct {
 	// QThresh is nflog's packets per netlink message (0: kernel batching).
 	QThresh uint32
 	// Out is the result directory (RunAndWrite: DefaultOut(Source) when
-	// empty); Plot says whether WriteOutputs draws plots into it.
-	Out  string
-	Plot bool
+	// empty); Plot says whether WriteOutputs draws plots into it. One that
+	// holds an earlier run's results is refused before the sweep starts
+	// (RunAndWrite, AB, Matrix), unless Force.
+	Out   string
+	Plot  bool
+	Force bool
 	// Overhead measures the consumer's latency-recording overhead.
 	Overhead bool
 	// TraceFrames is how many frames of one sample the trace keeps (0:

@@ -27,6 +27,9 @@ func GateAB(ctx context.Context, o GateABOptions) (*GateABResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.ICount == "none" {
+		o.ICount = ""
+	}
 	start := time.Now()
 	if o.Baseline != "" { // before minutes of building and booting
 		if _, err := ReadExactBaseline(filepath.Join(o.Baseline, ExactBaselineFile)); err != nil {

@@ -23,6 +23,20 @@ type GateCandidate struct {
 	DelayNS, ConsumerDelayNS int
 }
 
+// GateCandidates is what a gate compares with the base: this checkout's
+// build, then its test variants, one per module delay and one per
+// consumer delay (ns per event).
+func GateCandidates(delaysNS, consumerDelaysNS []int) []GateCandidate {
+	cs := []GateCandidate{{}}
+	for _, ns := range delaysNS {
+		cs = append(cs, GateCandidate{DelayNS: ns})
+	}
+	for _, ns := range consumerDelaysNS {
+		cs = append(cs, GateCandidate{ConsumerDelayNS: ns})
+	}
+	return cs
+}
+
 func (c GateCandidate) label() string {
 	var variant []string
 	if c.DelayNS > 0 {
@@ -69,7 +83,8 @@ type GateABOptions struct {
 	// VM kernel's entry with this run's counts instead of comparing.
 	Baseline   string
 	Rebaseline bool
-	// ICount is qemu's -icount for the boot (vm.Config.ICount).
+	// ICount is qemu's -icount for the boot (vm.Config.ICount); "" or
+	// "none": without.
 	ICount string
 	// CPUs is the guest's vCPU count; 0 is DefaultGateCPUs.
 	CPUs     int

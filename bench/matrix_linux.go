@@ -39,16 +39,24 @@ func MatrixKernels(list string) ([]string, error) {
 // report of those that completed (Merge). A kernel whose sweep fails is
 // reported on the sweep's Progress and does not stop the others (the error
 // then names them all); an invalid sweep (*OptionError) or an interrupt
-// stops at once.
+// stops at once. A kernel's directory holding an earlier run's results is
+// refused before the first sweep, unless o.Sweep.Force.
 func Matrix(ctx context.Context, o MatrixOptions, stdout io.Writer) (*MatrixResult, error) {
 	res := &MatrixResult{}
+	dirs := make([]string, len(o.Kernels))
+	for i, k := range o.Kernels {
+		dirs[i] = filepath.Join(o.Out, k)
+	}
+	if err := refuseOverwrite(o.Sweep.Force, dirs...); err != nil {
+		return res, err
+	}
 	note := o.Sweep.Progress
 	if note == nil {
 		note = io.Discard
 	}
-	for _, k := range o.Kernels {
+	for i, k := range o.Kernels {
 		s := o.Sweep
-		s.VM, s.Kernel, s.Out = true, k, filepath.Join(o.Out, k)
+		s.VM, s.Kernel, s.Out = true, k, dirs[i]
 		fmt.Fprintf(note, "imp2-bench matrix: kernel %s → %s\n", k, s.Out)
 		run, err := RunAndWrite(ctx, s, stdout)
 		var oe *OptionError

@@ -68,10 +68,14 @@ func WriteOutputs(o Options, run *results.Run, stdout io.Writer) error {
 
 // RunAndWrite runs o's sweep (Run) and writes what it measured
 // (WriteOutputs), also when it was interrupted: the run returned is then
-// marked partial.
+// marked partial. An Out with an earlier run's results is refused first
+// (*OptionError), unless o.Force.
 func RunAndWrite(ctx context.Context, o Options, stdout io.Writer) (*results.Run, error) {
 	if o.Out == "" {
 		o.Out = DefaultOut(o.Source)
+	}
+	if err := refuseOverwrite(o.Force, o.Out); err != nil {
+		return nil, err
 	}
 	run, err := Run(ctx, o)
 	if err == nil {

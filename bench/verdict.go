@@ -92,9 +92,11 @@ func (o CompareOptions) WriteVerdict(v *compare.Verdict, base, new *results.Valu
 // WriteUnusable writes the verdict of a comparison that could not be
 // made: with JSON the object compare.WriteUnusableJSON writes, so a
 // consumer of -json always gets a verdict; without, nothing (the caller
-// reports err on stderr).
+// reports err on stderr). An option out of range (*OptionError) is bad
+// usage, no verdict: nothing either.
 func (o CompareOptions) WriteUnusable(base, new string, err error, stdout io.Writer) error {
-	if !o.JSON {
+	var bad *OptionError
+	if !o.JSON || errors.As(err, &bad) {
 		return nil
 	}
 	return compare.WriteUnusableJSON(stdout, base, new, err)
@@ -119,10 +121,12 @@ func CompareFiles(base, new string, o CompareOptions) (*Compared, error) {
 	}
 	cfg.CrossSource = o.CrossSource
 	c := &Compared{}
-	if c.Base, err = results.ReadInput(base); err == nil {
-		if c.New, err = results.ReadInput(new); err == nil {
-			c.Verdict, err = compare.CompareValues(c.Base.Values, c.New.Values, base, new, cfg)
-		}
+	if c.Base, err = results.ReadInput(base); err != nil {
+		err = fmt.Errorf("base: %w", err)
+	} else if c.New, err = results.ReadInput(new); err != nil {
+		err = fmt.Errorf("new: %w", err)
+	} else {
+		c.Verdict, err = compare.CompareValues(c.Base.Values, c.New.Values, base, new, cfg)
 	}
 	if err != nil && !errors.Is(err, compare.ErrUnusable) {
 		err = fmt.Errorf("%w: %v", compare.ErrUnusable, err)

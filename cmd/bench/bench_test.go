@@ -137,6 +137,37 @@ func TestRunEmu(t *testing.T) {
 	}
 }
 
+// TestRunEmuForce: an -out that holds an earlier run is refused before
+// the sweep (exit 2, naming it and -force); -force overwrites it, and a
+// sweep of fewer reps than compare needs says so first.
+func TestRunEmuForce(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(shards[0], bench.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, bench.ResultsFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "-source", "emu", "-rates", "500", "-rcvbufs", "212992", "-duration", "100ms", "-reps", "1",
+		"-overhead=false", "-plot=false", "-trace-frames", "0", "-out", dir}
+	var o, e bytes.Buffer
+	want := "imp2-bench run: -out " + dir + ": holds the results.json of an earlier run (-force overwrites it)\n"
+	if code := run(args, &o, &e); code != exitUsage || !strings.HasSuffix(e.String(), want) || o.Len() > 0 {
+		t.Errorf("run into an earlier run's directory: exit %d, stdout %q, stderr %q; want exit 2 and %q", code, o.String(), e.String(), want)
+	}
+	if now, err := os.ReadFile(filepath.Join(dir, bench.ResultsFile)); err != nil || !bytes.Equal(now, b) {
+		t.Errorf("the earlier run's results were touched: %v", err)
+	}
+	_, stderr := runBench(t, append(args, "-force")...)
+	if run, err := results.Read(filepath.Join(dir, bench.ResultsFile)); err != nil || run.Source.Kind != results.SourceEmu || len(run.Steps) != 1 {
+		t.Errorf("-force: %v; want the new emu run of one step in %s", err, dir)
+	}
+	if n := strings.Count(stderr, "imp2-bench run: note: -reps 1: compare needs at least 6 samples per side"); n != 1 {
+		t.Errorf("%d notes of too few reps, want 1:\n%s", n, stderr)
+	}
+}
+
 func TestRunNFLOG(t *testing.T) {
 	dir := t.TempDir()
 	runBench(t, sweepArgs("nflog", dir)...)

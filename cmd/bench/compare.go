@@ -52,11 +52,8 @@ even for unusable input ("verdict": "unusable" and the "error").`,
 			if errors.Is(err, compare.ErrOtherSource) {
 				err = fmt.Errorf("%w (-cross-source compares them)", err)
 			}
-			var bad *bench.OptionError
-			if err != nil && !errors.As(err, &bad) { // a bad flag is usage, not a verdict
+			if err != nil {
 				return errors.Join(err, o.WriteUnusable(args[0], args[1], err, c.Stdout))
-			} else if err != nil {
-				return err
 			}
 			return verdict(c, o, res.Verdict, res.Base.Values, res.New.Values)
 		}
@@ -78,9 +75,8 @@ always runs the module (kmod) in the VM.`, Exits: exitsVerdict + ";\n130 interru
 			if o.Compare, err = co.Load(); err != nil {
 				return err
 			}
-			ctx, hard, stop := bench.NotifyInterrupts()
+			ctx, stop := startSweep(c, &o.Sweep)
 			defer stop()
-			o.Sweep.Hard = hard
 			res, err := bench.AB(ctx, o)
 			if err == nil && res.Verdict == nil {
 				return interrupted("interrupted; the partial runs are not compared")
@@ -114,16 +110,7 @@ release (a release without an entry gets one written: commit it).`,
 		cli.ListVar(f, &delays, "test-delays", "", bench.ParseInts, "also compare test variants with these per-event delays in the module (ns, comma-separated; tests and calibration)")
 		cli.ListVar(f, &consumerDelays, "test-consumer-delays", "", bench.ParseInts, "also compare test variants with these per-event delays in the consumer (ns, comma-separated; tests)")
 		return func([]string) error {
-			if o.ICount == "none" {
-				o.ICount = ""
-			}
-			o.Candidates = []bench.GateCandidate{{}}
-			for _, ns := range delays {
-				o.Candidates = append(o.Candidates, bench.GateCandidate{DelayNS: ns})
-			}
-			for _, ns := range consumerDelays {
-				o.Candidates = append(o.Candidates, bench.GateCandidate{ConsumerDelayNS: ns})
-			}
+			o.Candidates = bench.GateCandidates(delays, consumerDelays)
 			ctx, hard, stop := bench.NotifyInterrupts()
 			defer stop()
 			o.Hard = hard

@@ -71,6 +71,22 @@ func TestCompareJSONUnusable(t *testing.T) {
 	}
 }
 
+// TestCompareNamesTheSide: an input that cannot be read is named as the
+// base or the new side.
+func TestCompareNamesTheSide(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexist")
+	for _, c := range []struct {
+		base, new, want string
+	}{
+		{kmodDir, missing, "exit 2: unusable input: new: stat " + missing + ": no such file"},
+		{missing, kmodDir, "exit 2: unusable input: base: stat " + missing + ": no such file"},
+	} {
+		if code, out, errOut := compareRun(c.base, c.new); code != exitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("compare %s %s: exit %d, want 2 and %q\n%s%s", c.base, c.new, code, c.want, out, errOut)
+		}
+	}
+}
+
 // TestComparePlotFails: a -plot that cannot be written fails the command
 // (exit 3) after the verdict.
 func TestComparePlotFails(t *testing.T) {

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,11 +55,25 @@ func fail(c *cli.Command, err error) int {
 		_, reason := compare.ExitStatus(nil, err)
 		fmt.Fprintf(c.Stderr, "exit %d: %s\n", bench.ExitCode(err), reason)
 	case errors.As(err, &oe):
-		fmt.Fprintf(c.Stderr, "%s: -%s%s\n", c.Name, strings.ToLower(oe.Field), oe.Msg)
+		fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, oe.Named(flagName))
 	default:
 		fmt.Fprintf(c.Stderr, "%s: %v\n", c.Name, err)
 	}
 	return bench.ExitCode(err)
+}
+
+// flagName is the flag of a field of the engine's options.
+func flagName(field string) string { return "-" + strings.ToLower(field) }
+
+// startSweep notes first when compare could not judge so few samples,
+// then sets o to stop on SIGINT and SIGTERM (bench.NotifyInterrupts).
+func startSweep(c *cli.Command, o *bench.Options) (context.Context, func()) {
+	if oe := o.FewReps(); oe != nil {
+		fmt.Fprintf(c.Stderr, "%s: note: %s\n", c.Name, oe.Named(flagName))
+	}
+	ctx, hard, stop := bench.NotifyInterrupts()
+	o.Hard = hard
+	return ctx, stop
 }
 
 // interrupted is the outcome of a command stopped by a signal.

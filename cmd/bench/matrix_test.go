@@ -47,7 +47,8 @@ func TestMergeCommand(t *testing.T) {
 	}{
 		{[]string{"merge", shards[0]}, exitUsage, "usage: imp2-bench merge -out DIR"},
 		{[]string{"merge", "-out", t.TempDir()}, exitUsage, "usage: imp2-bench merge -out DIR"},
-		{[]string{"merge", "-out", t.TempDir(), shards[0], bad}, exitFailure, "shard " + bad},
+		{[]string{"merge", "-out", t.TempDir(), shards[0], bad}, exitUsage, "exit 2: unusable input: kreport: shard " + bad},
+		{[]string{"merge", "-out", t.TempDir(), shards[0], shards[0]}, exitUsage, "exit 2: unusable input: kreport: shards " + shards[0] + " and " + shards[0] + " both ran source kmod"},
 	} {
 		var o, e bytes.Buffer
 		if code := run(c.args, &o, &e); code != c.code || !strings.Contains(e.String(), c.want) {

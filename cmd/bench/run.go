@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ func sweepFlags(fs *flag.FlagSet, o *bench.Options) {
 	cli.ListVar(fs, &o.Delays, "delays", "0", bench.ParseDurations, "artificial per-event consumer work (busy loop), Go durations up to "+bench.MaxDelay.String()+", comma-separated")
 	cli.DurationVar(fs, &o.Duration, "duration", 500*time.Millisecond, "flood duration of each sample (a bare number: seconds)")
 	fs.IntVar(&o.Reps, "reps", 6, "samples per step (compare needs at least 6)")
+	fs.BoolVar(&o.Force, "force", false, "overwrite result directories that hold an earlier run's results")
 	fs.BoolVar(&o.NoENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
 	cli.Uint32Var(fs, &o.QThresh, "qthresh", 1, "nflog: packets per netlink message (1 = one per event like imp2; 0 = kernel batching)")
 	fs.BoolVar(&o.Overhead, "overhead", true, "measure the consumer's latency-recording overhead")
@@ -48,15 +48,14 @@ bench.txt (benchstat format), trace.pcapng.zst and plots.`,
 		c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 		c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
 		c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
-		return func([]string) error { return sweep(o, c.Stdout) }
+		return func([]string) error { return sweep(c, o) }
 	}}
 
 // sweep runs the sweep of o and writes its outputs.
-func sweep(o bench.Options, stdout io.Writer) error {
-	ctx, hard, stop := bench.NotifyInterrupts()
+func sweep(c *cli.Command, o bench.Options) error {
+	ctx, stop := startSweep(c, &o)
 	defer stop()
-	o.Hard = hard
-	run, err := bench.RunAndWrite(ctx, o, stdout)
+	run, err := bench.RunAndWrite(ctx, o, c.Stdout)
 	if err == nil && run.Partial {
 		return interrupted(run.Describe())
 	}
@@ -75,9 +74,8 @@ kernel (DIR/KERNEL), then the cross-kernel report of those that completed
 			if err := checkMatrix(o); err != nil {
 				return err
 			}
-			ctx, hard, stop := bench.NotifyInterrupts()
+			ctx, stop := startSweep(c, &o.Sweep)
 			defer stop()
-			o.Sweep.Hard = hard
 			res, err := bench.Matrix(ctx, o.MatrixOptions, c.Stdout)
 			if err == nil && res.Partial != "" {
 				return interrupted(res.Partial)
@@ -113,7 +111,7 @@ func checkMatrix(o *matrixOptions) (err error) {
 }
 
 var mergeSub = cli.Sub{Name: "merge", Summary: "the cross-kernel report of result directories, one per kernel",
-	Usage: "imp2-bench merge -out DIR RESULTDIR...", MinArgs: 1, MaxArgs: -1, Exits: exitsPlain, Description: `
+	Usage: "imp2-bench merge -out DIR RESULTDIR...", MinArgs: 1, MaxArgs: -1, Exits: "0 success; 1 failure; 2 bad usage or an unusable result directory (a one-line reason).", Description: `
 Write the cross-kernel report of result directories made elsewhere (CI shards),
 one per kernel (or one per kernel and source: sources side by side), into DIR.
 Flags may come before or after the directories.`,

@@ -25,6 +25,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/imp2/imp2/internal/compare"
 	"github.com/imp2/imp2/internal/plots"
 	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/internal/vm"
@@ -339,11 +340,11 @@ func merged(ls []*results.Latency) (*Percentiles, error) {
 func Merge(dirs []string, out string) (*Report, []string, error) {
 	shards, err := Load(dirs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", compare.ErrUnusable, err)
 	}
 	rep, err := Build(shards)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", compare.ErrUnusable, err)
 	}
 	paths, err := Write(out, rep)
 	if err != nil {
