@@ -41,7 +41,7 @@ func TestCalibrate(t *testing.T) {
 		ICount: DefaultGateICount, Rule: DefaultGateRule, Candidates: []GateCandidate{{}, {}},
 	}
 	if ic, ok := os.LookupEnv("IMP2_CALIBRATE_ICOUNT"); ok {
-		o.ICount = strings.TrimPrefix(ic, "none")
+		o.ICount = ic // GateAB reads "none" as without
 	}
 	for _, d := range delays {
 		o.Candidates = append(o.Candidates, GateCandidate{DelayNS: d})
