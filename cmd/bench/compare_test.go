@@ -177,9 +177,12 @@ func TestCompareUnusable(t *testing.T) {
 // TestABDetectsSlowModule runs `imp2-bench ab` in the VM with the working
 // tree's module as base and, as new, its test variant that busy-waits 3 ms
 // in the hook before sending each event (a real module regression):
-// ab must name the end-to-end latency. Ten repetitions, not the minimum
-// six: with six, one stalled base sample (other tests share the machine)
-// once left p at 0.065. A 1 ms wait at 500 pps once left the confidence
+// ab must name the end-to-end latency. Sixteen repetitions, not the
+// minimum six: with six, one stalled base sample (other tests share the
+// machine) once left p at 0.065; with ten, p50-e2e-ns at +1600% (p 0.000)
+// once missed because two fast samples of the slow side let the medians'
+// 95% intervals touch (the interval of ten is the 2nd to the 9th sample,
+// of sixteen the 4th to the 13th). A 1 ms wait at 500 pps once left the confidence
 // intervals overlapping (base p50 0.94 ms ±331% under emulation, p 0.009):
 // 3 ms at 200 pps (60% of a CPU in softirq) stands clear of that noise.
 // The unicast latency starts at the event's timestamp, taken after the
@@ -217,7 +220,7 @@ func TestABDetectsSlowModule(t *testing.T) {
 	}
 	var o, e bytes.Buffer
 	code := run([]string{"ab", "-base", kept, "-new", slowKo, "-rates", "200", "-rcvbufs", "212992",
-		"-duration", "600ms", "-reps", "10", "-out", t.TempDir()}, &o, &e)
+		"-duration", "600ms", "-reps", "16", "-out", t.TempDir()}, &o, &e)
 	out := o.String()
 	t.Logf("ab, working tree vs 3 ms slower:\n%s", out)
 	if code != 1 {
