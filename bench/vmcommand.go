@@ -24,7 +24,11 @@ func VMCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) (code i
 	}
 	switch {
 	case len(args) != 2:
-		fmt.Fprintf(stderr, "imp2-bench %s: want one argument, the %s\n", args[0], map[bool]string{true: "job file", false: "network namespace's name"}[args[0] == GuestCommand])
+		want := "network namespace's name"
+		if args[0] == GuestCommand {
+			want = "job file"
+		}
+		fmt.Fprintf(stderr, "imp2-bench %s: want one argument, the %s\n", args[0], want)
 		return ExitUsage, true
 	case args[0] == GateConsumerCommand && args[1] == "-protocol":
 		fmt.Fprintln(stdout, GateConsumerProtocol)
