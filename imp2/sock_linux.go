@@ -155,8 +155,11 @@ func (r *receiver) read(msgs []Message) (int, error) {
 	for i := range msgs {
 		r.b.Set(i, msgs[i].Buf)
 	}
+	// The buffers stay set after the read (until the next sets others or
+	// the receiver is dropped with its Conn): a caller reads into the same
+	// ones each time, and releasing and setting them again cost more than
+	// the read of a short batch.
 	n, err := r.s.Read(r.b, len(msgs))
-	r.b.Release(len(msgs)) // do not keep caller buffers alive
 	if err != nil {
 		return 0, err
 	}

@@ -69,6 +69,17 @@ type Options struct {
 	SnapLen int
 	// Batch is the number of datagrams one recvmmsg may return, 1 to 1024.
 	Batch int
+	// Coalesce is the longest the receive loop waits after a read that
+	// found fewer than Batch datagrams while they come fast, so that the
+	// next read returns a fuller batch: the cost of a read is paid per
+	// read, and behind a sender slower than the recorder each read
+	// otherwise takes one or two (see coalesce.go). It waits as long as
+	// the rate it saw takes to fill a batch (or a quarter of the receive
+	// buffer), not at all when a wait would gather fewer than four. The
+	// price: a frame's pcapng timestamp, the time it was read, is up to
+	// this much later than its arrival; the module's events carry their
+	// own (tstamp_ns). 0 reads again at once; at most MaxCoalesce.
+	Coalesce time.Duration
 	// StatsTimeout bounds the wait for the peer's counters at the end;
 	// 0 does not ask for them (their gaps are then unexplained).
 	StatsTimeout time.Duration
@@ -97,6 +108,8 @@ const (
 	MinBuffer           = 128 << 10
 	DefaultSnapLen      = 256 // imp2 frames are 36-96 bytes
 	DefaultBatch        = 128
+	DefaultCoalesce     = 200 * time.Microsecond
+	MaxCoalesce         = time.Second
 	DefaultStatsTimeout = time.Second
 )
 
@@ -112,7 +125,8 @@ func DefaultOptions(path string) Options {
 	o := Options{
 		Family: imp2.DefaultFamily, Ack: true, RcvBuf: DefaultRcvBuf, Path: path,
 		ZstdLevel: zstd.SpeedFastest, Flush: pcapnl.DefaultFlushInterval,
-		Buffer: DefaultBuffer, SnapLen: DefaultSnapLen, Batch: DefaultBatch, StatsTimeout: DefaultStatsTimeout,
+		Buffer: DefaultBuffer, SnapLen: DefaultSnapLen, Batch: DefaultBatch, Coalesce: DefaultCoalesce,
+		StatsTimeout: DefaultStatsTimeout,
 	}
 	o.Format, o.Compression = pcapnl.FormatFor(path)
 	return o
@@ -147,6 +161,8 @@ func (o *Options) validate() error {
 		return bad("SnapLen", o.SnapLen, fmt.Sprintf("want %d to 65536 bytes", imp2.HeaderLen))
 	case o.Batch < 1 || o.Batch > 1024:
 		return bad("Batch", o.Batch, "want 1 to 1024")
+	case o.Coalesce < 0 || o.Coalesce > MaxCoalesce:
+		return bad("Coalesce", o.Coalesce, "want 0 to 1s")
 	case o.Buffer < MinBuffer || o.Buffer > MaxBuffer:
 		return bad("Buffer", int64(o.Buffer), fmt.Sprintf("want %d (128K) to %d (1G) bytes: it is memory, allocated at the start", MinBuffer, MaxBuffer))
 	case o.RcvBuf < 0:

@@ -172,3 +172,43 @@ func TestFilterKeepsAccounting(t *testing.T) {
 		}
 	}
 }
+
+// TestCoalesceFewerReads: behind a trickle (an event every 50 µs, far
+// slower than the recorder reads), reads take one or two events each
+// without Coalesce (on a quiet machine) and about a hundred with 5ms, the
+// time the rate takes to fill a batch capped; both record every event and
+// lose none.
+func TestCoalesceFewerReads(t *testing.T) {
+	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	const n = 400
+	batches := map[time.Duration]uint64{}
+	for _, co := range []time.Duration{0, 5 * time.Millisecond} {
+		o := record.DefaultOptions("")
+		o.Count, o.Coalesce = n, co
+		s, err, frames := recordFrom(t, k, o, func() {
+			// Paced by the clock, not time.Sleep, which takes a
+			// millisecond here.
+			start := time.Now()
+			for i := uint32(1); i <= n; i++ {
+				for time.Since(start) < time.Duration(i)*50*time.Microsecond {
+				}
+				k.SendEvents(imp2test.Event(i))
+			}
+		})
+		if err != nil || s.Events != n || s.Drops.Lost != 0 || len(frames) < n {
+			t.Fatalf("Coalesce %v: %v, %d events, %d frames, drops %+v; want all %d, none lost", co, err, s.Events, len(frames), s.Drops, n)
+		}
+		batches[co] = s.Batches
+	}
+	plain, fewer := batches[0], batches[5*time.Millisecond]
+	t.Logf("%d events in %d reads without Coalesce, %d with 5ms", n, plain, fewer)
+	// Not held against the plain run: on a loaded machine the recorder
+	// may not run for milliseconds, and then its reads fill up anyway.
+	if fewer > n/20 {
+		t.Errorf("want at most %d reads with Coalesce: each wait gathers 100 at this rate", n/20)
+	}
+}

@@ -308,6 +308,7 @@ func (r *Recorder) receive() {
 	cpu0 := threadCPU()
 	defer func() { r.recvCPU = threadCPU() - cpu0 }()
 	count := r.opts.Count
+	co := newCoalescer(r.opts.Coalesce, len(r.msgs), r.rcvbuf)
 	for {
 		n, err := r.conn.ReadBatch(r.msgs)
 		if err != nil {
@@ -333,6 +334,9 @@ func (r *Recorder) receive() {
 		r.write(b)
 		if r.stopping.Load() {
 			return
+		}
+		if d := co.wait(n, b.t); d > 0 {
+			pause(d)
 		}
 	}
 }

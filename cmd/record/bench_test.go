@@ -197,12 +197,24 @@ type consumerRun struct {
 // imp2-record's default.
 const benchRcvBuf = 16 << 20
 
+// senderArgs are nlsend's arguments for a flood of n messages to port: at
+// top speed, or at IMP2_RECORD_BENCH_RATE messages/s if set (then both
+// consumers keep up, and CPU per frame is what each pays per read at that
+// rate, not behind a full queue).
+func senderArgs(port string, n int) []string {
+	args := []string{"-p", port, "-n", fmt.Sprint(n)}
+	if rate := os.Getenv("IMP2_RECORD_BENCH_RATE"); rate != "" {
+		args = append(args, "-r", rate)
+	}
+	return args
+}
+
 // sinkRun floods n messages from nlsend into nlsink (one thread: its
 // receiving thread is the process).
 func sinkRun(tb testing.TB, nlsend, nlsink string, n int) consumerRun {
 	tb.Helper()
 	port := fmt.Sprint(1000000 + rand.IntN(1000000))
-	sender := startPeer(tb, nlsend, "-p", port, "-n", fmt.Sprint(n))
+	sender := startPeer(tb, nlsend, senderArgs(port, n)...)
 	cmd := exec.Command(nlsink, "-s", port, "-n", fmt.Sprint(n), "-r", fmt.Sprint(benchRcvBuf))
 	out, err := cmd.Output()
 	if err != nil {
@@ -219,7 +231,7 @@ func sinkRun(tb testing.TB, nlsend, nlsink string, n int) consumerRun {
 func recordRun(tb testing.TB, bin, nlsend, trace string, n int) (consumerRun, summary) {
 	tb.Helper()
 	port := fmt.Sprint(1000000 + rand.IntN(1000000))
-	sender := startPeer(tb, nlsend, "-p", port, "-n", fmt.Sprint(n))
+	sender := startPeer(tb, nlsend, senderArgs(port, n)...)
 	cmd := exec.Command(bin, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n),
 		"-rcvbuf", fmt.Sprint(benchRcvBuf), "-stats-timeout", "0", "-q", "-json")
 	s := runRecordCmd(tb, cmd)
