@@ -122,6 +122,9 @@ func (c *Conn) PortID() uint32 { return c.s.port }
 // many as are queued, up to len(msgs), each into msgs[i].Buf, and returns
 // how many it filled. It allocates nothing. Errors: ErrOverrun (events
 // were dropped; read on), os.ErrDeadlineExceeded, net.ErrClosed after Close.
+// The Conn keeps the buffers of the last read referenced until a later
+// read replaces them or the Conn is garbage: reading into the same ones
+// each time, as a receive loop does, then sets nothing.
 func (c *Conn) ReadBatch(msgs []Message) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()

@@ -1,6 +1,9 @@
 package record
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // coalescer decides how long the receive loop waits after a read that
 // found fewer datagrams than a batch (Options.Coalesce). Behind a sender
@@ -9,36 +12,51 @@ import "time"
 // the clock and the hand-over to the trace writer, paid per read, become
 // most of the cost of a frame.
 type coalescer struct {
-	max   time.Duration // Options.Coalesce; 0 never waits
+	max   time.Duration // Options.Coalesce, halved at each overrun; 0 never waits
 	batch int           // datagrams one read takes
-	last  int64         // when the previous read returned, ns; 0 before
+	// burst bounds a wait by the queue's room at the top rate: a burst
+	// that starts during the wait must fit.
+	burst time.Duration
+	raw   bool  // sleep on the thread (pause), not in the scheduler
+	last  int64 // when the previous read returned, ns; 0 before
 }
 
 // minGather is the fewest datagrams a wait is expected to gather: below
 // it, at low rates, a wait would be a wake-up more per read, not fewer.
 const minGather = 4
 
-// queueShare bounds what a wait may let into the kernel's queue: at most
-// this fraction of the receive buffer, at frameTruesize bytes a datagram
-// (imp2 events take 768-832), so that a small -rcvbuf does not overflow
-// because the recorder chose to wait.
+// A wait may let at most a quarter of the receive buffer into the
+// kernel's queue, at frameTruesize bytes a datagram (imp2 events take
+// 768-832), whether they come at the rate the last read saw or in a burst
+// at topGap apart (2M/s, faster than the module can send one consumer),
+// after the sleep's timer slack (Linux's default, 50µs, by which a
+// nanosleep may oversleep).
 const (
 	queueShare    = 4
 	frameTruesize = 1024
+	topGap        = 500 * time.Nanosecond
+	timerSlack    = 50 * time.Microsecond
 )
 
+// newCoalescer waits up to max between reads of batch datagrams from a
+// socket whose kernel receive buffer (SO_RCVBUF, as granted) is rcvbuf
+// bytes, 0 if unknown.
 func newCoalescer(max time.Duration, batch, rcvbuf int) *coalescer {
-	if room := rcvbuf / queueShare / frameTruesize; rcvbuf > 0 && room < batch {
-		batch = room
+	c := &coalescer{max: max, batch: batch, burst: max, raw: runtime.GOMAXPROCS(0) > 1}
+	if rcvbuf > 0 {
+		room := rcvbuf / queueShare / frameTruesize
+		c.batch = min(batch, room)
+		c.burst = time.Duration(room)*topGap - timerSlack
 	}
-	return &coalescer{max: max, batch: batch}
+	return c
 }
 
 // wait returns how long to wait before the next read, after one that
-// returned n datagrams at t: as long as the rate the read saw (n since the
-// previous returned) takes to fill a batch, up to max, and 0 when the read
-// was full (more may be queued) or a wait would gather fewer than
-// minGather.
+// returned n datagrams at t (ns, the batch's time stamp): as long as the
+// rate the read saw (n since the previous returned) takes to fill a batch,
+// up to max and the burst bound; 0 when the read was full (more may be
+// queued) or a wait would gather fewer than minGather. A step of the
+// clock costs at most one wait's worth.
 func (c *coalescer) wait(n int, t int64) time.Duration {
 	prev := c.last
 	c.last = t
@@ -49,9 +67,32 @@ func (c *coalescer) wait(n int, t int64) time.Duration {
 	if per <= 0 {
 		return 0
 	}
-	d := min(c.max, per*time.Duration(c.batch))
+	d := min(c.max, c.burst, per*time.Duration(c.batch))
 	if d < per*minGather {
 		return 0
 	}
 	return d
 }
+
+// sleep waits before the next read after one of n datagrams at t, less
+// the time already spent on them since.
+func (c *coalescer) sleep(n int, t int64) {
+	d := c.wait(n, t)
+	if d <= 0 {
+		return
+	}
+	if d -= time.Duration(time.Now().UnixNano() - t); d <= 0 {
+		return
+	}
+	if c.raw {
+		pause(d)
+	} else {
+		// With one P, a thread asleep on it would stop the trace
+		// writer, the timers and the signal handling with it.
+		time.Sleep(d)
+	}
+}
+
+// overrun halves the longest wait: the queue overflowed (ENOBUFS), and
+// if the waits let it, the next must be shorter.
+func (c *coalescer) overrun() { c.max /= 2 }

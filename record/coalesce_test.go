@@ -6,29 +6,37 @@ import (
 )
 
 // TestCoalescerWait: after a short read the wait is the time the rate
-// that read saw takes to fill a batch, capped by max and by a quarter of
-// the receive buffer; none after a full read, the first read, at rates
-// where it would gather fewer than minGather, or with max 0.
+// that read saw takes to fill a batch, capped by max and by what a
+// quarter of the receive buffer holds in a burst; none after a full read,
+// the first read, a step back of the clock, at rates where it would
+// gather fewer than minGather, with a batch under minGather, or with max
+// 0.
 func TestCoalescerWait(t *testing.T) {
 	const us = int64(time.Microsecond)
 	for _, c := range []struct {
 		name   string
 		max    time.Duration
+		batch  int
 		rcvbuf int
 		n      int   // datagrams the read returned
 		since  int64 // ns since the previous read returned
 		want   time.Duration
 	}{
-		{"fast: fill a batch", time.Millisecond, 32 << 20, 2, 2 * us, 128 * time.Microsecond},
-		{"capped by max", 200 * time.Microsecond, 32 << 20, 2, 10 * us, 200 * time.Microsecond},
-		{"full read: more may be queued", time.Millisecond, 32 << 20, 128, 100 * us, 0},
-		{"slow: a wait gathers under 4", 200 * time.Microsecond, 32 << 20, 1, 100 * us, 0},
-		{"just 4", 200 * time.Microsecond, 32 << 20, 1, 50 * us, 200 * time.Microsecond},
-		{"off", 0, 32 << 20, 2, 2 * us, 0},
-		{"small rcvbuf: 16 datagrams", time.Millisecond, 64 << 10, 2, 2 * us, 16 * time.Microsecond},
-		{"rcvbuf unknown", time.Millisecond, 0, 2, 2 * us, 128 * time.Microsecond},
+		{"fast: fill a batch", time.Millisecond, 128, 32 << 20, 2, 2 * us, 128 * time.Microsecond},
+		{"capped by max", 200 * time.Microsecond, 128, 32 << 20, 2, 10 * us, 200 * time.Microsecond},
+		{"full read: more may be queued", time.Millisecond, 128, 32 << 20, 128, 100 * us, 0},
+		{"slow: a wait gathers under 4", 200 * time.Microsecond, 128, 32 << 20, 1, 100 * us, 0},
+		{"just 4", 200 * time.Microsecond, 128, 32 << 20, 1, 50 * us, 200 * time.Microsecond},
+		{"off", 0, 128, 32 << 20, 2, 2 * us, 0},
+		{"clock stepped back", time.Millisecond, 128, 32 << 20, 2, -5 * us, 0},
+		{"batch under 4", time.Millisecond, 3, 32 << 20, 2, 2 * us, 0},
+		// 2M granted: 512 datagrams a quarter, 256µs at 2M/s, less the slack.
+		{"burst bound", time.Millisecond, 1024, 2 << 20, 2, 2 * us, 206 * time.Microsecond},
+		// 128K granted (-rcvbuf 64K): 32 datagrams, 16µs of a burst.
+		{"small rcvbuf: no wait", time.Millisecond, 128, 128 << 10, 2, 2 * us, 0},
+		{"rcvbuf unknown", time.Millisecond, 128, 0, 2, 2 * us, 128 * time.Microsecond},
 	} {
-		co := newCoalescer(c.max, 128, c.rcvbuf)
+		co := newCoalescer(c.max, c.batch, c.rcvbuf)
 		const t0 = int64(1e15)
 		if d := co.wait(5, t0); d != 0 {
 			t.Errorf("%s: first read waits %v; want 0 (no rate yet)", c.name, d)
@@ -36,5 +44,43 @@ func TestCoalescerWait(t *testing.T) {
 		if d := co.wait(c.n, t0+c.since); d != c.want {
 			t.Errorf("%s: %d datagrams in %v: wait %v; want %v", c.name, c.n, time.Duration(c.since), d, c.want)
 		}
+	}
+}
+
+// TestCoalescerRun: over a run of reads each rate is the last read's
+// (the wait before it counts: its datagrams arrived during it), and each
+// overrun halves the longest wait.
+func TestCoalescerRun(t *testing.T) {
+	co := newCoalescer(200*time.Microsecond, 128, 32<<20)
+	now := int64(1e15)
+	step := func(n int, since time.Duration) time.Duration {
+		now += int64(since)
+		return co.wait(n, now)
+	}
+	for i, c := range []struct {
+		n     int
+		since time.Duration
+		want  time.Duration
+	}{
+		{1, 0, 0}, // the first read: no rate yet
+		{2, 2 * time.Microsecond, 128 * time.Microsecond}, // 1µs apart: fill a batch
+		{128, 130 * time.Microsecond, 0},                  // full: read again at once
+		{3, 3 * time.Microsecond, 128 * time.Microsecond},
+		{100, 150 * time.Microsecond, 192 * time.Microsecond}, // 1.5µs apart
+		{1, time.Millisecond, 0},                              // slowed down: 1k/s
+	} {
+		if d := step(c.n, c.since); d != c.want {
+			t.Errorf("read %d: %d datagrams after %v: wait %v; want %v", i, c.n, c.since, d, c.want)
+		}
+	}
+	co.overrun()
+	if d := step(2, 10*time.Microsecond); d != 100*time.Microsecond {
+		t.Errorf("after an overrun: wait %v; want 100µs, half the longest", d)
+	}
+	for range 20 {
+		co.overrun()
+	}
+	if d := step(2, 2*time.Microsecond); d != 0 {
+		t.Errorf("after 21 overruns: wait %v; want none", d)
 	}
 }

@@ -70,15 +70,19 @@ type Options struct {
 	// Batch is the number of datagrams one recvmmsg may return, 1 to 1024.
 	Batch int
 	// Coalesce is the longest the receive loop waits after a read that
-	// found fewer than Batch datagrams while they come fast, so that the
-	// next read returns a fuller batch: the cost of a read is paid per
-	// read, and behind a sender slower than the recorder each read
-	// otherwise takes one or two (see coalesce.go). It waits as long as
-	// the rate it saw takes to fill a batch (or a quarter of the receive
-	// buffer), not at all when a wait would gather fewer than four. The
-	// price: a frame's pcapng timestamp, the time it was read, is up to
-	// this much later than its arrival; the module's events carry their
-	// own (tstamp_ns). 0 reads again at once; at most MaxCoalesce.
+	// found fewer than Batch datagrams, so that the next read returns a
+	// fuller batch: the cost of a read is paid per read, and behind a
+	// sender slower than the recorder each read otherwise takes one or
+	// two. It waits as long as the rate the last read saw takes to fill a
+	// batch, and only when that wait would gather at least four (at the
+	// default, from 20k/s); never longer than a quarter of the socket's
+	// receive buffer holds at 1 KiB a datagram, at that rate or in a
+	// burst at 2M/s, so a small RcvBuf waits less or not at all (64K: not
+	// at all); half as long after each ENOBUFS. A Batch under 4 never
+	// waits. The price: a frame's pcapng timestamp, the time it was read,
+	// is later than its arrival by up to the wait and the kernel's timer
+	// slack (50µs); the module's events carry their own (tstamp_ns). 0
+	// reads again at once; at most MaxCoalesce.
 	Coalesce time.Duration
 	// StatsTimeout bounds the wait for the peer's counters at the end;
 	// 0 does not ask for them (their gaps are then unexplained).
@@ -109,7 +113,7 @@ const (
 	DefaultSnapLen      = 256 // imp2 frames are 36-96 bytes
 	DefaultBatch        = 128
 	DefaultCoalesce     = 200 * time.Microsecond
-	MaxCoalesce         = time.Second
+	MaxCoalesce         = 10 * time.Millisecond
 	DefaultStatsTimeout = time.Second
 )
 
@@ -162,7 +166,7 @@ func (o *Options) validate() error {
 	case o.Batch < 1 || o.Batch > 1024:
 		return bad("Batch", o.Batch, "want 1 to 1024")
 	case o.Coalesce < 0 || o.Coalesce > MaxCoalesce:
-		return bad("Coalesce", o.Coalesce, "want 0 to 1s")
+		return bad("Coalesce", o.Coalesce, "want 0 to 10ms")
 	case o.Buffer < MinBuffer || o.Buffer > MaxBuffer:
 		return bad("Buffer", int64(o.Buffer), fmt.Sprintf("want %d (128K) to %d (1G) bytes: it is memory, allocated at the start", MinBuffer, MaxBuffer))
 	case o.RcvBuf < 0:

@@ -315,6 +315,7 @@ func (r *Recorder) receive() {
 			switch {
 			case errors.Is(err, imp2.ErrOverrun):
 				r.overrun()
+				co.overrun()
 				continue
 			case errors.Is(err, os.ErrDeadlineExceeded) && r.stopping.Load():
 			default:
@@ -335,9 +336,7 @@ func (r *Recorder) receive() {
 		if r.stopping.Load() {
 			return
 		}
-		if d := co.wait(n, b.t); d > 0 {
-			pause(d)
-		}
+		co.sleep(n, b.t)
 	}
 }
 

@@ -27,7 +27,7 @@ func TestCommandLine(t *testing.T) {
 	// A bare number is seconds: -duration -1 is refused as it is parsed,
 	// 2.5 is accepted (the recording then fails to start: no module here).
 	clitest.Mistake(t, recordBin, `invalid value "-1" for flag -duration: want 0 or more`, "-o", "x", "-duration", "-1")
-	clitest.Mistake(t, recordBin, `-coalesce 2s: want 0 to 1s`, "-o", "x", "-coalesce", "2s")
+	clitest.Mistake(t, recordBin, `-coalesce 20ms: want 0 to 10ms`, "-o", "x", "-coalesce", "20ms")
 	if r := clitest.Run(t, recordBin, "-o", "x.pcapng", "-family", "2", "-peer", "3999999999", "-duration", "2.5", "-q"); r.Code != exitStart || strings.Contains(r.Stderr, "-duration") {
 		t.Errorf("-duration 2.5: exit %d, %q; want it accepted (exit %d: no peer)", r.Code, r.Stderr, exitStart)
 	}

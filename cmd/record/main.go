@@ -175,7 +175,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, int, bool) {
 	fs.Var(&o.Buffer, "buffer", "user-space buffer between the receive loop, which encodes the frames, and the goroutine that compresses and writes them, in `bytes` (K/M/G/T suffixes)")
 	fs.IntVar(&o.SnapLen, "snaplen", o.SnapLen, "receive buffer per datagram in bytes; longer datagrams are truncated and counted")
 	fs.IntVar(&o.Batch, "batch", o.Batch, "datagrams per recvmmsg call")
-	cli.DurationVar(fs, &o.Coalesce, "coalesce", o.Coalesce, "after a read of fewer than -batch while frames come fast, wait up to this long so that the next read takes more: less CPU per frame, pcapng timestamps (read times) up to this much late (0: read again at once; at most 1s)")
+	cli.DurationVar(fs, &o.Coalesce, "coalesce", o.Coalesce, "after a read of fewer than -batch frames while they come at 4 or more per wait (20k/s at 200µs), wait up to this long so that the next read takes more: less CPU per frame, pcapng timestamps (read times) up to this much (and 50µs of timer slack) late; shorter with a small -rcvbuf; 0: read again at once; at most 10ms")
 	cli.DurationVar(fs, &o.StatsTimeout, "stats-timeout", o.StatsTimeout, "how long to wait for the peer's counters at the end (0: do not ask)")
 	fs.Var(&o.FileSize, "C", "rotate: a new file once the current one holds this many `bytes` (K/M/G/T suffixes), as tcpdump -C; names get a number before the extension (t.000001.pcapng.zst)")
 	cli.DurationVar(fs, &o.FileInterval, "G", 0, "rotate: a new file every interval, or this many seconds, on multiples of it (as tcpdump -G); -o is then a strftime pattern (%Y%m%d-%H%M%S)")
