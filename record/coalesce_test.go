@@ -6,7 +6,7 @@ import (
 )
 
 // TestCoalescerWait: after a short read the wait is the time the rate
-// that read saw takes to fill a batch, capped by max and by what a
+// that read saw takes to fill 90% of a batch, less the timer slack, capped by max and by what a
 // quarter of the receive buffer holds in a burst; none after a full read,
 // the first read, a step back of the clock, at rates where it would
 // gather fewer than minGather, with a batch under minGather, or with max
@@ -22,7 +22,7 @@ func TestCoalescerWait(t *testing.T) {
 		since  int64 // ns since the previous read returned
 		want   time.Duration
 	}{
-		{"fast: fill a batch", time.Millisecond, 128, 32 << 20, 2, 2 * us, 128 * time.Microsecond},
+		{"fast: 90% of a batch, less the slack", time.Millisecond, 128, 32 << 20, 2, 2 * us, 65200 * time.Nanosecond},
 		{"capped by max", 200 * time.Microsecond, 128, 32 << 20, 2, 10 * us, 200 * time.Microsecond},
 		{"full read: more may be queued", time.Millisecond, 128, 32 << 20, 128, 100 * us, 0},
 		{"slow: a wait gathers under 4", 200 * time.Microsecond, 128, 32 << 20, 1, 100 * us, 0},
@@ -34,9 +34,12 @@ func TestCoalescerWait(t *testing.T) {
 		{"burst bound", time.Millisecond, 1024, 2 << 20, 2, 2 * us, 206 * time.Microsecond},
 		// 128K granted (-rcvbuf 64K): 32 datagrams, 16µs of a burst.
 		{"small rcvbuf: no wait", time.Millisecond, 128, 128 << 10, 2, 2 * us, 0},
-		{"rcvbuf unknown", time.Millisecond, 128, 0, 2, 2 * us, 128 * time.Microsecond},
+		{"rcvbuf unknown", time.Millisecond, 128, 0, 2, 2 * us, 65200 * time.Nanosecond},
 	} {
 		co := newCoalescer(c.max, c.batch, c.rcvbuf)
+		if small := c.name == "small rcvbuf: no wait"; co.tooSmall() != small {
+			t.Errorf("%s: tooSmall %v; want %v", c.name, co.tooSmall(), small)
+		}
 		const t0 = int64(1e15)
 		if d := co.wait(5, t0); d != 0 {
 			t.Errorf("%s: first read waits %v; want 0 (no rate yet)", c.name, d)
@@ -63,11 +66,11 @@ func TestCoalescerRun(t *testing.T) {
 		want  time.Duration
 	}{
 		{1, 0, 0}, // the first read: no rate yet
-		{2, 2 * time.Microsecond, 128 * time.Microsecond}, // 1µs apart: fill a batch
-		{128, 130 * time.Microsecond, 0},                  // full: read again at once
-		{3, 3 * time.Microsecond, 128 * time.Microsecond},
-		{100, 150 * time.Microsecond, 192 * time.Microsecond}, // 1.5µs apart
-		{1, time.Millisecond, 0},                              // slowed down: 1k/s
+		{2, 2 * time.Microsecond, 65200 * time.Nanosecond}, // 1µs apart: 115µs less the slack
+		{128, 130 * time.Microsecond, 0},                   // full: read again at once
+		{3, 3 * time.Microsecond, 65200 * time.Nanosecond},
+		{100, 150 * time.Microsecond, 122800 * time.Nanosecond}, // 1.5µs apart
+		{1, time.Millisecond, 0},                                // slowed down: 1k/s
 	} {
 		if d := step(c.n, c.since); d != c.want {
 			t.Errorf("read %d: %d datagrams after %v: wait %v; want %v", i, c.n, c.since, d, c.want)

@@ -73,8 +73,9 @@ type Options struct {
 	// found fewer than Batch datagrams, so that the next read returns a
 	// fuller batch: the cost of a read is paid per read, and behind a
 	// sender slower than the recorder each read otherwise takes one or
-	// two. It waits as long as the rate the last read saw takes to fill a
-	// batch, and only when that wait would gather at least four (at the
+	// two. It waits as long as the rate the last read saw takes to fill 90%
+	// of a batch (the kernel's timer slack, 50µs, counted in), and only
+	// when that wait would gather at least four (at the
 	// default, from 20k/s); never longer than a quarter of the socket's
 	// receive buffer holds at 1 KiB a datagram, at that rate or in a
 	// burst at 2M/s, so a small RcvBuf waits less or not at all (64K: not

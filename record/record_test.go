@@ -202,6 +202,9 @@ func TestCoalesceFewerReads(t *testing.T) {
 		if err != nil || s.Events != n || s.Drops.Lost != 0 || len(frames) < n {
 			t.Fatalf("Coalesce %v: %v, %d events, %d frames, drops %+v; want all %d, none lost", co, err, s.Events, len(frames), s.Drops, n)
 		}
+		if (s.Waits > 0) != (co > 0) || s.WaitTooSmall {
+			t.Errorf("Coalesce %v: %d waits, too small %v; want some exactly when Coalesce is set", co, s.Waits, s.WaitTooSmall)
+		}
 		batches[co] = s.Batches
 	}
 	plain, fewer := batches[0], batches[5*time.Millisecond]
@@ -210,5 +213,28 @@ func TestCoalesceFewerReads(t *testing.T) {
 	// may not run for milliseconds, and then its reads fill up anyway.
 	if fewer > n/8 {
 		t.Errorf("want at most %d reads with Coalesce: each wait gathers some 100 at this rate", n/8)
+	}
+}
+
+// TestCoalesceSmallRcvBuf: a receive buffer too small for a burst to fit
+// during a wait (32K, granted 64K) makes the recorder read without
+// waiting, and the summary says why.
+func TestCoalesceSmallRcvBuf(t *testing.T) {
+	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	o := record.DefaultOptions("")
+	o.Count, o.RcvBuf = 50, 32<<10
+	s, err, _ := recordFrom(t, k, o, func() {
+		for i := uint32(1); i <= 50; i++ {
+			k.SendEvents(imp2test.Event(i))
+		}
+	})
+	var text strings.Builder
+	s.WriteText(&text)
+	if err != nil || s.Waits != 0 || !s.WaitTooSmall || !strings.Contains(text.String(), "too small to wait between reads") {
+		t.Errorf("%v, %d waits, too small %v:\n%s\nwant no wait, and the summary saying the buffer is too small", err, s.Waits, s.WaitTooSmall, text.String())
 	}
 }
