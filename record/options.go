@@ -78,8 +78,9 @@ type Options struct {
 	// when that wait would gather at least four (at the
 	// default, from 20k/s); never longer than a quarter of the socket's
 	// receive buffer holds at 1 KiB a datagram, at that rate or in a
-	// burst at 2M/s, so a small RcvBuf waits less or not at all (64K: not
-	// at all); half as long after each ENOBUFS. A Batch under 4 never
+	// burst at 2M/s, so a small RcvBuf waits less or not at all (below some
+	// 400K granted, which the stock rmem_max gives a recorder without
+	// CAP_NET_ADMIN: Summary.WaitTooSmall); half as long after each ENOBUFS. A Batch under 4 never
 	// waits. The price: a frame's pcapng timestamp, the time it was read,
 	// is later than its arrival by up to the wait and the kernel's timer
 	// slack (50µs); the module's events carry their own (tstamp_ns). 0
