@@ -62,10 +62,10 @@ func newCoalescer(max time.Duration, batch, rcvbuf int) *coalescer {
 // wait returns how long to wait before the next read, after one that
 // returned n datagrams at t (ns, the batch's time stamp): as long as the
 // rate the read saw (n since the previous returned) takes to fill most of
-// a batch (fillShare), less the timer slack,
-// up to max and the burst bound; 0 when the read was full (more may be
-// queued) or a wait would gather fewer than minGather. A step of the
-// clock costs at most one wait's worth.
+// a batch (fillShare), less the timer slack, up to max and the burst
+// bound; 0 when the read was full (more may be queued) or a wait would
+// gather fewer than minGather. A step of the clock costs at most one
+// wait's worth.
 func (c *coalescer) wait(n int, t int64) time.Duration {
 	prev := c.last
 	c.last = t

@@ -80,7 +80,7 @@ type Options struct {
 	// receive buffer holds at 1 KiB a datagram, at that rate or in a
 	// burst at 2M/s, so a small RcvBuf waits less or not at all (below some
 	// 400K granted, which the stock rmem_max gives a recorder without
-	// CAP_NET_ADMIN: Summary.WaitTooSmall); half as long after each ENOBUFS. A Batch under 4 never
+	// CAP_NET_ADMIN: Summary.WaitNoRoom); half as long after each ENOBUFS. A Batch under 4 never
 	// waits. The price: a frame's pcapng timestamp, the time it was read,
 	// is later than its arrival by up to the wait and the kernel's timer
 	// slack (50µs); the module's events carry their own (tstamp_ns). 0

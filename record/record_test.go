@@ -202,8 +202,8 @@ func TestCoalesceFewerReads(t *testing.T) {
 		if err != nil || s.Events != n || s.Drops.Lost != 0 || len(frames) < n {
 			t.Fatalf("Coalesce %v: %v, %d events, %d frames, drops %+v; want all %d, none lost", co, err, s.Events, len(frames), s.Drops, n)
 		}
-		if (s.Waits > 0) != (co > 0) || s.WaitTooSmall {
-			t.Errorf("Coalesce %v: %d waits, too small %v; want some exactly when Coalesce is set", co, s.Waits, s.WaitTooSmall)
+		if (s.Waits > 0) != (co > 0) || s.WaitNoRoom {
+			t.Errorf("Coalesce %v: %d waits, too small %v; want some exactly when Coalesce is set", co, s.Waits, s.WaitNoRoom)
 		}
 		batches[co] = s.Batches
 	}
@@ -234,7 +234,7 @@ func TestCoalesceSmallRcvBuf(t *testing.T) {
 	})
 	var text strings.Builder
 	s.WriteText(&text)
-	if err != nil || s.Waits != 0 || !s.WaitTooSmall || !strings.Contains(text.String(), "too small to wait between reads") {
-		t.Errorf("%v, %d waits, too small %v:\n%s\nwant no wait, and the summary saying the buffer is too small", err, s.Waits, s.WaitTooSmall, text.String())
+	if err != nil || s.Waits != 0 || !s.WaitNoRoom || !strings.Contains(text.String(), "too small to wait between reads") {
+		t.Errorf("%v, %d waits, too small %v:\n%s\nwant no wait, and the summary saying the buffer is too small", err, s.Waits, s.WaitNoRoom, text.String())
 	}
 }

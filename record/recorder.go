@@ -56,10 +56,10 @@ type Recorder struct {
 	batches  uint64        // successful reads of the receive loop
 	// waits the receive loop slept (Options.Coalesce), and whether the
 	// receive buffer was too small for any
-	waits        uint64
-	waitTooSmall bool
-	overruns     atomic.Uint64 // ENOBUFS notifications
-	lastMem      uint32        // SO_MEMINFO drops when last asked (memGrowth)
+	waits      uint64
+	waitNoRoom bool
+	overruns   atomic.Uint64 // ENOBUFS notifications
+	lastMem    uint32        // SO_MEMINFO drops when last asked (memGrowth)
 
 	recvErr   error
 	peerStats *imp2.Stats
@@ -313,7 +313,7 @@ func (r *Recorder) receive() {
 	defer func() { r.recvCPU = threadCPU() - cpu0 }()
 	count := r.opts.Count
 	co := newCoalescer(r.opts.Coalesce, len(r.msgs), r.rcvbuf)
-	defer func() { r.waits, r.waitTooSmall = co.waits, co.tooSmall() }()
+	defer func() { r.waits, r.waitNoRoom = co.waits, co.tooSmall() }()
 	for {
 		n, err := r.conn.ReadBatch(r.msgs)
 		if err != nil {

@@ -12,36 +12,34 @@ import (
 // Summary is what a recording reports at the end. Counts are frames unless
 // named bytes.
 type Summary struct {
-	Type     string  `json:"type"`   // "summary", as imp2-replay's JSON lines say what they are
-	Output   string  `json:"output"` // Options.Path
-	Family   int     `json:"family"`
-	Peer     uint32  `json:"peer"`
-	Port     uint32  `json:"port"`
-	RcvBuf   int     `json:"rcvbuf"` // granted by the kernel (doubled)
-	Stop     string  `json:"stop"`   // why it stopped: a Stop* reason or the one given to Stop
-	Seconds  float64 `json:"seconds"`
-	Received uint64  `json:"received"` // datagrams read before the end
-	Rate     float64 `json:"rate"`     // received per second
-	Batches  uint64  `json:"batches"`  // recvmmsg calls that returned frames
-	Waits    uint64  `json:"waits"`    // waits between reads (Options.Coalesce)
-	// WaitTooSmall: Options.Coalesce was set, but the receive buffer
-	// holds too few datagrams for any wait (see Options.Coalesce).
-	WaitTooSmall bool   `json:"wait_rcvbuf_too_small,omitempty"`
-	Frames       uint64 `json:"frames"`         // in the trace: accepted by the output, both directions
-	WriteLost    uint64 `json:"write_lost"`     // read or sent, but cut off by a write error (never in the trace)
-	ToUser       uint64 `json:"frames_to_user"` // given to the trace writer, received (= in the trace when write_lost is 0)
-	ToKernel     uint64 `json:"frames_to_kernel"`
-	Events       uint64 `json:"events"` // IMP2_K_MSG from the peer, written or not
-	DataBytes    uint64 `json:"netlink_bytes"`
-	FileBytes    uint64 `json:"file_bytes"`
-	Late         uint64 `json:"late"`         // read while fetching the final statistics, written
-	NotRecorded  uint64 `json:"not_recorded"` // read after Options.Count was reached
-	Truncated    uint64 `json:"truncated"`    // longer than Options.SnapLen
-	Filtered     uint64 `json:"filtered"`     // left out by Options.Filter (never losses)
-	FirstSeq     uint32 `json:"first_seq,omitempty"`
-	LastSeq      uint32 `json:"last_seq,omitempty"`
-	SeqBackward  uint64 `json:"seq_backward,omitempty"` // numbers that did not move forward: the producer restarted
-	Unnumbered   uint64 `json:"unnumbered,omitempty"`
+	Type        string  `json:"type"`   // "summary", as imp2-replay's JSON lines say what they are
+	Output      string  `json:"output"` // Options.Path
+	Family      int     `json:"family"`
+	Peer        uint32  `json:"peer"`
+	Port        uint32  `json:"port"`
+	RcvBuf      int     `json:"rcvbuf"` // granted by the kernel (doubled)
+	Stop        string  `json:"stop"`   // why it stopped: a Stop* reason or the one given to Stop
+	Seconds     float64 `json:"seconds"`
+	Received    uint64  `json:"received"`                        // datagrams read before the end
+	Rate        float64 `json:"rate"`                            // received per second
+	Batches     uint64  `json:"batches"`                         // recvmmsg calls that returned frames
+	Waits       uint64  `json:"waits"`                           // between reads (Options.Coalesce)
+	WaitNoRoom  bool    `json:"wait_rcvbuf_too_small,omitempty"` // Coalesce set, but the receive buffer too small for any wait
+	Frames      uint64  `json:"frames"`                          // in the trace: accepted by the output, both directions
+	WriteLost   uint64  `json:"write_lost"`                      // read or sent, but cut off by a write error (never in the trace)
+	ToUser      uint64  `json:"frames_to_user"`                  // given to the trace writer, received (= in the trace when write_lost is 0)
+	ToKernel    uint64  `json:"frames_to_kernel"`
+	Events      uint64  `json:"events"` // IMP2_K_MSG from the peer, written or not
+	DataBytes   uint64  `json:"netlink_bytes"`
+	FileBytes   uint64  `json:"file_bytes"`
+	Late        uint64  `json:"late"`         // read while fetching the final statistics, written
+	NotRecorded uint64  `json:"not_recorded"` // read after Options.Count was reached
+	Truncated   uint64  `json:"truncated"`    // longer than Options.SnapLen
+	Filtered    uint64  `json:"filtered"`     // left out by Options.Filter (never losses)
+	FirstSeq    uint32  `json:"first_seq,omitempty"`
+	LastSeq     uint32  `json:"last_seq,omitempty"`
+	SeqBackward uint64  `json:"seq_backward,omitempty"` // numbers that did not move forward: the producer restarted
+	Unnumbered  uint64  `json:"unnumbered,omitempty"`
 
 	// ReceiveCPU is the CPU time, user and system, of the receive loop's
 	// thread (Linux; 0 elsewhere): what to compare with a C consumer's.
@@ -135,7 +133,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("%s after %.3f s (%s)\n", s.Output, s.Seconds, s.Stop)
 	waits := fmt.Sprintf(", %d waits", s.Waits)
-	if s.WaitTooSmall {
+	if s.WaitNoRoom {
 		waits = ": too small to wait between reads"
 	}
 	p("  received  %d frames from family %d peer %d on port %d, %.0f/s, %.1f per recvmmsg (rcvbuf %d%s)\n",
@@ -239,7 +237,7 @@ func (r *Recorder) summarize() *Summary {
 	s := &Summary{
 		Type: "summary", Output: r.opts.Path, Family: r.opts.Family, Peer: r.opts.Peer, Port: r.port, RcvBuf: r.rcvbuf,
 		Stop: r.stopReason(), Seconds: r.end.Sub(r.start).Seconds(), Received: r.received.Load(),
-		Batches: r.batches, Waits: r.waits, WaitTooSmall: r.waitTooSmall, ReceiveCPU: r.recvCPU.Seconds(),
+		Batches: r.batches, Waits: r.waits, WaitNoRoom: r.waitNoRoom, ReceiveCPU: r.recvCPU.Seconds(),
 		Frames: a.toUser + a.toKernel, ToUser: a.toUser, ToKernel: a.toKernel, Events: a.events,
 		DataBytes: a.dataBytes, Late: a.lateFrames, NotRecorded: a.notRecorded, Truncated: a.truncated,
 		Filtered:    a.filtered,
