@@ -155,8 +155,8 @@ func benchMdlayher(b *testing.B, process bool, bufSize int) {
 
 // BenchmarkShortRead is the cost of a read that finds one datagram
 // queued, into a batch of 128 buffers: what a receive loop pays per read
-// behind a sender slower than itself (record.Options.Coalesce is about
-// the same cost, from the other side). One op is one send and one read;
+// behind a sender slower than itself, the cost record.Options.Coalesce
+// spreads over more frames. One op is one send and one read;
 // the send is the sender's share, on this goroutine. Setting and
 // releasing all 128 iovecs around every read was 120 ns of it (1,132-1,145
 // against 1,003-1,025 ns/op, 3 runs each).
