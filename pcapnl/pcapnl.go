@@ -50,6 +50,7 @@ package pcapnl
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // LinkTypeNetlink is LINKTYPE_NETLINK, the link type of every interface we
@@ -167,14 +168,27 @@ var (
 // bytes of the decompressed pcapng/pcap stream (for uncompressed input it is
 // the file offset), pointing at the start of the offending block or record.
 type Error struct {
-	Offset int64  // decompressed stream offset of the block or record
-	Frames int64  // complete frames returned before the error
-	Msg    string // what is wrong
-	Err    error  // ErrTruncated, ErrFormat, ErrLinkType, or an I/O error
+	Offset     int64  // decompressed stream offset of the block or record
+	Frames     int64  // complete frames returned before the error
+	Msg        string // what is wrong
+	Err        error  // ErrTruncated, ErrFormat, ErrLinkType, or an I/O error
+	Compressed bool   // Offset is in a zstd or gzip stream, not the file
 }
 
+// Error names pcapnl once: the kinds it wraps, whose own texts start with
+// "pcapnl: ", follow without it.
 func (e *Error) Error() string {
-	return fmt.Sprintf("pcapnl: %s at decompressed offset %d (after %d frames): %v", e.Msg, e.Offset, e.Frames, e.Err)
+	return fmt.Sprintf("pcapnl: %s at %s (after %d frames): %s", e.Msg, e.Where(), e.Frames,
+		strings.TrimPrefix(e.Err.Error(), "pcapnl: "))
+}
+
+// Where is the offset as a reader of the file needs it: "offset N" of a
+// plain file, "decompressed offset N" of a compressed one.
+func (e *Error) Where() string {
+	if e.Compressed {
+		return fmt.Sprintf("decompressed offset %d", e.Offset)
+	}
+	return fmt.Sprintf("offset %d", e.Offset)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

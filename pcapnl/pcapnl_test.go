@@ -426,7 +426,10 @@ func TestTruncatedInProcess(t *testing.T) {
 				}
 			case !errors.Is(err, ErrTruncated) || !errors.As(err, &pe):
 				t.Fatalf("%s cut %d: %v", tc.name, cut, err)
-			case !strings.Contains(err.Error(), "decompressed offset"):
+			case strings.Contains(err.Error(), "decompressed offset") != (tc.opts.Compression != None && cut >= 4),
+				!strings.Contains(err.Error(), " offset "), strings.Count(err.Error(), "pcapnl") != 1:
+				// The offset says which stream it counts (the file's until a
+				// compressed stream's magic is there); pcapnl is named once.
 				t.Fatalf("%s: message %q", tc.name, err)
 			}
 			if pe != nil && pe.Frames != int64(len(got)) && cut >= 32 {
@@ -485,6 +488,9 @@ func TestBadInput(t *testing.T) {
 			}
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "pcapnl"); n != 1 {
+				t.Errorf("error %q names pcapnl %d times", err, n)
 			}
 			t.Log(err)
 		})

@@ -226,7 +226,7 @@ func (r *Reader) SetIMP2Families(families ...uint16) {
 func (r *Reader) Offset() int64 { return r.off }
 
 func (r *Reader) fail(off int64, msg string, err error) error {
-	r.err = &Error{Offset: off, Frames: r.frames, Msg: msg, Err: err}
+	r.err = &Error{Offset: off, Frames: r.frames, Msg: msg, Err: err, Compressed: r.compression != "none"}
 	return r.err
 }
 

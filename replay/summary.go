@@ -167,8 +167,8 @@ func inputError(names []string, err error) string {
 		if cause = strings.TrimPrefix(cause, "pcapnl: "); cause != "" {
 			detail += ": " + cause
 		}
-		return fmt.Sprintf("input %s is %s at decompressed offset %d (%s): replayed the %d complete frame(s) before it, then stopped",
-			name, what, pe.Offset, detail, pe.Frames)
+		return fmt.Sprintf("input %s is %s at %s (%s): replayed the %d complete frame(s) before it, then stopped",
+			name, what, pe.Where(), detail, pe.Frames)
 	}
 	return fmt.Sprintf("input %s: %v", name, err)
 }

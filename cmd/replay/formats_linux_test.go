@@ -84,7 +84,7 @@ func TestBadInputNamed(t *testing.T) {
 	if code != exitInput || strings.Count(so, "\n") != len(want) {
 		t.Fatalf("exit %d (want %d), %d lines (want %d): %s", code, exitInput, strings.Count(so, "\n"), len(want), errOut)
 	}
-	for _, s := range []string{in, "at decompressed offset " + itoa(uint32(len(b)))} {
+	for _, s := range []string{in, "at offset " + itoa(uint32(len(b)))} {
 		if !strings.Contains(errOut, s) {
 			t.Errorf("error %q does not name %q", errOut, s)
 		}
