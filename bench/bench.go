@@ -48,8 +48,8 @@ type Options struct {
 	Rates   []int
 	RcvBufs []int
 	Delays  []time.Duration
-	// Duration is the flood duration of each sample, Reps the samples
-	// per step.
+	// Duration is the flood duration of each sample (long enough for
+	// MinSamplePackets at every rate), Reps the samples per step.
 	Duration time.Duration
 	Reps     int
 	// NoENOBUFS sets NETLINK_NO_ENOBUFS on the consumer.
@@ -125,6 +125,11 @@ const GuestCommand = "guest"
 // reads at most DrainLimit/MaxDelay events after the flood before the
 // drain gives up, far fewer than the default buffer holds (277).
 const MaxDelay = time.Second
+
+// MinSamplePackets is the fewest packets a sample may flood at its rate:
+// with fewer, its latency percentiles and drop rate are a few events'
+// accidents, and compare would judge noise.
+const MinSamplePackets = 10
 
 // DrainLimit ends a sample's drain this long after the flood's planned
 // end, drained or not: a stalled consumer does not hold the sweep.

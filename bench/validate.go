@@ -77,6 +77,12 @@ func (o *Options) Validate() error {
 	if o.Duration <= 0 || o.Duration > 10*time.Minute {
 		return optErr("Duration", " %v: want more than 0 and at most 10m", o.Duration)
 	}
+	for _, r := range o.Rates {
+		if n := float64(r) * o.Duration.Seconds(); n < MinSamplePackets {
+			least := time.Duration(float64(time.Second) * MinSamplePackets / float64(r)).Round(time.Millisecond)
+			return optErr("Duration", " %v: a sample at %d packets/s would flood %.0f packet(s), fewer than %d: want at least %v", o.Duration, r, n, MinSamplePackets, least)
+		}
+	}
 	if o.Reps < 1 {
 		return optErr("Reps", " %d: want at least 1", o.Reps)
 	}

@@ -43,6 +43,7 @@ func TestCommandLine(t *testing.T) {
 	// sample may flood, and -duration 0.5 passes (stopped by -reps 0).
 	clitest.Mistake(t, bin, "-duration 11m40s: want more than 0 and at most 10m", "run", "-duration", "700")
 	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
+	clitest.Mistake(t, bin, "-duration 5ms: a sample at 1000 packets/s would flood 5 packet(s), fewer than 10: want at least 10ms", "run", "-duration", "5ms", "-rates", "4000,1000")
 	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
 	// A default that depends on the time is said as a pattern, not as
 	// the time -h ran.
