@@ -202,8 +202,13 @@ func TestCoalesceFewerReads(t *testing.T) {
 		if err != nil || s.Events != n || s.Drops.Lost != 0 || len(frames) < n {
 			t.Fatalf("Coalesce %v: %v, %d events, %d frames, drops %+v; want all %d, none lost", co, err, s.Events, len(frames), s.Drops, n)
 		}
-		if (s.Waits > 0) != (co > 0) || s.WaitNoRoom {
-			t.Errorf("Coalesce %v: %d waits, too small %v; want some exactly when Coalesce is set", co, s.Waits, s.WaitNoRoom)
+		// With Coalesce, no wait only if the reads came back full (the
+		// recorder did not run for milliseconds, on a loaded machine):
+		// then there was nothing to wait for.
+		allFull := s.Batches <= uint64(n/o.Batch+2)
+		if s.WaitNoRoom || (co == 0 && s.Waits > 0) || (co > 0 && s.Waits == 0 && !allFull) {
+			t.Errorf("Coalesce %v: %d waits in %d reads, too small %v; want some exactly when Coalesce is set and reads come back short",
+				co, s.Waits, s.Batches, s.WaitNoRoom)
 		}
 		batches[co] = s.Batches
 	}
