@@ -142,7 +142,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		p("  written   %d frames, %d bytes on disk; %d frames read or sent never reached the trace (write error)\n",
 			s.Frames, s.FileBytes, s.WriteLost)
 	} else {
-		p("  written   %d frames (%d to user, %d to kernel), %d netlink bytes, %d bytes on disk\n",
+		p("  written   %d frames (%d received, %d sent by the recorder), %d netlink bytes, %d bytes on disk\n",
 			s.Frames, s.ToUser, s.ToKernel, s.DataBytes, s.FileBytes)
 	}
 	if s.Late > 0 || s.NotRecorded > 0 {
@@ -155,7 +155,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		p("  filtered  %d frames left out by the capture filter (not losses)\n", s.Filtered)
 	}
 	s.filesText(p)
-	p("  drops     seq gaps %d (%s)  enobufs %d (notifications)  meminfo %d  => %s\n",
+	p("  drops     seq gaps %d%s  enobufs %d (notifications)  meminfo %d  => %s\n",
 		s.Drops.SeqGaps, s.gapsText(), s.Drops.ENOBUFS, s.Drops.MemInfo, s.verdictText())
 	if ps := s.PeerStats; ps != nil {
 		p("  peer      self: registered %v, sent %d, dropped %d, last seq %d; namespace: events %d, unicast ok %d, eagain %d, econnrefused %d, enomem %d, consumers %d\n",
@@ -200,9 +200,10 @@ func (s *Summary) filesText(p func(string, ...any)) {
 // maxFilesShown bounds the files the text summary lists (the JSON has all).
 const maxFilesShown = 16
 
-// gapsText says what the sequence gaps are: losses of this recording,
-// gaps inherited from the source, or, without the peer's counters,
-// unexplained.
+// gapsText says, in parentheses, what the sequence gaps are: losses of
+// this recording, gaps inherited from the source, or, without the peer's
+// counters, unexplained; and, where the peer's last seq is known, how
+// many came after the last event read.
 func (s *Summary) gapsText() string {
 	d := s.Drops
 	var parts []string
@@ -212,8 +213,13 @@ func (s *Summary) gapsText() string {
 	case d.Unexplained > 0:
 		parts = append(parts, fmt.Sprintf("%d unexplained: no counters from the peer", d.Unexplained))
 	}
-	parts = append(parts, fmt.Sprintf("%d after the last event", d.SeqTrailing))
-	return strings.Join(parts, "; ")
+	if s.PeerStats != nil {
+		parts = append(parts, fmt.Sprintf("%d of them after the last event read", d.SeqTrailing))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // verdictText ends the drops line as the exit status judges: the losses

@@ -238,9 +238,9 @@ func TestGapsWithoutPeerCounters(t *testing.T) {
 		code int
 		text string
 	}{
-		{"counters", nil, false, exitOK, "seq gaps 50 (50 inherited from the source: the peer dropped 0; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0\n"},
-		{"not asked", []string{"-stats-timeout", "0"}, false, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
-		{"peer gone", nil, true, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer; 0 after the last event)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
+		{"counters", nil, false, exitOK, "seq gaps 50 (50 inherited from the source: the peer dropped 0; 0 of them after the last event read)  enobufs 0 (notifications)  meminfo 0  => lost 0\n"},
+		{"not asked", []string{"-stats-timeout", "0"}, false, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
+		{"peer gone", nil, true, exitLost, "seq gaps 50 (50 unexplained: no counters from the peer)  enobufs 0 (notifications)  meminfo 0  => lost 0, unexplained 50, counted as lost (exit 3)\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newProducer(t)
