@@ -190,6 +190,7 @@ type consumerRun struct {
 	rate    float64       // nlsend's rate: the consumer set the pace
 	cpu     time.Duration // the consumer process's user and system time
 	recvCPU time.Duration // of its receiving thread
+	queue   int           // median depth of its receive queue, bytes (queueWatch)
 	out     string        // what the two said
 }
 
@@ -216,11 +217,12 @@ func sinkRun(tb testing.TB, nlsend, nlsink string, n int) consumerRun {
 	port := fmt.Sprint(1000000 + rand.IntN(1000000))
 	sender := startPeer(tb, nlsend, senderArgs(port, n)...)
 	cmd := exec.Command(nlsink, "-s", port, "-n", fmt.Sprint(n), "-r", fmt.Sprint(benchRcvBuf))
+	q := watchQueue()
 	out, err := cmd.Output()
 	if err != nil {
 		tb.Fatalf("nlsink: %v", err)
 	}
-	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState)}
+	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState), queue: q.median()}
 	r.recvCPU = r.cpu
 	r.out = sender.out.String() + " / " + strings.TrimSpace(string(out))
 	return r
@@ -234,9 +236,10 @@ func recordRun(tb testing.TB, bin, nlsend, trace string, n int) (consumerRun, su
 	sender := startPeer(tb, nlsend, senderArgs(port, n)...)
 	cmd := exec.Command(bin, "-family", "2", "-peer", port, "-o", trace, "-force", "-count", fmt.Sprint(n),
 		"-rcvbuf", fmt.Sprint(benchRcvBuf), "-stats-timeout", "0", "-q", "-json")
+	q := watchQueue()
 	s := runRecordCmd(tb, cmd)
 	r := consumerRun{rate: sender.rate(tb), cpu: processCPU(cmd.ProcessState),
-		recvCPU: time.Duration(s.ReceiveCPU * 1e9), out: sender.out.String()}
+		recvCPU: time.Duration(s.ReceiveCPU * 1e9), queue: q.median(), out: sender.out.String()}
 	// The registration, the events, and IMP2_CLOSE if nlsend, which
 	// ends once it has sent them all, was still there to take it.
 	if s.ToUser != uint64(n) || s.ToKernel < 1 || s.ToKernel > 2 || s.Drops.Lost != 0 {

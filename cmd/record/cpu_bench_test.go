@@ -21,7 +21,11 @@ import (
 // It prints, per round and as median [min–max] over the rounds, the
 // ratios recorder/sink of CPU per frame (the whole process, and the
 // receiving thread alone: the recorder's receive loop against the sink's
-// only thread) and of throughput. IMP2_RECORD_BENCH_BASE=PATH adds
+// only thread) and of throughput; each round also gives the median depth
+// of each consumer's receive queue, and the ratios are split by the
+// sink's: the kernel's cost per frame is lower from a shallow queue, still
+// in the cache, than from a full one, and a consumer that outruns the
+// sender keeps its queue shallow. IMP2_RECORD_BENCH_BASE=PATH adds
 // another imp2-record build (main's, say) to every round, in turn with
 // the two, and prints its ratios to the same sink runs and the
 // recorder's to it, round by round: a change measured against its base in
@@ -54,8 +58,8 @@ func BenchmarkVsSink(b *testing.B) {
 		fmt.Printf("round %d: %s\n", len(rounds), r.line(n))
 		rounds = append(rounds, r)
 	}
-	cpu := ratioStats(rounds, func(r vsRound) float64 { return r.cpuRatio() })
-	recv := ratioStats(rounds, func(r vsRound) float64 { return r.recvRatio() })
+	cpu := ratioStats(rounds, vsRound.cpuRatio)
+	recv := ratioStats(rounds, vsRound.recvRatio)
 	rate := ratioStats(rounds, func(r vsRound) float64 { return r.rec.rate / r.sink.rate })
 	pace := "top speed"
 	if rate := os.Getenv("IMP2_RECORD_BENCH_RATE"); rate != "" {
@@ -63,6 +67,25 @@ func BenchmarkVsSink(b *testing.B) {
 	}
 	b.Logf("VS SINK %d rounds x %d frames at %s, recorder/sink: CPU per frame %s (target <= 1.25), receive thread %s (<= 1.10), throughput %s",
 		len(rounds), n, pace, cpu, recv, rate)
+	// The split by the sink's regime explains the spread; the figures
+	// above, over every round, are the result.
+	var full, shallow []vsRound
+	for _, r := range rounds {
+		if r.sink.queue >= benchRcvBuf/4 {
+			full = append(full, r)
+		} else {
+			shallow = append(shallow, r)
+		}
+	}
+	for _, g := range []struct {
+		what   string
+		rounds []vsRound
+	}{{"full, like the recorder's", full}, {"shallow (it outran the sender)", shallow}} {
+		if len(g.rounds) > 0 {
+			b.Logf("  %d rounds with the sink's queue %s: CPU per frame %s, receive thread %s", len(g.rounds), g.what,
+				ratioStats(g.rounds, vsRound.cpuRatio), ratioStats(g.rounds, vsRound.recvRatio))
+		}
+	}
 	if base != "" {
 		b.Logf("BASE %s, same rounds, base/sink: CPU per frame %s, receive thread %s, throughput %s; recorder/base: CPU per frame %s, receive thread %s", base,
 			ratioStats(rounds, func(r vsRound) float64 { return r.base.cpuRatio(r.sink) }),
@@ -94,14 +117,23 @@ func (c consumerRun) recvRatio(sink consumerRun) float64 {
 
 func (r vsRound) line(n int) string {
 	perFrame := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-	l := fmt.Sprintf("sink %.0f/s %.0f ns/frame; recorder %.0f/s %.0f ns/frame (receive thread %.0f); ratios CPU %.2f, receive %.2f, rate %.2f",
-		r.sink.rate, perFrame(r.sink.cpu), r.rec.rate, perFrame(r.rec.cpu), perFrame(r.rec.recvCPU),
+	l := fmt.Sprintf("sink %.0f/s %.0f ns/frame (queue %s); recorder %.0f/s %.0f ns/frame (receive thread %.0f, queue %s); ratios CPU %.2f, receive %.2f, rate %.2f",
+		r.sink.rate, perFrame(r.sink.cpu), queueText(r.sink.queue), r.rec.rate, perFrame(r.rec.cpu), perFrame(r.rec.recvCPU), queueText(r.rec.queue),
 		r.cpuRatio(), r.recvRatio(), r.rec.rate/r.sink.rate)
 	if r.base.cpu != 0 {
 		l += fmt.Sprintf("; base %.0f ns/frame (receive thread %.0f), ratios CPU %.2f, receive %.2f",
 			perFrame(r.base.cpu), perFrame(r.base.recvCPU), r.base.cpuRatio(r.sink), r.base.recvRatio(r.sink))
 	}
 	return l
+}
+
+// queueText is a median queue depth in MiB of queue's ("-" if never
+// seen queued).
+func queueText(queue int) string {
+	if queue < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(queue)/(1<<20))
 }
 
 // spread is the median and range of per-round ratios.
