@@ -80,7 +80,7 @@ func BenchmarkVsSink(b *testing.B) {
 	for _, g := range []struct {
 		what   string
 		rounds []vsRound
-	}{{"full, like the recorder's", full}, {"shallow (it outran the sender)", shallow}} {
+	}{{"full, like the recorder's", full}, {"shallow (it kept up with the sender)", shallow}} {
 		if len(g.rounds) > 0 {
 			b.Logf("  %d rounds with the sink's queue %s: CPU per frame %s, receive thread %s", len(g.rounds), g.what,
 				ratioStats(g.rounds, vsRound.cpuRatio), ratioStats(g.rounds, vsRound.recvRatio))
