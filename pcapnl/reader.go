@@ -75,7 +75,9 @@ type Stats struct {
 // pcap of another link type, or a packet on a pcapng interface of another
 // link type: interfaces without packets are skipped); its Offset is the
 // position in the decompressed stream. A zstd frame whose checksum is
-// missing or wrong fails after every pcapng block it holds has been read.
+// missing or wrong fails after every pcapng block it holds has been read:
+// those blocks came out before the checksum could be checked, and a wrong
+// one says that the frames decoded from that zstd frame may be corrupt.
 // Once Next has failed it keeps returning the same error.
 type Reader struct {
 	br          *bufio.Reader
@@ -168,7 +170,7 @@ func (z *zstdStream) Read(p []byte) (int, error) {
 			z.held = true
 			switch {
 			case errors.Is(z.err, zstd.ErrCRCMismatch):
-				z.err = fmt.Errorf("the checksum that ends a zstd frame does not match the frame's data, all of which was read: %w", z.err)
+				// Reader.ioErr says what it means for the frames.
 			case errors.Is(z.err, io.ErrUnexpectedEOF):
 				z.err = fmt.Errorf("the input ends inside the checksum that ends the last zstd frame, all of whose data was read: %w", z.err)
 			}
@@ -237,6 +239,14 @@ func (r *Reader) formatErr(off int64, format string, args ...any) error {
 // ioErr classifies an error from the decompressed stream: an early end is
 // ErrTruncated, anything else (a corrupt compressed stream) ErrFormat.
 func (r *Reader) ioErr(off int64, what string, have, want int, err error) error {
+	if errors.Is(err, zstd.ErrCRCMismatch) {
+		// The decoder hands a zstd frame's data out before the checksum
+		// that ends it, which imp2-record writes once, at the end of
+		// the file: what was read cannot be held back until it is known.
+		return r.fail(off, fmt.Sprintf("zstd frame checksum mismatch: the frames decoded from that zstd frame "+
+			"(up to all %d read, in a file written as one frame as imp2-record does) may be corrupt", r.frames),
+			fmt.Errorf("%w: %w", ErrFormat, err))
+	}
 	msg := fmt.Sprintf("%s: %d of %d bytes present", what, have, want)
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		if err == io.EOF {
