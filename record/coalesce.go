@@ -35,7 +35,7 @@ const fillShare = 0.9
 
 // A wait may let at most a quarter of the receive buffer into the
 // kernel's queue, at frameTruesize bytes a datagram (imp2 events take
-// 768-832), whether they come at the rate the last read saw or in a burst
+// 768 on 6.1, 960 from 6.12), whether they come at the rate the last read saw or in a burst
 // at topGap apart (2M/s, faster than the module can send one consumer),
 // after the sleep's timer slack (Linux's default, 50µs, by which a
 // nanosleep may oversleep).
@@ -55,6 +55,12 @@ func newCoalescer(max time.Duration, batch, rcvbuf int) *coalescer {
 		room := rcvbuf / queueShare / frameTruesize
 		c.batch = min(batch, room)
 		c.burst = time.Duration(room)*topGap - timerSlack
+		// A wait shorter than the slack the kernel may add to it could
+		// only gather at rates above the burst's, where reads come back
+		// full: none at all, and the summary says why.
+		if c.burst < timerSlack {
+			c.burst = 0
+		}
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,10 +35,15 @@ func TestCoalescerWait(t *testing.T) {
 		{"burst bound", time.Millisecond, 1024, 2 << 20, 2, 2 * us, 206 * time.Microsecond},
 		// 128K granted (-rcvbuf 64K): 32 datagrams, 16µs of a burst.
 		{"small rcvbuf: no wait", time.Millisecond, 128, 128 << 10, 2, 2 * us, 0},
+		// The stock rmem_max, 212992, granted twice: 104 datagrams,
+		// 52µs of a burst, 2µs after the slack: shorter than the slack.
+		{"stock rmem_max: no wait", time.Millisecond, 128, 425984, 2, 2 * us, 0},
+		// 800K granted: 200 datagrams, 100µs, 50µs after the slack.
+		{"least room to wait", time.Millisecond, 128, 819200, 2, 2 * us, 50 * time.Microsecond},
 		{"rcvbuf unknown", time.Millisecond, 128, 0, 2, 2 * us, 65200 * time.Nanosecond},
 	} {
 		co := newCoalescer(c.max, c.batch, c.rcvbuf)
-		if small := c.name == "small rcvbuf: no wait"; co.tooSmall() != small {
+		if small := strings.HasSuffix(c.name, "rmem_max: no wait") || strings.HasPrefix(c.name, "small rcvbuf"); co.tooSmall() != small {
 			t.Errorf("%s: tooSmall %v; want %v", c.name, co.tooSmall(), small)
 		}
 		const t0 = int64(1e15)

@@ -78,9 +78,10 @@ type Options struct {
 	// when that wait would gather at least four (at the
 	// default, from 20k/s); never longer than a quarter of the socket's
 	// receive buffer holds at 1 KiB a datagram, at that rate or in a
-	// burst at 2M/s, so a small RcvBuf waits less or not at all (below some
-	// 400K granted, which the stock rmem_max gives a recorder without
-	// CAP_NET_ADMIN: Summary.WaitNoRoom); half as long after each ENOBUFS. A Batch under 4 never
+	// burst at 2M/s, so a small RcvBuf waits less or not at all (below
+	// 800K granted, a wait shorter than the timer slack; this includes
+	// the stock rmem_max, 212992 granted twice, that a recorder without
+	// CAP_NET_ADMIN gets: Summary.WaitNoRoom); half as long after each ENOBUFS. A Batch under 4 never
 	// waits. The price: a frame's pcapng timestamp, the time it was read,
 	// is later than its arrival by up to the wait and the kernel's timer
 	// slack (50µs); the module's events carry their own (tstamp_ns). 0
@@ -109,10 +110,10 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultRcvBuf       = 16 << 20 // the kernel doubles it: ~40k events of 832 bytes truesize
+	DefaultRcvBuf       = 16 << 20 // the kernel doubles it: ~35k events of 960 bytes truesize (6.12 on; 768 on 6.1)
 	DefaultBuffer       = 32 << 20
 	MinBuffer           = 128 << 10
-	DefaultSnapLen      = 256 // imp2 frames are 36-96 bytes
+	DefaultSnapLen      = 256 // imp2 frames are 16-96 bytes
 	DefaultBatch        = 128
 	DefaultCoalesce     = 200 * time.Microsecond
 	MaxCoalesce         = 10 * time.Millisecond

@@ -222,7 +222,7 @@ func TestCoalesceFewerReads(t *testing.T) {
 }
 
 // TestCoalesceSmallRcvBuf: a receive buffer too small for a burst to fit
-// during a wait (32K, granted 64K) makes the recorder read without
+// during a wait (the stock rmem_max, 212992, granted 425984) makes the recorder read without
 // waiting, and the summary says why.
 func TestCoalesceSmallRcvBuf(t *testing.T) {
 	k, err := imp2test.New(imp2test.Config{AllowUnprivileged: true})
@@ -231,7 +231,7 @@ func TestCoalesceSmallRcvBuf(t *testing.T) {
 	}
 	defer k.Close()
 	o := record.DefaultOptions("")
-	o.Count, o.RcvBuf = 50, 32<<10
+	o.Count, o.RcvBuf = 50, 212992 // the stock rmem_max, granted twice
 	s, err, _ := recordFrom(t, k, o, func() {
 		for i := uint32(1); i <= 50; i++ {
 			k.SendEvents(imp2test.Event(i))
