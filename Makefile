@@ -2,6 +2,9 @@
 # both install what they need first (scripts/deps.sh, idempotent).
 
 GO      ?= go
+# scripts/deps.sh finds Go in /usr/local/go too, but only for itself:
+# every recipe's shell needs it on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 CMDS    := $(notdir $(wildcard cmd/*))
 BINS    := $(addprefix bin/imp2-,$(CMDS))
 GOFLAGS_STATIC := CGO_ENABLED=0
@@ -42,7 +45,7 @@ test: deps vet kmod
 	IMP2_KERNELS=all $(GO) test -count=1 -timeout 30m $(KMODTEST)
 	$(MAKE) --no-print-directory gate
 
-# CI regression gate (README, "Regression gate"): this checkout's module
+# CI regression gate (README, "The CI gate"): this checkout's module
 # and consumer against the base revision's (the merge-base of HEAD with
 # main, or GATE_BASE=<rev>), built here and measured interleaved in one VM
 # boot on their CPU cost per event, then the exact counts against

@@ -34,10 +34,11 @@ import (
 type Options struct {
 	// Source is the event source: results.SourceKmod (the module),
 	// SourceNFLOG (the kernel's NFLOG path), SourceEmu (a user-space
-	// emulation of the module) or SourceBPF (the hook as a netfilter BPF
-	// program writing a BPF ring buffer).
+	// emulation of the module), SourceBPF (the hook as a netfilter BPF
+	// program writing a BPF ring buffer) or SourceBPFTC (that program at
+	// tc ingress).
 	Source string
-	// VM runs the sweep inside the qemu VM harness (kmod or nflog), on
+	// VM runs the sweep inside the qemu VM harness (any source but emu), on
 	// Kernel: a kernel of the matrix (internal/vm/matrix.go), or "" for
 	// the installed one.
 	VM     bool

@@ -40,7 +40,8 @@
 // per receive batch (recvmmsg), so the frames of one batch share the time
 // at which the batch was read.
 //
-// With a Count of N exactly N frames from the peer are written; frames
+// With a Count of N exactly N frames from the peer are received (and
+// written, but for those a Filter leaves out); frames
 // that arrive before the final statistics reply are counted ("not
 // recorded") but not written. Otherwise every frame read before the reply
 // is written, so that the events in the trace plus the drops equal the
@@ -70,7 +71,7 @@
 //     the module, the gaps;
 //   - inherited: the rest of the gaps, seq_gaps - lost, when the peer's
 //     counters are known: "seq gaps 765 (765 inherited from the source: the
-//     peer dropped 0)";
+//     peer dropped 0; 0 of them after the last event read)";
 //   - unexplained: without the peer's counters (StatsTimeout 0, the peer
 //     gone, or not answering for this registration), the gaps beyond the
 //     local evidence, which may be either; they make a LossError like

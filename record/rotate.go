@@ -37,7 +37,7 @@ import (
 //
 // When. FileSize counts the bytes that reached the file; they arrive a
 // chunk of the writer's queue at a time (pcapnl.WriterOptions.Queue: 64
-// KiB to 1 MiB of pcapng, compressed on the way) or at a flush, so a file
+// KiB to 256 KiB of pcapng, compressed on the way) or at a flush, so a file
 // ends up to about one chunk past FileSize, at most the whole Buffer when
 // the writer fell behind. FileInterval boundaries fall on
 // multiples of the interval since the Unix epoch (an hourly file starts
