@@ -95,9 +95,11 @@ func Load(dirs []string) ([]Shard, error) {
 // sweep lacks the step.
 type Report struct {
 	Schema string `json:"schema"`
-	// Emulation is true when any shard ran in the qemu harness: its
-	// behaviour (truesize, burst capacity, drops) is the kernel's, its
-	// timings (rates, latencies) are software emulation's.
+	// Emulation is true when any shard is an emulation: one that ran in
+	// the qemu harness (its behaviour, truesize, burst capacity and drops,
+	// is the kernel's, its timings, rates and latencies, are software
+	// emulation's) or one of the user-space emulator (source emu: neither
+	// its timings nor its drops are the kernel path's).
 	Emulation bool     `json:"emulation"`
 	Note      string   `json:"note"`
 	Kernels   []Kernel `json:"kernels"`
@@ -108,11 +110,14 @@ type Report struct {
 type Kernel struct {
 	// Name is the kernel's (Shard.Name), followed by the source when the
 	// report holds more than one.
-	Name     string `json:"name"`
-	Release  string `json:"kernel_release"`
-	Dir      string `json:"dir"`
-	Source   string `json:"source"`
-	InVM     bool   `json:"in_vm"`
+	Name    string `json:"name"`
+	Release string `json:"kernel_release"`
+	Dir     string `json:"dir"`
+	Source  string `json:"source"`
+	InVM    bool   `json:"in_vm"`
+	// Emulated is the shard's source.emulated: the user-space emulator
+	// (source emu) stood in for the kernel's hook.
+	Emulated bool   `json:"emulated"`
 	CPUs     int    `json:"cpus"`
 	Hostname string `json:"hostname"`
 	Partial  bool   `json:"partial,omitempty"`
@@ -187,11 +192,14 @@ func Build(shards []Shard) (*Report, error) {
 	multiSource := slices.ContainsFunc(shards, func(s Shard) bool { return s.Run.Source.Kind != shards[0].Run.Source.Kind })
 	for _, s := range shards {
 		env := s.Run.Environment
-		rep.Emulation = rep.Emulation || env.InVM
 		k := Kernel{Name: s.Name(), Release: env.KernelRelease, Dir: s.Dir, Source: s.Run.Source.Kind,
-			InVM: env.InVM, CPUs: env.CPUs, Hostname: env.Hostname, Partial: s.Run.Partial}
+			InVM: env.InVM, Emulated: s.Run.Source.Emulated, CPUs: env.CPUs, Hostname: env.Hostname, Partial: s.Run.Partial}
+		rep.Emulation = rep.Emulation || k.InVM || k.Emulated
 		if multiSource {
 			k.Name += " " + k.Source
+		}
+		if k.Emulated {
+			k.Name += " (emulation)"
 		}
 		k.Burst = bursts(s.Run)
 		if o := s.Run.Overhead; o != nil {
@@ -224,12 +232,32 @@ func Build(shards []Shard) (*Report, error) {
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
-	if rep.Emulation {
-		rep.Note = "emulation: the sweeps ran under qemu's software CPU (TCG); truesize, burst capacity and drop accounting are the kernels' own, rates and latencies are emulation timings, comparable only between kernels booted the same way"
-	} else {
-		rep.Note = "measured on the hosts named per kernel; timings compare only within one machine"
-	}
+	rep.Note = note(rep.Kernels)
 	return rep, nil
+}
+
+// note is the report's caveat: which of its columns are emulation, and of
+// what. A qemu guest's kernel is real and its clock is not; the user-space
+// emulator is neither the kernel's hook nor its drops.
+func note(ks []Kernel) string {
+	inVM := slices.ContainsFunc(ks, func(k Kernel) bool { return k.InVM })
+	var emu []string
+	for _, k := range ks {
+		if k.Emulated {
+			emu = append(emu, k.Name)
+		}
+	}
+	var parts []string
+	if inVM {
+		parts = append(parts, "emulation: the sweeps ran under qemu's software CPU (TCG); truesize, burst capacity and drop accounting are the kernels' own, rates and latencies are emulation timings, comparable only between kernels booted the same way")
+	}
+	if len(emu) > 0 {
+		parts = append(parts, "emulation: "+strings.Join(emu, ", ")+" ran the user-space emulator (source emu) in place of the kernel's hook: no kernel overrun, ENOBUFS or socket drops, and its rates and latencies are not the kernel path's")
+	}
+	if !inVM {
+		parts = append(parts, "measured on the hosts named per kernel; timings compare only within one machine")
+	}
+	return strings.Join(parts, "; ")
 }
 
 func bursts(run *results.Run) []Burst {
@@ -382,6 +410,9 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 		where := fmt.Sprintf("%s, %d CPUs", k.Hostname, k.CPUs)
 		if k.InVM {
 			where = fmt.Sprintf("qemu TCG guest, %d CPUs", k.CPUs)
+		}
+		if k.Emulated {
+			where += ", user-space emulation"
 		}
 		cpu := "—"
 		if k.ConsumerNsPerEvent > 0 {

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotutil"
@@ -58,6 +59,10 @@ func comparisonFigure(base, new *results.Values, baseName, newName string) (*fig
 		vs = fmt.Sprintf("%s vs %s (cross-source)", base.Source.Kind, new.Source.Kind)
 		baseLabel, newLabel = base.Source.Kind+": "+baseName, new.Source.Kind+": "+newName
 	}
+	baseLabel, newLabel = baseLabel+emulationMark(base), newLabel+emulationMark(new)
+	if e := comparisonEmulation(base, new); e != "" {
+		vs += "\n" + e
+	}
 	sides := []side{
 		{base, baseLabel, color.Gray{Y: 110}, []vg.Length{vg.Points(5), vg.Points(3)}},
 		{new, newLabel, plotutil.Color(0), nil},
@@ -100,6 +105,34 @@ func comparisonFigure(base, new *results.Values, baseName, newName string) (*fig
 		f.grid = append(f.grid, append(row, drops, peak))
 	}
 	return f, nil
+}
+
+// emulationMark is what a comparison legend adds to a side's name when
+// its numbers are emulation, as run plots' titles say (sourceLabel).
+func emulationMark(vs *results.Values) string {
+	switch {
+	case vs.Source.Emulated:
+		return " (user-space emulation)"
+	case vs.Environment.InVM:
+		return " (in VM)"
+	}
+	return ""
+}
+
+// comparisonEmulation is the title line of a comparison whose sides are
+// emulation, "" when neither is.
+func comparisonEmulation(base, new *results.Values) string {
+	var parts []string
+	if base.Source.Emulated || new.Source.Emulated {
+		parts = append(parts, "emu is a user-space emulation, not the kernel path")
+	}
+	if base.Environment.InVM || new.Environment.InVM {
+		parts = append(parts, "in VM: emulated CPU, timings are not hardware timings")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "emulation: " + strings.Join(parts, "; ")
 }
 
 // side is one run of a comparison plot, with its legend name and style.
