@@ -45,6 +45,10 @@ func TestCommandLine(t *testing.T) {
 	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
 	clitest.Mistake(t, bin, "-duration 5ms: a sample at 1000 packets/s would flood 5 packet(s), fewer than 10: want at least 10ms", "run", "-duration", "5ms", "-rates", "4000,1000")
 	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
+	// An unknown kernel is a usage error as the flag is parsed, before
+	// any VM boots, in run as in matrix.
+	clitest.Mistake(t, bin, `invalid value "9.9" for flag -kernel: no kernel "9.9" in the matrix: want one of 6.1, 6.12`, "run", "-vm", "-kernel", "9.9")
+	clitest.Mistake(t, bin, `-kernels 9.9: no kernel "9.9" in the matrix`, "matrix", "-kernels", "9.9")
 	// A default that depends on the time is said as a pattern, not as
 	// the time -h ran.
 	if r := clitest.Run(t, bin, "ab", "-h"); !strings.Contains(r.Stdout, "(default results/ab-<time>)") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -46,10 +47,24 @@ bench.txt (benchstat format), trace.pcapng.zst and plots.`,
 		sourceFlags(c.Flags, &o)
 		sweepFlags(c.Flags, &o)
 		c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
-		c.Flags.StringVar(&o.Kernel, "kernel", "", "with -vm: boot this kernel of the matrix (6.1, 6.12, 7.3, 7.3-rt; fetched into the cache once) instead of the installed one")
+		kernelFlag(c.Flags, &o.Kernel)
 		c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
 		return func([]string) error { return sweep(c, o) }
 	}}
+
+// kernelFlag registers run's -kernel on fs. A name the matrix lacks is
+// refused as the flag is parsed (exit 2), as matrix's -kernels is, and
+// not once the sweep comes to boot it (exit 1).
+func kernelFlag(fs *flag.FlagSet, p *string) {
+	names := vm.MatrixNames()
+	fs.Func("kernel", "with -vm: boot the matrix kernel `NAME` ("+strings.Join(names, ", ")+"; fetched into the cache once) instead of the installed one", func(s string) error {
+		if _, err := vm.LookupKernel(s); err != nil {
+			return fmt.Errorf("no kernel %q in the matrix: want one of %s (internal/vm/matrix.go)", s, strings.Join(names, ", "))
+		}
+		*p = s
+		return nil
+	})
+}
 
 // sweep runs the sweep of o and writes its outputs.
 func sweep(c *cli.Command, o bench.Options) error {
