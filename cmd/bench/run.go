@@ -19,8 +19,8 @@ import (
 func sweepFlags(fs *flag.FlagSet, o *bench.Options) {
 	o.Build = cli.Version()
 	cli.ListVar(fs, &o.Rates, "rates", "1000,4000,16000", bench.ParseInts, "offered ICMP rates, packets/s, comma-separated")
-	cli.ListVar(fs, &o.RcvBufs, "rcvbufs", "212992,16K", bench.ParseSizes, "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K and M suffixes), comma-separated")
-	cli.ListVar(fs, &o.Delays, "delays", "0", bench.ParseDurations, "artificial per-event consumer work (busy loop), Go durations up to "+bench.MaxDelay.String()+", comma-separated")
+	cli.ListVar(fs, &o.RcvBufs, "rcvbufs", "212992,16K", bench.ParseSizes, "consumer receive buffers, effective bytes (the kernel's sk_rcvbuf; K/M/G suffixes, powers of 1024), comma-separated")
+	cli.ListVar(fs, &o.Delays, "delays", "0", bench.ParseDurations, "artificial per-event consumer work (busy loop), durations up to "+bench.MaxDelay.String()+" (a bare number: seconds), comma-separated")
 	cli.DurationVar(fs, &o.Duration, "duration", 500*time.Millisecond, "flood duration of each sample (a bare number: seconds)")
 	fs.IntVar(&o.Reps, "reps", 6, "samples per step (compare needs at least 6)")
 	fs.BoolVar(&o.Force, "force", false, "overwrite result directories that hold an earlier run's results")
