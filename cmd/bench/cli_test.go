@@ -45,6 +45,12 @@ func TestCommandLine(t *testing.T) {
 	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
 	clitest.Mistake(t, bin, "-duration 5ms: a sample at 1000 packets/s would flood 5 packet(s), fewer than 10: want at least 10ms", "run", "-duration", "5ms", "-rates", "4000,1000")
 	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
+	// -alpha 0 is no default on the command line (it is in the Go API):
+	// refused as the flag is parsed, as any value outside 0 < alpha < 0.5.
+	for _, a := range []string{"0", "0.5", "-0.01", "NaN"} {
+		clitest.Mistake(t, bin, `invalid value "`+a+`" for flag -alpha: want 0 < alpha < 0.5`, "compare", "-alpha", a, "a", "b")
+	}
+	clitest.Mistake(t, bin, `invalid value "0" for flag -alpha: want 0 < alpha < 0.5`, "ab", "-alpha", "0")
 	// An unknown kernel is a usage error as the flag is parsed, before
 	// any VM boots, in run as in matrix.
 	clitest.Mistake(t, bin, `invalid value "9.9" for flag -kernel: no kernel "9.9" in the matrix: want one of 6.1, 6.12`, "run", "-vm", "-kernel", "9.9")

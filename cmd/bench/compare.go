@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strconv"
 
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
@@ -17,11 +18,28 @@ import (
 // compareFlags registers the verdict's flags on fs.
 func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 	o := &bench.CompareOptions{}
-	fs.Float64Var(&o.Alpha, "alpha", 0, "significance level of the U test (default 0.05, or the -config file's)")
+	alphaFlag(fs, &o.Alpha)
 	fs.StringVar(&o.Config, "config", "", "JSON `FILE` of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
 	fs.BoolVar(&o.JSON, "json", false, "write the verdict as JSON instead of a table")
 	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into `DIR` (compare.png, compare.svg)")
 	return o
+}
+
+// alphaFlag registers -alpha on fs. Its value is refused as it is parsed
+// unless 0 < alpha < 0.5: CompareOptions.Alpha 0 is the Go API's "the
+// config's", which a command line that says 0 does not mean.
+func alphaFlag(fs *flag.FlagSet, p *float64) {
+	fs.Func("alpha", "significance level of the U test, 0 < `alpha` < 0.5 (default 0.05, or the -config file's)", func(s string) error {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("want a number, 0 < alpha < 0.5")
+		}
+		if !(v > 0 && v < 0.5) {
+			return errors.New("want 0 < alpha < 0.5")
+		}
+		*p = v
+		return nil
+	})
 }
 
 // verdict writes v; a regression (or a figure not drawn) is its exit status.
