@@ -84,6 +84,7 @@ then compare them like imp2-bench compare. The sweep's flags are run's; ab
 always runs the module (kmod) in the VM.`, Exits: exitsVerdict + ";\n130 interrupted: the samples that completed are kept in base/ and new/, not compared.",
 	Setup: func(c *cli.Command) func([]string) error {
 		o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: c.Stderr}}
+		c.Habits = map[string]string{"source": "ab always runs the module (kmod) in the VM", "qthresh": "ab always runs the module (kmod); -qthresh is nflog's (imp2-bench run -source nflog)"}
 		c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 		c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
 		c.Flags.StringVar(&o.Sweep.Out, "out", "", "result `DIR`, with base/ and new/ runs (default results/ab-<time>)")

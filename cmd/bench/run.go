@@ -9,6 +9,7 @@ import (
 
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
+	"github.com/imp2/imp2/internal/results"
 	"github.com/imp2/imp2/internal/vm"
 )
 
@@ -25,15 +26,17 @@ func sweepFlags(fs *flag.FlagSet, o *bench.Options) {
 	fs.IntVar(&o.Reps, "reps", 6, "samples per step (compare needs at least 6)")
 	fs.BoolVar(&o.Force, "force", false, "overwrite result directories that hold an earlier run's results")
 	fs.BoolVar(&o.NoENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
-	cli.Uint32Var(fs, &o.QThresh, "qthresh", 1, "nflog: packets per netlink message (1 = one per event like imp2; 0 = kernel batching)")
 	fs.BoolVar(&o.Overhead, "overhead", true, "measure the consumer's latency-recording overhead")
-	fs.IntVar(&o.TraceFrames, "trace-frames", 20000, "frames of one sample kept in trace.pcapng.zst (0: none)")
+	cli.IntVar(fs, &o.TraceFrames, "trace-frames", 20000, 0, cli.NoMax, "frames of one sample kept in trace.pcapng.zst (0: none)")
 }
 
 // sourceFlags registers the flags that run and matrix share beyond the
-// sweep's: the event source and the plots.
+// sweep's: the event source, its options and the plots. ab has none of
+// them: it always runs the module. checkSource checks them after the
+// parse.
 func sourceFlags(fs *flag.FlagSet, o *bench.Options) {
 	fs.StringVar(&o.Source, "source", "kmod", "event source: kmod (the module), nflog (the kernel's NFLOG path), emu (user-space emulation), bpf (netfilter BPF program and ring buffer, Linux 6.4 on) or bpf-tc (the same program at tc ingress: another hook point, for older kernels)")
+	cli.Uint32Var(fs, &o.QThresh, "qthresh", 1, "with -source nflog: packets per netlink message (1 = one per event like imp2; 0 = kernel batching)")
 	fs.BoolVar(&o.Plot, "plot", true, "write plots into the result directory")
 }
 
@@ -49,8 +52,22 @@ bench.txt (benchstat format), trace.pcapng.zst and plots.`,
 		c.Flags.BoolVar(&o.VM, "vm", false, "run the sweep inside the qemu VM harness (kmod on a host that cannot load modules; nflog there as its peer)")
 		kernelFlag(c.Flags, &o.Kernel)
 		c.Flags.StringVar(&o.Out, "out", "", "result `DIR` (default results/<source>-<time>)")
-		return func([]string) error { return sweep(c, o) }
+		return func([]string) error {
+			if err := checkSource(c, &o); err != nil {
+				return err
+			}
+			return sweep(c, o)
+		}
 	}}
+
+// checkSource refuses a source's option given for another source: the
+// sweep would ignore it, and its results would not say so.
+func checkSource(c *cli.Command, o *bench.Options) error {
+	if err := c.Check(cli.Require(o.Source == results.SourceNFLOG, "is nflog's (packets per netlink message); -source "+o.Source+" ignores it", "qthresh")); err != nil {
+		return cli.Usagef("%v", err)
+	}
+	return nil
+}
 
 // kernelFlag registers run's -kernel on fs. A name the matrix lacks is
 // refused as the flag is parsed (exit 2), as matrix's -kernels is, and
@@ -86,6 +103,9 @@ kernel (DIR/KERNEL), then the cross-kernel report of those that completed
 	Setup: func(c *cli.Command) func([]string) error {
 		o := matrixFlags(c)
 		return func([]string) error {
+			if err := checkSource(c, &o.Sweep); err != nil {
+				return err
+			}
 			if err := checkMatrix(o); err != nil {
 				return err
 			}
