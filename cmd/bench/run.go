@@ -27,7 +27,7 @@ func sweepFlags(fs *flag.FlagSet, o *bench.Options) {
 	fs.BoolVar(&o.Force, "force", false, "overwrite result directories that hold an earlier run's results")
 	fs.BoolVar(&o.NoENOBUFS, "no-enobufs", false, "set NETLINK_NO_ENOBUFS on the consumer")
 	fs.BoolVar(&o.Overhead, "overhead", true, "measure the consumer's latency-recording overhead")
-	cli.IntVar(fs, &o.TraceFrames, "trace-frames", 20000, 0, cli.NoMax, "frames of one sample kept in trace.pcapng.zst (0: none)")
+	cli.IntVar(fs, &o.TraceFrames, "trace-frames", 20000, 0, cli.NoMax, "frames of one sample kept in trace.pcapng.zst (0: none; -source nflog writes none)")
 }
 
 // sourceFlags registers the flags that run and matrix share beyond the
@@ -44,7 +44,9 @@ var runSub = cli.Sub{Name: "run", Summary: "run a sweep and write a result direc
 	Usage: "imp2-bench run [flags]", Exits: exitsSweep, Description: `
 Run a sweep (every rate × receive buffer × consumer delay, -reps samples each) on
 this host or in the qemu VM (-vm), and write its result directory: results.json,
-bench.txt (benchstat format), trace.pcapng.zst and plots.`,
+bench.txt (benchstat format), plots/ (with -plot) and trace.pcapng.zst (one
+sample's frames, up to -trace-frames; not for -source nflog, whose messages are
+not imp2 events).`,
 	Setup: func(c *cli.Command) func([]string) error {
 		o := bench.Options{Progress: c.Stderr}
 		sourceFlags(c.Flags, &o)
