@@ -63,26 +63,27 @@ func (s *Shard) Name() string {
 // Load reads the result directory (or results.json) of each shard. It
 // refuses a shard it cannot read, one without a kernel release, and two
 // shards of the same kernel and source (the report has one column per
-// kernel and source); each error names the shard.
+// kernel and source); each error names the shard, and not this package:
+// it is a command's one line (imp2-bench merge: …).
 func Load(dirs []string) ([]Shard, error) {
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("kreport: no result directories")
+		return nil, fmt.Errorf("no result directories")
 	}
 	var shards []Shard
 	seen := map[string]string{}
 	for _, d := range dirs {
 		run, err := results.Read(d)
 		if err != nil {
-			return nil, fmt.Errorf("kreport: shard %s: %w", d, err)
+			return nil, fmt.Errorf("shard %s: %w", d, err)
 		}
 		s := Shard{Dir: d, Run: run}
 		rel := run.Environment.KernelRelease
 		if rel == "" {
-			return nil, fmt.Errorf("kreport: shard %s: environment.kernel_release is empty: the shard does not say which kernel it ran on", d)
+			return nil, fmt.Errorf("shard %s: environment.kernel_release is empty: the shard does not say which kernel it ran on", d)
 		}
 		key := rel + " " + run.Source.Kind
 		if other, dup := seen[key]; dup {
-			return nil, fmt.Errorf("kreport: shards %s and %s both ran source %s on kernel %s; give one result directory per kernel and source", other, d, run.Source.Kind, rel)
+			return nil, fmt.Errorf("shards %s and %s both ran source %s on kernel %s; give one result directory per kernel and source", other, d, run.Source.Kind, rel)
 		}
 		seen[key] = d
 		shards = append(shards, s)
@@ -226,7 +227,7 @@ func Build(shards []Shard) (*Report, error) {
 		for _, s := range shards {
 			c, err := cellOf(s.Run, key)
 			if err != nil {
-				return nil, fmt.Errorf("kreport: shard %s: step %s: %w", s.Dir, key, err)
+				return nil, fmt.Errorf("shard %s: step %s: %w", s.Dir, key, err)
 			}
 			row.Cells = append(row.Cells, c)
 		}
