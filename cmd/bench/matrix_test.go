@@ -89,7 +89,7 @@ func TestParseMatrix(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-kernels", "5.4"}, `-kernels 5.4: vm: no kernel "5.4"`},
+		{[]string{"-kernels", "5.4"}, `-kernels 5.4: no kernel "5.4" in the matrix: want one of 6.1, 6.12`},
 		{[]string{"-kernels", ","}, "names no kernel"},
 		{[]string{"-vm"}, "unknown flag -vm: matrix runs every sweep in the VM"},
 		{[]string{"-kernel", "6.1"}, "unknown flag -kernel: did you mean -kernels (matrix runs every sweep in the VM"},
