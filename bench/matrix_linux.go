@@ -23,8 +23,8 @@ func MatrixKernels(list string) ([]string, error) {
 		if k = strings.TrimSpace(k); k == "" {
 			continue
 		}
-		if _, err := vm.LookupKernel(k); err != nil {
-			return nil, err
+		if _, err := vm.LookupKernel(k); err != nil { // said as run's -kernel says it, without the package's prefix
+			return nil, fmt.Errorf("no kernel %q in the matrix: want one of %s (internal/vm/matrix.go)", k, strings.Join(vm.MatrixNames(), ", "))
 		}
 		kernels = append(kernels, k)
 	}

@@ -95,7 +95,7 @@ func writeSummary(w io.Writer, run *results.Run) {
 			latencyText(st, func(l *results.Latency) int64 { return l.P50 }, false),
 			latencyText(st, func(l *results.Latency) int64 { return l.P99 }, false),
 			latencyText(st, func(l *results.Latency) int64 { return l.P99 }, true),
-			bytesText(int64(medianOf(st, func(s *results.Sample) float64 { return float64(s.Queue.PeakBytes) }))),
+			peakText(int64(medianOf(st, func(s *results.Sample) float64 { return float64(s.Queue.PeakBytes) }))),
 			burstText(st), agreeText(st))
 	}
 	tw.Flush()
@@ -157,6 +157,19 @@ func bytesText(b int64) string {
 		return fmt.Sprintf("%.0fK", float64(b)/1024)
 	}
 	return fmt.Sprint(b)
+}
+
+// peakText is the queue peak (the receive queue's peak rmem_alloc, in
+// bytes) with its unit, which the column's other numbers (a count of
+// events, a rate) do not share: "832 B", "11 KiB", "2 MiB".
+func peakText(b int64) string {
+	switch {
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	case b >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(b)/1024)
+	}
+	return fmt.Sprintf("%d B", b)
 }
 
 func median(v []float64) float64 {

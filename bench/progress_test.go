@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/imp2/imp2/internal/results"
+	"github.com/imp2/imp2/internal/results/resultstest"
 )
 
 // TestSweepProgress: on a terminal the sweep shows a bar of the points
@@ -36,5 +37,26 @@ func TestSweepProgress(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n")
 	if len(lines) != 3 || strings.ContainsAny(log.String(), "\r\033") || strings.Contains(log.String(), "ETA") || !strings.HasPrefix(lines[2], "[3/3 ") {
 		t.Errorf("not a terminal: %q; want 3 plain lines, no bar", log.String())
+	}
+}
+
+// TestSummaryQueuePeakUnit: the summary's queue peak (the receive queue's
+// peak rmem_alloc) gives its unit, bytes, where the column beside it is a
+// count of events.
+func TestSummaryQueuePeakUnit(t *testing.T) {
+	o := resultstest.Default()
+	o.Rates, o.RcvBufs, o.Reps, o.Events = []int{1000}, []int{16384}, 1, 10
+	run := resultstest.Run(o)
+	var b bytes.Buffer
+	for _, peak := range []struct {
+		bytes int64
+		want  string
+	}{{832, "   832 B  "}, {11264, "  11 KiB  "}, {2 << 20, "  2 MiB  "}} {
+		run.Steps[0].Samples[0].Queue.PeakBytes = peak.bytes
+		b.Reset()
+		writeSummary(&b, run)
+		if !strings.Contains(b.String(), peak.want) {
+			t.Errorf("queue peak of %d bytes: summary\n%s\nwant %q in it", peak.bytes, b.String(), peak.want)
+		}
 	}
 }

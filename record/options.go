@@ -1,18 +1,16 @@
 package record
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/imp2/imp2/filter"
 	"github.com/imp2/imp2/imp2"
+	"github.com/imp2/imp2/internal/cli"
 	"github.com/imp2/imp2/pcapnl"
 )
 
@@ -204,26 +202,13 @@ func (s *Size) String() string {
 	return strconv.FormatInt(n, 10)
 }
 
-// Set parses a size such as 8388608, 512K, 16M or 4G.
+// Set parses a size such as 8388608, 512K, 16M or 4G (cli.ParseSize,
+// which every imp2 command's byte counts share).
 func (s *Size) Set(v string) error {
-	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v), "B"), "I")
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(num, u.suffix) {
-			mult, num = u.bytes, strings.TrimSuffix(num, u.suffix)
-			break
-		}
-	}
-	if strings.HasPrefix(num, "-") {
-		return errors.New("a size must not be negative")
-	}
-	n, err := strconv.ParseUint(num, 10, 63)
-	if errors.Is(err, strconv.ErrRange) || err == nil && n > math.MaxInt64/uint64(mult) {
-		return fmt.Errorf("too large: a size is at most %d bytes (8E less one)", int64(math.MaxInt64))
-	}
+	n, err := cli.ParseSize(v)
 	if err != nil {
-		return errors.New("want a size in bytes, or with a K, M, G or T suffix (powers of 1024), such as 8388608, 512K, 16M or 4G")
+		return err
 	}
-	*s = Size(int64(n) * mult)
+	*s = Size(n)
 	return nil
 }

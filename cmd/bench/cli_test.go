@@ -45,6 +45,26 @@ func TestCommandLine(t *testing.T) {
 	clitest.Mistake(t, bin, "-reps 0: want at least 1", "run", "-duration", "0.5", "-reps", "0")
 	clitest.Mistake(t, bin, "-duration 5ms: a sample at 1000 packets/s would flood 5 packet(s), fewer than 10: want at least 10ms", "run", "-duration", "5ms", "-rates", "4000,1000")
 	clitest.Mistake(t, bin, "-duration 11m40s", "ab", "-duration", "700")
+	// -alpha 0 is no default on the command line (it is in the Go API):
+	// refused as the flag is parsed, as any value outside 0 < alpha < 0.5.
+	for _, a := range []string{"0", "0.5", "-0.01", "NaN"} {
+		clitest.Mistake(t, bin, `invalid value "`+a+`" for flag -alpha: want 0 < alpha < 0.5`, "compare", "-alpha", a, "a", "b")
+	}
+	clitest.Mistake(t, bin, `invalid value "0" for flag -alpha: want 0 < alpha < 0.5`, "ab", "-alpha", "0")
+	// -trace-frames is a count; -qthresh is nflog's, refused for another
+	// source and not an ab flag (ab always runs the module).
+	clitest.Mistake(t, bin, `invalid value "-1" for flag -trace-frames: want at least 0`, "run", "-trace-frames", "-1")
+	clitest.Mistake(t, bin, "-qthresh is nflog's (packets per netlink message); -source kmod ignores it", "run", "-qthresh", "5")
+	clitest.Mistake(t, bin, "-qthresh is nflog's (packets per netlink message); -source emu ignores it", "run", "-source", "emu", "-qthresh", "1")
+	clitest.Mistake(t, bin, "-qthresh is nflog's (packets per netlink message); -source bpf ignores it", "matrix", "-source", "bpf", "-qthresh", "5")
+	clitest.Mistake(t, bin, "unknown flag -qthresh: ab always runs the module (kmod)", "ab", "-qthresh", "5")
+	if r := clitest.Run(t, bin, "ab", "-h"); strings.Contains(r.Stdout, "-qthresh") {
+		t.Errorf("ab -h lists -qthresh, which ab (always kmod) has no use for:\n%s", r.Stdout)
+	}
+	// An unknown kernel is a usage error as the flag is parsed, before
+	// any VM boots, in run as in matrix.
+	clitest.Mistake(t, bin, `invalid value "9.9" for flag -kernel: no kernel "9.9" in the matrix: want one of 6.1, 6.12`, "run", "-vm", "-kernel", "9.9")
+	clitest.Mistake(t, bin, `-kernels 9.9: no kernel "9.9" in the matrix`, "matrix", "-kernels", "9.9")
 	// A default that depends on the time is said as a pattern, not as
 	// the time -h ran.
 	if r := clitest.Run(t, bin, "ab", "-h"); !strings.Contains(r.Stdout, "(default results/ab-<time>)") {

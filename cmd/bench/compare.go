@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strconv"
 
 	"github.com/imp2/imp2/bench"
 	"github.com/imp2/imp2/internal/cli"
@@ -17,11 +18,28 @@ import (
 // compareFlags registers the verdict's flags on fs.
 func compareFlags(fs *flag.FlagSet) *bench.CompareOptions {
 	o := &bench.CompareOptions{}
-	fs.Float64Var(&o.Alpha, "alpha", 0, "significance level of the U test (default 0.05, or the -config file's)")
+	alphaFlag(fs, &o.Alpha)
 	fs.StringVar(&o.Config, "config", "", "JSON `FILE` of thresholds over the defaults, e.g. {\"alpha\":0.01,\"thresholds\":{\"p99-unicast-ns\":{\"rel\":0.4,\"abs\":10000}}}")
 	fs.BoolVar(&o.JSON, "json", false, "write the verdict as JSON instead of a table")
 	fs.StringVar(&o.PlotDir, "plot", "", "also draw base vs new side by side into `DIR` (compare.png, compare.svg)")
 	return o
+}
+
+// alphaFlag registers -alpha on fs. Its value is refused as it is parsed
+// unless 0 < alpha < 0.5: CompareOptions.Alpha 0 is the Go API's "the
+// config's", which a command line that says 0 does not mean.
+func alphaFlag(fs *flag.FlagSet, p *float64) {
+	fs.Func("alpha", "significance level of the U test, 0 < `alpha` < 0.5 (default 0.05, or the -config file's)", func(s string) error {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("want a number, 0 < alpha < 0.5")
+		}
+		if !(v > 0 && v < 0.5) {
+			return errors.New("want 0 < alpha < 0.5")
+		}
+		*p = v
+		return nil
+	})
 }
 
 // verdict writes v; a regression (or a figure not drawn) is its exit status.
@@ -66,6 +84,7 @@ then compare them like imp2-bench compare. The sweep's flags are run's; ab
 always runs the module (kmod) in the VM.`, Exits: exitsVerdict + ";\n130 interrupted: the samples that completed are kept in base/ and new/, not compared.",
 	Setup: func(c *cli.Command) func([]string) error {
 		o := bench.ABOptions{Sweep: bench.Options{Source: results.SourceKmod, Progress: c.Stderr}}
+		c.Habits = map[string]string{"source": "ab always runs the module (kmod) in the VM", "qthresh": "ab always runs the module (kmod); -qthresh is nflog's (imp2-bench run -source nflog)"}
 		c.Flags.StringVar(&o.Base, "base", "HEAD", "base build: a git revision (kmod/ at that revision is built in a temporary folder) or a .ko file")
 		c.Flags.StringVar(&o.New, "new", "", "new build: a .ko file (default: the working tree's kmod/)")
 		c.Flags.StringVar(&o.Sweep.Out, "out", "", "result `DIR`, with base/ and new/ runs (default results/ab-<time>)")

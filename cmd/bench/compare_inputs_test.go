@@ -78,10 +78,10 @@ func TestCompareNamesTheSide(t *testing.T) {
 	for _, c := range []struct {
 		base, new, want string
 	}{
-		{kmodDir, missing, "exit 2: unusable input: new: stat " + missing + ": no such file"},
-		{missing, kmodDir, "exit 2: unusable input: base: stat " + missing + ": no such file"},
+		{kmodDir, missing, "imp2-bench compare: exit 2: unusable input: new: stat " + missing + ": no such file"},
+		{missing, kmodDir, "imp2-bench compare: exit 2: unusable input: base: stat " + missing + ": no such file"},
 	} {
-		if code, out, errOut := compareRun(c.base, c.new); code != exitUsage || !strings.Contains(errOut, c.want) {
+		if code, out, errOut := compareRun(c.base, c.new); code != exitUsage || !strings.HasPrefix(errOut, c.want) {
 			t.Errorf("compare %s %s: exit %d, want 2 and %q\n%s%s", c.base, c.new, code, c.want, out, errOut)
 		}
 	}

@@ -164,11 +164,11 @@ func TestCompareUnusable(t *testing.T) {
 			t.Errorf("compare %v: exit %d, want %d", args, code, exitUsage)
 		}
 	}
-	// A flag out of range is bad usage naming the flag, not unusable
-	// input, and -json writes no verdict for it.
+	// A flag out of range is bad usage naming the flag, refused as it is
+	// parsed, not unusable input, and -json writes no verdict for it.
 	for _, args := range [][]string{{"-alpha", "0.7", good, good}, {"-json", "-alpha", "0.7", good, good}} {
 		code, out, errOut := compareRun(args...)
-		if code != exitUsage || out != "" || errOut != "imp2-bench compare: -alpha 0.7: want 0 < alpha < 0.5\n" {
+		if code != exitUsage || out != "" || errOut != "imp2-bench compare: invalid value \"0.7\" for flag -alpha: want 0 < alpha < 0.5\n" {
 			t.Errorf("compare %v: exit %d, stdout %q, stderr %q; want 2 and one line naming -alpha", args, code, out, errOut)
 		}
 	}

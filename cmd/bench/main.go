@@ -45,15 +45,17 @@ command.`, exitsSweep+"\n\ncompare, ab and gate: "+exitsVerdict+".").Dispatch(ar
 	}, fail, stdout, stderr)
 }
 
-// fail reports err in one line and returns its exit status
-// (bench.ExitCode): unusable input its reason, an option out of range
-// its flag (the field's name).
+// fail reports err in one line, after the command's name as every
+// imp2-bench error, and returns its exit status (bench.ExitCode):
+// unusable input its status and reason ("imp2-bench compare: exit 2:
+// unusable input: …", the status said as a verdict's last line says it),
+// an option out of range its flag (the field's name).
 func fail(c *cli.Command, err error) int {
 	var oe *bench.OptionError
 	switch {
 	case errors.Is(err, compare.ErrUnusable):
 		_, reason := compare.ExitStatus(nil, err)
-		fmt.Fprintf(c.Stderr, "exit %d: %s\n", bench.ExitCode(err), reason)
+		fmt.Fprintf(c.Stderr, "%s: exit %d: %s\n", c.Name, bench.ExitCode(err), reason)
 	case errors.As(err, &oe):
 		fmt.Fprintf(c.Stderr, "%s: %s\n", c.Name, oe.Named(flagName))
 	default:

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -164,3 +166,37 @@ func (l *listValue[T]) String() string {
 func (l *listValue[T]) Get() any { return *l.p }
 
 func (l *listValue[T]) listFlag() {}
+
+// sizeUnits are ParseSize's suffixes, largest first.
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
+
+// ParseSize reads a byte count the way every imp2 command takes one
+// (README: byte counts): a number of bytes, or with a K, M, G or T suffix
+// (powers of 1024, optionally followed by B or iB: 16M, 16MB and 16MiB
+// alike), in any case. It takes any count an int64 holds; a narrower
+// bound is its flag's or field's, said by name there. Its errors say why
+// in words, without the value: the caller names the flag or element.
+func ParseSize(v string) (int64, error) {
+	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v), "B"), "I")
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			mult, num = u.bytes, strings.TrimSuffix(num, u.suffix)
+			break
+		}
+	}
+	if strings.HasPrefix(num, "-") {
+		return 0, errors.New("a size must not be negative")
+	}
+	n, err := strconv.ParseUint(num, 10, 63)
+	if errors.Is(err, strconv.ErrRange) || err == nil && n > math.MaxInt64/uint64(mult) {
+		return 0, fmt.Errorf("too large: a size is at most %d bytes (8E less one)", int64(math.MaxInt64))
+	}
+	if err != nil {
+		return 0, errors.New("want a size in bytes, or with a K, M, G or T suffix (powers of 1024), such as 8388608, 512K, 16M or 4G")
+	}
+	return int64(n) * mult, nil
+}

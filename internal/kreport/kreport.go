@@ -63,26 +63,27 @@ func (s *Shard) Name() string {
 // Load reads the result directory (or results.json) of each shard. It
 // refuses a shard it cannot read, one without a kernel release, and two
 // shards of the same kernel and source (the report has one column per
-// kernel and source); each error names the shard.
+// kernel and source); each error names the shard, and not this package:
+// it is a command's one line (imp2-bench merge: …).
 func Load(dirs []string) ([]Shard, error) {
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("kreport: no result directories")
+		return nil, fmt.Errorf("no result directories")
 	}
 	var shards []Shard
 	seen := map[string]string{}
 	for _, d := range dirs {
 		run, err := results.Read(d)
 		if err != nil {
-			return nil, fmt.Errorf("kreport: shard %s: %w", d, err)
+			return nil, fmt.Errorf("shard %s: %w", d, err)
 		}
 		s := Shard{Dir: d, Run: run}
 		rel := run.Environment.KernelRelease
 		if rel == "" {
-			return nil, fmt.Errorf("kreport: shard %s: environment.kernel_release is empty: the shard does not say which kernel it ran on", d)
+			return nil, fmt.Errorf("shard %s: environment.kernel_release is empty: the shard does not say which kernel it ran on", d)
 		}
 		key := rel + " " + run.Source.Kind
 		if other, dup := seen[key]; dup {
-			return nil, fmt.Errorf("kreport: shards %s and %s both ran source %s on kernel %s; give one result directory per kernel and source", other, d, run.Source.Kind, rel)
+			return nil, fmt.Errorf("shards %s and %s both ran source %s on kernel %s; give one result directory per kernel and source", other, d, run.Source.Kind, rel)
 		}
 		seen[key] = d
 		shards = append(shards, s)
@@ -95,9 +96,11 @@ func Load(dirs []string) ([]Shard, error) {
 // sweep lacks the step.
 type Report struct {
 	Schema string `json:"schema"`
-	// Emulation is true when any shard ran in the qemu harness: its
-	// behaviour (truesize, burst capacity, drops) is the kernel's, its
-	// timings (rates, latencies) are software emulation's.
+	// Emulation is true when any shard is an emulation: one that ran in
+	// the qemu harness (its behaviour, truesize, burst capacity and drops,
+	// is the kernel's, its timings, rates and latencies, are software
+	// emulation's) or one of the user-space emulator (source emu: neither
+	// its timings nor its drops are the kernel path's).
 	Emulation bool     `json:"emulation"`
 	Note      string   `json:"note"`
 	Kernels   []Kernel `json:"kernels"`
@@ -108,11 +111,14 @@ type Report struct {
 type Kernel struct {
 	// Name is the kernel's (Shard.Name), followed by the source when the
 	// report holds more than one.
-	Name     string `json:"name"`
-	Release  string `json:"kernel_release"`
-	Dir      string `json:"dir"`
-	Source   string `json:"source"`
-	InVM     bool   `json:"in_vm"`
+	Name    string `json:"name"`
+	Release string `json:"kernel_release"`
+	Dir     string `json:"dir"`
+	Source  string `json:"source"`
+	InVM    bool   `json:"in_vm"`
+	// Emulated is the shard's source.emulated: the user-space emulator
+	// (source emu) stood in for the kernel's hook.
+	Emulated bool   `json:"emulated"`
 	CPUs     int    `json:"cpus"`
 	Hostname string `json:"hostname"`
 	Partial  bool   `json:"partial,omitempty"`
@@ -187,11 +193,14 @@ func Build(shards []Shard) (*Report, error) {
 	multiSource := slices.ContainsFunc(shards, func(s Shard) bool { return s.Run.Source.Kind != shards[0].Run.Source.Kind })
 	for _, s := range shards {
 		env := s.Run.Environment
-		rep.Emulation = rep.Emulation || env.InVM
 		k := Kernel{Name: s.Name(), Release: env.KernelRelease, Dir: s.Dir, Source: s.Run.Source.Kind,
-			InVM: env.InVM, CPUs: env.CPUs, Hostname: env.Hostname, Partial: s.Run.Partial}
+			InVM: env.InVM, Emulated: s.Run.Source.Emulated, CPUs: env.CPUs, Hostname: env.Hostname, Partial: s.Run.Partial}
+		rep.Emulation = rep.Emulation || k.InVM || k.Emulated
 		if multiSource {
 			k.Name += " " + k.Source
+		}
+		if k.Emulated {
+			k.Name += " (emulation)"
 		}
 		k.Burst = bursts(s.Run)
 		if o := s.Run.Overhead; o != nil {
@@ -218,18 +227,38 @@ func Build(shards []Shard) (*Report, error) {
 		for _, s := range shards {
 			c, err := cellOf(s.Run, key)
 			if err != nil {
-				return nil, fmt.Errorf("kreport: shard %s: step %s: %w", s.Dir, key, err)
+				return nil, fmt.Errorf("shard %s: step %s: %w", s.Dir, key, err)
 			}
 			row.Cells = append(row.Cells, c)
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
-	if rep.Emulation {
-		rep.Note = "emulation: the sweeps ran under qemu's software CPU (TCG); truesize, burst capacity and drop accounting are the kernels' own, rates and latencies are emulation timings, comparable only between kernels booted the same way"
-	} else {
-		rep.Note = "measured on the hosts named per kernel; timings compare only within one machine"
-	}
+	rep.Note = note(rep.Kernels)
 	return rep, nil
+}
+
+// note is the report's caveat: which of its columns are emulation, and of
+// what. A qemu guest's kernel is real and its clock is not; the user-space
+// emulator is neither the kernel's hook nor its drops.
+func note(ks []Kernel) string {
+	inVM := slices.ContainsFunc(ks, func(k Kernel) bool { return k.InVM })
+	var emu []string
+	for _, k := range ks {
+		if k.Emulated {
+			emu = append(emu, k.Name)
+		}
+	}
+	var parts []string
+	if inVM {
+		parts = append(parts, "emulation: the sweeps ran under qemu's software CPU (TCG); truesize, burst capacity and drop accounting are the kernels' own, rates and latencies are emulation timings, comparable only between kernels booted the same way")
+	}
+	if len(emu) > 0 {
+		parts = append(parts, "emulation: "+strings.Join(emu, ", ")+" ran the user-space emulator (source emu) in place of the kernel's hook: no kernel overrun, ENOBUFS or socket drops, and its rates and latencies are not the kernel path's")
+	}
+	if !inVM {
+		parts = append(parts, "measured on the hosts named per kernel; timings compare only within one machine")
+	}
+	return strings.Join(parts, "; ")
 }
 
 func bursts(run *results.Run) []Burst {
@@ -382,6 +411,9 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 		where := fmt.Sprintf("%s, %d CPUs", k.Hostname, k.CPUs)
 		if k.InVM {
 			where = fmt.Sprintf("qemu TCG guest, %d CPUs", k.CPUs)
+		}
+		if k.Emulated {
+			where += ", user-space emulation"
 		}
 		cpu := "—"
 		if k.ConsumerNsPerEvent > 0 {

@@ -271,3 +271,60 @@ func TestMergeSourcesOnOneKernel(t *testing.T) {
 		t.Errorf("two bpf shards of one kernel: %v", err)
 	}
 }
+
+// TestMergeEmuIsEmulation: a shard of the user-space emulator (source
+// emu, on the host) makes the report an emulation everywhere it speaks:
+// kernels.json's "emulation", the Markdown's title and note, and the
+// column's name (the figures' legends), as the README promises; a host
+// shard of a real source beside it is not.
+func TestMergeEmuIsEmulation(t *testing.T) {
+	var dirs []string
+	for _, src := range []results.Source{
+		{Kind: results.SourceEmu, Emulated: true, Detail: "the 6.1 shard relabelled as a host emu run"},
+		{Kind: results.SourceNFLOG, Detail: "the 6.1 shard relabelled as a host nflog run"},
+	} {
+		run, err := results.Read(shardDirs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.Source, run.Environment.InVM, run.Environment.Hostname = src, false, "host"
+		dir := filepath.Join(t.TempDir(), src.Kind)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := results.Write(filepath.Join(dir, results.FileName), run); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	out := t.TempDir()
+	rep, _, err := Merge(dirs, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Emulation || !strings.Contains(rep.Note, "6.1 emu (emulation) ran the user-space emulator") {
+		t.Errorf("emulation %v, note %q: want an emulation naming the emu column", rep.Emulation, rep.Note)
+	}
+	if k := rep.Kernels[0]; k.Name != "6.1 emu (emulation)" || !k.Emulated {
+		t.Errorf("emu column %+v, want name \"6.1 emu (emulation)\", emulated", k)
+	}
+	if k := rep.Kernels[1]; k.Name != "6.1 nflog" || k.Emulated {
+		t.Errorf("nflog column %+v, want name \"6.1 nflog\", not emulated", k)
+	}
+	js, err := os.ReadFile(filepath.Join(out, JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"emulation": true`)) {
+		t.Errorf("%s lacks \"emulation\": true", JSONFile)
+	}
+	md, err := os.ReadFile(filepath.Join(out, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Sources side by side (emulation)", "| 6.1 emu (emulation) | 6.1.0-57-amd64 | emu | host, 2 CPUs, user-space emulation |"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("%s lacks %q:\n%s", MarkdownFile, want, md)
+		}
+	}
+}

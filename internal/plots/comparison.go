@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotutil"
@@ -16,7 +17,8 @@ import (
 // WriteComparison writes compare.png and compare.svg: base and new side by
 // side for each (receive buffer, consumer delay) series they share: p50
 // and p99 latency, drop ratio and receive-queue peak against offered rate,
-// base dashed in grey, new solid in colour. It reads the metric values
+// base dashed in grey, new solid in colour (p99 dotted or dash-dot with
+// triangles, percentileStyle). It reads the metric values
 // (results.Values), so a bench.txt draws as well as a results.json. Two
 // sources are labelled as a cross-source comparison, each side by its
 // source. dir is created if needed.
@@ -57,6 +59,10 @@ func comparisonFigure(base, new *results.Values, baseName, newName string) (*fig
 	if base.Source.Kind != new.Source.Kind {
 		vs = fmt.Sprintf("%s vs %s (cross-source)", base.Source.Kind, new.Source.Kind)
 		baseLabel, newLabel = base.Source.Kind+": "+baseName, new.Source.Kind+": "+newName
+	}
+	baseLabel, newLabel = baseLabel+emulationMark(base), newLabel+emulationMark(new)
+	if e := comparisonEmulation(base, new); e != "" {
+		vs += "\n" + e
 	}
 	sides := []side{
 		{base, baseLabel, color.Gray{Y: 110}, []vg.Length{vg.Points(5), vg.Points(3)}},
@@ -100,6 +106,34 @@ func comparisonFigure(base, new *results.Values, baseName, newName string) (*fig
 		f.grid = append(f.grid, append(row, drops, peak))
 	}
 	return f, nil
+}
+
+// emulationMark is what a comparison legend adds to a side's name when
+// its numbers are emulation, as run plots' titles say (sourceLabel).
+func emulationMark(vs *results.Values) string {
+	switch {
+	case vs.Source.Emulated:
+		return " (user-space emulation)"
+	case vs.Environment.InVM:
+		return " (in VM)"
+	}
+	return ""
+}
+
+// comparisonEmulation is the title line of a comparison whose sides are
+// emulation, "" when neither is.
+func comparisonEmulation(base, new *results.Values) string {
+	var parts []string
+	if base.Source.Emulated || new.Source.Emulated {
+		parts = append(parts, "emu is a user-space emulation, not the kernel path")
+	}
+	if base.Environment.InVM || new.Environment.InVM {
+		parts = append(parts, "in VM: emulated CPU, timings are not hardware timings")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "emulation: " + strings.Join(parts, "; ")
 }
 
 // side is one run of a comparison plot, with its legend name and style.
@@ -155,6 +189,37 @@ func metricSeries(vs *results.Values, c combo, name string, scale float64) []poi
 	return pts
 }
 
+// percentileStyle is side s's line of percentile pc ("p50" or "p99") in
+// a latency comparison. The side gives the colour (base grey, new in
+// colour) and p50's line (base dashed, new solid); p99 has a line of its
+// own (dotted, or dash-dot for a dashed side) and filled triangles for
+// p50's rings, so the two lines of one side tell apart, and the legend
+// names the line of each.
+func percentileStyle(s side, pc string) style {
+	if pc == "p50" {
+		return style{fmt.Sprintf("p50 (%s, rings): %s", dashName(s.dash), s.name), s.col, s.dash, plotutil.Shape(0)}
+	}
+	dash := []vg.Length{vg.Points(1.5), vg.Points(2)} // dotted
+	if s.dash != nil {
+		dash = []vg.Length{vg.Points(5), vg.Points(2), vg.Points(1.5), vg.Points(2)} // dash-dot
+	}
+	return style{fmt.Sprintf("%s (%s, triangles): %s", pc, dashName(dash), s.name), s.col, dash, plotutil.Shape(7)}
+}
+
+// dashName says a line pattern of percentileStyle in words.
+func dashName(d []vg.Length) string {
+	switch len(d) {
+	case 0:
+		return "solid"
+	case 4:
+		return "dash-dot"
+	}
+	if d[0] > d[1] {
+		return "dashed"
+	}
+	return "dotted"
+}
+
 // latencyComparison is the p50 and p99 latency of kind ("unicast" or
 // "e2e") in series c, each side's, against the offered rates rs, in the
 // unit the values' range suits.
@@ -162,10 +227,10 @@ func latencyComparison(kind, vs string, sides []side, c combo, rs []int) (*plot.
 	title := map[string]string{"unicast": latencyKinds[0].title, "e2e": latencyKinds[1].title}[kind]
 	var series []latencySeries
 	for _, s := range sides {
-		for i, pc := range []string{"p50", "p99"} {
+		for _, pc := range []string{"p50", "p99"} {
 			series = append(series, latencySeries{
 				pts:   metricSeries(s.values, c, pc+"-"+kind+"-ns", 1),
-				style: style{s.name + " " + pc, s.col, s.dash, plotutil.Shape(i)},
+				style: percentileStyle(s, pc),
 			})
 		}
 	}

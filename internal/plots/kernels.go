@@ -25,13 +25,10 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 	if len(runs) == 0 || len(runs) != len(names) {
 		return nil, fmt.Errorf("kernels plot: %d runs and %d names", len(runs), len(names))
 	}
-	label := "on the host"
+	label := kernelsLabel(runs)
 	var cs []combo
 	var rs []int
 	for _, run := range runs {
-		if run.Environment.InVM {
-			label = "emulation: qemu TCG guests, timings are not hardware timings"
-		}
 		for _, c := range combos(run) {
 			if !slices.Contains(cs, c) {
 				cs = append(cs, c)
@@ -66,6 +63,23 @@ func WriteKernels(runs []*results.Run, names []string, dir string) ([]string, er
 		return nil, err
 	}
 	return f.write(dir)
+}
+
+// kernelsLabel is the line of every WriteKernels title that says where
+// the runs' numbers come from: qemu guests (emulated CPU) and the
+// user-space emulator (source emu) are both emulation, each said.
+func kernelsLabel(runs []*results.Run) string {
+	var parts []string
+	if slices.ContainsFunc(runs, func(r *results.Run) bool { return r.Environment.InVM }) {
+		parts = append(parts, "qemu TCG guests, timings are not hardware timings")
+	}
+	if slices.ContainsFunc(runs, func(r *results.Run) bool { return r.Source.Emulated }) {
+		parts = append(parts, "emu is a user-space emulation, not the kernel path")
+	}
+	if len(parts) == 0 {
+		return "on the host"
+	}
+	return "emulation: " + strings.Join(parts, "; ")
 }
 
 // kernelsRow is WriteKernels' row of one series c: achieved and delivered

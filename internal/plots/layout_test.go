@@ -3,6 +3,7 @@ package plots
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,5 +206,28 @@ func TestComparisonCrossSource(t *testing.T) {
 		if l := f.grid[0][0].Y.Label.Text; !strings.Contains(l, "(ms,") {
 			t.Errorf("latency up to tens of ms labelled %q, want ms", l)
 		}
+	}
+}
+
+// TestPercentileStyles: in a latency comparison the p50 and p99 lines of
+// one side differ in dash and marker, not only in the legend's words, and
+// the legend says which line is which.
+func TestPercentileStyles(t *testing.T) {
+	for _, s := range []side{
+		{name: "base a", dash: []vg.Length{vg.Points(5), vg.Points(3)}},
+		{name: "new b"},
+	} {
+		p50, p99 := percentileStyle(s, "p50"), percentileStyle(s, "p99")
+		if slices.Equal(p50.dashes, p99.dashes) || p50.shape == p99.shape {
+			t.Errorf("%s: p50 and p99 share a line (%v, %v) or a marker (%T)", s.name, p50.dashes, p99.dashes, p50.shape)
+		}
+		for _, st := range []style{p50, p99} {
+			if !strings.Contains(st.label, s.name) || !strings.Contains(st.label, dashName(st.dashes)) {
+				t.Errorf("%s: legend %q does not name its side and line (%s)", s.name, st.label, dashName(st.dashes))
+			}
+		}
+	}
+	if got := percentileStyle(side{name: "n"}, "p99").label; got != "p99 (dotted, triangles): n" {
+		t.Errorf("new side's p99 legend %q", got)
 	}
 }

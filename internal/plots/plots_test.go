@@ -181,3 +181,57 @@ func exactQueues(r *results.Run) {
 		}
 	}
 }
+
+// TestEmulationLabelled: a run of the user-space emulator (source emu) is
+// said to be an emulation in the comparison and cross-kernel figures, as
+// it is in a run's own plots (its legend and titles), and a host run of
+// the kernel's path is not.
+func TestEmulationLabelled(t *testing.T) {
+	o := resultstest.Default()
+	o.Events = 200
+	kmod := resultstest.Run(o)
+	o.Source = results.SourceEmu
+	emu := resultstest.Run(o)
+	svgText := func(paths []string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			if strings.HasSuffix(p, ".svg") {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(data)
+			}
+		}
+		t.Fatalf("no SVG in %v", paths)
+		return ""
+	}
+	for _, tc := range []struct {
+		name       string
+		svg        string
+		want, lack []string
+	}{
+		{"compare emu", svgText(plots.WriteComparison(results.ValuesOf(emu), results.ValuesOf(emu), "a", "b", t.TempDir())),
+			[]string{"base a (user-space emulation)", "emulation: emu is a user-space emulation"}, nil},
+		{"compare kmod", svgText(plots.WriteComparison(results.ValuesOf(kmod), results.ValuesOf(kmod), "a", "b", t.TempDir())),
+			nil, []string{"emulation"}},
+		{"kernels emu", svgText(plots.WriteKernels([]*results.Run{kmod, emu}, []string{"k kmod", "k emu (emulation)"}, t.TempDir())),
+			[]string{"emulation: emu is a user-space emulation"}, nil},
+		{"kernels kmod", svgText(plots.WriteKernels([]*results.Run{kmod}, []string{"k"}, t.TempDir())),
+			[]string{"on the host"}, []string{"emulation"}},
+	} {
+		for _, w := range tc.want {
+			if !strings.Contains(tc.svg, w) {
+				t.Errorf("%s: the figure lacks %q", tc.name, w)
+			}
+		}
+		for _, w := range tc.lack {
+			if strings.Contains(tc.svg, w) {
+				t.Errorf("%s: the figure says %q", tc.name, w)
+			}
+		}
+	}
+}

@@ -46,13 +46,16 @@ const (
 // a regression; gate with internal/compare.
 func WriteBenchfmt(w io.Writer, run *Run) error {
 	fmt.Fprintf(w, "# imp2-bench results of source %s; benchstat skips these comment lines, imp2-bench compare reads them\n", run.Source.Kind)
-	for _, kv := range [][2]string{
+	header := [][2]string{
 		{commentSource, run.Source.Kind},
 		{commentEmulated, strconv.FormatBool(run.Source.Emulated)},
 		{commentTool, run.ToolVersion},
 		{commentStepDuration, run.Params.StepDuration.String()},
-		{commentQThreshold, strconv.Itoa(run.Params.NFLOGQThreshold)},
-	} {
+	}
+	if run.Source.Kind == SourceNFLOG { // only nflog has a queue threshold (Params.NFLOGQThreshold)
+		header = append(header, [2]string{commentQThreshold, strconv.Itoa(run.Params.NFLOGQThreshold)})
+	}
+	for _, kv := range header {
 		if _, err := fmt.Fprintf(w, "# %s: %s\n", kv[0], kv[1]); err != nil {
 			return err
 		}

@@ -42,6 +42,31 @@ func TestDecodeBenchRoundTrip(t *testing.T) {
 	}
 }
 
+// TestBenchQThresholdOnlyNFLOG: bench.txt gives nflog-qthresh for an
+// nflog run only; another source has no queue threshold to say (an emu
+// run's said "nflog-qthresh: 0"), and reads back without one.
+func TestBenchQThresholdOnlyNFLOG(t *testing.T) {
+	for _, src := range []string{results.SourceNFLOG, results.SourceEmu, results.SourceKmod} {
+		o := resultstest.Default()
+		o.Events, o.Source = 100, src
+		var buf bytes.Buffer
+		if err := results.WriteBenchfmt(&buf, resultstest.Run(o)); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(buf.String(), "\n# nflog-qthresh: ")
+		if has != (src == results.SourceNFLOG) {
+			t.Errorf("source %s: nflog-qthresh line %v, want %v:\n%.400s", src, has, src == results.SourceNFLOG, buf.String())
+		}
+		got, err := results.DecodeBench(buf.Bytes(), "bench.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.NFLOGQThreshold != nil) != (src == results.SourceNFLOG) {
+			t.Errorf("source %s: read back qthresh %v", src, got.NFLOGQThreshold)
+		}
+	}
+}
+
 // TestDecodeBenchOld reads a bench.txt as committed before the source
 // moved to a comment ("source: kmod" configuration, no burst-held).
 func TestDecodeBenchOld(t *testing.T) {
