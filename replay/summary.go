@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +126,10 @@ func (r *replayer) summary(inputs []string, sendErr, closeErr error, stopped boo
 		}
 	}
 	switch {
+	case errors.Is(sendErr, context.Canceled) || errors.Is(closeErr, context.Canceled):
+		// A write the interrupt unblocked (OutputFile), perhaps before
+		// the stop flag was set: "interrupted" below.
+		stopped = true
 	case sendErr != nil:
 		problem(sendErr.Error(), ExitError)
 	case closeErr != nil:
