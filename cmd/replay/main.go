@@ -36,6 +36,7 @@ type cmdline struct {
 	to, out, zip string
 	vm           replayvm.Config
 	quiet        bool
+	stdout       bool // a file output that goes to stdout: -o -, or -o naming the file stdout is
 	cmd          *cli.Command
 }
 
@@ -141,7 +142,8 @@ const outputsHelp = `Outputs (-to):
            otherwise pcapng. Refused on a terminal.
 Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are
 written at once with re-timed timestamps unless -realtime. The summary goes to
-stdout, or to stderr when the data does.
+stdout, or to stderr when the data does (-o -, or -o naming the file stdout is,
+such as /dev/stdout).
 `
 
 const exitCodesHelp = `0 done; 1 runtime or output error; 2 bad usage (or an output that is an input);
@@ -191,15 +193,31 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 		err = c.ic.Validate()
 	default:
+		c.stdout = c.out == "-" || isStdout(c.out, stdout) // -o /dev/stdout is -o -, its name the format's
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
 		if _, zerr := pcapnl.ParseCompression(c.zip, c.out); zerr != nil {
 			err = errors.Join(err, fmt.Errorf("-compress: %w", zerr))
 		}
-		if terr := pcapnl.CheckNotTerminal(stdout); c.to == "pcapng" && c.out == "-" && terr != nil {
-			err = errors.Join(err, fmt.Errorf("-o -: %w", terr))
+		if terr := pcapnl.CheckNotTerminal(stdout); c.to == "pcapng" && c.stdout && terr != nil {
+			err = errors.Join(err, fmt.Errorf("-o %s: %w", c.out, terr))
 		}
 	}
 	return errors.Join(err, c.o.Validate())
+}
+
+// isStdout reports whether path is the file stdout is (the same device
+// and inode: /dev/stdout, /proc/self/fd/1, or the file stdout was
+// redirected to). Opened again it would have an offset of its own, and
+// the summary written to stdout would overwrite the trace's start; and on
+// a terminal it must be refused as -o - is.
+func isStdout(path string, stdout io.Writer) bool {
+	f, ok := stdout.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err1 := f.Stat()
+	pi, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
 }
 
 // run is main without os.Exit, for tests.
@@ -219,7 +237,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return replayvm.Run(c.vm)
 	}
 	sumW := stdout
-	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
+	if c.stdout {
 		sumW = stderr // the data goes to stdout
 	}
 	c.o.Stdin, c.o.ProgressTo = stdin, sumW
@@ -258,5 +276,12 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewNetlink(c.nl)
 	}
 	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
+	if c.stdout && c.out != "-" { // written as the name says, through stdout's own file
+		if c.to == "pcapng" {
+			format, _ := pcapnl.FormatFor(c.out)
+			return replay.NewPcapng(stdout, nil, pcapnl.WriterOptions{Application: "imp2-replay", Format: format, Compression: zip}), nil
+		}
+		return replay.NewText(stdout, nil, c.to == "json", c.o.Timing.Realtime), nil
+	}
 	return replay.NewFile(c.to, c.out, stdout, zip, c.o.Timing.Realtime, "imp2-replay")
 }
