@@ -276,7 +276,8 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewNetlink(c.nl)
 	}
 	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
-	if c.stdout && c.out != "-" { // written as the name says, through stdout's own file
+	// Written as the name says, through stdout's own file.
+	if c.stdout && c.out != "-" {
 		if c.to == "pcapng" {
 			format, _ := pcapnl.FormatFor(c.out)
 			return replay.NewPcapng(stdout, nil, pcapnl.WriterOptions{Application: "imp2-replay", Format: format, Compression: zip}), nil
