@@ -249,12 +249,22 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	return err
 }
 
+// Headliner is a Report that says itself what became of the frames sent,
+// for an output whose Delivered is no delivery (icmp: packets the kernel
+// took, which only -verify sees reach a consumer).
+type Headliner interface {
+	Headline(sent int64) string
+}
+
 // headline says what the replay delivered: a file output wrote its
 // frames; the others were offered frames and say how many they delivered,
 // which may be none.
 func (s *Summary) headline() string {
 	if s.Out == nil {
 		return fmt.Sprintf("wrote %d frames", s.FramesSent)
+	}
+	if h, ok := s.Out.(Headliner); ok {
+		return h.Headline(s.FramesSent)
 	}
 	return fmt.Sprintf("delivered %d, offered %d frames", s.FramesDelivered, s.FramesSent)
 }
