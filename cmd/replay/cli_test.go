@@ -32,6 +32,9 @@ func TestCommandLine(t *testing.T) {
 	// A value out of range is named by its flag, not by the engine's field.
 	for _, c := range []struct{ args, want string }{
 		{"-speed -1", "-speed must be positive"}, {"-speed 0", "-speed must be positive"},
+		{"-speed Inf", "-speed must be a finite number"}, {"-speed NaN", "-speed must be a finite number"},
+		{"-pps NaN", "-pps must be a finite number"}, {"-pps +Inf", "-pps must be a finite number"},
+		{"-speed 1e-300", "-speed must be at least 1e-09"}, {"-pps 1e-9", "-pps must be at least 1e-06"},
 		{"-pps 5 -loop -2", `imp2-replay: invalid value "-2" for flag -loop: want at least 0`}, {"-pps -5", "-pps cannot be negative"},
 		{"-batch 0", `invalid value "0" for flag -batch: want 1 to 1024`}, {"-rt 100", `invalid value "100" for flag -rt: want 0 to 99`},
 		{"-limit -3", `invalid value "-3" for flag -limit: want at least 0`}, {"-max-consumers 0", `invalid value "0" for flag -max-consumers: want at least 1`},

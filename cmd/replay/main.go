@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -170,8 +172,14 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		cli.Require(c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"),
 		cli.Require(c.vm.Timeout > 0, "-vm-timeout must be positive", ""),
 		// The engines' ranges, named by flag rather than by field.
+		cli.Require(!math.IsNaN(t.Speed) && !math.IsInf(t.Speed, 0), "must be a finite number", "speed"),
+		cli.Require(!math.IsNaN(t.PPS) && !math.IsInf(t.PPS, 0), "must be a finite number", "pps"),
 		cli.Require(t.Speed > 0, "must be positive", "speed"),
-		cli.Require(t.PPS >= 0, "cannot be negative", "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
+		cli.Require(t.PPS >= 0, "cannot be negative", "pps"),
+		// Slower, a one-second gap (one frame) is due decades later, past
+		// what a nanosecond timestamp holds (2262) for a trace of any length.
+		cli.Require(t.Speed >= minSpeed, fmt.Sprintf("must be at least %g: slower, a second of the recording lasts decades", minSpeed), "speed"),
+		cli.Require(t.PPS == 0 || t.PPS >= minPPS, fmt.Sprintf("must be at least %g (one frame a %v)", minPPS, time.Duration(1e9/minPPS)), "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
 		cli.Require(ic.VerifyRcvBuf <= imp2.MaxRcvBuf, fmt.Sprintf("must be at most %d bytes: the kernel doubles it into an int", imp2.MaxRcvBuf), "verify-rcvbuf"),
 	); err != nil {
 		return err
@@ -220,6 +228,18 @@ func isStdout(path string, stdout io.Writer) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
 }
 
+// The slowest -speed and -pps: below them a short trace's schedule
+// already leaves what an int64 of nanoseconds holds. A long trace may
+// still do so at a slow rate; the replay stops there (replay.ErrSchedule).
+const (
+	minSpeed = 1e-9
+	minPPS   = 1e-6
+)
+
+// flagNames names the engine's timing options as flags, in the replay's
+// problems (the engine names its fields).
+var flagNames = strings.NewReplacer("Timing.Speed", "-speed", "Timing.PPS", "-pps", "Timing.LoopDelay", "-loop-delay")
+
 // run is main without os.Exit, for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "imp2-replay: "+format+"\n", args...) }
@@ -260,7 +280,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("warning: -o %s: %s", c.out, f.Loses())
 	}
 	for _, m := range s.Problems {
-		logf("%s", m)
+		logf("%s", flagNames.Replace(m))
 	}
 	return s.ExitCode
 }
