@@ -269,6 +269,12 @@ func (s *Summary) headline() string {
 	return fmt.Sprintf("delivered %d, offered %d frames", s.FramesDelivered, s.FramesSent)
 }
 
+// Snapshotter is an Output whose frames sent and consumer counters can
+// be read at one instant (netlink), for progress lines that agree.
+type Snapshotter interface {
+	Snapshot() (sent int64, consumers []imp2.ConsumerStats)
+}
+
 // progress prints a line every interval until done is closed: frames sent,
 // the rate over the interval, the largest timing error in it and the
 // per-consumer EAGAIN counts.
@@ -283,10 +289,15 @@ func progress(w io.Writer, asJSON bool, every time.Duration, r *replayer, out Ou
 		case <-done:
 			return
 		case now := <-tick.C:
-			sent := r.sentN.Load()
+			sent, stats := r.sentN.Load(), []imp2.ConsumerStats(nil)
+			if sn, ok := out.(Snapshotter); ok {
+				sent, stats = sn.Snapshot()
+			} else {
+				stats = out.Consumers()
+			}
 			rate := float64(sent-prev) / now.Sub(prevT).Seconds()
 			prev, prevT = sent, now
-			writeProgress(w, asJSON, now.Sub(start), sent, rate, r.errs.IntervalMax(), out.Consumers())
+			writeProgress(w, asJSON, now.Sub(start), sent, rate, r.errs.IntervalMax(), stats)
 		}
 	}
 }

@@ -336,3 +336,43 @@ func TestNothingDeliveredSummary(t *testing.T) {
 		t.Errorf("exit %d, summary:\n%s%s\nwant exit %d and \"delivered 0, offered 20 frames\"", code, out, errOut, exitNoConsumer)
 	}
 }
+
+// TestSeveralConsumersSummary: with two consumers the text summary says
+// how many frames went to how many consumers and the deliveries that made
+// (it said "delivered 6000, offered 3000 frames"), and every progress
+// line is one snapshot: each consumer that was there from the start was
+// offered exactly the frames sent so far.
+func TestSeveralConsumersSummary(t *testing.T) {
+	in, want, _ := writeTrace(t, traceSpec{n: 3000})
+	port := testPort()
+	cmd := exec.Command(replayBin, "-i", in, "-bind", itoa(port), "-min-consumers", "2", "-pps", "10000", "-stats", "20ms", "-linger", "0", "-allow-unprivileged")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*imp2.Conn{dialWhenUp(t, port, 4<<20), dialWhenUp(t, port, 4<<20)} {
+		go drain(t, c, len(want), 20*time.Second)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, se.String())
+	}
+	if w := "netlink, pps 10000: offered 3000 frames to 2 consumers: 6000 of 6000 deliveries (read 3000,"; !strings.Contains(so.String(), w) {
+		t.Errorf("summary does not say %q:\n%s", w, so.String())
+	}
+	lines := 0
+	for _, l := range strings.Split(so.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || f[2] != "sent" || !strings.HasSuffix(f[1], "s") {
+			continue // not a progress line
+		}
+		lines++
+		sent := strings.TrimSuffix(f[3], ",")
+		if n := strings.Count(l, "[port "); n != 2 || strings.Count(l, " sent "+sent+" EAGAIN ") != 2 {
+			t.Errorf("progress line %q: the consumers' counts differ from the frames sent", l)
+		}
+	}
+	if lines < 3 {
+		t.Errorf("%d progress lines:\n%s", lines, so.String())
+	}
+}
