@@ -44,6 +44,19 @@ func TestCommandLine(t *testing.T) {
 	} {
 		clitest.Mistake(t, replayBin, c.want, append([]string{"-to", "text", "x.pcapng"}, strings.Fields(c.args)...)...)
 	}
+	// A flag that does nothing with the output is refused, not ignored
+	// (-o with the default -to netlink waited for a consumer).
+	for _, c := range []struct{ args, want string }{
+		{"-o x.txt", "-o is for -to text, json or pcapng (-to netlink writes no file)"},
+		{"-to icmp -o x.txt", "-o is for -to text, json or pcapng (-to icmp writes no file)"},
+		{"-to text -bind 5", "-bind is for -to netlink, not for a file output (-to text)"},
+		{"-to json -dest 5", "-dest is for -to netlink, not for a file output (-to json)"},
+		{"-to pcapng -o y.pcapng -linger 1s", "-linger is for -to netlink, not for a file output (-to pcapng)"},
+		{"-to text -min-consumers 2", "-min-consumers is for -to netlink and icmp, not for a file output (-to text)"},
+		{"-to text -wait 1s", "-wait is for -to netlink and icmp, not for a file output (-to text)"},
+	} {
+		clitest.Mistake(t, replayBin, c.want, append([]string{"x.pcapng"}, strings.Fields(c.args)...)...)
+	}
 }
 
 // TestPlainArgumentsAndDurations: a plain argument is the input ("-" is

@@ -165,7 +165,13 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		cli.Require(c.cmd.AtMostOne("speed", "pps", "topspeed"), "-speed, -pps and -topspeed are exclusive", ""),
 		cli.Require(file, "is for file outputs; -to "+c.to+" always follows the clock", "realtime"),
 		cli.Require(icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"),
-		cli.Require(!icmpTo, "is not for -to icmp", "netns bind dest linger o compress"),
+		cli.Require(!icmpTo, "is not for -to icmp", "netns bind dest linger compress"),
+		// Flags that would do nothing with this output are refused, not
+		// ignored: -o with the default netlink output waited for a
+		// consumer and wrote nothing.
+		cli.Require(file, "is for -to text, json or pcapng (-to "+c.to+" writes no file)", "o"),
+		cli.Require(!file, "is for -to netlink and icmp, not for a file output (-to "+c.to+")", "family wait min-consumers"),
+		cli.Require(!file, "is for -to netlink, not for a file output (-to "+c.to+")", "bind dest linger netns max-consumers allow-unprivileged"),
 		cli.Require(c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"),
 		cli.Require(c.vm.Args != nil, "needs -vm", "vm-consumer vm-consumer-out vm-timeout"),
 		cli.Require(c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"),
