@@ -24,12 +24,13 @@ func fifo(t *testing.T) string {
 }
 
 // startCmd starts imp2-replay with args; wait returns its exit code and
-// stderr, failing the test if it has not ended within limit.
+// stderr, failing the test if it has not ended within limit; cmd.Stdout
+// is a *bytes.Buffer.
 func startCmd(t *testing.T, args ...string) (*exec.Cmd, func(limit time.Duration) (int, string)) {
 	t.Helper()
 	cmd := exec.Command(replayBin, args...)
-	var se bytes.Buffer
-	cmd.Stderr = &se
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

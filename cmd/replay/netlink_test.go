@@ -387,3 +387,32 @@ func TestSeveralConsumersSummary(t *testing.T) {
 		t.Errorf("%d progress lines:\n%s", lines, so.String())
 	}
 }
+
+// TestInterruptWhileWaiting: SIGINT while the replay waits for its
+// consumers says "interrupted" and prints the summary (with -json, the
+// object, exit_code 130), as for an interrupt during the replay; it said
+// "context canceled" and printed no summary.
+func TestInterruptWhileWaiting(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 10})
+	for _, asJSON := range []bool{false, true} {
+		args := []string{in, "-bind", itoa(testPort()), "-wait", "0"}
+		if asJSON {
+			args = append(args, "-json")
+		}
+		cmd, wait := startCmd(t, args...)
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		code, stderr := wait(10 * time.Second)
+		stdout := cmd.Stdout.(*bytes.Buffer).String()
+		if code != exitInterrupted || !strings.Contains(stderr, "imp2-replay: interrupted\n") || strings.Contains(stderr, "context canceled") {
+			t.Errorf("-json %v: exit %d, stderr %q; want %d and interrupted", asJSON, code, stderr, exitInterrupted)
+		}
+		var s summary
+		switch {
+		case asJSON && (json.Unmarshal([]byte(stdout), &s) != nil || s.ExitCode != exitInterrupted || s.Error != "interrupted" || s.FramesSent != 0):
+			t.Errorf("-json: stdout %q, want the summary with exit_code 130", stdout)
+		case !asJSON && !strings.Contains(stdout, "imp2-replay: netlink, recorded x1: delivered 0, offered 0 frames"):
+			t.Errorf("stdout %q, want the text summary", stdout)
+		}
+	}
+}
