@@ -39,6 +39,7 @@ func TestCommandLine(t *testing.T) {
 		{"-batch 0", `invalid value "0" for flag -batch: want 1 to 1024`}, {"-rt 100", `invalid value "100" for flag -rt: want 0 to 99`},
 		{"-limit -3", `invalid value "-3" for flag -limit: want at least 0`}, {"-max-consumers 0", `invalid value "0" for flag -max-consumers: want at least 1`},
 		{"-linger -1", `invalid value "-1" for flag -linger: want 0 or more`},
+		{"-family -1", `invalid value "-1" for flag -family: want 0 to 31`}, {"-family 99", `invalid value "99" for flag -family: want 0 to 31`},
 		{"-to icmp -verify -verify-wait 0", "-verify-wait must be positive"},
 		{"-to icmp -verify -verify-rcvbuf 4G", "-verify-rcvbuf must be at most 1073741823 bytes"},
 	} {

@@ -79,7 +79,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
 	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout")
 	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
-	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
+	cli.IntVar(fs, &nl.Family, "family", imp2.UserSockFamily, 0, maxFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
 	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
 	fs.StringVar(&nl.NetNS, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
@@ -233,6 +233,10 @@ func isStdout(path string, stdout io.Writer) bool {
 	pi, err2 := os.Stat(path)
 	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
 }
+
+// maxFamily is the largest netlink family (unit): the kernel has
+// MAX_LINKS (32) of them.
+const maxFamily = 31
 
 // The slowest -speed and -pps: below them a short trace's schedule
 // already leaves what an int64 of nanoseconds holds. A long trace may
