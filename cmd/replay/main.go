@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -272,7 +273,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	c.o.Stdin, c.o.ProgressTo = stdin, sumW
 	var err error
-	if c.o.Output, err = c.output(stdout, logf); err != nil {
+	if c.o.Output, err = c.output(stdout, c.infoLog(stderr)); err != nil {
 		logf("%v", err)
 		return replay.ExitError
 	}
@@ -293,6 +294,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("%s", flagNames.Replace(m))
 	}
 	return s.ExitCode
+}
+
+// infoLog returns the log of the outputs' notes (where the replay
+// listens, what it waits for, warnings) on w: plain "imp2-replay: ..."
+// lines, none but warnings under -q, and with -json one object a line,
+// {"type":"log","message":...}, as every other line -json writes.
+func (c *cmdline) infoLog(w io.Writer) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if c.quiet && !strings.HasPrefix(msg, "warning: ") {
+			return
+		}
+		if c.o.ProgressJSON {
+			b, _ := json.Marshal(struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			}{"log", msg})
+			fmt.Fprintf(w, "%s\n", b)
+			return
+		}
+		fmt.Fprintf(w, "imp2-replay: %s\n", msg)
+	}
 }
 
 // output makes the -to output: its options from the flags, and the -o file.

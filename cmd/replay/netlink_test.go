@@ -416,3 +416,28 @@ func TestInterruptWhileWaiting(t *testing.T) {
 		}
 	}
 }
+
+// TestNotesQuietAndJSON: the note that the replay waits for consumers is
+// left out under -q and is a JSON object under -json (it was a plain line
+// under both).
+func TestNotesQuietAndJSON(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 10})
+	for _, c := range []struct {
+		flags string
+		want  func(stderr string) bool
+	}{
+		{"-q", func(se string) bool { return !strings.Contains(se, "waiting for") }},
+		{"-json", func(se string) bool {
+			var note struct{ Type, Message string }
+			line, _, _ := strings.Cut(se, "\n")
+			return json.Unmarshal([]byte(line), &note) == nil && note.Type == "log" && strings.Contains(note.Message, "waiting for 1 consumer(s)")
+		}},
+	} {
+		cmd, wait := startCmd(t, in, "-bind", itoa(testPort()), "-wait", "0", c.flags)
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		if code, stderr := wait(10 * time.Second); code != exitInterrupted || !c.want(stderr) {
+			t.Errorf("%s: exit %d, stderr %q", c.flags, code, stderr)
+		}
+	}
+}
