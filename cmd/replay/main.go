@@ -39,6 +39,7 @@ type cmdline struct {
 	to, out, zip string
 	vm           replayvm.Config
 	quiet        bool
+	force        bool // -o may overwrite an existing regular file
 	stdout       bool // a file output that goes to stdout: -o -, or -o naming the file stdout is
 	cmd          *cli.Command
 }
@@ -78,7 +79,8 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; a directory or a glob is a rotated set, read in the order written; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
-	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout")
+	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout; an existing file is refused without -force (a FIFO or a device is not)")
+	fs.BoolVar(&c.force, "force", false, "overwrite an existing -o file")
 	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
 	cli.IntVar(fs, &nl.Family, "family", imp2.UserSockFamily, 0, maxFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
@@ -170,7 +172,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		// Flags that would do nothing with this output are refused, not
 		// ignored: -o with the default netlink output waited for a
 		// consumer and wrote nothing.
-		cli.Require(file, "is for -to text, json or pcapng (-to "+c.to+" writes no file)", "o"),
+		cli.Require(file, "is for -to text, json or pcapng (-to "+c.to+" writes no file)", "o force"),
 		cli.Require(!file, "is for -to netlink and icmp, not for a file output (-to "+c.to+")", "family wait min-consumers"),
 		cli.Require(!file, "is for -to netlink, not for a file output (-to "+c.to+")", "bind dest linger netns max-consumers allow-unprivileged"),
 		cli.Require(c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"),
@@ -210,6 +212,9 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 	default:
 		c.stdout = c.out == "-" || isStdout(c.out, stdout) // -o /dev/stdout is -o -, its name the format's
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
+		if st, serr := os.Stat(c.out); err == nil && !c.stdout && !c.force && serr == nil && st.Mode().IsRegular() {
+			err = fmt.Errorf("-o %s: the file exists; add -force to overwrite it", c.out) // as imp2-record
+		}
 		if _, zerr := pcapnl.ParseCompression(c.zip, c.out); zerr != nil {
 			err = errors.Join(err, fmt.Errorf("-compress: %w", zerr))
 		}
