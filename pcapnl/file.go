@@ -22,17 +22,27 @@ type FileWriter struct {
 // only once the replay starts) set them with FormatFor.
 func Create(path string, opts WriterOptions) (*FileWriter, error) {
 	opts.Format, opts.Compression = FormatFor(path)
-	f, err := os.Create(path)
+	f, err := OpenOutput(path)
 	if err != nil {
 		return nil, err
 	}
 	w, err := NewWriter(f, opts)
 	if err != nil {
 		f.Close()
-		os.Remove(path)
+		if st, serr := os.Stat(path); serr == nil && st.Mode().IsRegular() {
+			os.Remove(path) // not a FIFO or a device someone else made
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &FileWriter{Writer: w, f: f}, nil
+}
+
+// OpenOutput creates (or truncates) path for writing only. Not os.Create,
+// which opens O_RDWR: on a FIFO that makes this process a reader of its
+// own output, so once the real reader exits writes neither fail (EPIPE)
+// nor finish but block forever on the full pipe.
+func OpenOutput(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 }
 
 // Close closes the Writer, then the file.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imp2/imp2/imp2"
@@ -72,6 +73,8 @@ type netlinkOut struct {
 
 	srv      *imp2.Server
 	bufs     [][]byte
+	mu       sync.Mutex           // held by Send: Snapshot sees whole batches only
+	offered  int64                // frames sent, under mu
 	final    []imp2.ConsumerStats // at close
 	departed imp2.DepartedStats   // at close
 	refused  imp2.RefusedStats    // at close
@@ -164,9 +167,21 @@ func (o *netlinkOut) Send(frames []pcapnl.Frame, _ []int64) error {
 	// Every frame a consumer does not take is counted by the Server, by
 	// error class, and reported in the summary; like the module, the
 	// replay goes on.
+	o.mu.Lock()
 	_, _ = o.srv.SendBatch(b)
+	o.offered += int64(len(b))
+	o.mu.Unlock()
 	clear(b)
 	return nil
+}
+
+// Snapshot returns the frames offered and every consumer's counters at
+// one instant, between two sends: a progress line whose frames sent and
+// per-consumer counts agree.
+func (o *netlinkOut) Snapshot() (int64, []imp2.ConsumerStats) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.offered, o.Consumers()
 }
 
 func (o *netlinkOut) Begin(Clock)        {}
@@ -279,6 +294,20 @@ func (o *netlinkOut) total() imp2.SendCounts {
 		total.Add(c.SendCounts)
 	}
 	return total
+}
+
+// Headline says what the consumers got of the frames offered. One
+// consumer (or none): "delivered N, offered M frames". Several each get
+// every frame, so deliveries outnumber frames and are said to be so.
+func (r *NetlinkReport) Headline(offered int64) string {
+	n := len(r.Consumers)
+	if r.Departed != nil {
+		n += int(r.Departed.Consumers)
+	}
+	if n < 2 {
+		return fmt.Sprintf("delivered %d, offered %d frames", r.Delivered(), offered)
+	}
+	return fmt.Sprintf("offered %d frames to %d consumers: %d of %d deliveries", offered, n, r.Delivered(), imp2.SendCounts(*r.Totals).Offered())
 }
 
 // Undelivered returns the frames refused with EAGAIN and with any other

@@ -2,9 +2,11 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/imp2/imp2/imp2"
 	"github.com/imp2/imp2/pcapnl"
@@ -31,7 +33,10 @@ type pcapngOut struct {
 	f    pcapnl.Frame
 }
 
-func (o *pcapngOut) Start(context.Context) error {
+func (o *pcapngOut) Start(ctx context.Context) error {
+	if err := o.open(ctx); err != nil {
+		return err
+	}
 	w, err := pcapnl.NewWriter(o.dst, o.opts)
 	o.w = w
 	return err
@@ -71,25 +76,72 @@ func (fileOut) Consumers() []imp2.ConsumerStats { return nil }
 func (fileOut) Report() Report                  { return nil }
 func (o fileOut) Name() string                  { return o.name }
 
-// OutputFile is a file for an output, created (truncated) on its first
-// write: an output made before the replay starts destroys nothing when
-// the replay cannot start (a bad input, say).
+// OutputFile is a file for an output, created (truncated) as the output
+// starts (Open) or on its first write: an output made before the replay
+// starts destroys nothing when the replay cannot start (a bad input, say).
+// It is opened write-only (pcapnl.OpenOutput), so that a FIFO whose reader
+// exits fails the next write with EPIPE instead of blocking for ever.
 type OutputFile struct {
 	Path string
 	f    *os.File
 	err  error
+	ctx  context.Context
+	stop func() bool // the AfterFunc that unblocks writes once ctx ends
+}
+
+// Open creates the file, unless done already. Until ctx ends: a FIFO's
+// open waits for a reader, which an interrupt must not wait for, and
+// afterwards a write blocked on a full pipe (a reader that stopped
+// reading) returns once ctx ends, with an error that is ctx's, so that
+// the replay ends as interrupted.
+func (f *OutputFile) Open(ctx context.Context) error {
+	if f.f != nil || f.err != nil {
+		return f.err
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		file, err := pcapnl.OpenOutput(f.Path)
+		ch <- opened{file, err}
+	}()
+	select {
+	case o := <-ch:
+		f.f, f.err = o.f, o.err
+	case <-ctx.Done():
+		f.err = fmt.Errorf("interrupted while opening %s (a FIFO waits for a reader): %w", f.Path, ctx.Err())
+		go func() { // the open still blocks; close what it returns, if ever
+			if o := <-ch; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return f.err
+	}
+	if f.err != nil {
+		f.err = fmt.Errorf("output: %w", f.err)
+		return f.err
+	}
+	f.ctx = ctx
+	// Only pollable files (FIFOs, sockets) take a deadline; a regular
+	// file's writes do not block on a reader and finish as they are.
+	f.stop = context.AfterFunc(ctx, func() { f.f.SetWriteDeadline(time.Unix(1, 0)) })
+	return nil
 }
 
 func (f *OutputFile) Write(b []byte) (int, error) {
 	if f.f == nil && f.err == nil {
-		if f.f, f.err = os.Create(f.Path); f.err != nil {
-			f.err = fmt.Errorf("output: %w", f.err)
-		}
+		f.Open(context.Background())
 	}
 	if f.err != nil {
 		return 0, f.err
 	}
-	return f.f.Write(b)
+	n, err := f.f.Write(b)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && f.ctx.Err() != nil {
+		err = fmt.Errorf("output %s: %w", f.Path, f.ctx.Err())
+	}
+	return n, err
 }
 
 // Close closes the file, if it was created.
@@ -97,7 +149,16 @@ func (f *OutputFile) Close() error {
 	if f.f == nil {
 		return nil
 	}
+	f.stop()
 	return f.f.Close()
+}
+
+// open opens the output's file, if it has one (OutputFile), as it starts.
+func (o fileOut) open(ctx context.Context) error {
+	if f, ok := o.c.(*OutputFile); ok {
+		return f.Open(ctx)
+	}
+	return nil
 }
 
 func (o fileOut) Close() error {

@@ -163,7 +163,8 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Run replays o.Inputs into o.Output and returns the summary; it returns
 // an error instead when the replay could not start (an input that cannot
 // be opened, an output that cannot start: Code maps it to an exit code).
-// Ending ctx interrupts the replay (Summary.ExitCode ExitInterrupted).
+// Ending ctx interrupts the replay (Summary.ExitCode ExitInterrupted),
+// also while the output starts (waits for its consumers).
 // Run closes o.Output.
 func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := o.Validate(); err != nil {
@@ -194,12 +195,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	in := newInput(src, o.Filter, int(min(o.ReadAhead, math.MaxInt)), t.Loops != 1, o.Output.KernelOnly())
 	defer in.close()
+	r := newReplayer(t, in, o.Output, stop)
 	if err := o.Output.Start(ctx); err != nil {
 		o.Output.Close()
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			// Interrupted before the clock started (waiting for consumers,
+			// for a FIFO's reader): a replay that sent nothing, summed up.
+			return r.summary(o.Inputs, nil, nil, true), nil
+		}
 		return nil, err
 	}
 	in.waitPrimed()
-	r := newReplayer(t, in, o.Output, stop)
 	done := make(chan struct{})
 	if o.Progress > 0 && o.ProgressTo != nil {
 		go progress(o.ProgressTo, o.ProgressJSON, o.Progress, r, o.Output, done)

@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/imp2/imp2/internal/pace"
@@ -53,16 +55,53 @@ func newReplayer(t timing, in *input, out Output, stop *atomic.Bool) *replayer {
 
 // deadline returns frame f's due time on the clock (ns after start); i is
 // its index over all loops.
+// It saturates at math.MaxInt64 where the schedule leaves an int64.
 func (r *replayer) deadline(f *pcapnl.Frame, i int64) int64 {
-	loopOff := int64(r.loop) * int64(r.t.LoopDelay)
+	loopOff := mulSat(int64(r.loop), int64(r.t.LoopDelay))
 	if r.t.PPS > 0 {
-		return pace.RateOffset(i, r.t.PPS) + loopOff
+		return addSat(pace.RateOffset(i, r.t.PPS), loopOff)
 	}
 	speed := r.t.Speed
 	if r.t.TopSpeed {
 		speed = 1
 	}
-	return int64(r.loop)*r.span + loopOff + pace.ScaleOffset(f.Time-r.t0, speed)
+	return addSat(addSat(mulSat(int64(r.loop), r.span), loopOff), pace.ScaleOffset(f.Time-r.t0, speed))
+}
+
+// addSat and mulSat are a+b and a*b for a deadline, saturated at
+// math.MaxInt64 (b ≥ 0 for mulSat, a ≥ 0).
+func addSat(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func mulSat(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// ErrSchedule is the replay's error when a frame's re-timed timestamp is
+// more than an int64 of nanoseconds since 1970 holds (past 2262): a
+// Timing.Speed or Timing.PPS too slow for the trace.
+var ErrSchedule = errors.New("schedule: past what a timestamp holds (the year 2262)")
+
+// checkSchedule refuses deadline dl of frame i (from 0) whose timestamp,
+// t0+dl, an int64 cannot hold.
+func (r *replayer) checkSchedule(dl, i int64) error {
+	if dl < math.MaxInt64 && (r.t0 <= 0 || dl <= math.MaxInt64-r.t0) {
+		return nil
+	}
+	what := fmt.Sprintf("Timing.Speed %g", r.t.Speed)
+	if r.t.PPS > 0 {
+		what = fmt.Sprintf("Timing.PPS %g", r.t.PPS)
+	} else if r.t.TopSpeed || r.t.Speed >= 1 {
+		what = "Timing.LoopDelay " + r.t.LoopDelay.String()
+	}
+	return fmt.Errorf("frame %d: %w: %s is too slow for this trace", i+1, ErrSchedule, what)
 }
 
 // run replays every pass and returns the first output error.
@@ -158,6 +197,10 @@ func (r *replayer) play(c *chunk) bool {
 			maxN = int(min(int64(maxN), r.t.Limit-sent))
 		}
 		dl := r.deadline(&fr[i], r.idx)
+		if err := r.checkSchedule(dl, r.idx); err != nil {
+			r.sendErr = err // before waiting for it, for ever
+			return true
+		}
 		if r.t.Duration > 0 && r.overDuration(dl) {
 			return true
 		}
@@ -169,6 +212,9 @@ func (r *replayer) play(c *chunk) bool {
 		n := 1
 		for n < maxN {
 			d := r.deadline(&fr[i+n], r.idx+int64(n))
+			if r.checkSchedule(d, 0) != nil {
+				break // the next send reports it
+			}
 			if (paced && d > now) || (r.t.Duration > 0 && !(r.t.wait && r.t.TopSpeed) && d >= int64(r.t.Duration)) {
 				break
 			}

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +126,10 @@ func (r *replayer) summary(inputs []string, sendErr, closeErr error, stopped boo
 		}
 	}
 	switch {
+	case errors.Is(sendErr, context.Canceled) || errors.Is(closeErr, context.Canceled):
+		// A write the interrupt unblocked (OutputFile), perhaps before
+		// the stop flag was set: "interrupted" below.
+		stopped = true
 	case sendErr != nil:
 		problem(sendErr.Error(), ExitError)
 	case closeErr != nil:
@@ -244,6 +249,13 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	return err
 }
 
+// Headliner is a Report that says itself what became of the frames sent,
+// for an output whose Delivered is no delivery (icmp: packets the kernel
+// took, which only -verify sees reach a consumer).
+type Headliner interface {
+	Headline(sent int64) string
+}
+
 // headline says what the replay delivered: a file output wrote its
 // frames; the others were offered frames and say how many they delivered,
 // which may be none.
@@ -251,7 +263,16 @@ func (s *Summary) headline() string {
 	if s.Out == nil {
 		return fmt.Sprintf("wrote %d frames", s.FramesSent)
 	}
+	if h, ok := s.Out.(Headliner); ok {
+		return h.Headline(s.FramesSent)
+	}
 	return fmt.Sprintf("delivered %d, offered %d frames", s.FramesDelivered, s.FramesSent)
+}
+
+// Snapshotter is an Output whose frames sent and consumer counters can
+// be read at one instant (netlink), for progress lines that agree.
+type Snapshotter interface {
+	Snapshot() (sent int64, consumers []imp2.ConsumerStats)
 }
 
 // progress prints a line every interval until done is closed: frames sent,
@@ -268,10 +289,15 @@ func progress(w io.Writer, asJSON bool, every time.Duration, r *replayer, out Ou
 		case <-done:
 			return
 		case now := <-tick.C:
-			sent := r.sentN.Load()
+			sent, stats := r.sentN.Load(), []imp2.ConsumerStats(nil)
+			if sn, ok := out.(Snapshotter); ok {
+				sent, stats = sn.Snapshot()
+			} else {
+				stats = out.Consumers()
+			}
 			rate := float64(sent-prev) / now.Sub(prevT).Seconds()
 			prev, prevT = sent, now
-			writeProgress(w, asJSON, now.Sub(start), sent, rate, r.errs.IntervalMax(), out.Consumers())
+			writeProgress(w, asJSON, now.Sub(start), sent, rate, r.errs.IntervalMax(), stats)
 		}
 	}
 }

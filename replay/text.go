@@ -54,9 +54,12 @@ func newTextOut(w io.Writer, c io.Closer, json, live bool) *textOut {
 	return o
 }
 
-// Start makes sure the destination exists (an OutputFile is created on
-// its first write), as for a replay that writes no line.
-func (o *textOut) Start(context.Context) error {
+// Start makes sure the destination exists (an OutputFile is created
+// here), as for a replay that writes no line.
+func (o *textOut) Start(ctx context.Context) error {
+	if err := o.open(ctx); err != nil {
+		return err
+	}
 	_, err := o.dst.Write(nil)
 	return err
 }

@@ -32,14 +32,31 @@ func TestCommandLine(t *testing.T) {
 	// A value out of range is named by its flag, not by the engine's field.
 	for _, c := range []struct{ args, want string }{
 		{"-speed -1", "-speed must be positive"}, {"-speed 0", "-speed must be positive"},
+		{"-speed Inf", "-speed must be a finite number"}, {"-speed NaN", "-speed must be a finite number"},
+		{"-pps NaN", "-pps must be a finite number"}, {"-pps +Inf", "-pps must be a finite number"},
+		{"-speed 1e-300", "-speed must be at least 1e-09"}, {"-pps 1e-9", "-pps must be at least 1e-06"},
 		{"-pps 5 -loop -2", `imp2-replay: invalid value "-2" for flag -loop: want at least 0`}, {"-pps -5", "-pps cannot be negative"},
 		{"-batch 0", `invalid value "0" for flag -batch: want 1 to 1024`}, {"-rt 100", `invalid value "100" for flag -rt: want 0 to 99`},
 		{"-limit -3", `invalid value "-3" for flag -limit: want at least 0`}, {"-max-consumers 0", `invalid value "0" for flag -max-consumers: want at least 1`},
 		{"-linger -1", `invalid value "-1" for flag -linger: want 0 or more`},
+		{"-family -1", `invalid value "-1" for flag -family: want 0 to 31`}, {"-family 99", `invalid value "99" for flag -family: want 0 to 31`},
 		{"-to icmp -verify -verify-wait 0", "-verify-wait must be positive"},
 		{"-to icmp -verify -verify-rcvbuf 4G", "-verify-rcvbuf must be at most 1073741823 bytes"},
 	} {
 		clitest.Mistake(t, replayBin, c.want, append([]string{"-to", "text", "x.pcapng"}, strings.Fields(c.args)...)...)
+	}
+	// A flag that does nothing with the output is refused, not ignored
+	// (-o with the default -to netlink waited for a consumer).
+	for _, c := range []struct{ args, want string }{
+		{"-o x.txt", "-o is for -to text, json or pcapng (-to netlink writes no file)"},
+		{"-to icmp -o x.txt", "-o is for -to text, json or pcapng (-to icmp writes no file)"},
+		{"-to text -bind 5", "-bind is for -to netlink, not for a file output (-to text)"},
+		{"-to json -dest 5", "-dest is for -to netlink, not for a file output (-to json)"},
+		{"-to pcapng -o y.pcapng -linger 1s", "-linger is for -to netlink, not for a file output (-to pcapng)"},
+		{"-to text -min-consumers 2", "-min-consumers is for -to netlink and icmp, not for a file output (-to text)"},
+		{"-to text -wait 1s", "-wait is for -to netlink and icmp, not for a file output (-to text)"},
+	} {
+		clitest.Mistake(t, replayBin, c.want, append([]string{"x.pcapng"}, strings.Fields(c.args)...)...)
 	}
 }
 

@@ -147,3 +147,33 @@ func TestInterfaceAsInput(t *testing.T) {
 	in, _, _ := writeTrace(t, traceSpec{n: 3})
 	clitest.Mistake(t, replayBin, "input lo: no such file, but a network interface: the inputs are traces (tcpreplay's -i is the interface to send out of)", "-i", "lo", in, "-to", "text")
 }
+
+// TestOutputIsStdout: -o naming the file stdout is (/dev/stdout, stdout
+// redirected to that file) is -o -: the trace is whole, the summary on
+// stderr; on a terminal it is refused. Opened a second time the file had
+// an offset of its own and the summary on stdout overwrote the header.
+func TestOutputIsStdout(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 5})
+	path := filepath.Join(t.TempDir(), "out.pcap.zst") // the name still says the format
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	if code := run([]string{"-i", in, "-to", "pcapng", "-o", path}, strings.NewReader(""), f, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if frames, rd := readFile(t, path); len(frames) != 5 || rd.Format() != pcapnl.Pcap.String() || rd.Compression() != pcapnl.Zstd.String() {
+		t.Errorf("%d frames in the trace (want 5), %v %v (want pcap zstd)", len(frames), rd.Format(), rd.Compression())
+	}
+	if !strings.Contains(stderr.String(), "wrote 5 frames") {
+		t.Errorf("summary not on stderr: %q", stderr.String())
+	}
+	_, tty := ptytest.Open(t)
+	stderr.Reset()
+	code := run([]string{"-i", in, "-to", "pcapng", "-o", tty.Name()}, strings.NewReader(""), tty, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "stdout is a terminal") {
+		t.Errorf("-o %s on that terminal: exit %d, stderr %q; want %d", tty.Name(), code, stderr.String(), exitUsage)
+	}
+}

@@ -308,3 +308,29 @@ func TestICMPVerifyWithoutModule(t *testing.T) {
 	checkNoLeftovers(t, cmd.Process.Pid, "")
 }
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// TestICMPWithoutModuleSaysSent: on a host without the module the packets
+// go out, but nothing is delivered: the summary says they were sent (it
+// said "delivered N"), a warning says the module is missing, and the
+// exit status stays 0 (nothing failed that -verify was asked to check).
+func TestICMPWithoutModuleSaysSent(t *testing.T) {
+	needNetAdmin(t)
+	if _, err := os.Stat("/sys/module/imp2"); err == nil {
+		t.Skip("the imp2 module is loaded here")
+	}
+	evs := imp2test.OddEvents()
+	in := icmpTrace(t, evs)
+	cmd := exec.Command(replayBin, "-i", in, "-to", "icmp", "-pps", "2000")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	want := fmt.Sprintf("sent %d packets for %d frames", len(evs), len(evs)+1)
+	if !strings.Contains(stdout.String(), want) || strings.Contains(stdout.String(), "delivered") {
+		t.Errorf("summary does not say %q (or says delivered):\n%s", want, stdout.String())
+	}
+	if n := strings.Count(stderr.String(), "warning: icmp: the imp2 module is not loaded"); n != 1 {
+		t.Errorf("%d warnings that the module is not loaded, want 1:\n%s", n, stderr.String())
+	}
+}

@@ -7,11 +7,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +39,8 @@ type cmdline struct {
 	to, out, zip string
 	vm           replayvm.Config
 	quiet        bool
+	force        bool // -o may overwrite an existing regular file
+	stdout       bool // a file output that goes to stdout: -o -, or -o naming the file stdout is
 	cmd          *cli.Command
 }
 
@@ -74,9 +79,10 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*cmdline, int, bool) {
 	fs.Func("i", "input `TRACE` (pcapng or pcap, zstd/gzip/plain; - for stdin), as a plain argument is; a directory or a glob is a rotated set, read in the order written; several are merged by timestamp",
 		func(v string) error { c.o.Inputs = append(c.o.Inputs, v); return nil })
 	fs.StringVar(&c.to, "to", "netlink", "output: netlink, icmp, text, json or pcapng")
-	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout")
+	fs.StringVar(&c.out, "o", "-", "output `PATH` for text, json and pcapng; - for stdout; an existing file is refused without -force (a FIFO or a device is not)")
+	fs.BoolVar(&c.force, "force", false, "overwrite an existing -o file")
 	fs.Func("filter", "replay only the frames that match `EXPR` (the syntax is below)", func(v string) (err error) { c.o.Filter, err = filter.Parse(v); return err })
-	fs.IntVar(&nl.Family, "family", imp2.UserSockFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
+	cli.IntVar(fs, &nl.Family, "family", imp2.UserSockFamily, 0, maxFamily, "netlink: family (unit) to serve on; 2 = NETLINK_USERSOCK")
 	cli.Uint32Var(fs, &nl.Bind, "bind", 0, "netlink: port id to bind, the one consumers register with (0: kernel picks, printed)")
 	cli.Uint32Var(fs, &nl.Dest, "dest", 0, "netlink: also send to this fixed port id, without waiting for a registration")
 	fs.StringVar(&nl.NetNS, "netns", "", "netlink: network namespace file (/run/netns/NAME, /proc/PID/ns/net)")
@@ -141,7 +147,8 @@ const outputsHelp = `Outputs (-to):
            otherwise pcapng. Refused on a terminal.
 Timing: as recorded (default), -speed, -pps or -topspeed. File outputs are
 written at once with re-timed timestamps unless -realtime. The summary goes to
-stdout, or to stderr when the data does.
+stdout, or to stderr when the data does (-o -, or -o naming the file stdout is,
+such as /dev/stdout).
 `
 
 const exitCodesHelp = `0 done; 1 runtime or output error; 2 bad usage (or an output that is an input);
@@ -161,15 +168,27 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		cli.Require(c.cmd.AtMostOne("speed", "pps", "topspeed"), "-speed, -pps and -topspeed are exclusive", ""),
 		cli.Require(file, "is for file outputs; -to "+c.to+" always follows the clock", "realtime"),
 		cli.Require(icmpTo, "is for -to icmp", "netns-dst verify verify-rcvbuf verify-wait verify-tolerate vm vm-consumer vm-consumer-out vm-timeout"),
-		cli.Require(!icmpTo, "is not for -to icmp", "netns bind dest linger o compress"),
+		cli.Require(!icmpTo, "is not for -to icmp", "netns bind dest linger compress"),
+		// Flags that would do nothing with this output are refused, not
+		// ignored: -o with the default netlink output waited for a
+		// consumer and wrote nothing.
+		cli.Require(file, "is for -to text, json or pcapng (-to "+c.to+" writes no file)", "o force"),
+		cli.Require(!file, "is for -to netlink and icmp, not for a file output (-to "+c.to+")", "family wait min-consumers"),
+		cli.Require(!file, "is for -to netlink, not for a file output (-to "+c.to+")", "bind dest linger netns max-consumers allow-unprivileged"),
 		cli.Require(c.ic.Verify, "needs -verify", "verify-rcvbuf verify-wait verify-tolerate"),
 		cli.Require(c.vm.Args != nil, "needs -vm", "vm-consumer vm-consumer-out vm-timeout"),
 		cli.Require(c.vm.Consumer != "", "needs -vm-consumer", "vm-consumer-out"),
 		cli.Require(c.vm.Args == nil, "is not for -vm, which makes its own destination namespace", "netns-dst"),
 		cli.Require(c.vm.Timeout > 0, "-vm-timeout must be positive", ""),
 		// The engines' ranges, named by flag rather than by field.
+		cli.Require(!math.IsNaN(t.Speed) && !math.IsInf(t.Speed, 0), "must be a finite number", "speed"),
+		cli.Require(!math.IsNaN(t.PPS) && !math.IsInf(t.PPS, 0), "must be a finite number", "pps"),
 		cli.Require(t.Speed > 0, "must be positive", "speed"),
-		cli.Require(t.PPS >= 0, "cannot be negative", "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
+		cli.Require(t.PPS >= 0, "cannot be negative", "pps"),
+		// Slower, a one-second gap (one frame) is due decades later, past
+		// what a nanosecond timestamp holds (2262) for a trace of any length.
+		cli.Require(t.Speed >= minSpeed, fmt.Sprintf("must be at least %g: slower, a second of the recording lasts decades", minSpeed), "speed"),
+		cli.Require(t.PPS == 0 || t.PPS >= minPPS, fmt.Sprintf("must be at least %g (one frame a %v)", minPPS, time.Duration(1e9/minPPS)), "pps"), cli.Require(ic.VerifyWait > 0, "must be positive", "verify-wait"),
 		cli.Require(ic.VerifyRcvBuf <= imp2.MaxRcvBuf, fmt.Sprintf("must be at most %d bytes: the kernel doubles it into an int", imp2.MaxRcvBuf), "verify-rcvbuf"),
 	); err != nil {
 		return err
@@ -191,16 +210,51 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 		err = c.ic.Validate()
 	default:
+		c.stdout = c.out == "-" || isStdout(c.out, stdout) // -o /dev/stdout is -o -, its name the format's
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
+		if st, serr := os.Stat(c.out); err == nil && !c.stdout && !c.force && serr == nil && st.Mode().IsRegular() {
+			err = fmt.Errorf("-o %s: the file exists; add -force to overwrite it", c.out) // as imp2-record
+		}
 		if _, zerr := pcapnl.ParseCompression(c.zip, c.out); zerr != nil {
 			err = errors.Join(err, fmt.Errorf("-compress: %w", zerr))
 		}
-		if terr := pcapnl.CheckNotTerminal(stdout); c.to == "pcapng" && c.out == "-" && terr != nil {
-			err = errors.Join(err, fmt.Errorf("-o -: %w", terr))
+		if terr := pcapnl.CheckNotTerminal(stdout); c.to == "pcapng" && c.stdout && terr != nil {
+			err = errors.Join(err, fmt.Errorf("-o %s: %w", c.out, terr))
 		}
 	}
 	return errors.Join(err, c.o.Validate())
 }
+
+// isStdout reports whether path is the file stdout is (the same device
+// and inode: /dev/stdout, /proc/self/fd/1, or the file stdout was
+// redirected to). Opened again it would have an offset of its own, and
+// the summary written to stdout would overwrite the trace's start; and on
+// a terminal it must be refused as -o - is.
+func isStdout(path string, stdout io.Writer) bool {
+	f, ok := stdout.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err1 := f.Stat()
+	pi, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
+}
+
+// maxFamily is the largest netlink family (unit): the kernel has
+// MAX_LINKS (32) of them.
+const maxFamily = 31
+
+// The slowest -speed and -pps: below them a short trace's schedule
+// already leaves what an int64 of nanoseconds holds. A long trace may
+// still do so at a slow rate; the replay stops there (replay.ErrSchedule).
+const (
+	minSpeed = 1e-9
+	minPPS   = 1e-6
+)
+
+// flagNames names the engine's timing options as flags, in the replay's
+// problems (the engine names its fields).
+var flagNames = strings.NewReplacer("Timing.Speed", "-speed", "Timing.PPS", "-pps", "Timing.LoopDelay", "-loop-delay")
 
 // run is main without os.Exit, for tests.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -219,12 +273,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return replayvm.Run(c.vm)
 	}
 	sumW := stdout
-	if c.to != "netlink" && c.to != "icmp" && c.out == "-" {
+	if c.stdout {
 		sumW = stderr // the data goes to stdout
 	}
 	c.o.Stdin, c.o.ProgressTo = stdin, sumW
 	var err error
-	if c.o.Output, err = c.output(stdout, logf); err != nil {
+	if c.o.Output, err = c.output(stdout, c.infoLog(stderr)); err != nil {
 		logf("%v", err)
 		return replay.ExitError
 	}
@@ -242,9 +296,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("warning: -o %s: %s", c.out, f.Loses())
 	}
 	for _, m := range s.Problems {
-		logf("%s", m)
+		logf("%s", flagNames.Replace(m))
 	}
 	return s.ExitCode
+}
+
+// infoLog returns the log of the outputs' notes (where the replay
+// listens, what it waits for, warnings) on w: plain "imp2-replay: ..."
+// lines, none but warnings under -q, and with -json one object a line,
+// {"type":"log","message":...}, as every other line -json writes.
+func (c *cmdline) infoLog(w io.Writer) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if c.quiet && !strings.HasPrefix(msg, "warning: ") {
+			return
+		}
+		if c.o.ProgressJSON {
+			b, _ := json.Marshal(struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			}{"log", msg})
+			fmt.Fprintf(w, "%s\n", b)
+			return
+		}
+		fmt.Fprintf(w, "imp2-replay: %s\n", msg)
+	}
 }
 
 // output makes the -to output: its options from the flags, and the -o file.
@@ -258,5 +334,13 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewNetlink(c.nl)
 	}
 	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
+	// Written as the name says, through stdout's own file.
+	if c.stdout && c.out != "-" {
+		if c.to == "pcapng" {
+			format, _ := pcapnl.FormatFor(c.out)
+			return replay.NewPcapng(stdout, nil, pcapnl.WriterOptions{Application: "imp2-replay", Format: format, Compression: zip}), nil
+		}
+		return replay.NewText(stdout, nil, c.to == "json", c.o.Timing.Realtime), nil
+	}
 	return replay.NewFile(c.to, c.out, stdout, zip, c.o.Timing.Realtime, "imp2-replay")
 }

@@ -336,3 +336,108 @@ func TestNothingDeliveredSummary(t *testing.T) {
 		t.Errorf("exit %d, summary:\n%s%s\nwant exit %d and \"delivered 0, offered 20 frames\"", code, out, errOut, exitNoConsumer)
 	}
 }
+
+// TestSeveralConsumersSummary: with two consumers the text summary says
+// how many frames went to how many consumers and the deliveries that made
+// (it said "delivered 6000, offered 3000 frames"), and every progress
+// line is one snapshot: each consumer that was there from the start was
+// offered exactly the frames sent so far.
+func TestSeveralConsumersSummary(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3000})
+	port := testPort()
+	cmd := exec.Command(replayBin, "-i", in, "-bind", itoa(port), "-min-consumers", "2", "-pps", "10000", "-stats", "20ms", "-linger", "0", "-allow-unprivileged")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*imp2.Conn{dialWhenUp(t, port, 4<<20), dialWhenUp(t, port, 4<<20)} {
+		go func() { // keep the queue empty; not drain, which may fail the test
+			msgs := make([]imp2.Message, 64)
+			for i := range msgs {
+				msgs[i].Buf = make([]byte, 4096)
+			}
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for {
+				if _, err := c.ReadBatch(msgs); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, se.String())
+	}
+	if w := "netlink, pps 10000: offered 3000 frames to 2 consumers: 6000 of 6000 deliveries (read 3000,"; !strings.Contains(so.String(), w) {
+		t.Errorf("summary does not say %q:\n%s", w, so.String())
+	}
+	lines := 0
+	for _, l := range strings.Split(so.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 4 || f[2] != "sent" || !strings.HasSuffix(f[1], "s") {
+			continue // not a progress line
+		}
+		lines++
+		sent := strings.TrimSuffix(f[3], ",")
+		if n := strings.Count(l, "[port "); n != 2 || strings.Count(l, " sent "+sent+" EAGAIN ") != 2 {
+			t.Errorf("progress line %q: the consumers' counts differ from the frames sent", l)
+		}
+	}
+	if lines < 3 {
+		t.Errorf("%d progress lines:\n%s", lines, so.String())
+	}
+}
+
+// TestInterruptWhileWaiting: SIGINT while the replay waits for its
+// consumers says "interrupted" and prints the summary (with -json, the
+// object, exit_code 130), as for an interrupt during the replay; it said
+// "context canceled" and printed no summary.
+func TestInterruptWhileWaiting(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 10})
+	for _, asJSON := range []bool{false, true} {
+		args := []string{in, "-bind", itoa(testPort()), "-wait", "0"}
+		if asJSON {
+			args = append(args, "-json")
+		}
+		cmd, wait := startCmd(t, args...)
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		code, stderr := wait(10 * time.Second)
+		stdout := cmd.Stdout.(*bytes.Buffer).String()
+		if code != exitInterrupted || !strings.Contains(stderr, "imp2-replay: interrupted\n") || strings.Contains(stderr, "context canceled") {
+			t.Errorf("-json %v: exit %d, stderr %q; want %d and interrupted", asJSON, code, stderr, exitInterrupted)
+		}
+		var s summary
+		switch {
+		case asJSON && (json.Unmarshal([]byte(stdout), &s) != nil || s.ExitCode != exitInterrupted || s.Error != "interrupted" || s.FramesSent != 0):
+			t.Errorf("-json: stdout %q, want the summary with exit_code 130", stdout)
+		case !asJSON && !strings.Contains(stdout, "imp2-replay: netlink, recorded x1: delivered 0, offered 0 frames"):
+			t.Errorf("stdout %q, want the text summary", stdout)
+		}
+	}
+}
+
+// TestNotesQuietAndJSON: the note that the replay waits for consumers is
+// left out under -q and is a JSON object under -json (it was a plain line
+// under both).
+func TestNotesQuietAndJSON(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 10})
+	for _, c := range []struct {
+		flags string
+		want  func(stderr string) bool
+	}{
+		{"-q", func(se string) bool { return !strings.Contains(se, "waiting for") }},
+		{"-json", func(se string) bool {
+			var note struct{ Type, Message string }
+			line, _, _ := strings.Cut(se, "\n")
+			return json.Unmarshal([]byte(line), &note) == nil && note.Type == "log" && strings.Contains(note.Message, "waiting for 1 consumer(s)")
+		}},
+	} {
+		cmd, wait := startCmd(t, in, "-bind", itoa(testPort()), "-wait", "0", c.flags)
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		if code, stderr := wait(10 * time.Second); code != exitInterrupted || !c.want(stderr) {
+			t.Errorf("%s: exit %d, stderr %q", c.flags, code, stderr)
+		}
+	}
+}

@@ -394,11 +394,39 @@ func TestBadInputKeepsOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, to := range []string{"pcapng", "text"} {
-		if code, _, errOut := runInProcess("-i", "/nonexistent/trace", "-to", to, "-o", out); code != exitInput {
+		if code, _, errOut := runInProcess("-i", "/nonexistent/trace", "-to", to, "-o", out, "-force"); code != exitInput {
 			t.Errorf("-to %s: exit %d, want %d: %s", to, code, exitInput, errOut)
 		}
 		if b, _ := os.ReadFile(out); string(b) != "keep" {
 			t.Errorf("-to %s: -o file now %q", to, b)
 		}
+	}
+}
+
+// TestExistingOutputNeedsForce: an existing regular -o file is refused
+// (exit 2) and left as it was unless -force, as imp2-record and
+// imp2-bench do; it was overwritten silently. A FIFO or a device is
+// written as it is.
+func TestExistingOutputNeedsForce(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 3})
+	out := filepath.Join(t.TempDir(), "old.txt")
+	if err := os.WriteFile(out, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runInProcess(in, "-to", "text", "-o", out)
+	if code != exitUsage || errOut != "imp2-replay: -o "+out+": the file exists; add -force to overwrite it\n" {
+		t.Errorf("exit %d, stderr %q; want %d and one line", code, errOut, exitUsage)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "keep" {
+		t.Errorf("-o file now %q", b)
+	}
+	if code, _, errOut := runInProcess(in, "-to", "text", "-o", out, "-force"); code != 0 {
+		t.Errorf("-force: exit %d: %s", code, errOut)
+	}
+	if b, _ := os.ReadFile(out); strings.Count(string(b), "\n") != 3 {
+		t.Errorf("-force: -o file %q, want the 3 lines", b)
+	}
+	if code, _, errOut := runInProcess(in, "-to", "pcapng", "-o", os.DevNull); code != 0 {
+		t.Errorf("-o %s: exit %d: %s", os.DevNull, code, errOut)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imp2/imp2/replay"
 )
 
 // The bounds below are for a shared, noisy 2-core machine where even a
@@ -119,5 +121,29 @@ func TestPPSRate(t *testing.T) {
 	}
 	if m := median(gaps); abs(m-500*time.Microsecond) > 150*time.Microsecond {
 		t.Errorf("median gap %v, want 500µs ± 150µs", m)
+	}
+}
+
+// TestScheduleOverflow: a -speed slow enough that a trace's re-timed
+// timestamps pass what int64 nanoseconds hold (2262) stops at the first
+// such frame, naming -speed (exit 1); the conversion used to wrap and date
+// the frame in 1734.
+func TestScheduleOverflow(t *testing.T) {
+	in, _, _ := writeTrace(t, traceSpec{n: 20, gap: func(int) time.Duration { return time.Second }})
+	code, out, errOut := runInProcess(in, "-to", "text", "-speed", "1e-9")
+	if code != exitError || !strings.Contains(errOut, "imp2-replay: frame 9: schedule: past what a timestamp holds (the year 2262): -speed 1e-09 is too slow for this trace") {
+		t.Errorf("exit %d, stderr %q; want %d and frame 9 past 2262", code, errOut, exitError)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	prev := time.Time{}
+	for _, l := range lines {
+		ts, err := time.Parse(replay.TimeFormat, strings.Fields(l)[0])
+		if err != nil || ts.Before(prev) {
+			t.Fatalf("line %q: %v (after %v)", l, err, prev)
+		}
+		prev = ts
+	}
+	if len(lines) != 8 {
+		t.Errorf("%d lines, want the 8 frames before the one past 2262", len(lines))
 	}
 }

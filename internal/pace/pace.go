@@ -64,16 +64,31 @@ func (c Clock) Mono() int64 { return c.mono }
 func (c Clock) Start() time.Time { return c.start }
 
 // RateOffset returns the deadline of event i (from 0) at pps events per
-// second: i/pps seconds, in ns, computed from i alone.
+// second: i/pps seconds, in ns, computed from i alone; math.MaxInt64 (or
+// MinInt64) where that is more than an int64 holds.
 func RateOffset(i int64, pps float64) int64 {
-	return int64(math.Round(float64(i) * 1e9 / pps))
+	return Ns(float64(i) * 1e9 / pps)
 }
 
 // ScaleOffset maps a recorded interval d (ns) to a deadline at the given
-// speed (2 = twice as fast). At speed 1 it is exact.
+// speed (2 = twice as fast), saturated as RateOffset's. At speed 1 it is
+// exact.
 func ScaleOffset(d int64, speed float64) int64 {
 	if speed == 1 {
 		return d
 	}
-	return int64(math.Round(float64(d) / speed))
+	return Ns(float64(d) / speed)
+}
+
+// Ns rounds v to int64 nanoseconds, saturating at math.MaxInt64 and
+// math.MinInt64 (NaN: MaxInt64): a plain conversion of a value out of
+// range gives an arbitrary one, such as a date in 1734.
+func Ns(v float64) int64 {
+	switch v = math.Round(v); {
+	case v >= math.MaxInt64 || math.IsNaN(v):
+		return math.MaxInt64
+	case v <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(v)
 }

@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -56,5 +57,21 @@ func TestErrorsNoAlloc(t *testing.T) {
 	e := NewErrors()
 	if n := testing.AllocsPerRun(1000, func() { e.Record(12345, 100) }); n != 0 {
 		t.Errorf("Record allocates %v times", n)
+	}
+}
+
+// TestOffsetsSaturate: offsets past an int64 saturate instead of wrapping
+// to an arbitrary value (a date in 1734).
+func TestOffsetsSaturate(t *testing.T) {
+	for _, c := range []struct {
+		got, want int64
+	}{
+		{RateOffset(8, 1e-10), math.MaxInt64}, {ScaleOffset(1e9, 1e-300), math.MaxInt64},
+		{ScaleOffset(-1e9, 1e-300), math.MinInt64}, {RateOffset(3, 2), 1_500_000_000}, {ScaleOffset(10, 4), 3},
+		{Ns(math.NaN()), math.MaxInt64},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %d, want %d", c.got, c.want)
+		}
 	}
 }

@@ -78,6 +78,16 @@ func (r report) Undelivered() (eagain, other uint64) { return 0, r.ICMP.SendErro
 
 func (r report) Delivered() uint64 { return r.ICMP.Packets }
 
+// Headline says what is known: the packets sent, and what became of
+// them only where -verify read the module's events (sent packets are no
+// delivery: without the module, nothing is made of them).
+func (r report) Headline(sent int64) string {
+	if v := r.ICMP.Verify; v != nil {
+		return fmt.Sprintf("the module emitted %d of %d events, sent %d packets for %d frames", v.Matched, v.Expected, r.ICMP.Packets, sent)
+	}
+	return fmt.Sprintf("sent %d packets for %d frames (-verify checks what the module made of them)", r.ICMP.Packets, sent)
+}
+
 func (r report) Problem(int64) (string, int) {
 	if v := r.ICMP.Verify; v != nil && !v.OK {
 		return fmt.Sprintf("verify: %d missing and %d extra event(s), more than the %d tolerated", v.Missing, v.Extra, v.Tolerance), replay.ExitVerify

@@ -65,6 +65,9 @@ func (o *icmpOut) Start(ctx context.Context) error {
 	}
 	o.topo = t
 	o.log("icmp: %s", t.describe())
+	if !t.moduleLoaded() {
+		o.log("warning: icmp: the imp2 module is not loaded in %s (no /proc/net/imp2): the packets are sent, but no event is made of them", t.dstPath)
+	}
 	if err := o.openSocket(); err != nil {
 		return err
 	}
@@ -76,6 +79,15 @@ func (o *icmpOut) Start(ctx context.Context) error {
 		o.verifier = v
 	}
 	return o.waitConsumers(ctx)
+}
+
+// moduleLoaded reports whether the imp2 module serves the destination
+// namespace: its /proc/net/imp2 is there, as seen from a thread inside.
+func (t *icmpTopo) moduleLoaded() bool {
+	return t.dst.Do(func() error {
+		_, err := os.Stat("/proc/thread-self/net/imp2")
+		return err
+	}) == nil
 }
 
 // openSocket opens the packet socket on veth0 of the source namespace.
