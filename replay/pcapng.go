@@ -153,6 +153,21 @@ func (f *OutputFile) Close() error {
 	return f.f.Close()
 }
 
+// WritesTo reports whether an output path goes to w: "-", or the file w
+// is (same device and inode: /dev/stdout, or the file stdout was
+// redirected to). Opened again, that file would have an offset of its
+// own, and what else goes to w (a summary) would overwrite the output.
+func WritesTo(path string, w io.Writer) bool {
+	if path == "-" {
+		return true
+	}
+	wi, pi := stat(w), os.FileInfo(nil)
+	if wi != nil {
+		pi, _ = os.Stat(path)
+	}
+	return pi != nil && os.SameFile(wi, pi)
+}
+
 // open opens the output's file, if it has one (OutputFile), as it starts.
 func (o fileOut) open(ctx context.Context) error {
 	if f, ok := o.c.(*OutputFile); ok {
@@ -174,11 +189,12 @@ func (o fileOut) Close() error {
 // NewFile is the output that writes the replay as a file of kind "text",
 // "json" (NewText) or "pcapng" (NewPcapng, its format by path's name:
 // pcapnl.FormatFor, and compressed by zip), on path, created as the
-// replay starts (OutputFile), or on w when path is "-". live follows the
-// clock (Timing.Realtime); app names the writer in a trace's header.
+// replay starts (OutputFile), or on w when path is "-" or names w's own
+// file (WritesTo). live follows the clock (Timing.Realtime); app names the
+// writer in a trace's header.
 func NewFile(kind, path string, w io.Writer, zip pcapnl.Compression, live bool, app string) (Output, error) {
 	closer := io.Closer(nil)
-	if path != "-" {
+	if !WritesTo(path, w) {
 		f := &OutputFile{Path: path}
 		w, closer = f, f
 	}

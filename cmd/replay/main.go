@@ -210,7 +210,7 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 		err = c.ic.Validate()
 	default:
-		c.stdout = c.out == "-" || isStdout(c.out, stdout) // -o /dev/stdout is -o -, its name the format's
+		c.stdout = replay.WritesTo(c.out, stdout) // -o /dev/stdout is -o -, its name the format's
 		err = replay.CheckNotInput(c.o.Inputs, stdin, c.out, stdout)
 		if st, serr := os.Stat(c.out); err == nil && !c.stdout && !c.force && serr == nil && st.Mode().IsRegular() {
 			err = fmt.Errorf("-o %s: the file exists; add -force to overwrite it", c.out) // as imp2-record
@@ -223,21 +223,6 @@ func (c *cmdline) check(stdin io.Reader, stdout io.Writer) error {
 		}
 	}
 	return errors.Join(err, c.o.Validate())
-}
-
-// isStdout reports whether path is the file stdout is (the same device
-// and inode: /dev/stdout, /proc/self/fd/1, or the file stdout was
-// redirected to). Opened again it would have an offset of its own, and
-// the summary written to stdout would overwrite the trace's start; and on
-// a terminal it must be refused as -o - is.
-func isStdout(path string, stdout io.Writer) bool {
-	f, ok := stdout.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err1 := f.Stat()
-	pi, err2 := os.Stat(path)
-	return err1 == nil && err2 == nil && os.SameFile(fi, pi)
 }
 
 // maxFamily is the largest netlink family (unit): the kernel has
@@ -334,13 +319,5 @@ func (c *cmdline) output(stdout io.Writer, logf func(string, ...any)) (replay.Ou
 		return replay.NewNetlink(c.nl)
 	}
 	zip, _ := pcapnl.ParseCompression(c.zip, c.out) // checked by check
-	// Written as the name says, through stdout's own file.
-	if c.stdout && c.out != "-" {
-		if c.to == "pcapng" {
-			format, _ := pcapnl.FormatFor(c.out)
-			return replay.NewPcapng(stdout, nil, pcapnl.WriterOptions{Application: "imp2-replay", Format: format, Compression: zip}), nil
-		}
-		return replay.NewText(stdout, nil, c.to == "json", c.o.Timing.Realtime), nil
-	}
 	return replay.NewFile(c.to, c.out, stdout, zip, c.o.Timing.Realtime, "imp2-replay")
 }
