@@ -11,8 +11,9 @@ import (
 	"github.com/imp2/imp2/internal/cli"
 )
 
-// parseList reads comma-separated values with parse, whose error is the
-// list's; an empty list is an error.
+// parseList reads comma-separated values with parse, whose error says
+// why an element is refused; the list's error names the element. An
+// empty list is an error.
 func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	var out []T
 	for _, f := range strings.Split(s, ",") {
@@ -21,7 +22,7 @@ func parseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 		}
 		v, err := parse(f)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%q: %w", f, err)
 		}
 		out = append(out, v)
 	}
@@ -37,7 +38,7 @@ func ParseInts(s string) ([]int, error) {
 	return parseList(s, func(f string) (int, error) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%q is not a positive integer", f)
+			return 0, errors.New("not a positive integer")
 		}
 		return n, nil
 	})
@@ -53,7 +54,7 @@ const MaxRcvBuf = 2 * imp2.MaxRcvBuf
 // (cli.ParseSize: K, M, G and T suffixes, powers of 1024, 16M = 16MB =
 // 16MiB), at most MaxRcvBuf (Validate says the least). An error names the element and why.
 func ParseSizes(s string) ([]int, error) {
-	return parseEach(s, func(f string) (int, error) {
+	return parseList(s, func(f string) (int, error) {
 		n, err := cli.ParseSize(f)
 		switch {
 		case err != nil:
@@ -70,24 +71,11 @@ func ParseSizes(s string) ([]int, error) {
 // (cli.ParseDuration: a Go duration or a bare number of seconds), 0 or
 // more. An error names the element and why.
 func ParseDurations(s string) ([]time.Duration, error) {
-	return parseEach(s, func(f string) (time.Duration, error) {
+	return parseList(s, func(f string) (time.Duration, error) {
 		d, err := cli.ParseDuration(f)
 		if err == nil && d < 0 {
 			return 0, errors.New("negative: want 0 or more")
 		}
 		return d, err
-	})
-}
-
-// parseEach reads comma-separated values with parse, whose error says
-// why an element is refused; the list's error names the element. An
-// empty list is an error.
-func parseEach[T any](s string, parse func(string) (T, error)) ([]T, error) {
-	return parseList(s, func(f string) (T, error) {
-		v, err := parse(f)
-		if err != nil {
-			return v, fmt.Errorf("%q: %w", f, err)
-		}
-		return v, nil
 	})
 }

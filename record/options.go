@@ -3,7 +3,6 @@ package record
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -185,22 +184,9 @@ func (o *Options) validate() error {
 // its Options' validation, which names the field.
 type Size int64
 
-// sizeUnits are Size's suffixes, largest first.
-var sizeUnits = []struct {
-	suffix string
-	bytes  int64
-}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
-
-// String prints the size in the largest unit that divides it: 16M, 4G.
-func (s *Size) String() string {
-	n := int64(*s)
-	for _, u := range sizeUnits {
-		if n != 0 && n%u.bytes == 0 {
-			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
+// String prints the size in the largest unit that divides it: 16M, 4G
+// (cli.FormatSize).
+func (s *Size) String() string { return cli.FormatSize(int64(*s)) }
 
 // Set parses a size such as 8388608, 512K, 16M or 4G (cli.ParseSize,
 // which every imp2 command's byte counts share).

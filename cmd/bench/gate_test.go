@@ -15,11 +15,11 @@ func TestGateUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"gate", "-test-delays", "10us"}, `invalid value "10us" for flag -test-delays: "10us" is not a positive integer`},
+		{[]string{"gate", "-test-delays", "10us"}, `invalid value "10us" for flag -test-delays: "10us": not a positive integer`},
 		{[]string{"gate", "-reps", "5"}, "-reps 5: the rule at alpha 0.01 needs at least 8 pairs"},
 		{[]string{"gate", "-count", "10"}, "-count 10: want 100 to 1000000 packets per sample"},
 		{[]string{"gate", "-test-delays", "20000000"}, "-test-delays 20000000 (candidate 1): want 0 to 9999999 ns"},
-		{[]string{"gate", "-test-consumer-delays", "-3"}, `invalid value "-3" for flag -test-consumer-delays: "-3" is not a positive integer`},
+		{[]string{"gate", "-test-consumer-delays", "-3"}, `invalid value "-3" for flag -test-consumer-delays: "-3": not a positive integer`},
 		{[]string{"gate", "-test-consumer-delays", "20000000"}, "-test-consumer-delays 20000000 (candidate 1): want 0 to 9999999 ns"},
 		{[]string{bench.GateConsumerCommand}, "want one argument, the network namespace's name"},
 		{[]string{bench.GuestCommand, "a", "b"}, "want one argument, the job file"},

@@ -173,6 +173,17 @@ var sizeUnits = []struct {
 	bytes  int64
 }{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
 
+// FormatSize prints n in the largest unit that divides it, as ParseSize
+// reads it back: 16M, 4G, 1000.
+func FormatSize(n int64) string {
+	for _, u := range sizeUnits {
+		if n != 0 && n%u.bytes == 0 {
+			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 // ParseSize reads a byte count the way every imp2 command takes one
 // (README: byte counts): a number of bytes, or with a K, M, G or T suffix
 // (powers of 1024, optionally followed by B or iB: 16M, 16MB and 16MiB
